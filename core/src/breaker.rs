@@ -1,0 +1,420 @@
+//! [`Breaker`]: the public type. Construction, admission, the closure API, manual control and
+//! the read-only views. Every state change goes through the CAS loop in `cas.rs`.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::layout::{self, Phase};
+use crate::observer::{Observer, Verdict};
+use crate::sync::{AtomicWord, Ordering};
+use crate::transition::{state_of, Control, Event, Outcome};
+use crate::{
+    CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket,
+    ValidConfig,
+};
+
+/// A circuit breaker: a name, a validated config, a clock, an observer, and one atomic word.
+///
+/// `Breaker` is `Sync` when its clock and observer are: share it by reference, in an `Arc`, or
+/// as a `static`.
+///
+/// # Examples
+///
+/// The seed's test: three failures open the circuit and the next call is rejected.
+///
+/// ```
+/// use breaker_core::{Breaker, CallError, Config, ManualClock, State};
+///
+/// let breaker = Breaker::try_new("svc", Config::new().failure_threshold(3), ManualClock::new()).unwrap();
+/// for _ in 0..3 {
+///     let r = breaker.call(|| Err::<(), _>("service down"));
+///     assert!(matches!(r, Err(CallError::Inner("service down"))));
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// assert!(matches!(breaker.call(|| Ok::<_, &str>(())), Err(CallError::Open(_))));
+/// ```
+///
+/// A breaker in a `static`, as firmware keeps it:
+///
+/// ```
+/// use breaker_core::{Breaker, Config, ManualClock, ValidConfig};
+///
+/// const CONFIG: ValidConfig = match Config::new().failure_threshold(3).validate() {
+///     Ok(c) => c,
+///     Err(_) => panic!("bad config"),
+/// };
+/// static CLOCK: ManualClock = ManualClock::new();
+/// static SENSOR: Breaker<&ManualClock> = Breaker::new("sensor", CONFIG, &CLOCK);
+///
+/// assert!(SENSOR.call(|| Ok::<_, ()>(21)).is_ok());
+/// ```
+pub struct Breaker<C, O = ()> {
+    pub(crate) word: AtomicWord,
+    pub(crate) config: ValidConfig,
+    pub(crate) name: &'static str,
+    pub(crate) clock: C,
+    pub(crate) observer: O,
+}
+
+impl<C: Clock> Breaker<C, ()> {
+    /// A closed breaker without an observer. `const`, so it can be a `static`.
+    #[cfg(not(breaker_loom))]
+    pub const fn new(name: &'static str, config: ValidConfig, clock: C) -> Self {
+        Breaker {
+            word: AtomicWord::new(layout::INITIAL),
+            config,
+            name,
+            clock,
+            observer: (),
+        }
+    }
+
+    /// A closed breaker without an observer (loom build: not `const`).
+    #[cfg(breaker_loom)]
+    pub fn new(name: &'static str, config: ValidConfig, clock: C) -> Self {
+        Breaker {
+            word: AtomicWord::new(layout::INITIAL),
+            config,
+            name,
+            clock,
+            observer: (),
+        }
+    }
+
+    /// Validates `config` and builds a closed breaker without an observer.
+    pub fn try_new(name: &'static str, config: Config, clock: C) -> Result<Self, ConfigError> {
+        Ok(Breaker::new(name, config.validate()?, clock))
+    }
+}
+
+impl<C: Clock, O: Observer> Breaker<C, O> {
+    /// A closed breaker reporting to `observer`. `const`, so it can be a `static`.
+    #[cfg(not(breaker_loom))]
+    pub const fn with_observer(
+        name: &'static str,
+        config: ValidConfig,
+        clock: C,
+        observer: O,
+    ) -> Self {
+        Breaker {
+            word: AtomicWord::new(layout::INITIAL),
+            config,
+            name,
+            clock,
+            observer,
+        }
+    }
+
+    /// A closed breaker reporting to `observer` (loom build: not `const`).
+    #[cfg(breaker_loom)]
+    pub fn with_observer(name: &'static str, config: ValidConfig, clock: C, observer: O) -> Self {
+        Breaker {
+            word: AtomicWord::new(layout::INITIAL),
+            config,
+            name,
+            clock,
+            observer,
+        }
+    }
+
+    /// Asks to make a call. `Ok` holds the permit to report the outcome with; `Err` means do
+    /// not call.
+    ///
+    /// Cost: in CLOSED, one atomic load. In OPEN before the timeout, one load and one clock
+    /// read. Storing happens only to admit a half-open probe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock};
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// match breaker.try_acquire() {
+    ///     Ok(permit) => permit.success(), // make the call, then report
+    ///     Err(open) => println!("skipped: {open}"),
+    /// };
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_, C, O>, CircuitOpen> {
+        self.try_acquire_ticket()
+            .map(|ticket| Permit::new(self, ticket))
+    }
+
+    /// [`try_acquire`](Breaker::try_acquire) without the drop guard, for adapters; settle the
+    /// ticket with [`settle`](Breaker::settle).
+    #[inline]
+    pub fn try_acquire_ticket(&self) -> Result<Ticket, CircuitOpen> {
+        let word = self.word.load(Ordering::Acquire);
+        // The hot path, spelled out so it stays one load and one compare.
+        if layout::is_clean_closed(word) {
+            let gen = layout::decode(word).gen;
+            return Ok(Ticket {
+                gen,
+                kind: crate::transition::Admission::Closed { clean: true },
+                snapshot: word,
+            });
+        }
+        match self.apply(Event::Acquire, None) {
+            // The word admission was decided on is the first CAS guess when settling.
+            (Outcome::Admitted { gen, kind }, snapshot) => Ok(Ticket {
+                gen,
+                kind,
+                snapshot,
+            }),
+            (
+                Outcome::Rejected {
+                    state,
+                    retry_after_ms,
+                },
+                _,
+            ) => {
+                let open =
+                    CircuitOpen::new(self.name, state, retry_after_ms.map(Duration::from_millis));
+                self.observer.on_rejected(&open);
+                Err(open)
+            }
+            // Acquire yields only the two outcomes above; treat anything else as a rejection.
+            (Outcome::Recorded { .. } | Outcome::Controlled, _) => {
+                Err(CircuitOpen::new(self.name, self.state(), None))
+            }
+        }
+    }
+
+    /// Runs `f` through the breaker: rejected without running while open; an `Err` counts as a
+    /// failure, an `Ok` as a success.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock};
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// let rows = breaker.call(|| Ok::<_, &str>(vec![1, 2, 3])).unwrap();
+    /// assert_eq!(rows.len(), 3);
+    /// ```
+    #[inline]
+    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        self.call_with(f, |r| {
+            if r.is_ok() {
+                Verdict::Success
+            } else {
+                Verdict::Failure
+            }
+        })
+    }
+
+    /// Runs `f`; only errors for which `is_failure` returns `true` count as failures (the seed's
+    /// `expected_exception`). Other errors are returned as they are and count as neither.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, CallError, Config, ManualClock};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum DbError { ConnectionLost, UniqueViolation }
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new().failure_threshold(1), ManualClock::new()).unwrap();
+    /// let r = breaker.call_filtered(|| Err::<(), _>(DbError::UniqueViolation), |e| *e == DbError::ConnectionLost);
+    /// assert_eq!(r, Err(CallError::Inner(DbError::UniqueViolation)));
+    /// assert_eq!(breaker.failure_count(), 0); // a caller's mistake, not the database's
+    /// ```
+    #[inline]
+    pub fn call_filtered<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        is_failure: impl FnOnce(&E) -> bool,
+    ) -> Result<T, CallError<E>> {
+        self.call_with(f, |r| match r {
+            Ok(_) => Verdict::Success,
+            Err(e) if is_failure(e) => Verdict::Failure,
+            Err(_) => Verdict::Ignore,
+        })
+    }
+
+    /// Runs `f` and lets `classify` decide the verdict from the whole result, so a successful
+    /// response can still count as a failure (an HTTP 503, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock, Verdict};
+    ///
+    /// let breaker = Breaker::try_new("api", Config::new(), ManualClock::new()).unwrap();
+    /// let status = breaker
+    ///     .call_with(|| Ok::<u16, ()>(503), |r| match r {
+    ///         Ok(s) if *s >= 500 => Verdict::Failure,
+    ///         Ok(_) => Verdict::Success,
+    ///         Err(_) => Verdict::Failure,
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!((status, breaker.failure_count()), (503, 1));
+    /// ```
+    #[inline]
+    pub fn call_with<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+    ) -> Result<T, CallError<E>> {
+        let permit = self.try_acquire()?;
+        let result = f();
+        permit.record(classify(&result));
+        result.map_err(CallError::Inner)
+    }
+
+    /// Opens the circuit until [`reset`](Breaker::reset): every call is rejected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock, State};
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// breaker.force_open();
+    /// assert_eq!(breaker.state(), State::ForcedOpen);
+    /// assert!(breaker.try_acquire().is_err());
+    /// breaker.reset();
+    /// assert!(breaker.try_acquire().is_ok());
+    /// ```
+    pub fn force_open(&self) {
+        self.apply(Event::Control(Control::ForceOpen), None);
+    }
+
+    /// Closes the circuit until [`reset`](Breaker::reset) ("force closed"): every call passes
+    /// and no outcome is counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock, State};
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new().failure_threshold(1), ManualClock::new()).unwrap();
+    /// breaker.disable();
+    /// let _ = breaker.call(|| Err::<(), _>("down"));
+    /// assert_eq!(breaker.state(), State::Disabled);
+    /// ```
+    pub fn disable(&self) {
+        self.apply(Event::Control(Control::Disable), None);
+    }
+
+    /// Back to CLOSED with no failures, in a new generation: outcomes of calls admitted before
+    /// the reset are not counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock, State};
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new().failure_threshold(1), ManualClock::new()).unwrap();
+    /// let _ = breaker.call(|| Err::<(), _>("down"));
+    /// breaker.reset();
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// ```
+    pub fn reset(&self) {
+        self.apply(Event::Control(Control::Reset), None);
+    }
+
+    /// The current state (one load).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock, State};
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// ```
+    pub fn state(&self) -> State {
+        state_of(layout::decode(self.word.load(Ordering::Acquire)).phase)
+    }
+
+    /// Consecutive failures counted in CLOSED (0 in other states).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock};
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// let _ = breaker.call(|| Err::<(), _>("down"));
+    /// assert_eq!(breaker.failure_count(), 1);
+    /// ```
+    pub fn failure_count(&self) -> u32 {
+        match layout::decode(self.word.load(Ordering::Acquire)).phase {
+            Phase::Closed { failures } => failures,
+            _ => 0,
+        }
+    }
+
+    /// State, counts and time to the next probe, from one load of the word (and a clock read if
+    /// OPEN).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock, State};
+    /// use core::time::Duration;
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new().failure_threshold(1), ManualClock::new()).unwrap();
+    /// let _ = breaker.call(|| Err::<(), _>("down"));
+    /// let s = breaker.snapshot();
+    /// assert_eq!((s.state, s.retry_after), (State::Open, Some(Duration::from_secs(60))));
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        let d = layout::decode(self.word.load(Ordering::Acquire));
+        let (failure_count, probes_in_flight, probe_successes, retry_after) = match d.phase {
+            Phase::Closed { failures } => (failures, 0, 0, None),
+            Phase::Open { opened_at } => {
+                let elapsed = layout::elapsed_since(opened_at, self.clock.now().as_millis());
+                let left = self.config.recovery_timeout_ms.saturating_sub(elapsed);
+                (0, 0, 0, Some(Duration::from_millis(left)))
+            }
+            Phase::HalfOpen { issued, successes } => {
+                (0, issued.saturating_sub(successes), successes, None)
+            }
+            Phase::ForcedOpen | Phase::Disabled => (0, 0, 0, None),
+        };
+        Snapshot {
+            name: self.name,
+            state: state_of(d.phase),
+            failure_count,
+            failure_threshold: self.config.failure_threshold,
+            probes_in_flight,
+            probe_successes,
+            retry_after,
+            generation: d.gen,
+        }
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ValidConfig {
+        &self.config
+    }
+
+    /// Its clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Its observer.
+    pub fn observer(&self) -> &O {
+        &self.observer
+    }
+}
+
+impl<C: Clock, O: Observer> fmt::Debug for Breaker<C, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = layout::decode(self.word.load(Ordering::Acquire));
+        f.debug_struct("Breaker")
+            .field("name", &self.name)
+            .field("state", &state_of(d.phase))
+            .field("generation", &d.gen)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,93 @@
+//! A lock-free, `no_std`, allocation-free circuit breaker.
+//!
+//! State, consecutive-failure count, open timestamp, half-open probe counters, a generation tag
+//! and manual overrides live in **one atomic word** (see `layout.rs` and the README's table),
+//! changed only by a compare-and-swap loop (`cas.rs`) around a pure transition function
+//! (`transition.rs`). Time comes from a [`Clock`] you supply; [`ManualClock`] drives tests.
+//!
+//! ```text
+//!            failures reach threshold                 recovery timeout passed, a call arrives
+//!  CLOSED ───────────────────────────────▶ OPEN ───────────────────────────────────▶ HALF_OPEN
+//!    ▲                                      ▲                 a probe fails               │
+//!    │                                      └─────────────────────────────────────────────┤
+//!    └────────────────────────────────────────────────────────────────────────────────────┘
+//!                                   enough probes succeed
+//! ```
+//!
+//! # Quick start
+//!
+//! ```
+//! use breaker_core::{Breaker, CallError, Config, ManualClock, State};
+//! use core::time::Duration;
+//!
+//! let clock = ManualClock::new();
+//! let config = Config::new().failure_threshold(3).recovery_timeout(Duration::from_secs(30));
+//! let kafka = Breaker::try_new("kafka", config, &clock).unwrap();
+//!
+//! // Three failures trip it...
+//! for _ in 0..3 {
+//!     let _ = kafka.call(|| Err::<(), _>("broker unreachable"));
+//! }
+//! // ...after which calls fail fast, without running, and say when to retry.
+//! match kafka.call(|| Ok::<_, &str>("sent")) {
+//!     Err(CallError::Open(open)) => assert_eq!(open.retry_after(), Some(Duration::from_secs(30))),
+//!     other => panic!("{other:?}"),
+//! }
+//! // After the recovery timeout one probe is let through; its success closes the circuit.
+//! clock.advance(Duration::from_secs(30));
+//! assert_eq!(kafka.call(|| Ok::<_, &str>("sent")), Ok("sent"));
+//! assert_eq!(kafka.state(), State::Closed);
+//! ```
+//!
+//! # Costs
+//!
+//! - CLOSED, no pending failures, success: one atomic load, no store, no clock read.
+//! - A failure: one CAS (and a clock read only if it trips the breaker).
+//! - OPEN, rejection: one load and one clock read, no store.
+//!
+//! # Features
+//!
+//! - `embedded-time`: [`EmbeddedTimeClock`] adapts any `embedded_time::Clock`.
+//!
+//! On targets without compare-and-swap (`thumbv6m-none-eabi`, `riscv32imc-unknown-none-elf`)
+//! the application enables `portable-atomic`'s `critical-section` feature and provides a
+//! `critical-section` implementation; this crate never does so itself.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(test)]
+extern crate std;
+
+mod breaker;
+mod cas;
+mod clock;
+mod config;
+mod error;
+mod layout;
+mod observer;
+mod permit;
+mod state;
+mod sync;
+mod transition;
+
+pub use breaker::Breaker;
+#[cfg(feature = "embedded-time")]
+pub use clock::EmbeddedTimeClock;
+pub use clock::{Clock, ManualClock, Timestamp};
+pub use config::{Config, ValidConfig};
+pub use error::{CallError, CircuitOpen, ConfigError};
+pub use layout::{
+    GENERATIONS, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_RECOVERY_TIMEOUT_MS,
+};
+pub use observer::{Observer, Transition, Trigger, Verdict};
+pub use permit::{Permit, Ticket};
+pub use state::{Snapshot, State};
+
+/// Which word layout this build uses: `"64-bit"` or `"32-bit"`.
+///
+/// # Examples
+///
+/// ```
+/// assert!(["64-bit", "32-bit"].contains(&breaker_core::WORD_LAYOUT));
+/// ```
+pub const WORD_LAYOUT: &str = layout::NAME;

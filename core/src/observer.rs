@@ -1,0 +1,131 @@
+//! The observability seam: an [`Observer`] sees every transition exactly once, reported by the
+//! thread whose compare-and-swap made it, and every call outcome and rejection.
+//!
+//! The breaker is generic over its observer and the default is `()`, whose methods are empty and
+//! inlined away: a breaker without an observer pays nothing for the seam. Observers are called
+//! after the word has been updated, never while anything is held; they cannot change the outcome.
+
+use core::time::Duration;
+
+use crate::{CircuitOpen, State, Timestamp};
+
+/// What the caller says about a finished call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// The call succeeded.
+    Success,
+    /// The call failed in a way that counts against the dependency.
+    Failure,
+    /// Counts as neither (a client error, a cancelled request); gives a half-open slot back.
+    Ignore,
+}
+
+/// Why a transition happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// CLOSED reached its failure threshold.
+    FailureThreshold,
+    /// OPEN's recovery timeout passed and a call arrived: it becomes the first probe.
+    RecoveryTimeout,
+    /// Enough half-open probes succeeded.
+    ProbeSucceeded,
+    /// A half-open probe failed.
+    ProbeFailed,
+    /// [`Breaker::force_open`](crate::Breaker::force_open).
+    ForceOpen,
+    /// [`Breaker::disable`](crate::Breaker::disable).
+    Disable,
+    /// [`Breaker::reset`](crate::Breaker::reset).
+    Reset,
+}
+
+/// One state transition, with the fields the seed logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Transition {
+    /// The breaker's name (`circuit_breaker` in the seed's logs).
+    pub name: &'static str,
+    /// State before.
+    pub from: State,
+    /// State after (`state` in the seed's logs).
+    pub to: State,
+    /// Why.
+    pub trigger: Trigger,
+    /// Consecutive failures at the moment of the transition (`failure_count`): the threshold when
+    /// CLOSED trips, 1 when a probe fails, the current count on a manual transition from CLOSED.
+    pub failure_count: u32,
+    /// The configured threshold (`threshold`).
+    pub threshold: u32,
+    /// Time spent OPEN, on the OPEN → HALF_OPEN transition (`elapsed_seconds`).
+    pub open_for: Option<Duration>,
+    /// The clock reading that decided the transition, when one was needed.
+    pub at: Option<Timestamp>,
+    /// The generation the breaker entered.
+    pub generation: u32,
+}
+
+/// Receives the breaker's events. Every method has an empty default.
+///
+/// # Examples
+///
+/// Counting openings without allocation, e.g. in firmware:
+///
+/// ```
+/// use breaker_core::{Breaker, Config, ManualClock, Observer, State, Transition};
+/// use core::sync::atomic::{AtomicU32, Ordering};
+///
+/// #[derive(Default)]
+/// struct OpenCounter(AtomicU32);
+/// impl Observer for OpenCounter {
+///     fn on_transition(&self, t: &Transition) {
+///         if t.to == State::Open {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+/// }
+///
+/// let config = Config::new().failure_threshold(2).validate().unwrap();
+/// let breaker = Breaker::with_observer("db", config, ManualClock::new(), OpenCounter::default());
+/// for _ in 0..3 {
+///     let _ = breaker.call(|| Err::<(), _>("down"));
+/// }
+/// assert_eq!(breaker.observer().0.load(Ordering::Relaxed), 1);
+/// ```
+pub trait Observer {
+    /// A transition happened; called once, by the thread that made it.
+    #[inline(always)]
+    fn on_transition(&self, transition: &Transition) {
+        let _ = transition;
+    }
+
+    /// A call was rejected without running.
+    #[inline(always)]
+    fn on_rejected(&self, rejection: &CircuitOpen) {
+        let _ = rejection;
+    }
+
+    /// An admitted call finished with `verdict` (a permit dropped without one reports
+    /// [`Verdict::Ignore`]).
+    #[inline(always)]
+    fn on_outcome(&self, name: &'static str, verdict: Verdict) {
+        let _ = (name, verdict);
+    }
+}
+
+/// No observer: every event compiles to nothing.
+impl Observer for () {}
+
+impl<O: Observer + ?Sized> Observer for &O {
+    #[inline]
+    fn on_transition(&self, t: &Transition) {
+        (**self).on_transition(t)
+    }
+    #[inline]
+    fn on_rejected(&self, r: &CircuitOpen) {
+        (**self).on_rejected(r)
+    }
+    #[inline]
+    fn on_outcome(&self, name: &'static str, verdict: Verdict) {
+        (**self).on_outcome(name, verdict)
+    }
+}

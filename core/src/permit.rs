@@ -1,0 +1,166 @@
+//! Permits: the two-step API. [`Breaker::try_acquire`] hands out a [`Permit`]; the caller makes
+//! the call and reports how it went. A permit dropped without a verdict counts as neither success
+//! nor failure and gives its half-open slot back, which is what makes cancellation (a dropped
+//! future, an early return, a panic unwinding) correct.
+//!
+//! [`Ticket`] is the same thing without the drop guard, for adapters that must own the permit
+//! apart from a borrow of the breaker (a tower response future holding an `Arc`): they settle it
+//! with [`Breaker::settle`] and provide their own guard.
+
+use crate::layout::Word;
+use crate::observer::{Observer, Verdict};
+use crate::transition::{Admission, Event};
+use crate::{Breaker, Clock};
+
+/// Proof of admission, without a drop guard. Settle it exactly once with [`Breaker::settle`];
+/// a ticket that is never settled keeps its half-open slot (if it is a probe) until the breaker
+/// moves to another cycle. Prefer [`Permit`] unless you are writing an adapter.
+///
+/// # Examples
+///
+/// ```
+/// use breaker_core::{Breaker, Config, ManualClock, Verdict};
+///
+/// let breaker = Breaker::try_new("api", Config::new(), ManualClock::new()).unwrap();
+/// let ticket = breaker.try_acquire_ticket().unwrap();
+/// breaker.settle(ticket, Verdict::Failure);
+/// assert_eq!(breaker.failure_count(), 1);
+/// ```
+#[must_use = "a ticket must be settled with `Breaker::settle`"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ticket {
+    pub(crate) gen: u32,
+    pub(crate) kind: Admission,
+    /// The word just after admission: the first CAS guess when settling.
+    pub(crate) snapshot: Word,
+}
+
+impl Ticket {
+    /// `true` if this call is a half-open probe.
+    pub fn is_probe(&self) -> bool {
+        self.kind == Admission::Probe
+    }
+}
+
+/// Admission to make one call. Report with [`success`](Permit::success),
+/// [`failure`](Permit::failure), [`ignore`](Permit::ignore) or [`record`](Permit::record);
+/// dropping it reports [`Verdict::Ignore`].
+///
+/// # Examples
+///
+/// ```
+/// use breaker_core::{Breaker, Config, ManualClock, State};
+///
+/// let breaker = Breaker::try_new("db", Config::new().failure_threshold(1), ManualClock::new()).unwrap();
+/// let permit = breaker.try_acquire().expect("closed");
+/// let reply: Result<u32, &str> = Err("refused"); // make the call here
+/// match reply {
+///     Ok(_) => permit.success(),
+///     Err(_) => permit.failure(),
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// assert!(breaker.try_acquire().is_err());
+/// ```
+#[must_use = "dropping a permit reports the call as ignored"]
+pub struct Permit<'a, C: Clock, O: Observer = ()> {
+    breaker: &'a Breaker<C, O>,
+    ticket: Option<Ticket>,
+}
+
+impl<'a, C: Clock, O: Observer> Permit<'a, C, O> {
+    #[inline]
+    pub(crate) fn new(breaker: &'a Breaker<C, O>, ticket: Ticket) -> Self {
+        Permit {
+            breaker,
+            ticket: Some(ticket),
+        }
+    }
+
+    /// The call succeeded.
+    #[inline]
+    pub fn success(self) {
+        self.record(Verdict::Success)
+    }
+
+    /// The call failed and the failure counts.
+    #[inline]
+    pub fn failure(self) {
+        self.record(Verdict::Failure)
+    }
+
+    /// The call counts as neither (for example a client error); a probe's slot is given back.
+    #[inline]
+    pub fn ignore(self) {
+        self.record(Verdict::Ignore)
+    }
+
+    /// Reports `verdict`.
+    #[inline]
+    pub fn record(mut self, verdict: Verdict) {
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.settle(ticket, verdict);
+        }
+    }
+
+    /// `true` if this call is a half-open probe.
+    pub fn is_probe(&self) -> bool {
+        self.ticket.as_ref().is_some_and(Ticket::is_probe)
+    }
+
+    /// Gives up the drop guard; the caller must settle the ticket.
+    pub fn into_ticket(mut self) -> Ticket {
+        // `ticket` is `Some` until the permit is consumed, and this consumes it.
+        match self.ticket.take() {
+            Some(t) => t,
+            None => Ticket {
+                gen: 0,
+                kind: Admission::Disabled,
+                snapshot: 0,
+            },
+        }
+    }
+}
+
+impl<C: Clock, O: Observer> Drop for Permit<'_, C, O> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.settle(ticket, Verdict::Ignore);
+        }
+    }
+}
+
+impl<C: Clock, O: Observer> core::fmt::Debug for Permit<'_, C, O> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.breaker.name())
+            .field("ticket", &self.ticket)
+            .finish()
+    }
+}
+
+impl<C: Clock, O: Observer> Breaker<C, O> {
+    /// Settles a [`Ticket`] from [`try_acquire_ticket`](Breaker::try_acquire_ticket).
+    ///
+    /// A clean closed-state success (no failures pending when it was admitted) and an ignored
+    /// non-probe return here without touching the word.
+    #[inline]
+    pub fn settle(&self, ticket: Ticket, verdict: Verdict) {
+        self.observer.on_outcome(self.name, verdict);
+        match (ticket.kind, verdict) {
+            (Admission::Closed { clean: true }, Verdict::Success)
+            | (Admission::Closed { .. }, Verdict::Ignore)
+            | (Admission::Disabled, _) => {}
+            (kind, verdict) => {
+                self.apply(
+                    Event::Record {
+                        gen: ticket.gen,
+                        kind,
+                        verdict,
+                    },
+                    Some(ticket.snapshot),
+                );
+            }
+        }
+    }
+}

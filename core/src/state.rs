@@ -1,0 +1,87 @@
+//! The public view of the word: [`State`] and [`Snapshot`].
+
+use core::fmt;
+use core::time::Duration;
+
+/// The breaker's state, as reported by [`Breaker::state`](crate::Breaker::state).
+///
+/// # Examples
+///
+/// ```
+/// use breaker_core::State;
+///
+/// assert_eq!(State::HalfOpen.as_str(), "half_open"); // the seed's `state.value`
+/// assert_eq!(State::Open.to_string(), "open");
+/// assert!(State::ForcedOpen.rejects_calls());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Normal operation: calls pass, failures are counted.
+    Closed,
+    /// Failing fast until the recovery timeout has passed.
+    Open,
+    /// Admitting a limited number of probe calls to test recovery.
+    HalfOpen,
+    /// Manually opened: every call is rejected until a reset.
+    ForcedOpen,
+    /// Manually closed ("force closed"): every call passes and nothing is counted until a reset.
+    Disabled,
+}
+
+impl State {
+    /// Lower-case name, as the seed's logs and health endpoint spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+            State::ForcedOpen => "forced_open",
+            State::Disabled => "disabled",
+        }
+    }
+
+    /// `true` for the states in which a call may be rejected without a half-open probe slot:
+    /// [`State::Open`] and [`State::ForcedOpen`].
+    pub const fn rejects_calls(self) -> bool {
+        matches!(self, State::Open | State::ForcedOpen)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything a health endpoint shows about one breaker, read from a single load of the word.
+///
+/// # Examples
+///
+/// ```
+/// use breaker_core::{Breaker, Config, ManualClock, State};
+///
+/// let breaker = Breaker::try_new("database", Config::new(), ManualClock::new()).unwrap();
+/// let _ = breaker.call(|| Err::<(), _>("timeout"));
+/// let s = breaker.snapshot();
+/// assert_eq!((s.name, s.state, s.failure_count, s.failure_threshold), ("database", State::Closed, 1, 5));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The breaker's name.
+    pub name: &'static str,
+    /// Its state.
+    pub state: State,
+    /// Consecutive failures counted in CLOSED (0 in other states).
+    pub failure_count: u32,
+    /// The configured threshold.
+    pub failure_threshold: u32,
+    /// Probe calls admitted in this half-open cycle and still running (0 outside HALF_OPEN).
+    pub probes_in_flight: u32,
+    /// Probe calls that succeeded in this half-open cycle (0 outside HALF_OPEN).
+    pub probe_successes: u32,
+    /// While OPEN: time until a probe is admitted.
+    pub retry_after: Option<Duration>,
+    /// The generation (cycle) counter, wrapping; changes on every transition.
+    pub generation: u32,
+}
