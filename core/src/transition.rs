@@ -995,3 +995,96 @@ mod tests {
         assert!(pairs > 1_000);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::layout::{encode, GENERATIONS, TIME_MODULUS};
+    use crate::Config;
+    use core::time::Duration;
+    use proptest::prelude::*;
+
+    fn config() -> impl Strategy<Value = ValidConfig> {
+        (1u32..6, 1u64..5_000, 1u32..4, 1u32..4).prop_filter_map("successes <= probes", |(t, ms, p, s)| {
+            Config::new()
+                .failure_threshold(t)
+                .recovery_timeout(Duration::from_millis(ms))
+                .half_open_probes(p)
+                .successes_to_close(s)
+                .validate()
+                .ok()
+        })
+    }
+
+    /// Words the machine can produce under `cfg`.
+    fn reachable(cfg: ValidConfig) -> impl Strategy<Value = Word> {
+        let phase = prop_oneof![
+            (0..cfg.failure_threshold).prop_map(|failures| Phase::Closed { failures }),
+            (0..TIME_MODULUS).prop_map(|opened_at| Phase::Open { opened_at }),
+            (0..=cfg.half_open_probes, 0..cfg.successes_to_close)
+                .prop_map(|(issued, successes)| Phase::HalfOpen { issued, successes }),
+            Just(Phase::ForcedOpen),
+            Just(Phase::Disabled),
+        ];
+        (0..GENERATIONS, phase).prop_map(|(gen, phase)| encode(Decoded { gen, phase }))
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let kind = prop_oneof![
+            any::<bool>().prop_map(|clean| Admission::Closed { clean }),
+            Just(Admission::Probe),
+            Just(Admission::Disabled),
+        ];
+        let verdict = prop_oneof![Just(Verdict::Success), Just(Verdict::Failure), Just(Verdict::Ignore)];
+        prop_oneof![
+            Just(Event::Acquire),
+            (0..GENERATIONS, kind, verdict).prop_map(|(gen, kind, verdict)| Event::Record { gen, kind, verdict }),
+            prop_oneof![Just(Control::ForceOpen), Just(Control::Disable), Just(Control::Reset)].prop_map(Event::Control),
+        ]
+    }
+
+    proptest! {
+        // PROPTEST_CASES overrides the count (ci/miri.sh shrinks it under Miri).
+        #![proptest_config(ProptestConfig::default())]
+
+        #[test]
+        fn transition_is_total_and_keeps_invariants(
+            (cfg, word) in config().prop_flat_map(|c| (Just(c), reachable(c))),
+            event in event(),
+            now in any::<u64>(),
+        ) {
+            let step = match transition(word, event, None, &cfg) {
+                Step::NeedsTime => transition(word, event, Some(now), &cfg),
+                done => done,
+            };
+            let Step::Done { next, outcome, change } = step else {
+                panic!("asked for time twice");
+            };
+            let before = layout::decode(word);
+            let after = layout::decode(next);
+            match after.phase {
+                Phase::Closed { failures } => prop_assert!(failures < cfg.failure_threshold),
+                Phase::HalfOpen { issued, successes } => {
+                    prop_assert!(issued <= cfg.half_open_probes);
+                    prop_assert!(successes < cfg.successes_to_close);
+                }
+                _ => {}
+            }
+            // The generation moves exactly when a transition is reported, by one.
+            prop_assert_eq!(change.is_some(), after.gen != before.gen);
+            if change.is_some() {
+                prop_assert_eq!(after.gen, layout::next_gen(before.gen));
+            }
+            match outcome {
+                Outcome::Rejected { .. } => prop_assert_eq!(next, word),
+                Outcome::Admitted { gen, kind: Admission::Probe } => {
+                    prop_assert_eq!(gen, after.gen);
+                    let half_open = matches!(after.phase, Phase::HalfOpen { .. });
+                    prop_assert!(half_open, "probe admitted outside HALF_OPEN");
+                }
+                Outcome::Recorded { applied: false } => prop_assert_eq!(next, word),
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every test and check, from a fresh Debian machine: the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { echo; echo "==== $* ($(date +%T))"; }
+step setup;   bash ci/setup.sh
+step lint;    bash ci/lint.sh
+step test;    bash ci/test.sh
+step loom;    bash ci/loom.sh
+step miri;    bash ci/miri.sh
+step targets; bash ci/targets.sh
+step fuzz;    bash ci/fuzz.sh
+step "all checks passed"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Unit, integration, property and doc tests of the whole workspace, on both word layouts,
+# and the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RUSTFLAGS="-D warnings"
+cargo test --workspace --all-features --release
+RUSTFLAGS="-D warnings --cfg breaker_word32" CARGO_TARGET_DIR=target/word32 \
+  cargo test --workspace --all-features --release
+cargo run --release -p breaker-core --example demo
