@@ -34,6 +34,7 @@ use core::time::Duration;
 /// assert_eq!(t.checked_add(Duration::from_millis(500)), Some(Timestamp::from_millis(2_000)));
 /// assert_eq!(Timestamp::from_millis(100).saturating_duration_since(t), Duration::ZERO);
 /// ```
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(u64);
 

@@ -29,6 +29,7 @@ use crate::State;
 /// assert_eq!(open.retry_after(), Some(Duration::from_secs(40))); // default timeout is 60 s
 /// assert_eq!(open.to_string(), "circuit breaker 'kafka' is open; retry in 40s");
 /// ```
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CircuitOpen {
     name: &'static str,
@@ -106,6 +107,7 @@ impl core::error::Error for CircuitOpen {}
 ///     other => panic!("unexpected {other:?}"),
 /// }
 /// ```
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallError<E> {
     /// The breaker rejected the call; the function was not run.
@@ -165,6 +167,7 @@ impl<E: core::error::Error + 'static> core::error::Error for CallError<E> {
 /// assert_eq!(err.field(), "failure_threshold");
 /// assert_eq!(err.to_string(), "invalid breaker config: `failure_threshold` must not be zero");
 /// ```
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {

@@ -10,6 +10,7 @@ use core::time::Duration;
 use crate::{CircuitOpen, State, Timestamp};
 
 /// What the caller says about a finished call.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Verdict {
     /// The call succeeded.
@@ -21,6 +22,7 @@ pub enum Verdict {
 }
 
 /// Why a transition happened.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Trigger {
     /// CLOSED reached its failure threshold.
@@ -40,6 +42,7 @@ pub enum Trigger {
 }
 
 /// One state transition, with the fields the seed logs.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Transition {

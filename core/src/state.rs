@@ -14,6 +14,7 @@ use core::time::Duration;
 /// assert_eq!(State::Open.to_string(), "open");
 /// assert!(State::ForcedOpen.rejects_calls());
 /// ```
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
     /// Normal operation: calls pass, failures are counted.
@@ -65,6 +66,7 @@ impl fmt::Display for State {
 /// let s = breaker.snapshot();
 /// assert_eq!((s.name, s.state, s.failure_count, s.failure_threshold), ("database", State::Closed, 1, 5));
 /// ```
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Snapshot {
