@@ -146,7 +146,6 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
     /// non-probe return here without touching the word.
     #[inline]
     pub fn settle(&self, ticket: Ticket, verdict: Verdict) {
-        self.observer.on_outcome(self.name, verdict);
         match (ticket.kind, verdict) {
             (Admission::Closed { clean: true }, Verdict::Success)
             | (Admission::Closed { .. }, Verdict::Ignore)
@@ -162,5 +161,7 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
                 );
             }
         }
+        // After the word is updated: a panicking observer cannot lose the verdict.
+        self.observer.on_outcome(self.name, verdict);
     }
 }
