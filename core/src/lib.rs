@@ -53,6 +53,7 @@
 //! the application enables `portable-atomic`'s `critical-section` feature and provides a
 //! `critical-section` implementation; this crate never does so itself.
 #![no_std]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(test)]
