@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Model-checks the breaker's atomic word with loom (core/tests/loom.rs), once per word layout:
+# the default 64-bit layout and the 32-bit layout used on thumbv7em / thumbv6m / riscv32imc
+# (forced on the host with `--cfg breaker_word32`).
+#
+# Loom builds need their own RUSTFLAGS, so they get their own target directory (default
+# `target/loom`, or $CARGO_TARGET_DIR if set) and do not invalidate the main build cache.
+# LOOM_MAX_PREEMPTIONS defaults to 2; override it in the environment for a deeper search.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom}"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+
+for layout in "" "--cfg breaker_word32"; do
+    flags="--cfg breaker_loom${layout:+ $layout}"
+    echo "==> loom (${layout:-64-bit layout}): RUSTFLAGS=\"$flags\" LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS"
+    RUSTFLAGS="$flags" cargo test -p breaker-core --test loom --release
+done
