@@ -21,7 +21,8 @@
 //! window and is dropped. Buckets of another generation (an earlier closed cycle) are not summed,
 //! so a breaker that closes again starts with an empty window without clearing anything.
 //! Successes never trip, so the window is summed (`B × S` loads) only after a failure or a slow
-//! call.
+//! call, which first passes through one shared read-modify-write so that of two racing failures
+//! the later always sees the earlier (loom found the lost trip without it).
 //!
 //! `S` stripes (default 1) spread contending threads over `S` copies of the buckets, each on
 //! its own cache line, picked from the address of the caller's stack; readers sum the stripes.
@@ -444,6 +445,8 @@ pub struct Window<const B: usize, const S: usize = 1> {
     rule: RateRule,
     kind: Kind,
     seq: AtomicWord,
+    /// Touched by every call that may trip, to order them (see `sum`).
+    sync: AtomicU32,
     baseline: AtomicU32,
     rows: [Row<B>; S],
 }
@@ -526,6 +529,7 @@ impl<const B: usize, const S: usize> Window<B, S> {
             rule,
             kind,
             seq: AtomicWord::new(0),
+            sync: AtomicU32::new(0),
             baseline: AtomicU32::new(0),
             rows: [const { Row([const { AtomicWord::new(0) }; B]) }; S],
         }
@@ -571,6 +575,7 @@ impl<const B: usize, const S: usize> Window<B, S> {
             rule,
             kind,
             seq: AtomicWord::new(0),
+            sync: AtomicU32::new(0),
             baseline: AtomicU32::new(0),
             rows: core::array::from_fn(|_| Row(core::array::from_fn(|_| AtomicWord::new(0)))),
         }
@@ -627,18 +632,32 @@ impl<const B: usize, const S: usize> Window<B, S> {
         }
     }
 
-    /// Sums the buckets of generation `gen` within the window ending at `epoch`.
+    /// Sums the buckets of generation `gen` in the window ending at the newest epoch recorded
+    /// (at least `epoch`). Ending at the newest epoch rather than the caller's own matters when
+    /// two calls in neighbouring epochs race: whichever sums last sees both.
+    ///
+    /// Two failing threads that each write one bucket and then read the other's must not both
+    /// miss the other's write (the store-buffering pattern), or a trip would be lost. Callers
+    /// that may trip pass through [`Self::sync`] first: read-modify-writes of one location are
+    /// totally ordered, so the later of two failing threads sees the earlier one's bucket.
     fn sum(&self, gen: u32, epoch: u64) -> Counts {
-        let mut total = Counts {
-            calls: 0,
-            failures: 0,
-            slow: 0,
-        };
+        let gen_tag = gen & GEN_MASK;
+        let mut end = epoch;
         for row in &self.rows {
             for slot in &row.0 {
                 let (tag, c) = split(slot.load(Ordering::Acquire));
-                let age = epoch.wrapping_sub(tag_epoch(tag)) & EPOCH_MASK;
-                if tag_gen(tag) == gen & GEN_MASK && age < B as u64 && c.calls > 0 {
+                let ahead = tag_epoch(tag).wrapping_sub(end) & EPOCH_MASK;
+                if tag_gen(tag) == gen_tag && c.calls > 0 && ahead != 0 && ahead < (1 << (bits::EPOCH - 1)) {
+                    end += ahead;
+                }
+            }
+        }
+        let mut total = Counts { calls: 0, failures: 0, slow: 0 };
+        for row in &self.rows {
+            for slot in &row.0 {
+                let (tag, c) = split(slot.load(Ordering::Acquire));
+                let age = end.wrapping_sub(tag_epoch(tag)) & EPOCH_MASK;
+                if tag_gen(tag) == gen_tag && age < B as u64 && c.calls > 0 {
                     total.calls = total.calls.saturating_add(c.calls);
                     total.failures = total.failures.saturating_add(c.failures);
                     total.slow = total.slow.saturating_add(c.slow);
@@ -719,6 +738,8 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
         if !(sample.failed || sample.slow) {
             return None;
         }
+        // Order this failure after every earlier one (see `sum`).
+        self.sync.fetch_add(1, Ordering::AcqRel);
         let total = self.sum(gen, epoch);
         if total.calls < self.rule.min_calls {
             return None;
