@@ -24,6 +24,7 @@ pub enum Verdict {
 /// Why a transition happened.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Trigger {
     /// CLOSED reached its consecutive-failure threshold.
     FailureThreshold,
