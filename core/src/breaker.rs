@@ -6,8 +6,9 @@ use core::time::Duration;
 
 use crate::layout::{self, Phase};
 use crate::observer::{Observer, Verdict};
-use crate::sync::{AtomicWord, Ordering};
-use crate::transition::{state_of, Control, Event, Outcome};
+use crate::policy::{Consecutive, Policy};
+use crate::sync::{AtomicU32, AtomicWord, Ordering};
+use crate::transition::{ramp_admits, ramp_permille, state_of, Admission, Control, Event, Outcome};
 use crate::{
     CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket,
     ValidConfig,
@@ -48,36 +49,37 @@ use crate::{
 ///
 /// assert!(SENSOR.call(|| Ok::<_, ()>(21)).is_ok());
 /// ```
-pub struct Breaker<C, O = ()> {
+pub struct Breaker<C, O = (), P = Consecutive> {
     pub(crate) word: AtomicWord,
+    /// When the current phase began, for phases with a timer (see `layout.rs`).
+    pub(crate) stamp: AtomicWord,
+    /// Calls seen during a ramp, for deterministic rationing.
+    pub(crate) ramp_calls: AtomicU32,
     pub(crate) config: ValidConfig,
     pub(crate) name: &'static str,
     pub(crate) clock: C,
     pub(crate) observer: O,
+    pub(crate) policy: P,
 }
 
-impl<C: Clock> Breaker<C, ()> {
-    /// A closed breaker without an observer. `const`, so it can be a `static`.
-    #[cfg(not(breaker_loom))]
-    pub const fn new(name: &'static str, config: ValidConfig, clock: C) -> Self {
-        Breaker {
-            word: AtomicWord::new(layout::INITIAL),
-            config,
-            name,
-            clock,
-            observer: (),
-        }
-    }
+/// `const fn` outside loom, plain `fn` under loom (whose atomics have no `const` constructor).
+macro_rules! constructor {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty { $($body:tt)* }) => {
+        $(#[$m])*
+        #[cfg(not(breaker_loom))]
+        $vis const fn $name($($arg: $ty),*) -> $ret { $($body)* }
+        $(#[$m])*
+        #[cfg(breaker_loom)]
+        $vis fn $name($($arg: $ty),*) -> $ret { $($body)* }
+    };
+}
 
-    /// A closed breaker without an observer (loom build: not `const`).
-    #[cfg(breaker_loom)]
-    pub fn new(name: &'static str, config: ValidConfig, clock: C) -> Self {
-        Breaker {
-            word: AtomicWord::new(layout::INITIAL),
-            config,
-            name,
-            clock,
-            observer: (),
+impl<C: Clock> Breaker<C, (), Consecutive> {
+    constructor! {
+        /// A closed breaker without an observer, with the consecutive-failures policy. `const`,
+        /// so it can be a `static`.
+        pub fn new(name: &'static str, config: ValidConfig, clock: C) -> Self {
+            Breaker::with_policy(name, config, clock, (), Consecutive)
         }
     }
 
@@ -87,33 +89,43 @@ impl<C: Clock> Breaker<C, ()> {
     }
 }
 
-impl<C: Clock, O: Observer> Breaker<C, O> {
-    /// A closed breaker reporting to `observer`. `const`, so it can be a `static`.
-    #[cfg(not(breaker_loom))]
-    pub const fn with_observer(
-        name: &'static str,
-        config: ValidConfig,
-        clock: C,
-        observer: O,
-    ) -> Self {
-        Breaker {
-            word: AtomicWord::new(layout::INITIAL),
-            config,
-            name,
-            clock,
-            observer,
+impl<C: Clock, O: Observer> Breaker<C, O, Consecutive> {
+    constructor! {
+        /// A closed breaker reporting to `observer`, with the consecutive-failures policy.
+        /// `const`, so it can be a `static`.
+        pub fn with_observer(name: &'static str, config: ValidConfig, clock: C, observer: O) -> Self {
+            Breaker::with_policy(name, config, clock, observer, Consecutive)
         }
     }
+}
 
-    /// A closed breaker reporting to `observer` (loom build: not `const`).
-    #[cfg(breaker_loom)]
-    pub fn with_observer(name: &'static str, config: ValidConfig, clock: C, observer: O) -> Self {
-        Breaker {
-            word: AtomicWord::new(layout::INITIAL),
-            config,
-            name,
-            clock,
-            observer,
+impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
+    constructor! {
+        /// A closed breaker with a trip policy (see [`Policy`]). `const`, so it can be a `static`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use breaker_core::{Breaker, Config, ManualClock, RateConfig, Window};
+        /// use core::time::Duration;
+        ///
+        /// let rule = RateConfig::new(500, 10).validate().unwrap(); // 50 % of at least 10 calls
+        /// let window: Window<10> = Window::time(Duration::from_secs(1), rule).unwrap(); // last 10 s
+        /// let config = Config::new().validate().unwrap();
+        /// let breaker = Breaker::with_policy("payments", config, ManualClock::new(), (), window);
+        /// assert_eq!(breaker.snapshot().window.unwrap().calls, 0);
+        /// ```
+        pub fn with_policy(name: &'static str, config: ValidConfig, clock: C, observer: O, policy: P) -> Self {
+            Breaker {
+                word: AtomicWord::new(layout::INITIAL),
+                stamp: AtomicWord::new(0),
+                ramp_calls: AtomicU32::new(0),
+                config,
+                name,
+                clock,
+                observer,
+                policy,
+            }
         }
     }
 
@@ -135,7 +147,7 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
     /// };
     /// ```
     #[inline]
-    pub fn try_acquire(&self) -> Result<Permit<'_, C, O>, CircuitOpen> {
+    pub fn try_acquire(&self) -> Result<Permit<'_, C, O, P>, CircuitOpen> {
         self.try_acquire_ticket()
             .map(|ticket| Permit::new(self, ticket))
     }
@@ -147,36 +159,69 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
         let word = self.word.load(Ordering::Acquire);
         // The hot path, spelled out so it stays one load and one compare.
         if layout::is_clean_closed(word) {
-            let gen = layout::decode(word).gen;
+            let gen = layout::gen_of(word);
             return Ok(Ticket {
                 gen,
-                kind: crate::transition::Admission::Closed { clean: true },
+                kind: Admission::Closed { clean: true },
                 snapshot: word,
+                started_ms: self.start_ms(),
             });
         }
-        match self.apply(Event::Acquire, None) {
+        match self.apply(Event::Acquire, word, true) {
             // The word admission was decided on is the first CAS guess when settling.
             (Outcome::Admitted { gen, kind }, snapshot) => Ok(Ticket {
                 gen,
                 kind,
                 snapshot,
+                started_ms: self.start_ms(),
             }),
+            (
+                Outcome::Ramp {
+                    gen,
+                    permille,
+                    clean,
+                },
+                snapshot,
+            ) => {
+                let n = self.ramp_calls.fetch_add(1, Ordering::Relaxed);
+                if ramp_admits(n, permille) {
+                    Ok(Ticket {
+                        gen,
+                        kind: Admission::Closed { clean },
+                        snapshot,
+                        started_ms: self.start_ms(),
+                    })
+                } else {
+                    Err(self.reject(State::Closed, Some(0)))
+                }
+            }
             (
                 Outcome::Rejected {
                     state,
                     retry_after_ms,
                 },
                 _,
-            ) => {
-                let open =
-                    CircuitOpen::new(self.name, state, retry_after_ms.map(Duration::from_millis));
-                self.observer.on_rejected(&open);
-                Err(open)
-            }
-            // Acquire yields only the two outcomes above; treat anything else as a rejection.
+            ) => Err(self.reject(state, retry_after_ms)),
+            // Acquire yields only the outcomes above; treat anything else as a rejection.
             (Outcome::Recorded { .. } | Outcome::Controlled, _) => {
-                Err(CircuitOpen::new(self.name, self.state(), None))
+                Err(self.reject(self.state(), None))
             }
+        }
+    }
+
+    fn reject(&self, state: State, retry_after_ms: Option<u64>) -> CircuitOpen {
+        let open = CircuitOpen::new(self.name, state, retry_after_ms.map(Duration::from_millis));
+        self.observer.on_rejected(&open);
+        open
+    }
+
+    /// The permit's start time, when the policy times calls (slow-call tracking).
+    #[inline(always)]
+    fn start_ms(&self) -> u64 {
+        if !P::CONSECUTIVE && self.policy.slow_call_ms().is_some() {
+            self.clock.now().as_millis()
+        } else {
+            0
         }
     }
 
@@ -277,7 +322,11 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
     /// assert!(breaker.try_acquire().is_ok());
     /// ```
     pub fn force_open(&self) {
-        self.apply(Event::Control(Control::ForceOpen), None);
+        self.apply(
+            Event::Control(Control::ForceOpen),
+            self.word.load(Ordering::Acquire),
+            true,
+        );
     }
 
     /// Closes the circuit until [`reset`](Breaker::reset) ("force closed"): every call passes
@@ -294,7 +343,11 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
     /// assert_eq!(breaker.state(), State::Disabled);
     /// ```
     pub fn disable(&self) {
-        self.apply(Event::Control(Control::Disable), None);
+        self.apply(
+            Event::Control(Control::Disable),
+            self.word.load(Ordering::Acquire),
+            true,
+        );
     }
 
     /// Back to CLOSED with no failures, in a new generation: outcomes of calls admitted before
@@ -311,7 +364,11 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
     /// assert_eq!(breaker.state(), State::Closed);
     /// ```
     pub fn reset(&self) {
-        self.apply(Event::Control(Control::Reset), None);
+        self.apply(
+            Event::Control(Control::Reset),
+            self.word.load(Ordering::Acquire),
+            true,
+        );
     }
 
     /// The current state (one load).
@@ -340,14 +397,28 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
     /// assert_eq!(breaker.failure_count(), 1);
     /// ```
     pub fn failure_count(&self) -> u32 {
-        match layout::decode(self.word.load(Ordering::Acquire)).phase {
-            Phase::Closed { failures } => failures,
+        let word = self.word.load(Ordering::Acquire);
+        match layout::decode(word).phase {
+            Phase::Closed { failures, .. } if P::CONSECUTIVE => failures,
+            Phase::Closed { .. } => self.window_stats(word).map_or(0, |w| w.failures),
             _ => 0,
         }
     }
 
+    fn window_stats(&self, word: layout::Word) -> Option<crate::WindowStats> {
+        if P::CONSECUTIVE {
+            return None;
+        }
+        let now = if self.policy.needs_now() {
+            self.clock.now().as_millis()
+        } else {
+            0
+        };
+        self.policy.stats(layout::gen_of(word), now)
+    }
+
     /// State, counts and time to the next probe, from one load of the word (and a clock read if
-    /// OPEN).
+    /// OPEN, ramping or keeping a time window).
     ///
     /// # Examples
     ///
@@ -361,29 +432,61 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
     /// assert_eq!((s.state, s.retry_after), (State::Open, Some(Duration::from_secs(60))));
     /// ```
     pub fn snapshot(&self) -> Snapshot {
-        let d = layout::decode(self.word.load(Ordering::Acquire));
-        let (failure_count, probes_in_flight, probe_successes, retry_after) = match d.phase {
-            Phase::Closed { failures } => (failures, 0, 0, None),
-            Phase::Open { opened_at } => {
-                let elapsed = layout::elapsed_since(opened_at, self.clock.now().as_millis());
-                let left = self.config.recovery_timeout_ms.saturating_sub(elapsed);
-                (0, 0, 0, Some(Duration::from_millis(left)))
-            }
-            Phase::HalfOpen { issued, successes } => {
-                (0, issued.saturating_sub(successes), successes, None)
-            }
-            Phase::ForcedOpen | Phase::Disabled => (0, 0, 0, None),
+        let word = self.word.load(Ordering::Acquire);
+        let d = layout::decode(word);
+        let window = match d.phase {
+            Phase::Closed { .. } => self.window_stats(word),
+            _ => None,
         };
-        Snapshot {
+        let mut snap = Snapshot {
             name: self.name,
             state: state_of(d.phase),
-            failure_count,
+            failure_count: 0,
             failure_threshold: self.config.failure_threshold,
-            probes_in_flight,
-            probe_successes,
-            retry_after,
+            probes_in_flight: 0,
+            probe_successes: 0,
+            retry_after: None,
+            backoff_level: 0,
+            recovering: None,
+            window,
             generation: d.gen,
+        };
+        match d.phase {
+            Phase::Closed { failures, ramping } => {
+                snap.failure_count = if P::CONSECUTIVE {
+                    failures
+                } else {
+                    window.map_or(0, |w| w.failures)
+                };
+                if ramping {
+                    let now = self.now_for(word);
+                    let share = ramp_permille(&self.config, now.phase_elapsed.unwrap_or(0));
+                    snap.recovering = Some(share as f32 / 1000.0);
+                }
+            }
+            Phase::Open { opened_at, level } => {
+                let elapsed = layout::elapsed_since(opened_at, self.clock.now().as_millis());
+                let left = self.config.open_ms(level, d.gen).saturating_sub(elapsed);
+                snap.retry_after = Some(Duration::from_millis(left));
+                snap.backoff_level = level;
+            }
+            Phase::HalfOpen {
+                issued,
+                successes,
+                level,
+            } => {
+                snap.probes_in_flight = issued.saturating_sub(successes);
+                snap.probe_successes = successes;
+                snap.backoff_level = level;
+            }
+            Phase::ForcedOpen | Phase::Disabled => {}
         }
+        snap
+    }
+
+    /// Its trip policy.
+    pub fn policy(&self) -> &P {
+        &self.policy
     }
 
     /// The breaker's name.
@@ -407,7 +510,7 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
     }
 }
 
-impl<C: Clock, O: Observer> fmt::Debug for Breaker<C, O> {
+impl<C: Clock, O: Observer, P: Policy> fmt::Debug for Breaker<C, O, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = layout::decode(self.word.load(Ordering::Acquire));
         f.debug_struct("Breaker")

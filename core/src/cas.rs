@@ -14,26 +14,64 @@
 //! - Orderings: loads are `Acquire`, successful CASes `AcqRel`, so a transition and everything
 //!   its maker did before it happen-before whoever observes the new word.
 
-use crate::layout::Word;
+use crate::layout::{self, Word};
 use crate::observer::{Observer, Transition};
+use crate::policy::Policy;
 use crate::sync::Ordering;
-use crate::transition::{transition, Event, Outcome, Step};
+use crate::transition::{transition, Event, Now, Outcome, Step};
 use crate::{Breaker, Clock, Timestamp};
 use core::time::Duration;
 
-impl<C: Clock, O: Observer> Breaker<C, O> {
-    /// Applies `event` to the word; `guess` is a recently seen word to try first. Returns the
-    /// outcome and the word it was decided on (the stored one, if it stored).
+impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
+    /// Reads the clock, and the phase stamp when `word`'s phase has a timer (HALF_OPEN, or
+    /// CLOSED while ramping). A stamp from another generation means
+    /// the transition's maker has not written it yet, or a late writer from an older transition
+    /// overwrote it: this reader stamps it now (only over that same stale value) and reports the
+    /// phase as just begun, which is the conservative answer for both timers.
     #[inline]
-    pub(crate) fn apply(&self, event: Event, guess: Option<Word>) -> (Outcome, Word) {
-        let (mut current, mut fresh) = match guess {
-            Some(word) => (word, false),
-            None => (self.word.load(Ordering::Acquire), true),
+    pub(crate) fn now_for(&self, word: Word) -> Now {
+        let ms = self.clock.now().as_millis();
+        let timed = matches!(
+            layout::decode(word).phase,
+            layout::Phase::HalfOpen { .. } | layout::Phase::Closed { ramping: true, .. }
+        );
+        if !timed {
+            return Now {
+                ms,
+                phase_elapsed: None,
+            };
+        }
+        let stamp = self.stamp.load(Ordering::Acquire);
+        let gen = layout::gen_of(word);
+        let phase_elapsed = match layout::stamp_elapsed(stamp, gen, ms) {
+            Some(e) => Some(e),
+            None => {
+                let _ = self.stamp.compare_exchange(
+                    stamp,
+                    layout::encode_stamp(gen, ms),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+                Some(0)
+            }
         };
-        let mut now: Option<u64> = None;
+        Now { ms, phase_elapsed }
+    }
+
+    /// Applies `event` to the word, starting from `current`: a word just loaded (`fresh`) or a
+    /// recently seen one to try as the first CAS guess. Returns the outcome and the word it was
+    /// decided on (the stored one, if it stored).
+    #[inline]
+    pub(crate) fn apply(
+        &self,
+        event: Event,
+        mut current: Word,
+        mut fresh: bool,
+    ) -> (Outcome, Word) {
+        let mut now: Option<Now> = None;
         loop {
             match transition(current, event, now, &self.config) {
-                Step::NeedsTime => now = Some(self.clock.now().as_millis()),
+                Step::NeedsTime => now = Some(self.now_for(current)),
                 Step::Done {
                     next,
                     outcome,
@@ -56,6 +94,14 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
                     ) {
                         Ok(_) => {
                             if let Some(change) = change {
+                                if change.stamp {
+                                    if let Some(now) = now {
+                                        self.stamp.store(
+                                            layout::encode_stamp(change.gen, now.ms),
+                                            Ordering::Release,
+                                        );
+                                    }
+                                }
                                 self.observer.on_transition(&Transition {
                                     name: self.name,
                                     from: change.from,
@@ -64,7 +110,9 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
                                     failure_count: change.failure_count,
                                     threshold: self.config.failure_threshold,
                                     open_for: change.open_for_ms.map(Duration::from_millis),
-                                    at: now.map(Timestamp::from_millis),
+                                    open_duration: change.open_ms.map(Duration::from_millis),
+                                    backoff_level: change.level,
+                                    at: now.map(|n| Timestamp::from_millis(n.ms)),
                                     generation: change.gen,
                                 });
                             }

@@ -3,14 +3,30 @@
 //! [`Config`] is a `const` builder; [`Config::validate`] checks every field against what the
 //! word can represent on this target and returns [`ValidConfig`], which is what a breaker is built
 //! from. Both steps are `const fn`, so a breaker can be a `static` in firmware.
+//!
+//! Besides the seed's settings, three recovery policies are configured here because they live in
+//! the state machine itself (no extra memory, no extra generic parameter):
+//!
+//! - **open-duration backoff** ([`Config::backoff`], [`Config::jitter`]): each failed recovery
+//!   doubles the open time, up to a cap; it resets when the breaker closes;
+//! - **stuck half-open protection** ([`Config::probe_timeout`]): a probe that never reports
+//!   counts as a failed probe after this long;
+//! - **gradual recovery** ([`Config::gradual_recovery`]): after closing, a rising share of calls
+//!   is admitted over a ramp period.
+//!
+//! The trip rule itself (consecutive failures, or a failure-rate window) is the breaker's
+//! [`Policy`](crate::Policy) type parameter.
 
 use core::time::Duration;
 
-use crate::layout::{MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_RECOVERY_TIMEOUT_MS};
+use crate::layout::{
+    MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
+};
 use crate::ConfigError;
 
 /// Breaker settings, as given by the user. Defaults follow the seed's database breaker:
-/// 5 consecutive failures, 60 s recovery timeout, 1 half-open probe, 1 success to close.
+/// 5 consecutive failures, 60 s recovery timeout, 1 half-open probe, 1 success to close, and no
+/// backoff, jitter, probe timeout or ramp.
 ///
 /// # Examples
 ///
@@ -32,6 +48,10 @@ pub struct Config {
     recovery_timeout: Duration,
     half_open_probes: u32,
     successes_to_close: u32,
+    backoff_max: Option<Duration>,
+    jitter: Option<(Duration, u32)>,
+    probe_timeout: Option<Duration>,
+    ramp: Option<(Duration, u32)>,
 }
 
 impl Default for Config {
@@ -40,25 +60,58 @@ impl Default for Config {
     }
 }
 
+/// Converts a duration to whole milliseconds no larger than `max`, or says why it cannot be one.
+const fn whole_ms(d: Duration, field: &'static str, max: u64) -> Result<u64, ConfigError> {
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(ConfigError::SubMillisecond { field });
+    }
+    let ms = d.as_millis();
+    if ms > max as u128 {
+        let value = if ms > u64::MAX as u128 {
+            u64::MAX
+        } else {
+            ms as u64
+        };
+        return Err(ConfigError::TooLarge { field, value, max });
+    }
+    Ok(ms as u64)
+}
+
+/// `?` for `const fn`.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        }
+    };
+}
+
 impl Config {
-    /// The defaults: 5 failures, 60 s, 1 probe, 1 success.
+    /// The defaults: 5 failures, 60 s, 1 probe, 1 success, no backoff, jitter, probe timeout or ramp.
     pub const fn new() -> Self {
         Config {
             failure_threshold: 5,
             recovery_timeout: Duration::from_secs(60),
             half_open_probes: 1,
             successes_to_close: 1,
+            backoff_max: None,
+            jitter: None,
+            probe_timeout: None,
+            ramp: None,
         }
     }
 
-    /// Consecutive failures in CLOSED that open the circuit (1..=65 535).
+    /// Consecutive failures in CLOSED that open the circuit (1..=65 535). Ignored by rate
+    /// policies, which have their own thresholds.
     pub const fn failure_threshold(mut self, n: u32) -> Self {
         self.failure_threshold = n;
         self
     }
 
     /// How long OPEN rejects before admitting a probe: whole milliseconds, non-zero, at most
-    /// 2^45 − 1 ms on the 64-bit layout and 2^22 − 1 ms (69.9 min) on the 32-bit layout.
+    /// [`MAX_OPEN_MS`](crate::MAX_OPEN_MS) (2^40 − 1 ms on the 64-bit layout, 2^20 − 1 ms ≈
+    /// 17.5 min on the 32-bit layout).
     pub const fn recovery_timeout(mut self, d: Duration) -> Self {
         self.recovery_timeout = d;
         self
@@ -74,6 +127,86 @@ impl Config {
     /// Successful probes that close the circuit (1..=`half_open_probes`).
     pub const fn successes_to_close(mut self, n: u32) -> Self {
         self.successes_to_close = n;
+        self
+    }
+
+    /// Exponential open-duration backoff: after the `k`-th failed recovery in a row the breaker
+    /// stays open `min(recovery_timeout × 2^k, max)`. Resets when the breaker closes.
+    /// `max` must be at least the recovery timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock};
+    /// use core::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let config = Config::new()
+    ///     .failure_threshold(1)
+    ///     .recovery_timeout(Duration::from_secs(10))
+    ///     .backoff(Duration::from_secs(60));
+    /// let breaker = Breaker::try_new("api", config, &clock).unwrap();
+    /// let _ = breaker.call(|| Err::<(), _>("down")); // open for 10 s
+    /// clock.advance(Duration::from_secs(10));
+    /// let _ = breaker.call(|| Err::<(), _>("still down")); // the probe fails: open for 20 s
+    /// let open = breaker.try_acquire().unwrap_err();
+    /// assert_eq!(open.retry_after(), Some(Duration::from_secs(20)));
+    /// ```
+    pub const fn backoff(mut self, max: Duration) -> Self {
+        self.backoff_max = Some(max);
+        self
+    }
+
+    /// Adds up to `max` of jitter to every open duration, so that many instances that opened
+    /// together do not all probe at the same moment. The core has no random number generator:
+    /// pass a random `seed` from yours (per process or instance). Each open cycle's jitter is
+    /// derived from the seed and the cycle's generation, so every thread computes the same
+    /// deadline without storing it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    /// use core::time::Duration;
+    ///
+    /// let seed = 0x5eed_1234; // from your RNG
+    /// let c = Config::new().jitter(Duration::from_secs(5), seed).validate().unwrap();
+    /// assert_eq!(c.jitter(), Duration::from_secs(5));
+    /// ```
+    pub const fn jitter(mut self, max: Duration, seed: u32) -> Self {
+        self.jitter = Some((max, seed));
+        self
+    }
+
+    /// Stuck half-open protection: if every probe slot is taken and no probe has reported for
+    /// `timeout` since the breaker half-opened, the next caller reopens the breaker as if a
+    /// probe had failed (backoff applies). Outcomes of the stuck probes are then stale.
+    ///
+    /// Reopening, rather than admitting a fresh probe, is deliberate: a probe that never
+    /// answers is indistinguishable from a timeout, which is a failure; and reopening sends one
+    /// call per open period into a dependency that may be hanging, where fresh probes would pile
+    /// up hung calls at one per `timeout`.
+    pub const fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = Some(timeout);
+        self
+    }
+
+    /// Gradual recovery: for `period` after closing, admit a share of calls rising linearly from
+    /// `start_percent` to 100 %, rejecting the rest fast with the usual open error. Admission is
+    /// deterministic (a counter, no randomness): at share `s`, exactly ⌊n·s⌋ of the first `n`
+    /// calls are admitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    /// use core::time::Duration;
+    ///
+    /// let c = Config::new().gradual_recovery(Duration::from_secs(30), 10).validate().unwrap();
+    /// assert_eq!(c.ramp(), Some((Duration::from_secs(30), 10)));
+    /// ```
+    pub const fn gradual_recovery(mut self, period: Duration, start_percent: u32) -> Self {
+        self.ramp = Some((period, start_percent));
         self
     }
 
@@ -96,23 +229,11 @@ impl Config {
                 field: "recovery_timeout",
             });
         }
-        if self.recovery_timeout.subsec_nanos() % 1_000_000 != 0 {
-            return Err(ConfigError::SubMillisecond {
-                field: "recovery_timeout",
-            });
-        }
-        let ms = self.recovery_timeout.as_millis();
-        if ms > MAX_RECOVERY_TIMEOUT_MS as u128 {
-            return Err(ConfigError::TooLarge {
-                field: "recovery_timeout",
-                value: if ms > u64::MAX as u128 {
-                    u64::MAX
-                } else {
-                    ms as u64
-                },
-                max: MAX_RECOVERY_TIMEOUT_MS,
-            });
-        }
+        let timeout_ms = tri!(whole_ms(
+            self.recovery_timeout,
+            "recovery_timeout",
+            MAX_OPEN_MS
+        ));
         if self.half_open_probes == 0 {
             return Err(ConfigError::Zero {
                 field: "half_open_probes",
@@ -136,11 +257,71 @@ impl Config {
                 half_open_probes: self.half_open_probes,
             });
         }
+        let backoff_max_ms = match self.backoff_max {
+            None => timeout_ms,
+            Some(max) => {
+                let ms = tri!(whole_ms(max, "backoff_max", MAX_OPEN_MS));
+                if ms < timeout_ms {
+                    return Err(ConfigError::TooSmall {
+                        field: "backoff_max",
+                        value: ms,
+                        min: timeout_ms,
+                    });
+                }
+                ms
+            }
+        };
+        let (jitter_ms, jitter_seed) = match self.jitter {
+            None => (0, 0),
+            Some((max, seed)) => {
+                // The longest open time must still fit the stored timestamp's horizon.
+                (
+                    tri!(whole_ms(max, "jitter", MAX_OPEN_MS - backoff_max_ms)),
+                    seed,
+                )
+            }
+        };
+        let probe_timeout_ms = match self.probe_timeout {
+            None => 0,
+            Some(t) => {
+                if t.is_zero() {
+                    return Err(ConfigError::Zero {
+                        field: "probe_timeout",
+                    });
+                }
+                tri!(whole_ms(t, "probe_timeout", MAX_PHASE_TIMER_MS))
+            }
+        };
+        let (ramp_ms, ramp_start_percent) = match self.ramp {
+            None => (0, 0),
+            Some((period, start)) => {
+                if period.is_zero() {
+                    return Err(ConfigError::Zero {
+                        field: "ramp_period",
+                    });
+                }
+                let ms = tri!(whole_ms(period, "ramp_period", MAX_PHASE_TIMER_MS));
+                if start > 99 {
+                    return Err(ConfigError::TooLarge {
+                        field: "ramp_start_percent",
+                        value: start as u64,
+                        max: 99,
+                    });
+                }
+                (ms, start)
+            }
+        };
         Ok(ValidConfig {
             failure_threshold: self.failure_threshold,
-            recovery_timeout_ms: ms as u64,
+            recovery_timeout_ms: timeout_ms,
             half_open_probes: self.half_open_probes,
             successes_to_close: self.successes_to_close,
+            backoff_max_ms,
+            jitter_ms,
+            jitter_seed,
+            probe_timeout_ms,
+            ramp_ms,
+            ramp_start_percent,
         })
     }
 }
@@ -164,6 +345,15 @@ pub struct ValidConfig {
     pub(crate) recovery_timeout_ms: u64,
     pub(crate) half_open_probes: u32,
     pub(crate) successes_to_close: u32,
+    /// Equal to `recovery_timeout_ms` when backoff is off.
+    pub(crate) backoff_max_ms: u64,
+    pub(crate) jitter_ms: u64,
+    pub(crate) jitter_seed: u32,
+    /// 0 = off.
+    pub(crate) probe_timeout_ms: u64,
+    /// 0 = off.
+    pub(crate) ramp_ms: u64,
+    pub(crate) ramp_start_percent: u32,
 }
 
 impl ValidConfig {
@@ -172,7 +362,7 @@ impl ValidConfig {
         self.failure_threshold
     }
 
-    /// How long OPEN rejects before admitting a probe.
+    /// How long OPEN rejects before admitting a probe (before backoff and jitter).
     pub const fn recovery_timeout(&self) -> Duration {
         Duration::from_millis(self.recovery_timeout_ms)
     }
@@ -185,6 +375,80 @@ impl ValidConfig {
     /// Successful probes that close the circuit.
     pub const fn successes_to_close(&self) -> u32 {
         self.successes_to_close
+    }
+
+    /// The backoff cap (equal to the recovery timeout when backoff is off).
+    pub const fn backoff_max(&self) -> Duration {
+        Duration::from_millis(self.backoff_max_ms)
+    }
+
+    /// The largest jitter added to an open duration (zero when off).
+    pub const fn jitter(&self) -> Duration {
+        Duration::from_millis(self.jitter_ms)
+    }
+
+    /// The stuck-probe timeout, if set.
+    pub const fn probe_timeout(&self) -> Option<Duration> {
+        if self.probe_timeout_ms == 0 {
+            None
+        } else {
+            Some(Duration::from_millis(self.probe_timeout_ms))
+        }
+    }
+
+    /// The gradual-recovery period and starting percentage, if set.
+    pub const fn ramp(&self) -> Option<(Duration, u32)> {
+        if self.ramp_ms == 0 {
+            None
+        } else {
+            Some((Duration::from_millis(self.ramp_ms), self.ramp_start_percent))
+        }
+    }
+
+    /// How long OPEN lasts at backoff `level`, before jitter, in ms:
+    /// `min(recovery_timeout × 2^level, backoff_max)`.
+    pub(crate) const fn backoff_ms(&self, level: u32) -> u64 {
+        let scaled = if level >= 63 {
+            u64::MAX
+        } else {
+            match self.recovery_timeout_ms.checked_mul(1u64 << level) {
+                Some(v) => v,
+                None => u64::MAX,
+            }
+        };
+        if scaled < self.backoff_max_ms {
+            scaled
+        } else {
+            self.backoff_max_ms
+        }
+    }
+
+    /// How long OPEN lasts at backoff `level` in the cycle of generation `gen`, in ms.
+    pub(crate) const fn open_ms(&self, level: u32, gen: u32) -> u64 {
+        self.backoff_ms(level) + self.jitter_for(gen)
+    }
+
+    /// The jitter of the open cycle with generation `gen`: a mix of the seed and the generation,
+    /// uniform enough over `0..=jitter_ms` (SplitMix-style finaliser).
+    pub(crate) const fn jitter_for(&self, gen: u32) -> u64 {
+        if self.jitter_ms == 0 {
+            return 0;
+        }
+        let mut z = (self.jitter_seed as u64) << 32 | gen as u64;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        z % (self.jitter_ms + 1)
+    }
+
+    /// The backoff level after one more failed recovery.
+    pub(crate) const fn next_level(&self, level: u32) -> u32 {
+        // Stop climbing once the cap is reached: higher levels would not change anything.
+        if level >= MAX_BACKOFF_LEVEL || self.backoff_ms(level) >= self.backoff_max_ms {
+            level
+        } else {
+            level + 1
+        }
     }
 }
 
@@ -304,5 +568,115 @@ mod tests {
             .validate()
             .unwrap();
         assert_eq!(one_ms.recovery_timeout(), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn recovery_policy_fields_are_checked_and_named() {
+        let ms = Duration::from_millis;
+        let t = Config::new().recovery_timeout(ms(1_000));
+        let cases = [
+            (
+                t.backoff(ms(999)),
+                ConfigError::TooSmall {
+                    field: "backoff_max",
+                    value: 999,
+                    min: 1_000,
+                },
+            ),
+            (
+                t.backoff(Duration::from_micros(1_000_500)),
+                ConfigError::SubMillisecond {
+                    field: "backoff_max",
+                },
+            ),
+            (
+                t.backoff(ms(MAX_OPEN_MS + 1)),
+                ConfigError::TooLarge {
+                    field: "backoff_max",
+                    value: MAX_OPEN_MS + 1,
+                    max: MAX_OPEN_MS,
+                },
+            ),
+            (
+                t.backoff(ms(MAX_OPEN_MS - 10)).jitter(ms(11), 1),
+                ConfigError::TooLarge {
+                    field: "jitter",
+                    value: 11,
+                    max: 10,
+                },
+            ),
+            (
+                t.jitter(ms(MAX_OPEN_MS), 1),
+                ConfigError::TooLarge {
+                    field: "jitter",
+                    value: MAX_OPEN_MS,
+                    max: MAX_OPEN_MS - 1_000,
+                },
+            ),
+            (
+                t.probe_timeout(Duration::ZERO),
+                ConfigError::Zero {
+                    field: "probe_timeout",
+                },
+            ),
+            (
+                t.probe_timeout(ms(MAX_PHASE_TIMER_MS + 1)),
+                ConfigError::TooLarge {
+                    field: "probe_timeout",
+                    value: MAX_PHASE_TIMER_MS + 1,
+                    max: MAX_PHASE_TIMER_MS,
+                },
+            ),
+            (
+                t.gradual_recovery(Duration::ZERO, 10),
+                ConfigError::Zero {
+                    field: "ramp_period",
+                },
+            ),
+            (
+                t.gradual_recovery(ms(MAX_PHASE_TIMER_MS + 1), 10),
+                ConfigError::TooLarge {
+                    field: "ramp_period",
+                    value: MAX_PHASE_TIMER_MS + 1,
+                    max: MAX_PHASE_TIMER_MS,
+                },
+            ),
+            (
+                t.gradual_recovery(ms(100), 100),
+                ConfigError::TooLarge {
+                    field: "ramp_start_percent",
+                    value: 100,
+                    max: 99,
+                },
+            ),
+        ];
+        for (config, expected) in cases {
+            assert_eq!(config.validate(), Err(expected), "{config:?}");
+        }
+        let ok = t
+            .backoff(ms(8_000))
+            .jitter(ms(500), 9)
+            .probe_timeout(ms(30_000))
+            .gradual_recovery(ms(60_000), 0);
+        let v = ok.validate().unwrap();
+        assert_eq!(
+            (v.backoff_max(), v.jitter(), v.probe_timeout()),
+            (ms(8_000), ms(500), Some(ms(30_000)))
+        );
+        assert_eq!(v.ramp(), Some((ms(60_000), 0)));
+        assert_eq!(
+            (
+                v.backoff_ms(0),
+                v.backoff_ms(1),
+                v.backoff_ms(3),
+                v.backoff_ms(4)
+            ),
+            (1_000, 2_000, 8_000, 8_000)
+        );
+        assert_eq!(
+            v.next_level(3),
+            3,
+            "the level stops where the cap is reached"
+        );
     }
 }

@@ -185,6 +185,15 @@ pub enum ConfigError {
         /// The largest accepted value (milliseconds for durations).
         max: u64,
     },
+    /// The field is below the smallest value that makes sense with the others.
+    TooSmall {
+        /// The offending field.
+        field: &'static str,
+        /// The value given (milliseconds for durations).
+        value: u64,
+        /// The smallest accepted value (milliseconds for durations).
+        min: u64,
+    },
     /// A duration has a part finer than the breaker's 1 ms resolution.
     SubMillisecond {
         /// The offending field.
@@ -205,6 +214,7 @@ impl ConfigError {
         match self {
             ConfigError::Zero { field }
             | ConfigError::TooLarge { field, .. }
+            | ConfigError::TooSmall { field, .. }
             | ConfigError::SubMillisecond { field } => field,
             ConfigError::SuccessesExceedProbes { .. } => "successes_to_close",
         }
@@ -220,6 +230,12 @@ impl fmt::Display for ConfigError {
                 write!(
                     f,
                     "`{field}` is {value}, above the largest supported value {max}"
+                )
+            }
+            ConfigError::TooSmall { field, value, min } => {
+                write!(
+                    f,
+                    "`{field}` is {value}, below the smallest accepted value {min}"
                 )
             }
             ConfigError::SubMillisecond { field } => {

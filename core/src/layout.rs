@@ -1,7 +1,7 @@
-//! The bit layout of the breaker's single atomic word. This file is the only place that knows it.
+//! The bit layout of the breaker's atomic word. This file is the only place that knows it.
 //!
-//! Every piece of mutable breaker state lives in one word so that every change is one
-//! compare-and-swap: there is never a moment where the state says OPEN but the timestamp is
+//! Every piece of state the state machine decides on lives in one word so that every change is
+//! one compare-and-swap: there is never a moment where the state says OPEN but the timestamp is
 //! old, or where two threads each believe they opened the circuit.
 //!
 //! ```text
@@ -9,34 +9,50 @@
 //!  word:   [ payload (P bits)            | generation (G bits) | tag (3) ]
 //!
 //!  payload by tag:
-//!    CLOSED       [ ...0 | failures (16) ]          consecutive failures in this generation
-//!    OPEN         [ opened_at (P bits) ]            clock reading (ms) mod 2^P when it opened
-//!    HALF_OPEN    [ ...0 | successes (8) | issued (8) ]  probes admitted / probes that succeeded
-//!    FORCED_OPEN  [ 0 ]                             manual: reject everything
-//!    DISABLED     [ 0 ]                             manual "force closed": admit everything, count nothing
+//!    CLOSED       [ ...0 | ramping (1) | failures (16) ]      consecutive failures; ramp in progress
+//!    OPEN         [ level (L) | opened_at (T = P − L) ]       backoff level; clock (ms) mod 2^T
+//!    HALF_OPEN    [ ...0 | level (L) | successes (8) | issued (8) ]
+//!    FORCED_OPEN  [ 0 ]                                       manual: reject everything
+//!    DISABLED     [ 0 ]                                       manual "force closed"
 //! ```
 //!
-//! | layout  | selected when                                           | G  | P  | timestamp horizon     |
-//! |---------|---------------------------------------------------------|----|----|-----------------------|
-//! | 64-bit  | the target has 64-bit atomics (and not `breaker_word32`) | 16 | 45 | 2^45 ms ≈ 1 115 years |
-//! | 32-bit  | no 64-bit atomics (thumbv7em, thumbv6m, riscv32imc), or `--cfg breaker_word32` on the host | 7 | 22 | 2^22 ms ≈ 69.9 minutes |
+//! | layout  | selected when | G | P | L | T: open-timestamp horizon |
+//! |---------|---------------|---|---|---|---------------------------|
+//! | 64-bit  | the target has 64-bit atomics (and not `breaker_word32`) | 16 | 45 | 5 | 40 bits: 2^40 ms ≈ 34.8 years |
+//! | 32-bit  | no 64-bit atomics (thumbv7em, thumbv6m, riscv32imc), or `--cfg breaker_word32` on the host | 6 | 23 | 3 | 20 bits: 2^20 ms ≈ 17.5 minutes |
+//!
+//! A second word of the same width, the *phase stamp* (`[ stamp (W − G) | generation (G) ]`),
+//! records when the current phase began, for the two optional timers that need it (gradual
+//! recovery after closing, stuck half-open probes). It is written after the transition by the
+//! thread that made it, tagged with the generation it belongs to, and never decides a state
+//! change on its own: a stamp from another generation reads as "unknown", which always yields the
+//! conservative answer (see `cas.rs`).
 //!
 //! Invariants the rest of the crate relies on (checked at compile time below where possible):
-//! - The all-zero word is CLOSED, generation 0, no failures, so a breaker is `const`-constructible
-//!   and the hot-path test "CLOSED with no failures" is `word & !GEN_MASK == 0`.
+//! - The all-zero word is CLOSED, generation 0, no failures, not ramping, so a breaker is
+//!   `const`-constructible and the hot-path test "CLOSED, no failures, not ramping" is
+//!   `word & !GEN_MASK == 0`.
 //! - Failure counts never exceed [`MAX_FAILURE_THRESHOLD`], probe counts never exceed
-//!   [`MAX_HALF_OPEN_PROBES`]; config validation enforces it, so encoding never truncates.
+//!   [`MAX_HALF_OPEN_PROBES`], the backoff level never exceeds [`MAX_BACKOFF_LEVEL`]; config
+//!   validation and saturating arithmetic enforce it, so encoding never truncates.
 //! - The generation changes (wrapping modulo 2^G) on every change of tag and on every reset, so a
-//!   permit can tell whether the cycle it was admitted in is still the current one. A permit held
-//!   across exactly a multiple of 2^G transitions would alias; the README states this horizon.
+//!   permit can tell whether the cycle it was admitted in is still the current
+//!   one. A permit held across exactly a multiple of 2^G transitions would alias; the README
+//!   states this horizon.
 //! - Tags 5..=7 are never written.
+
+// `Word` is u64 or u32 depending on the layout, so casts that are no-ops on one layout are
+// conversions on the other.
+#![allow(clippy::unnecessary_cast)]
 
 #[cfg(any(breaker_word32, not(target_has_atomic = "64")))]
 mod width {
     /// The integer type of the word on this layout.
     pub(crate) type Word = u32;
     /// Generation bits on this layout.
-    pub(crate) const GEN_BITS: u32 = 7;
+    pub(crate) const GEN_BITS: u32 = 6;
+    /// Backoff-level bits on this layout.
+    pub(crate) const LEVEL_BITS: u32 = 3;
     /// Name of the layout, for docs and snapshots.
     pub(crate) const NAME: &str = "32-bit";
 }
@@ -47,11 +63,13 @@ mod width {
     pub(crate) type Word = u64;
     /// Generation bits on this layout.
     pub(crate) const GEN_BITS: u32 = 16;
+    /// Backoff-level bits on this layout.
+    pub(crate) const LEVEL_BITS: u32 = 5;
     /// Name of the layout, for docs and snapshots.
     pub(crate) const NAME: &str = "64-bit";
 }
 
-pub(crate) use width::{Word, GEN_BITS, NAME};
+pub(crate) use width::{Word, GEN_BITS, LEVEL_BITS, NAME};
 
 /// Bits of the state tag.
 pub(crate) const TAG_BITS: u32 = 3;
@@ -59,51 +77,75 @@ const TAG_MASK: Word = (1 << TAG_BITS) - 1;
 const GEN_SHIFT: u32 = TAG_BITS;
 pub(crate) const GEN_MASK: Word = ((1 << GEN_BITS) - 1) << GEN_SHIFT;
 const PAYLOAD_SHIFT: u32 = TAG_BITS + GEN_BITS;
-/// Bits of the state-dependent payload; also the width of the stored open timestamp.
+/// Bits of the state-dependent payload.
 pub(crate) const PAYLOAD_BITS: u32 = Word::BITS - PAYLOAD_SHIFT;
 const PAYLOAD_MASK: Word = Word::MAX >> PAYLOAD_SHIFT;
 
 /// Bits of the closed-state failure counter.
 const FAILURE_BITS: u32 = 16;
+const FAILURE_MASK: Word = (1 << FAILURE_BITS) - 1;
+/// The closed-state "ramp in progress" flag, just above the failure counter.
+const RAMPING_BIT: Word = 1 << FAILURE_BITS;
 /// Bits of each half-open counter (admitted probes, successful probes).
 const PROBE_BITS: u32 = 8;
 const PROBE_MASK: Word = (1 << PROBE_BITS) - 1;
+const LEVEL_MASK: Word = (1 << LEVEL_BITS) - 1;
+/// Bits of the stored open timestamp.
+pub(crate) const TIME_BITS: u32 = PAYLOAD_BITS - LEVEL_BITS;
+const TIME_MASK: Word = (1 << TIME_BITS) - 1;
 
 /// Largest accepted `failure_threshold`.
 pub const MAX_FAILURE_THRESHOLD: u32 = (1 << FAILURE_BITS) - 1;
 /// Largest accepted number of concurrent half-open probes (and of successes to close).
 pub const MAX_HALF_OPEN_PROBES: u32 = (1 << PROBE_BITS) - 1;
-/// Modulus of the stored open timestamp, in milliseconds: the recovery timeout must be below it.
-pub(crate) const TIME_MODULUS: u64 = 1 << PAYLOAD_BITS;
-/// Largest accepted recovery timeout on this layout, in milliseconds.
-pub const MAX_RECOVERY_TIMEOUT_MS: u64 = TIME_MODULUS - 1;
+/// Largest backoff level: the open duration doubles at most this many times before its cap.
+pub const MAX_BACKOFF_LEVEL: u32 = (1 << LEVEL_BITS) - 1;
+/// Modulus of the stored open timestamp, in milliseconds.
+pub(crate) const TIME_MODULUS: u64 = 1 << TIME_BITS;
+/// Longest time a breaker may stay OPEN in one cycle on this layout (recovery timeout, or the
+/// backoff cap plus the largest jitter), in milliseconds.
+pub const MAX_OPEN_MS: u64 = TIME_MODULUS - 1;
+/// Largest accepted recovery timeout on this layout, in milliseconds (same as [`MAX_OPEN_MS`]).
+pub const MAX_RECOVERY_TIMEOUT_MS: u64 = MAX_OPEN_MS;
 /// Number of distinct generations before a held permit could alias a newer cycle.
 pub const GENERATIONS: u32 = 1 << GEN_BITS;
+
+/// Bits of the phase-stamp timestamp.
+pub(crate) const STAMP_BITS: u32 = Word::BITS - GEN_BITS;
+/// Modulus of the phase stamp, in milliseconds.
+pub(crate) const STAMP_MODULUS: u64 = 1 << STAMP_BITS;
+/// Longest phase timer (ramp period, probe timeout) on this layout, in milliseconds: half the
+/// stamp's range, so a stamp can always be told from one of the previous wrap.
+pub const MAX_PHASE_TIMER_MS: u64 = STAMP_MODULUS / 2 - 1;
 
 // Compile-time checks of the layout's arithmetic.
 const _: () = {
     assert!(TAG_BITS + GEN_BITS + PAYLOAD_BITS == Word::BITS);
     assert!(
-        FAILURE_BITS <= PAYLOAD_BITS,
-        "failure counter must fit the payload"
+        FAILURE_BITS < PAYLOAD_BITS,
+        "failure counter and ramp flag must fit the payload"
     );
     assert!(
-        2 * PROBE_BITS <= PAYLOAD_BITS,
+        2 * PROBE_BITS + LEVEL_BITS <= PAYLOAD_BITS,
         "half-open counters must fit the payload"
     );
     assert!(
-        PAYLOAD_BITS >= 22,
-        "timestamp horizon must be at least ~70 minutes"
+        TIME_BITS >= 20,
+        "open-timestamp horizon must be at least ~17 minutes"
     );
-    assert!(PAYLOAD_BITS < 64, "timestamp modulus must fit a u64");
+    assert!(TIME_BITS < 64 && STAMP_BITS < 64);
     assert!(
-        GEN_BITS >= 7,
-        "at least 128 generations before a permit can alias"
+        STAMP_BITS >= 26,
+        "phase stamps must cover at least ~9 hours"
+    );
+    assert!(
+        GEN_BITS >= 6,
+        "at least 64 generations before a permit can alias"
     );
     assert!(TAG_TOP <= TAG_MASK as u8);
     assert!(TAG_MASK & GEN_MASK == 0 && GEN_MASK & (PAYLOAD_MASK << PAYLOAD_SHIFT) == 0);
     assert!((TAG_MASK | GEN_MASK | (PAYLOAD_MASK << PAYLOAD_SHIFT)) == Word::MAX);
-    // The zero word must decode as CLOSED with no failures.
+    // The zero word must decode as CLOSED with no failures and no ramp.
     assert!(TAG_CLOSED == 0);
 };
 
@@ -121,11 +163,15 @@ pub(crate) enum Phase {
     Closed {
         /// Consecutive failures in this generation, `< threshold`.
         failures: u32,
+        /// Gradual recovery in progress: admission is rationed by the ramp.
+        ramping: bool,
     },
-    /// Rejecting until the recovery timeout has passed since `opened_at`.
+    /// Rejecting until the open duration for `level` has passed since `opened_at`.
     Open {
-        /// Clock reading in ms, modulo [`TIME_MODULUS`].
+        /// Clock reading in ms (shifted back by the cycle's jitter), modulo [`TIME_MODULUS`].
         opened_at: u64,
+        /// Failed recoveries in a row (backoff level), `<= MAX_BACKOFF_LEVEL`.
+        level: u32,
     },
     /// Admitting up to `probes` trial calls.
     HalfOpen {
@@ -133,6 +179,8 @@ pub(crate) enum Phase {
         issued: u32,
         /// Probes that reported success in this cycle.
         successes: u32,
+        /// Backoff level carried from OPEN.
+        level: u32,
     },
     /// Manually opened: reject everything.
     ForcedOpen,
@@ -152,10 +200,17 @@ pub(crate) struct Decoded {
 /// The word of a fresh breaker: CLOSED, generation 0, no failures.
 pub(crate) const INITIAL: Word = 0;
 
-/// `true` when `word` is CLOSED with no failures, whatever its generation: the hot path.
+/// `true` when `word` is CLOSED with no failures and no ramp, whatever its generation: the hot
+/// path.
 #[inline(always)]
 pub(crate) const fn is_clean_closed(word: Word) -> bool {
     word & !GEN_MASK == 0
+}
+
+/// The generation of `word`, without decoding the rest.
+#[inline(always)]
+pub(crate) const fn gen_of(word: Word) -> u32 {
+    ((word & GEN_MASK) >> GEN_SHIFT) as u32
 }
 
 /// The next generation, wrapping modulo [`GENERATIONS`].
@@ -164,7 +219,7 @@ pub(crate) const fn next_gen(gen: u32) -> u32 {
     gen.wrapping_add(1) & (GENERATIONS - 1)
 }
 
-/// Truncates a clock reading to the stored timestamp width.
+/// Truncates a clock reading to the stored open-timestamp width.
 #[inline]
 pub(crate) const fn stamp(now_ms: u64) -> u64 {
     now_ms & (TIME_MODULUS - 1)
@@ -176,21 +231,47 @@ pub(crate) const fn elapsed_since(opened_at: u64, now_ms: u64) -> u64 {
     stamp(now_ms).wrapping_sub(opened_at) & (TIME_MODULUS - 1)
 }
 
+/// Encodes a phase stamp: `now_ms` (mod 2^STAMP_BITS) tagged with `gen`.
+#[inline]
+pub(crate) const fn encode_stamp(gen: u32, now_ms: u64) -> Word {
+    ((now_ms & (STAMP_MODULUS - 1)) as Word) << GEN_BITS | (gen as Word & ((1 << GEN_BITS) - 1))
+}
+
+/// Milliseconds since the phase stamp `stamp_word`, if it belongs to generation `gen`; `None`
+/// when it belongs to another generation, or when it lies in the future (a clock that went
+/// backwards, or a stamp older than half the stamp range).
+#[inline]
+pub(crate) const fn stamp_elapsed(stamp_word: Word, gen: u32, now_ms: u64) -> Option<u64> {
+    if (stamp_word & ((1 << GEN_BITS) - 1)) as u32 != gen {
+        return None;
+    }
+    let then = (stamp_word >> GEN_BITS) as u64;
+    let elapsed = (now_ms & (STAMP_MODULUS - 1)).wrapping_sub(then) & (STAMP_MODULUS - 1);
+    if elapsed > MAX_PHASE_TIMER_MS {
+        None
+    } else {
+        Some(elapsed)
+    }
+}
+
 /// Decodes a word. Total: every word decodes to something.
 #[inline]
 pub(crate) const fn decode(word: Word) -> Decoded {
-    let gen = ((word & GEN_MASK) >> GEN_SHIFT) as u32;
+    let gen = gen_of(word);
     let payload = (word >> PAYLOAD_SHIFT) & PAYLOAD_MASK;
     let phase = match (word & TAG_MASK) as u8 {
         TAG_CLOSED => Phase::Closed {
-            failures: payload as u32,
+            failures: (payload & FAILURE_MASK) as u32,
+            ramping: payload & RAMPING_BIT != 0,
         },
         TAG_OPEN => Phase::Open {
-            opened_at: payload as u64,
+            opened_at: (payload & TIME_MASK) as u64,
+            level: ((payload >> TIME_BITS) & LEVEL_MASK) as u32,
         },
         TAG_HALF_OPEN => Phase::HalfOpen {
             issued: (payload & PROBE_MASK) as u32,
             successes: ((payload >> PROBE_BITS) & PROBE_MASK) as u32,
+            level: ((payload >> (2 * PROBE_BITS)) & LEVEL_MASK) as u32,
         },
         TAG_DISABLED => Phase::Disabled,
         // TAG_FORCED_OPEN, and the never-written tags 5..=7: rejecting is the safe reading.
@@ -204,13 +285,23 @@ pub(crate) const fn decode(word: Word) -> Decoded {
 #[inline]
 pub(crate) const fn encode(d: Decoded) -> Word {
     let (tag, payload): (u8, Word) = match d.phase {
-        Phase::Closed { failures } => {
-            (TAG_CLOSED, failures as Word & MAX_FAILURE_THRESHOLD as Word)
-        }
-        Phase::Open { opened_at } => (TAG_OPEN, stamp(opened_at) as Word),
-        Phase::HalfOpen { issued, successes } => (
+        Phase::Closed { failures, ramping } => (
+            TAG_CLOSED,
+            (failures as Word & FAILURE_MASK) | if ramping { RAMPING_BIT } else { 0 },
+        ),
+        Phase::Open { opened_at, level } => (
+            TAG_OPEN,
+            (stamp(opened_at) as Word) | ((level as Word & LEVEL_MASK) << TIME_BITS),
+        ),
+        Phase::HalfOpen {
+            issued,
+            successes,
+            level,
+        } => (
             TAG_HALF_OPEN,
-            (issued as Word & PROBE_MASK) | ((successes as Word & PROBE_MASK) << PROBE_BITS),
+            (issued as Word & PROBE_MASK)
+                | ((successes as Word & PROBE_MASK) << PROBE_BITS)
+                | ((level as Word & LEVEL_MASK) << (2 * PROBE_BITS)),
         ),
         Phase::ForcedOpen => (TAG_FORCED_OPEN, 0),
         Phase::Disabled => (TAG_DISABLED, 0),
@@ -224,30 +315,53 @@ pub(crate) const fn encode(d: Decoded) -> Word {
 mod tests {
     use super::*;
 
-    fn phases() -> [Phase; 9] {
+    fn phases() -> [Phase; 12] {
         [
-            Phase::Closed { failures: 0 },
+            Phase::Closed {
+                failures: 0,
+                ramping: false,
+            },
             Phase::Closed {
                 failures: MAX_FAILURE_THRESHOLD,
+                ramping: false,
             },
-            Phase::Open { opened_at: 0 },
+            Phase::Closed {
+                failures: 3,
+                ramping: true,
+            },
+            Phase::Open {
+                opened_at: 0,
+                level: 0,
+            },
             Phase::Open {
                 opened_at: TIME_MODULUS - 1,
+                level: MAX_BACKOFF_LEVEL,
+            },
+            Phase::Open {
+                opened_at: 12_345,
+                level: 1,
             },
             Phase::HalfOpen {
                 issued: 0,
                 successes: 0,
+                level: 0,
             },
             Phase::HalfOpen {
                 issued: MAX_HALF_OPEN_PROBES,
                 successes: 1,
+                level: MAX_BACKOFF_LEVEL,
             },
             Phase::HalfOpen {
                 issued: 3,
                 successes: MAX_HALF_OPEN_PROBES,
+                level: 2,
             },
             Phase::ForcedOpen,
             Phase::Disabled,
+            Phase::Closed {
+                failures: MAX_FAILURE_THRESHOLD,
+                ramping: true,
+            },
         ]
     }
 
@@ -267,19 +381,36 @@ mod tests {
             decode(INITIAL),
             Decoded {
                 gen: 0,
-                phase: Phase::Closed { failures: 0 }
+                phase: Phase::Closed {
+                    failures: 0,
+                    ramping: false
+                }
             }
         );
         let other_gen = encode(Decoded {
             gen: GENERATIONS - 1,
-            phase: Phase::Closed { failures: 0 },
+            phase: Phase::Closed {
+                failures: 0,
+                ramping: false,
+            },
         });
         assert!(is_clean_closed(other_gen));
         let one_failure = encode(Decoded {
             gen: 0,
-            phase: Phase::Closed { failures: 1 },
+            phase: Phase::Closed {
+                failures: 1,
+                ramping: false,
+            },
         });
         assert!(!is_clean_closed(one_failure));
+        let ramping = encode(Decoded {
+            gen: 0,
+            phase: Phase::Closed {
+                failures: 0,
+                ramping: true,
+            },
+        });
+        assert!(!is_clean_closed(ramping));
         assert!(!is_clean_closed(encode(Decoded {
             gen: 0,
             phase: Phase::Disabled
@@ -299,6 +430,27 @@ mod tests {
         assert_eq!(elapsed_since(stamp(100), 100), 0);
         // A clock that stepped back by 1 ms reads as (almost) a full horizon elapsed.
         assert_eq!(elapsed_since(stamp(100), 99), TIME_MODULUS - 1);
+    }
+
+    #[test]
+    fn phase_stamps_are_generation_tagged_and_wrap() {
+        let s = encode_stamp(5, STAMP_MODULUS - 10);
+        assert_eq!(stamp_elapsed(s, 5, STAMP_MODULUS + 20), Some(30));
+        assert_eq!(
+            stamp_elapsed(s, 6, STAMP_MODULUS + 20),
+            None,
+            "another generation"
+        );
+        assert_eq!(
+            stamp_elapsed(s, 5, STAMP_MODULUS - 11),
+            None,
+            "clock went backwards"
+        );
+        let g = GENERATIONS - 1;
+        assert_eq!(
+            stamp_elapsed(encode_stamp(g, 7), g, 7 + MAX_PHASE_TIMER_MS),
+            Some(MAX_PHASE_TIMER_MS)
+        );
     }
 
     #[test]

@@ -67,9 +67,11 @@ mod error;
 mod layout;
 mod observer;
 mod permit;
+mod policy;
 mod state;
 mod sync;
 mod transition;
+mod window;
 
 pub use breaker::Breaker;
 #[cfg(feature = "embedded-time")]
@@ -78,11 +80,14 @@ pub use clock::{Clock, ManualClock, Timestamp};
 pub use config::{Config, ValidConfig};
 pub use error::{CallError, CircuitOpen, ConfigError};
 pub use layout::{
-    GENERATIONS, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_RECOVERY_TIMEOUT_MS,
+    GENERATIONS, MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS,
+    MAX_PHASE_TIMER_MS, MAX_RECOVERY_TIMEOUT_MS,
 };
 pub use observer::{Observer, Transition, Trigger, Verdict};
 pub use permit::{Permit, Ticket};
+pub use policy::{Consecutive, Policy, Sample, TripReason, WindowStats};
 pub use state::{Snapshot, State};
+pub use window::{RateConfig, RateRule, Window, BUCKET_CAPACITY, MAX_BUCKETS, MAX_STRIPES};
 
 /// Which word layout this build uses: `"64-bit"` or `"32-bit"`.
 ///

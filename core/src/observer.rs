@@ -24,15 +24,22 @@ pub enum Verdict {
 /// Why a transition happened.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Trigger {
-    /// CLOSED reached its failure threshold.
+    /// CLOSED reached its consecutive-failure threshold.
     FailureThreshold,
+    /// A rate window's failure rate reached its threshold.
+    FailureRate,
+    /// A rate window's slow-call rate reached its threshold.
+    SlowCallRate,
     /// OPEN's recovery timeout passed and a call arrived: it becomes the first probe.
     RecoveryTimeout,
     /// Enough half-open probes succeeded.
     ProbeSucceeded,
     /// A half-open probe failed.
     ProbeFailed,
+    /// Every probe slot stayed taken past `probe_timeout`: treated as a failed probe.
+    ProbeTimeout,
     /// [`Breaker::force_open`](crate::Breaker::force_open).
     ForceOpen,
     /// [`Breaker::disable`](crate::Breaker::disable).
@@ -61,6 +68,10 @@ pub struct Transition {
     pub threshold: u32,
     /// Time spent OPEN, on the OPEN → HALF_OPEN transition (`elapsed_seconds`).
     pub open_for: Option<Duration>,
+    /// How long the breaker will stay OPEN, on transitions into OPEN (after backoff and jitter).
+    pub open_duration: Option<Duration>,
+    /// The backoff level of the state entered (failed recoveries in a row; 0 after closing).
+    pub backoff_level: u32,
     /// The clock reading that decided the transition, when one was needed.
     pub at: Option<Timestamp>,
     /// The generation the breaker entered.

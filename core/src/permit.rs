@@ -7,8 +7,10 @@
 //! apart from a borrow of the breaker (a tower response future holding an `Arc`): they settle it
 //! with [`Breaker::settle`] and provide their own guard.
 
-use crate::layout::Word;
+use crate::layout::{self, Phase, Word};
 use crate::observer::{Observer, Verdict};
+use crate::policy::{Consecutive, Policy, Sample};
+use crate::sync::Ordering;
 use crate::transition::{Admission, Event};
 use crate::{Breaker, Clock};
 
@@ -33,6 +35,8 @@ pub struct Ticket {
     pub(crate) kind: Admission,
     /// The word just after admission: the first CAS guess when settling.
     pub(crate) snapshot: Word,
+    /// Clock reading at admission, when the policy times calls (slow calls); 0 otherwise.
+    pub(crate) started_ms: u64,
 }
 
 impl Ticket {
@@ -62,14 +66,14 @@ impl Ticket {
 /// assert!(breaker.try_acquire().is_err());
 /// ```
 #[must_use = "dropping a permit reports the call as ignored"]
-pub struct Permit<'a, C: Clock, O: Observer = ()> {
-    breaker: &'a Breaker<C, O>,
+pub struct Permit<'a, C: Clock, O: Observer = (), P: Policy = Consecutive> {
+    breaker: &'a Breaker<C, O, P>,
     ticket: Option<Ticket>,
 }
 
-impl<'a, C: Clock, O: Observer> Permit<'a, C, O> {
+impl<'a, C: Clock, O: Observer, P: Policy> Permit<'a, C, O, P> {
     #[inline]
-    pub(crate) fn new(breaker: &'a Breaker<C, O>, ticket: Ticket) -> Self {
+    pub(crate) fn new(breaker: &'a Breaker<C, O, P>, ticket: Ticket) -> Self {
         Permit {
             breaker,
             ticket: Some(ticket),
@@ -116,12 +120,13 @@ impl<'a, C: Clock, O: Observer> Permit<'a, C, O> {
                 gen: 0,
                 kind: Admission::Disabled,
                 snapshot: 0,
+                started_ms: 0,
             },
         }
     }
 }
 
-impl<C: Clock, O: Observer> Drop for Permit<'_, C, O> {
+impl<C: Clock, O: Observer, P: Policy> Drop for Permit<'_, C, O, P> {
     #[inline]
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
@@ -130,7 +135,7 @@ impl<C: Clock, O: Observer> Drop for Permit<'_, C, O> {
     }
 }
 
-impl<C: Clock, O: Observer> core::fmt::Debug for Permit<'_, C, O> {
+impl<C: Clock, O: Observer, P: Policy> core::fmt::Debug for Permit<'_, C, O, P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name())
@@ -139,17 +144,21 @@ impl<C: Clock, O: Observer> core::fmt::Debug for Permit<'_, C, O> {
     }
 }
 
-impl<C: Clock, O: Observer> Breaker<C, O> {
+impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// Settles a [`Ticket`] from [`try_acquire_ticket`](Breaker::try_acquire_ticket).
     ///
-    /// A clean closed-state success (no failures pending when it was admitted) and an ignored
-    /// non-probe return here without touching the word.
+    /// With the consecutive-failures policy, a clean closed-state success (no failures pending
+    /// when it was admitted) and an ignored non-probe return here without touching the word.
+    /// With a rate policy, a closed-state outcome is one CAS on the window's current bucket.
     #[inline]
     pub fn settle(&self, ticket: Ticket, verdict: Verdict) {
+        let (verdict, slow, now_ms) = self.classify_slow(&ticket, verdict);
         match (ticket.kind, verdict) {
-            (Admission::Closed { clean: true }, Verdict::Success)
-            | (Admission::Closed { .. }, Verdict::Ignore)
-            | (Admission::Disabled, _) => {}
+            (Admission::Disabled, _) | (Admission::Closed { .. }, Verdict::Ignore) => {}
+            (Admission::Closed { .. }, _) if !P::CONSECUTIVE => {
+                self.record_in_window(&ticket, verdict, slow, now_ms)
+            }
+            (Admission::Closed { clean: true }, Verdict::Success) => {}
             (kind, verdict) => {
                 self.apply(
                     Event::Record {
@@ -157,11 +166,66 @@ impl<C: Clock, O: Observer> Breaker<C, O> {
                         kind,
                         verdict,
                     },
-                    Some(ticket.snapshot),
+                    ticket.snapshot,
+                    false,
                 );
             }
         }
         // After the word is updated: a panicking observer cannot lose the verdict.
         self.observer.on_outcome(self.name, verdict);
+    }
+
+    /// Slow-call tracking: whether the call was slow, and the verdict after promoting a slow
+    /// success to a failure when so configured. Also returns the clock reading, if one was taken.
+    #[inline(always)]
+    fn classify_slow(&self, ticket: &Ticket, verdict: Verdict) -> (Verdict, bool, Option<u64>) {
+        if P::CONSECUTIVE || ticket.kind == Admission::Disabled || verdict == Verdict::Ignore {
+            return (verdict, false, None);
+        }
+        let Some(threshold) = self.policy.slow_call_ms() else {
+            return (verdict, false, None);
+        };
+        let now = self.clock.now().as_millis();
+        let slow = now.saturating_sub(ticket.started_ms) >= threshold;
+        let verdict = if slow && verdict == Verdict::Success && self.policy.slow_counts_as_failure()
+        {
+            Verdict::Failure
+        } else {
+            verdict
+        };
+        (verdict, slow, Some(now))
+    }
+
+    /// A closed-state outcome under a rate policy: into the window; a trip goes through the CAS
+    /// loop like every other transition.
+    fn record_in_window(&self, ticket: &Ticket, verdict: Verdict, slow: bool, now_ms: Option<u64>) {
+        // Stale permits (an earlier cycle) stay out of the window.
+        let word = self.word.load(Ordering::Acquire);
+        if layout::gen_of(word) != ticket.gen
+            || !matches!(layout::decode(word).phase, Phase::Closed { .. })
+        {
+            return;
+        }
+        let now = match now_ms {
+            Some(ms) => ms,
+            None if self.policy.needs_now() => self.clock.now().as_millis(),
+            None => 0,
+        };
+        let sample = Sample {
+            failed: verdict == Verdict::Failure,
+            slow,
+        };
+        if let Some(reason) = self.policy.record(ticket.gen, sample, now) {
+            let failures = self.policy.stats(ticket.gen, now).map_or(0, |w| w.failures);
+            self.apply(
+                Event::Trip {
+                    gen: ticket.gen,
+                    reason,
+                    failures,
+                },
+                word,
+                true,
+            );
+        }
     }
 }

@@ -67,14 +67,15 @@ impl fmt::Display for State {
 /// assert_eq!((s.name, s.state, s.failure_count, s.failure_threshold), ("database", State::Closed, 1, 5));
 /// ```
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Snapshot {
     /// The breaker's name.
     pub name: &'static str,
     /// Its state.
     pub state: State,
-    /// Consecutive failures counted in CLOSED (0 in other states).
+    /// Failures counted in CLOSED: consecutive ones, or those in the rate window (0 in other
+    /// states).
     pub failure_count: u32,
     /// The configured threshold.
     pub failure_threshold: u32,
@@ -84,6 +85,12 @@ pub struct Snapshot {
     pub probe_successes: u32,
     /// While OPEN: time until a probe is admitted.
     pub retry_after: Option<Duration>,
+    /// Failed recoveries in a row (OPEN and HALF_OPEN; 0 otherwise).
+    pub backoff_level: u32,
+    /// During gradual recovery: the share of calls admitted now (0.0–1.0).
+    pub recovering: Option<f32>,
+    /// The rate window's figures, for breakers with a rate policy, while CLOSED.
+    pub window: Option<crate::WindowStats>,
     /// The generation (cycle) counter, wrapping; changes on every transition.
     pub generation: u32,
 }

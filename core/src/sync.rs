@@ -22,3 +22,8 @@ pub(crate) use portable_atomic::AtomicU32 as AtomicWord;
     not(any(breaker_word32, not(target_has_atomic = "64")))
 ))]
 pub(crate) use portable_atomic::AtomicU64 as AtomicWord;
+
+#[cfg(breaker_loom)]
+pub(crate) use loom::sync::atomic::AtomicU32;
+#[cfg(not(breaker_loom))]
+pub(crate) use portable_atomic::AtomicU32;

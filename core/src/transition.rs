@@ -5,29 +5,37 @@
 //! exhaustively on its own (every state × every event) without threads.
 //!
 //! Time is asked for, not assumed: when the decision needs the clock and `now` is `None`, the
-//! function answers [`Step::NeedsTime`] and the loop reads the clock and asks again. That keeps
-//! clock reads off the paths that do not need them (a closed-state success or a non-tripping
-//! failure).
+//! function answers [`Step::NeedsTime`] and the loop reads the clock (and the phase stamp) and
+//! asks again. That keeps clock reads off the paths that do not need them (a closed-state success
+//! or a non-tripping failure).
 //!
 //! # Semantics
 //!
 //! - CLOSED counts consecutive failures of permits from its own generation; the failure that
-//!   reaches the threshold opens the circuit and stamps the time.
+//!   reaches the threshold opens the circuit and stamps the time. A rate policy instead sends a
+//!   `Trip` event for the generation whose window crossed its threshold.
 //! - A success from a permit admitted while CLOSED had no failures ("clean") changes nothing:
 //!   the whole call is linearized at its admission, where there was nothing to clear. This is
 //!   what makes the common path one load and no store. A success from a permit admitted while
 //!   failures were pending clears them (if the generation is unchanged).
-//! - OPEN rejects until `recovery_timeout` has passed since it opened; the first call after that
-//!   becomes the first half-open probe.
+//! - OPEN rejects until its open duration has passed: `min(recovery_timeout × 2^level,
+//!   backoff_max)` plus the cycle's jitter, where `level` counts failed recoveries in a row.
+//!   The first call after that becomes the first half-open probe.
 //! - HALF_OPEN admits up to `half_open_probes` permits per cycle; a success consumes its slot, an
-//!   ignored or dropped probe gives it back; `successes_to_close` successes close the circuit,
-//!   any failure reopens it.
+//!   ignored or dropped probe gives it back; `successes_to_close` successes close the circuit
+//!   (level back to 0, gradual recovery if configured), any failure reopens it one level up.
+//!   With every slot taken and `probe_timeout` passed since half-opening, the next caller
+//!   reopens it as if a probe had failed.
+//! - CLOSED while ramping (gradual recovery) answers acquisitions with the share of calls to
+//!   admit; the breaker rations them with a counter. When the ramp period is over the flag is
+//!   cleared and the hot path is back.
 //! - A permit from an earlier generation changes nothing ("stale").
 //! - Manual control: force open and disable (force closed) hold until a reset; reset always
-//!   starts a fresh CLOSED generation.
+//!   starts a fresh CLOSED generation, without backoff and without a ramp.
 
 use crate::layout::{self, Decoded, Phase, Word};
 use crate::observer::{Trigger, Verdict};
+use crate::policy::TripReason;
 use crate::{State, ValidConfig};
 
 /// What kind of permit was admitted.
@@ -63,8 +71,22 @@ pub(crate) enum Event {
         kind: Admission,
         verdict: Verdict,
     },
+    /// A rate policy's window for CLOSED generation `gen` crossed its threshold.
+    Trip {
+        gen: u32,
+        reason: TripReason,
+        failures: u32,
+    },
     /// Manual control.
     Control(Control),
+}
+
+/// The time input: the clock reading, and the time since the current phase's stamp when the
+/// stamp belongs to this word's generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Now {
+    pub(crate) ms: u64,
+    pub(crate) phase_elapsed: Option<u64>,
 }
 
 /// What the event produced for its caller.
@@ -72,6 +94,12 @@ pub(crate) enum Event {
 pub(crate) enum Outcome {
     /// Go ahead; report back with this generation and kind.
     Admitted { gen: u32, kind: Admission },
+    /// Gradual recovery: admit this share (‰) of calls; the caller rations.
+    Ramp {
+        gen: u32,
+        permille: u32,
+        clean: bool,
+    },
     /// Do not call.
     Rejected {
         state: State,
@@ -83,7 +111,7 @@ pub(crate) enum Outcome {
     Controlled,
 }
 
-/// A state change, for the observer.
+/// A state change, for the observer and the phase stamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Change {
     pub(crate) from: State,
@@ -91,7 +119,13 @@ pub(crate) struct Change {
     pub(crate) trigger: Trigger,
     pub(crate) failure_count: u32,
     pub(crate) open_for_ms: Option<u64>,
+    /// How long the entered OPEN lasts.
+    pub(crate) open_ms: Option<u64>,
+    /// Backoff level of the entered state.
+    pub(crate) level: u32,
     pub(crate) gen: u32,
+    /// Write the phase stamp for `gen` (the new phase has a timer).
+    pub(crate) stamp: bool,
 }
 
 /// The function's answer.
@@ -119,6 +153,23 @@ pub(crate) const fn state_of(phase: Phase) -> State {
     }
 }
 
+/// The share of calls (‰) admitted `elapsed` ms into a ramp.
+pub(crate) const fn ramp_permille(cfg: &ValidConfig, elapsed: u64) -> u32 {
+    let start = cfg.ramp_start_percent as u64 * 10;
+    if cfg.ramp_ms == 0 || elapsed >= cfg.ramp_ms {
+        return 1000;
+    }
+    (start + (1000 - start) * elapsed / cfg.ramp_ms) as u32
+}
+
+/// Deterministic rationing: the `n`-th call (0-based) at share `permille` is admitted when it
+/// lifts ⌊(n + 1)·share⌋ above ⌊n·share⌋, so exactly ⌊n·share⌋ of the first `n` calls pass.
+pub(crate) const fn ramp_admits(n: u32, permille: u32) -> bool {
+    let n = n as u64;
+    let p = permille as u64;
+    (n + 1) * p / 1000 > n * p / 1000
+}
+
 const fn unchanged(word: Word, outcome: Outcome) -> Step {
     Step::Done {
         next: word,
@@ -127,26 +178,47 @@ const fn unchanged(word: Word, outcome: Outcome) -> Step {
     }
 }
 
+const fn same_gen(gen: u32, phase: Phase, outcome: Outcome) -> Step {
+    Step::Done {
+        next: layout::encode(Decoded { gen, phase }),
+        outcome,
+        change: None,
+    }
+}
+
 const STALE: Outcome = Outcome::Recorded { applied: false };
 const APPLIED: Outcome = Outcome::Recorded { applied: true };
 
-/// The transition function. `now` is the clock reading in ms, when the caller has one.
+const fn trigger_of(reason: TripReason) -> Trigger {
+    match reason {
+        TripReason::FailureRate => Trigger::FailureRate,
+        TripReason::SlowCallRate => Trigger::SlowCallRate,
+    }
+}
+
+/// The transition function.
 #[inline]
-pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &ValidConfig) -> Step {
+pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &ValidConfig) -> Step {
     let Decoded { gen, phase } = layout::decode(word);
     let from = state_of(phase);
     let failures_now = match phase {
-        Phase::Closed { failures } => failures,
+        Phase::Closed { failures, .. } => failures,
         _ => 0,
     };
 
-    // Builds a step into `phase` in the next generation, reporting the change.
+    // A step into `to` in the next generation, reporting the change.
     let enter = |to: Phase,
                  outcome: Outcome,
                  trigger: Trigger,
                  failure_count: u32,
                  open_for_ms: Option<u64>| {
         let gen = layout::next_gen(gen);
+        let (open_ms, level, stamp) = match to {
+            Phase::Open { level, .. } => (Some(cfg.open_ms(level, gen)), level, false),
+            Phase::HalfOpen { level, .. } => (None, level, true),
+            Phase::Closed { ramping, .. } => (None, 0, ramping),
+            Phase::ForcedOpen | Phase::Disabled => (None, 0, false),
+        };
         Step::Done {
             next: layout::encode(Decoded { gen, phase: to }),
             outcome,
@@ -156,9 +228,16 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
                 trigger,
                 failure_count,
                 open_for_ms,
+                open_ms,
+                level,
                 gen,
+                stamp,
             }),
         }
+    };
+    let open_now = |now: Now, level: u32| Phase::Open {
+        opened_at: layout::stamp(now.ms),
+        level,
     };
 
     match event {
@@ -182,7 +261,10 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
                     None,
                 ),
                 (Control::Reset, _) => enter(
-                    Phase::Closed { failures: 0 },
+                    Phase::Closed {
+                        failures: 0,
+                        ramping: false,
+                    },
                     Outcome::Controlled,
                     Trigger::Reset,
                     failures_now,
@@ -198,7 +280,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
             ..
         }
         | Event::Record {
-            kind: Admission::Closed { .. } | Admission::Disabled,
+            kind: Admission::Closed { .. },
             verdict: Verdict::Ignore,
             ..
         }
@@ -206,21 +288,52 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
             kind: Admission::Disabled,
             ..
         } => return unchanged(word, APPLIED),
-        Event::Record { .. } | Event::Acquire => {}
+        Event::Record { .. } | Event::Trip { .. } | Event::Acquire => {}
     }
 
     match (phase, event) {
-        (Phase::Closed { .. }, Event::Acquire) => unchanged(
-            word,
-            Outcome::Admitted {
-                gen,
-                kind: Admission::Closed {
-                    clean: layout::is_clean_closed(word),
-                },
-            },
-        ),
+        (Phase::Closed { failures, ramping }, Event::Acquire) => {
+            let clean = failures == 0;
+            if !ramping {
+                return unchanged(
+                    word,
+                    Outcome::Admitted {
+                        gen,
+                        kind: Admission::Closed { clean },
+                    },
+                );
+            }
+            let Some(now) = now else {
+                return Step::NeedsTime;
+            };
+            // No stamp for this generation yet reads as "the ramp just began".
+            let elapsed = now.phase_elapsed.unwrap_or_default();
+            if elapsed >= cfg.ramp_ms {
+                // The ramp is over: clear the flag, back to the hot path. Same generation.
+                same_gen(
+                    gen,
+                    Phase::Closed {
+                        failures,
+                        ramping: false,
+                    },
+                    Outcome::Admitted {
+                        gen,
+                        kind: Admission::Closed { clean },
+                    },
+                )
+            } else {
+                unchanged(
+                    word,
+                    Outcome::Ramp {
+                        gen,
+                        permille: ramp_permille(cfg, elapsed),
+                        clean,
+                    },
+                )
+            }
+        }
         (
-            Phase::Closed { failures },
+            Phase::Closed { failures, ramping },
             Event::Record {
                 gen: g,
                 kind: Admission::Closed { .. },
@@ -228,48 +341,63 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
             },
         ) if g == gen => match verdict {
             Verdict::Success if failures == 0 => unchanged(word, APPLIED),
-            Verdict::Success => Step::Done {
-                next: layout::encode(Decoded {
-                    gen,
-                    phase: Phase::Closed { failures: 0 },
-                }),
-                outcome: APPLIED,
-                change: None,
-            },
+            Verdict::Success => same_gen(
+                gen,
+                Phase::Closed {
+                    failures: 0,
+                    ramping,
+                },
+                APPLIED,
+            ),
             Verdict::Failure if failures + 1 >= cfg.failure_threshold => match now {
                 None => Step::NeedsTime,
                 Some(now) => enter(
-                    Phase::Open {
-                        opened_at: layout::stamp(now),
-                    },
+                    open_now(now, 0),
                     APPLIED,
                     Trigger::FailureThreshold,
                     failures + 1,
                     None,
                 ),
             },
-            Verdict::Failure => Step::Done {
-                next: layout::encode(Decoded {
-                    gen,
-                    phase: Phase::Closed {
-                        failures: failures + 1,
-                    },
-                }),
-                outcome: APPLIED,
-                change: None,
-            },
+            Verdict::Failure => same_gen(
+                gen,
+                Phase::Closed {
+                    failures: failures + 1,
+                    ramping,
+                },
+                APPLIED,
+            ),
             Verdict::Ignore => unchanged(word, APPLIED),
         },
-        (Phase::Open { opened_at }, Event::Acquire) => match now {
+        (
+            Phase::Closed { .. },
+            Event::Trip {
+                gen: g,
+                reason,
+                failures,
+            },
+        ) if g == gen => match now {
+            None => Step::NeedsTime,
+            Some(now) => enter(
+                open_now(now, 0),
+                APPLIED,
+                trigger_of(reason),
+                failures,
+                None,
+            ),
+        },
+        (Phase::Open { opened_at, level }, Event::Acquire) => match now {
             None => Step::NeedsTime,
             Some(now) => {
-                let elapsed = layout::elapsed_since(opened_at, now);
-                if elapsed >= cfg.recovery_timeout_ms {
+                let elapsed = layout::elapsed_since(opened_at, now.ms);
+                let open_ms = cfg.open_ms(level, gen);
+                if elapsed >= open_ms {
                     let gen = layout::next_gen(gen);
                     enter(
                         Phase::HalfOpen {
                             issued: 1,
                             successes: 0,
+                            level,
                         },
                         Outcome::Admitted {
                             gen,
@@ -284,40 +412,69 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
                         word,
                         Outcome::Rejected {
                             state: State::Open,
-                            retry_after_ms: Some(cfg.recovery_timeout_ms - elapsed),
+                            retry_after_ms: Some(open_ms - elapsed),
                         },
                     )
                 }
             }
         },
-        (Phase::HalfOpen { issued, successes }, Event::Acquire) => {
+        (
+            Phase::HalfOpen {
+                issued,
+                successes,
+                level,
+            },
+            Event::Acquire,
+        ) => {
             if issued < cfg.half_open_probes {
-                Step::Done {
-                    next: layout::encode(Decoded {
-                        gen,
-                        phase: Phase::HalfOpen {
-                            issued: issued + 1,
-                            successes,
-                        },
-                    }),
-                    outcome: Outcome::Admitted {
+                return same_gen(
+                    gen,
+                    Phase::HalfOpen {
+                        issued: issued + 1,
+                        successes,
+                        level,
+                    },
+                    Outcome::Admitted {
                         gen,
                         kind: Admission::Probe,
                     },
-                    change: None,
+                );
+            }
+            let busy = Outcome::Rejected {
+                state: State::HalfOpen,
+                retry_after_ms: None,
+            };
+            if cfg.probe_timeout_ms == 0 {
+                return unchanged(word, busy);
+            }
+            let Some(now) = now else {
+                return Step::NeedsTime;
+            };
+            match now.phase_elapsed {
+                Some(elapsed) if elapsed >= cfg.probe_timeout_ms => {
+                    // Stuck probes: reopen as if one had failed.
+                    let level = cfg.next_level(level);
+                    let retry = cfg.open_ms(level, layout::next_gen(gen));
+                    enter(
+                        open_now(now, level),
+                        Outcome::Rejected {
+                            state: State::Open,
+                            retry_after_ms: Some(retry),
+                        },
+                        Trigger::ProbeTimeout,
+                        0,
+                        None,
+                    )
                 }
-            } else {
-                unchanged(
-                    word,
-                    Outcome::Rejected {
-                        state: State::HalfOpen,
-                        retry_after_ms: None,
-                    },
-                )
+                _ => unchanged(word, busy),
             }
         }
         (
-            Phase::HalfOpen { issued, successes },
+            Phase::HalfOpen {
+                issued,
+                successes,
+                level,
+            },
             Event::Record {
                 gen: g,
                 kind: Admission::Probe,
@@ -325,30 +482,35 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
             },
         ) if g == gen => {
             match verdict {
-                Verdict::Success if successes + 1 >= cfg.successes_to_close => enter(
-                    Phase::Closed { failures: 0 },
-                    APPLIED,
-                    Trigger::ProbeSucceeded,
-                    0,
-                    None,
-                ),
-                Verdict::Success => Step::Done {
-                    next: layout::encode(Decoded {
-                        gen,
-                        phase: Phase::HalfOpen {
-                            issued,
-                            successes: successes + 1,
+                Verdict::Success if successes + 1 >= cfg.successes_to_close => {
+                    let ramping = cfg.ramp_ms > 0;
+                    if ramping && now.is_none() {
+                        return Step::NeedsTime; // the ramp's stamp needs the time
+                    }
+                    enter(
+                        Phase::Closed {
+                            failures: 0,
+                            ramping,
                         },
-                    }),
-                    outcome: APPLIED,
-                    change: None,
-                },
+                        APPLIED,
+                        Trigger::ProbeSucceeded,
+                        0,
+                        None,
+                    )
+                }
+                Verdict::Success => same_gen(
+                    gen,
+                    Phase::HalfOpen {
+                        issued,
+                        successes: successes + 1,
+                        level,
+                    },
+                    APPLIED,
+                ),
                 Verdict::Failure => match now {
                     None => Step::NeedsTime,
                     Some(now) => enter(
-                        Phase::Open {
-                            opened_at: layout::stamp(now),
-                        },
+                        open_now(now, cfg.next_level(level)),
                         APPLIED,
                         Trigger::ProbeFailed,
                         1,
@@ -357,17 +519,15 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
                 },
                 // Give the slot back. `issued` counts this probe, so it is at least 1; the
                 // saturating form keeps the function total on words it never produces.
-                Verdict::Ignore => Step::Done {
-                    next: layout::encode(Decoded {
-                        gen,
-                        phase: Phase::HalfOpen {
-                            issued: issued.saturating_sub(1),
-                            successes,
-                        },
-                    }),
-                    outcome: APPLIED,
-                    change: None,
-                },
+                Verdict::Ignore => same_gen(
+                    gen,
+                    Phase::HalfOpen {
+                        issued: issued.saturating_sub(1),
+                        successes,
+                        level,
+                    },
+                    APPLIED,
+                ),
             }
         }
         (Phase::ForcedOpen, Event::Acquire) => unchanged(
@@ -384,9 +544,10 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
                 kind: Admission::Disabled,
             },
         ),
-        // Every other record: a permit from another generation, or (after generation wrap-around)
-        // of a kind this phase never issues. It belongs to an earlier cycle.
-        (_, Event::Record { .. }) => unchanged(word, STALE),
+        // Every other record or trip: a permit or window from another generation, or (after
+        // generation wrap-around) of a kind this phase never issues. It belongs to an earlier
+        // cycle.
+        (_, Event::Record { .. } | Event::Trip { .. }) => unchanged(word, STALE),
         (_, Event::Control(_)) => unchanged(word, Outcome::Controlled), // handled above
     }
 }
@@ -394,7 +555,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<u64>, cfg: &Valid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{encode, GENERATIONS, TIME_MODULUS};
+    use crate::layout::{encode, GENERATIONS, MAX_BACKOFF_LEVEL, TIME_MODULUS};
     use crate::Config;
     use core::time::Duration;
 
@@ -412,17 +573,49 @@ mod tests {
         encode(Decoded { gen, phase })
     }
 
-    /// Runs the function, supplying `now` only when asked (and checking it is asked only once).
-    fn run(word: Word, event: Event, now: u64) -> (Word, Outcome, Option<Change>) {
-        match transition(word, event, None, &cfg()) {
+    fn closed(failures: u32) -> Phase {
+        Phase::Closed {
+            failures,
+            ramping: false,
+        }
+    }
+    fn open(opened_at: u64) -> Phase {
+        Phase::Open {
+            opened_at,
+            level: 0,
+        }
+    }
+    fn half(issued: u32, successes: u32) -> Phase {
+        Phase::HalfOpen {
+            issued,
+            successes,
+            level: 0,
+        }
+    }
+
+    fn at(ms: u64) -> Now {
+        Now {
+            ms,
+            phase_elapsed: None,
+        }
+    }
+
+    /// Runs the function with `c`, supplying `now` only when asked (and checking it is asked only
+    /// once, and that supplying it early changes nothing).
+    fn run_with(
+        c: &ValidConfig,
+        word: Word,
+        event: Event,
+        now: Now,
+    ) -> (Word, Outcome, Option<Change>) {
+        match transition(word, event, None, c) {
             Step::Done {
                 next,
                 outcome,
                 change,
             } => {
-                // Supplying time must not change a decision that did not need it.
                 assert_eq!(
-                    transition(word, event, Some(now), &cfg()),
+                    transition(word, event, Some(now), c),
                     Step::Done {
                         next,
                         outcome,
@@ -431,7 +624,7 @@ mod tests {
                 );
                 (next, outcome, change)
             }
-            Step::NeedsTime => match transition(word, event, Some(now), &cfg()) {
+            Step::NeedsTime => match transition(word, event, Some(now), c) {
                 Step::Done {
                     next,
                     outcome,
@@ -440,6 +633,10 @@ mod tests {
                 Step::NeedsTime => panic!("asked for time twice"),
             },
         }
+    }
+
+    fn run(word: Word, event: Event, now: u64) -> (Word, Outcome, Option<Change>) {
+        run_with(&cfg(), word, event, at(now))
     }
 
     fn rec(gen: u32, kind: Admission, verdict: Verdict) -> Event {
@@ -454,7 +651,7 @@ mod tests {
 
     #[test]
     fn closed_acquire_admits_without_store_and_marks_clean() {
-        let clean = w(G, Phase::Closed { failures: 0 });
+        let clean = w(G, closed(0));
         assert_eq!(
             run(clean, Event::Acquire, 0),
             (
@@ -466,7 +663,7 @@ mod tests {
                 None
             )
         );
-        let dirty = w(G, Phase::Closed { failures: 2 });
+        let dirty = w(G, closed(2));
         assert_eq!(
             run(dirty, Event::Acquire, 0),
             (
@@ -482,51 +679,51 @@ mod tests {
 
     #[test]
     fn closed_failure_counts_then_trips_at_threshold_with_time() {
-        let w0 = w(G, Phase::Closed { failures: 0 });
-        let (w1, o, c) = run(w0, rec(G, CLEAN, Verdict::Failure), 10);
+        let w0 = w(G, closed(0));
         assert_eq!(
-            (w1, o, c),
-            (w(G, Phase::Closed { failures: 1 }), APPLIED, None)
+            run(w0, rec(G, CLEAN, Verdict::Failure), 10),
+            (w(G, closed(1)), APPLIED, None)
         );
         // No time is needed below the threshold.
+        let w1 = w(G, closed(1));
         assert!(matches!(
             transition(w1, rec(G, CLOSED, Verdict::Failure), None, &cfg()),
             Step::Done { .. }
         ));
-        let w2 = w(G, Phase::Closed { failures: 2 });
+        let w2 = w(G, closed(2));
         assert_eq!(
             transition(w2, rec(G, CLOSED, Verdict::Failure), None, &cfg()),
             Step::NeedsTime
         );
         let (w3, o, c) = run(w2, rec(G, CLOSED, Verdict::Failure), 1_234);
-        assert_eq!(w3, w(G + 1, Phase::Open { opened_at: 1_234 }));
-        assert_eq!(o, APPLIED);
+        assert_eq!((w3, o), (w(G + 1, open(1_234)), APPLIED));
         let c = c.unwrap();
         assert_eq!(
-            (c.from, c.to, c.trigger, c.failure_count, c.gen),
+            (c.from, c.to, c.trigger, c.failure_count, c.gen, c.open_ms),
             (
                 State::Closed,
                 State::Open,
                 Trigger::FailureThreshold,
                 3,
-                G + 1
+                G + 1,
+                Some(1_000)
             )
         );
     }
 
     #[test]
     fn closed_success_clears_pending_failures_but_clean_success_is_a_no_op() {
-        let dirty = w(G, Phase::Closed { failures: 2 });
+        let dirty = w(G, closed(2));
         assert_eq!(
             run(dirty, rec(G, CLOSED, Verdict::Success), 0),
-            (w(G, Phase::Closed { failures: 0 }), APPLIED, None)
+            (w(G, closed(0)), APPLIED, None)
         );
         // A permit admitted clean does not clear failures recorded while it ran.
         assert_eq!(
             run(dirty, rec(G, CLEAN, Verdict::Success), 0),
             (dirty, APPLIED, None)
         );
-        let clean = w(G, Phase::Closed { failures: 0 });
+        let clean = w(G, closed(0));
         assert_eq!(
             run(clean, rec(G, CLOSED, Verdict::Success), 0),
             (clean, APPLIED, None)
@@ -535,7 +732,7 @@ mod tests {
 
     #[test]
     fn closed_ignore_changes_nothing() {
-        let dirty = w(G, Phase::Closed { failures: 2 });
+        let dirty = w(G, closed(2));
         assert_eq!(
             run(dirty, rec(G, CLOSED, Verdict::Ignore), 0),
             (dirty, APPLIED, None)
@@ -548,31 +745,48 @@ mod tests {
 
     #[test]
     fn closed_ignores_stale_generations_and_foreign_kinds() {
-        let dirty = w(G, Phase::Closed { failures: 2 });
+        let dirty = w(G, closed(2));
         for event in [
             rec(G - 1, CLOSED, Verdict::Failure),
             rec(G - 1, CLOSED, Verdict::Success),
             rec(G, Admission::Probe, Verdict::Failure),
             rec(G, Admission::Probe, Verdict::Success),
             rec(G, Admission::Probe, Verdict::Ignore),
+            Event::Trip {
+                gen: G - 1,
+                reason: TripReason::FailureRate,
+                failures: 9,
+            },
         ] {
             assert_eq!(run(dirty, event, 0), (dirty, STALE, None), "{event:?}");
         }
+    }
+
+    #[test]
+    fn closed_trip_event_opens_for_its_generation() {
+        let word = w(G, closed(0));
+        let trip = Event::Trip {
+            gen: G,
+            reason: TripReason::SlowCallRate,
+            failures: 7,
+        };
+        assert_eq!(transition(word, trip, None, &cfg()), Step::NeedsTime);
+        let (next, o, c) = run(word, trip, 40);
+        assert_eq!((next, o), (w(G + 1, open(40)), APPLIED));
+        let c = c.unwrap();
+        assert_eq!((c.trigger, c.failure_count), (Trigger::SlowCallRate, 7));
     }
 
     // ---- OPEN ----
 
     #[test]
     fn open_rejects_with_retry_after_until_timeout_then_admits_first_probe() {
-        let open = w(G, Phase::Open { opened_at: 100 });
+        let o = w(G, open(100));
+        assert_eq!(transition(o, Event::Acquire, None, &cfg()), Step::NeedsTime);
         assert_eq!(
-            transition(open, Event::Acquire, None, &cfg()),
-            Step::NeedsTime
-        );
-        assert_eq!(
-            run(open, Event::Acquire, 100),
+            run(o, Event::Acquire, 100),
             (
-                open,
+                o,
                 Outcome::Rejected {
                     state: State::Open,
                     retry_after_ms: Some(1_000)
@@ -581,9 +795,9 @@ mod tests {
             )
         );
         assert_eq!(
-            run(open, Event::Acquire, 1_099),
+            run(o, Event::Acquire, 1_099),
             (
-                open,
+                o,
                 Outcome::Rejected {
                     state: State::Open,
                     retry_after_ms: Some(1)
@@ -591,19 +805,10 @@ mod tests {
                 None
             )
         );
-        let (next, o, c) = run(open, Event::Acquire, 1_100);
+        let (next, out, c) = run(o, Event::Acquire, 1_100);
+        assert_eq!(next, w(G + 1, half(1, 0)));
         assert_eq!(
-            next,
-            w(
-                G + 1,
-                Phase::HalfOpen {
-                    issued: 1,
-                    successes: 0
-                }
-            )
-        );
-        assert_eq!(
-            o,
+            out,
             Outcome::Admitted {
                 gen: G + 1,
                 kind: Admission::Probe
@@ -611,12 +816,13 @@ mod tests {
         );
         let c = c.unwrap();
         assert_eq!(
-            (c.from, c.to, c.trigger, c.open_for_ms),
+            (c.from, c.to, c.trigger, c.open_for_ms, c.stamp),
             (
                 State::Open,
                 State::HalfOpen,
                 Trigger::RecoveryTimeout,
-                Some(1_000)
+                Some(1_000),
+                true
             )
         );
     }
@@ -624,30 +830,25 @@ mod tests {
     #[test]
     fn open_timeout_survives_timestamp_wrap_around() {
         let opened = TIME_MODULUS - 300;
-        let open = w(
-            G,
-            Phase::Open {
-                opened_at: layout::stamp(opened),
-            },
-        );
+        let o = w(G, open(layout::stamp(opened)));
         assert!(matches!(
-            run(open, Event::Acquire, opened + 999).1,
+            run(o, Event::Acquire, opened + 999).1,
             Outcome::Rejected {
                 retry_after_ms: Some(1),
                 ..
             }
         ));
         assert!(matches!(
-            run(open, Event::Acquire, opened + 1_000).1,
+            run(o, Event::Acquire, opened + 1_000).1,
             Outcome::Admitted { .. }
         ));
     }
 
     #[test]
     fn open_with_clock_stepped_back_admits_a_probe_rather_than_sticking() {
-        let open = w(G, Phase::Open { opened_at: 5_000 });
+        let o = w(G, open(5_000));
         assert!(matches!(
-            run(open, Event::Acquire, 4_000).1,
+            run(o, Event::Acquire, 4_000).1,
             Outcome::Admitted {
                 kind: Admission::Probe,
                 ..
@@ -657,7 +858,7 @@ mod tests {
 
     #[test]
     fn open_ignores_every_record() {
-        let open = w(G, Phase::Open { opened_at: 0 });
+        let o = w(G, open(0));
         for gen in [G - 1, G] {
             for kind in [CLOSED, CLEAN, Admission::Probe] {
                 for verdict in [Verdict::Success, Verdict::Failure] {
@@ -667,34 +868,127 @@ mod tests {
                     } else {
                         STALE
                     };
-                    assert_eq!(run(open, e, 50), (open, expected, None), "{e:?}");
+                    assert_eq!(run(o, e, 50), (o, expected, None), "{e:?}");
                 }
             }
         }
+    }
+
+    // ---- backoff and jitter ----
+
+    fn backoff_cfg() -> ValidConfig {
+        Config::new()
+            .failure_threshold(1)
+            .recovery_timeout(Duration::from_millis(100))
+            .backoff(Duration::from_millis(350))
+            .validate()
+            .unwrap()
+    }
+
+    #[test]
+    fn failed_probes_double_the_open_time_up_to_the_cap_and_closing_resets_it() {
+        let c = backoff_cfg();
+        let mut word = w(G, closed(0));
+        let mut now = 0;
+        let mut durations = std::vec::Vec::new();
+        word = run_with(&c, word, rec(G, CLOSED, Verdict::Failure), at(now)).0;
+        for _ in 0..5 {
+            let Outcome::Rejected {
+                retry_after_ms: Some(d),
+                ..
+            } = run_with(&c, word, Event::Acquire, at(now)).1
+            else {
+                panic!("open rejects")
+            };
+            durations.push(d);
+            now += d;
+            let (probe, out, _) = run_with(&c, word, Event::Acquire, at(now));
+            let Outcome::Admitted { gen, .. } = out else {
+                panic!("probe after {d} ms")
+            };
+            word = run_with(
+                &c,
+                probe,
+                rec(gen, Admission::Probe, Verdict::Failure),
+                at(now),
+            )
+            .0;
+        }
+        assert_eq!(durations, [100, 200, 350, 350, 350]);
+        assert!(
+            matches!(layout::decode(word).phase, Phase::Open { level: 2, .. }),
+            "level stops at the cap"
+        );
+        // A successful probe closes and forgets the level.
+        now += 350;
+        let (probe, out, _) = run_with(&c, word, Event::Acquire, at(now));
+        let Outcome::Admitted { gen, .. } = out else {
+            panic!()
+        };
+        let (closed_word, _, ch) = run_with(
+            &c,
+            probe,
+            rec(gen, Admission::Probe, Verdict::Success),
+            at(now),
+        );
+        assert_eq!(ch.unwrap().level, 0);
+        let reopened = run_with(
+            &c,
+            closed_word,
+            rec(layout::gen_of(closed_word), CLOSED, Verdict::Failure),
+            at(now),
+        )
+        .0;
+        assert!(matches!(
+            layout::decode(reopened).phase,
+            Phase::Open { level: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn jitter_is_bounded_deterministic_and_varies_by_cycle() {
+        let c = Config::new()
+            .recovery_timeout(Duration::from_millis(1_000))
+            .jitter(Duration::from_millis(500), 42)
+            .validate()
+            .unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for gen in 0..64 {
+            let j = c.jitter_for(gen);
+            assert!(j <= 500);
+            assert_eq!(j, c.jitter_for(gen), "deterministic");
+            assert_eq!(c.open_ms(0, gen), 1_000 + j);
+            seen.insert(j);
+        }
+        assert!(seen.len() > 32, "jitter should spread: {seen:?}");
+        let other_seed = Config::new()
+            .jitter(Duration::from_millis(500), 43)
+            .validate()
+            .unwrap();
+        assert!((0..64).any(|g| other_seed.jitter_for(g) != c.jitter_for(g)));
+    }
+
+    #[test]
+    fn level_saturates_at_the_layout_maximum() {
+        let c = Config::new()
+            .recovery_timeout(Duration::from_millis(1))
+            .backoff(Duration::from_millis(crate::MAX_OPEN_MS))
+            .validate()
+            .unwrap();
+        assert_eq!(c.next_level(MAX_BACKOFF_LEVEL), MAX_BACKOFF_LEVEL);
+        assert_eq!(c.next_level(0), 1);
     }
 
     // ---- HALF_OPEN ----
 
     #[test]
     fn half_open_admits_up_to_the_probe_limit() {
-        let h1 = w(
-            G,
-            Phase::HalfOpen {
-                issued: 1,
-                successes: 0,
-            },
-        );
+        let h1 = w(G, half(1, 0));
         let (h2, o, c) = run(h1, Event::Acquire, 0);
         assert_eq!(
             (h2, o, c),
             (
-                w(
-                    G,
-                    Phase::HalfOpen {
-                        issued: 2,
-                        successes: 0
-                    }
-                ),
+                w(G, half(2, 0)),
                 Outcome::Admitted {
                     gen: G,
                     kind: Admission::Probe
@@ -717,63 +1011,37 @@ mod tests {
 
     #[test]
     fn half_open_successes_close_after_enough() {
-        let h = w(
-            G,
-            Phase::HalfOpen {
-                issued: 2,
-                successes: 0,
-            },
-        );
+        let h = w(G, half(2, 0));
         let (h1, o, c) = run(h, rec(G, Admission::Probe, Verdict::Success), 0);
-        assert_eq!(
-            (h1, o, c),
-            (
-                w(
-                    G,
-                    Phase::HalfOpen {
-                        issued: 2,
-                        successes: 1
-                    }
-                ),
-                APPLIED,
-                None
-            )
-        );
+        assert_eq!((h1, o, c), (w(G, half(2, 1)), APPLIED, None));
         // A success keeps its slot: with both probes issued, no third is admitted.
         assert!(matches!(
             run(h1, Event::Acquire, 0).1,
             Outcome::Rejected { .. }
         ));
-        let (closed, o, c) = run(h1, rec(G, Admission::Probe, Verdict::Success), 0);
-        assert_eq!(
-            (closed, o),
-            (w(G + 1, Phase::Closed { failures: 0 }), APPLIED)
-        );
+        let (closed_word, o, c) = run(h1, rec(G, Admission::Probe, Verdict::Success), 0);
+        assert_eq!((closed_word, o), (w(G + 1, closed(0)), APPLIED));
         let c = c.unwrap();
         assert_eq!(
-            (c.from, c.to, c.trigger),
-            (State::HalfOpen, State::Closed, Trigger::ProbeSucceeded)
+            (c.from, c.to, c.trigger, c.stamp),
+            (
+                State::HalfOpen,
+                State::Closed,
+                Trigger::ProbeSucceeded,
+                false
+            )
         );
     }
 
     #[test]
     fn half_open_failure_reopens_with_fresh_timestamp() {
-        let h = w(
-            G,
-            Phase::HalfOpen {
-                issued: 2,
-                successes: 1,
-            },
-        );
+        let h = w(G, half(2, 1));
         assert_eq!(
             transition(h, rec(G, Admission::Probe, Verdict::Failure), None, &cfg()),
             Step::NeedsTime
         );
-        let (open, o, c) = run(h, rec(G, Admission::Probe, Verdict::Failure), 7_777);
-        assert_eq!(
-            (open, o),
-            (w(G + 1, Phase::Open { opened_at: 7_777 }), APPLIED)
-        );
+        let (o, out, c) = run(h, rec(G, Admission::Probe, Verdict::Failure), 7_777);
+        assert_eq!((o, out), (w(G + 1, open(7_777)), APPLIED));
         let c = c.unwrap();
         assert_eq!(
             (c.from, c.to, c.trigger, c.failure_count),
@@ -783,56 +1051,210 @@ mod tests {
 
     #[test]
     fn half_open_ignore_returns_the_slot() {
-        let h = w(
-            G,
-            Phase::HalfOpen {
-                issued: 2,
-                successes: 1,
-            },
-        );
+        let h = w(G, half(2, 1));
         assert_eq!(
             run(h, rec(G, Admission::Probe, Verdict::Ignore), 0),
-            (
-                w(
-                    G,
-                    Phase::HalfOpen {
-                        issued: 1,
-                        successes: 1
-                    }
-                ),
-                APPLIED,
-                None
-            )
+            (w(G, half(1, 1)), APPLIED, None)
         );
         // Total on words the machine never produces.
-        let h0 = w(
-            G,
-            Phase::HalfOpen {
-                issued: 0,
-                successes: 0,
-            },
-        );
+        let h0 = w(G, half(0, 0));
         assert_eq!(run(h0, rec(G, Admission::Probe, Verdict::Ignore), 0).0, h0);
     }
 
     #[test]
     fn half_open_ignores_stale_and_closed_permits() {
-        let h = w(
-            G,
-            Phase::HalfOpen {
-                issued: 1,
-                successes: 0,
-            },
-        );
+        let h = w(G, half(1, 0));
         for e in [
             rec(G - 1, Admission::Probe, Verdict::Failure),
             rec(G - 1, Admission::Probe, Verdict::Success),
             rec(G - 2, CLOSED, Verdict::Failure),
             rec(G, CLOSED, Verdict::Failure),
             rec(G, CLOSED, Verdict::Success),
+            Event::Trip {
+                gen: G,
+                reason: TripReason::FailureRate,
+                failures: 1,
+            },
         ] {
             assert_eq!(run(h, e, 0), (h, STALE, None), "{e:?}");
         }
+    }
+
+    // ---- stuck half-open ----
+
+    #[test]
+    fn stuck_probes_reopen_after_the_probe_timeout() {
+        let c = Config::new()
+            .recovery_timeout(Duration::from_millis(100))
+            .backoff(Duration::from_millis(1_000))
+            .probe_timeout(Duration::from_millis(50))
+            .validate()
+            .unwrap();
+        let full = w(
+            G,
+            Phase::HalfOpen {
+                issued: 1,
+                successes: 0,
+                level: 1,
+            },
+        );
+        assert_eq!(transition(full, Event::Acquire, None, &c), Step::NeedsTime);
+        let busy = Outcome::Rejected {
+            state: State::HalfOpen,
+            retry_after_ms: None,
+        };
+        let stamped = |e| Now {
+            ms: 500,
+            phase_elapsed: Some(e),
+        };
+        assert_eq!(
+            run_with(&c, full, Event::Acquire, stamped(49)),
+            (full, busy, None)
+        );
+        // No stamp for this generation yet: not stuck.
+        assert_eq!(
+            run_with(&c, full, Event::Acquire, at(500)),
+            (full, busy, None)
+        );
+        let (next, out, ch) = run_with(&c, full, Event::Acquire, stamped(50));
+        assert_eq!(
+            next,
+            w(
+                G + 1,
+                Phase::Open {
+                    opened_at: 500,
+                    level: 2
+                }
+            )
+        );
+        assert_eq!(
+            out,
+            Outcome::Rejected {
+                state: State::Open,
+                retry_after_ms: Some(400)
+            }
+        );
+        let ch = ch.unwrap();
+        assert_eq!(
+            (ch.trigger, ch.to, ch.open_ms),
+            (Trigger::ProbeTimeout, State::Open, Some(400))
+        );
+        // Without a probe timeout the breaker never asks for time here.
+        assert!(matches!(
+            transition(full, Event::Acquire, None, &cfg()),
+            Step::Done { .. }
+        ));
+    }
+
+    // ---- gradual recovery ----
+
+    #[test]
+    fn closing_starts_a_ramp_that_rations_then_ends() {
+        let c = Config::new()
+            .half_open_probes(1)
+            .gradual_recovery(Duration::from_millis(1_000), 10)
+            .validate()
+            .unwrap();
+        let h = w(
+            G,
+            Phase::HalfOpen {
+                issued: 1,
+                successes: 0,
+                level: 3,
+            },
+        );
+        assert_eq!(
+            transition(h, rec(G, Admission::Probe, Verdict::Success), None, &c),
+            Step::NeedsTime
+        );
+        let (ramping, _, ch) = run_with(&c, h, rec(G, Admission::Probe, Verdict::Success), at(0));
+        assert_eq!(
+            ramping,
+            w(
+                G + 1,
+                Phase::Closed {
+                    failures: 0,
+                    ramping: true
+                }
+            )
+        );
+        assert!(ch.unwrap().stamp, "the ramp's start is stamped");
+        let g = G + 1;
+        let ramp = |e| {
+            run_with(
+                &c,
+                ramping,
+                Event::Acquire,
+                Now {
+                    ms: e,
+                    phase_elapsed: Some(e),
+                },
+            )
+        };
+        assert_eq!(
+            ramp(0),
+            (
+                ramping,
+                Outcome::Ramp {
+                    gen: g,
+                    permille: 100,
+                    clean: true
+                },
+                None
+            )
+        );
+        assert_eq!(
+            ramp(500),
+            (
+                ramping,
+                Outcome::Ramp {
+                    gen: g,
+                    permille: 550,
+                    clean: true
+                },
+                None
+            )
+        );
+        let (done, out, ch) = ramp(1_000);
+        assert_eq!(
+            (done, out, ch),
+            (
+                w(g, closed(0)),
+                Outcome::Admitted {
+                    gen: g,
+                    kind: CLEAN
+                },
+                None
+            )
+        );
+        // Unknown stamp: the ramp is taken as just begun.
+        let unknown = run_with(&c, ramping, Event::Acquire, at(5_000)).1;
+        assert_eq!(
+            unknown,
+            Outcome::Ramp {
+                gen: g,
+                permille: 100,
+                clean: true
+            }
+        );
+        // A reset ends any ramp.
+        let (reset, _, _) = run_with(&c, ramping, Event::Control(Control::Reset), at(0));
+        assert_eq!(reset, w(g + 1, closed(0)));
+    }
+
+    #[test]
+    fn ramp_rationing_admits_exactly_the_share() {
+        for permille in [0, 1, 100, 333, 500, 999, 1000] {
+            let admitted = (0..10_000).filter(|&n| ramp_admits(n, permille)).count() as u32;
+            assert_eq!(admitted, 10_000 * permille / 1000, "share {permille}");
+        }
+        // Evenly spread: at 50 % every other call passes.
+        assert_eq!(
+            (0..6)
+                .map(|n| ramp_admits(n, 500))
+                .collect::<std::vec::Vec<_>>(),
+            [false, true, false, true, false, true]
+        );
     }
 
     // ---- manual control ----
@@ -891,12 +1313,9 @@ mod tests {
     #[test]
     fn every_state_accepts_every_control() {
         let phases = [
-            Phase::Closed { failures: 2 },
-            Phase::Open { opened_at: 3 },
-            Phase::HalfOpen {
-                issued: 1,
-                successes: 0,
-            },
+            closed(2),
+            open(3),
+            half(1, 0),
             Phase::ForcedOpen,
             Phase::Disabled,
         ];
@@ -905,11 +1324,7 @@ mod tests {
             for (control, to, trigger) in [
                 (Control::ForceOpen, Phase::ForcedOpen, Trigger::ForceOpen),
                 (Control::Disable, Phase::Disabled, Trigger::Disable),
-                (
-                    Control::Reset,
-                    Phase::Closed { failures: 0 },
-                    Trigger::Reset,
-                ),
+                (Control::Reset, closed(0), Trigger::Reset),
             ] {
                 let (next, o, c) = run(word, Event::Control(control), 0);
                 assert_eq!(o, Outcome::Controlled);
@@ -922,7 +1337,7 @@ mod tests {
                         (c.from, c.to, c.trigger),
                         (state_of(phase), state_of(to), trigger)
                     );
-                    let expected_failures = if let Phase::Closed { failures } = phase {
+                    let expected_failures = if let Phase::Closed { failures, .. } = phase {
                         failures
                     } else {
                         0
@@ -935,94 +1350,70 @@ mod tests {
 
     #[test]
     fn generation_wraps_through_transitions() {
-        let closed = w(GENERATIONS - 1, Phase::Closed { failures: 2 });
-        let (open, _, c) = run(closed, rec(GENERATIONS - 1, CLOSED, Verdict::Failure), 0);
-        assert_eq!(open, w(0, Phase::Open { opened_at: 0 }));
-        assert_eq!(c.unwrap().gen, 0);
-    }
-
-    /// Every (state, event) pair, including stale and foreign permits, yields a decodable word
-    /// whose counters stay within their limits, and never asks for time twice.
-    #[test]
-    fn exhaustive_pairs_stay_within_limits() {
-        let config = cfg();
-        let mut phases = std::vec::Vec::new();
-        for failures in 0..config.failure_threshold {
-            phases.push(Phase::Closed { failures });
-        }
-        phases.push(Phase::Open { opened_at: 10 });
-        for issued in 0..=config.half_open_probes {
-            for successes in 0..config.successes_to_close {
-                phases.push(Phase::HalfOpen { issued, successes });
-            }
-        }
-        phases.push(Phase::ForcedOpen);
-        phases.push(Phase::Disabled);
-        let mut events = std::vec::Vec::new();
-        events.push(Event::Acquire);
-        for c in [Control::ForceOpen, Control::Disable, Control::Reset] {
-            events.push(Event::Control(c));
-        }
-        for gen in [G - 1, G] {
-            for kind in [CLOSED, CLEAN, Admission::Probe, Admission::Disabled] {
-                for verdict in [Verdict::Success, Verdict::Failure, Verdict::Ignore] {
-                    events.push(rec(gen, kind, verdict));
-                }
-            }
-        }
-        let mut pairs = 0;
-        for &phase in &phases {
-            for &event in &events {
-                for now in [0, 10, 1_009, 1_010, 50_000] {
-                    let (next, _, change) = run(w(G, phase), event, now);
-                    let d = layout::decode(next);
-                    match d.phase {
-                        Phase::Closed { failures } => assert!(failures < config.failure_threshold),
-                        Phase::HalfOpen { issued, successes } => {
-                            assert!(
-                                issued <= config.half_open_probes
-                                    && successes < config.successes_to_close
-                            )
-                        }
-                        _ => {}
-                    }
-                    // The generation moves exactly when a change is reported.
-                    assert_eq!(change.is_some(), d.gen != G, "{phase:?} {event:?}");
-                    pairs += 1;
-                }
-            }
-        }
-        assert!(pairs > 1_000);
+        let c = w(GENERATIONS - 1, closed(2));
+        let (o, _, ch) = run(c, rec(GENERATIONS - 1, CLOSED, Verdict::Failure), 0);
+        assert_eq!(o, w(0, open(0)));
+        assert_eq!(ch.unwrap().gen, 0);
     }
 }
 
 #[cfg(test)]
 mod properties {
     use super::*;
-    use crate::layout::{encode, GENERATIONS, TIME_MODULUS};
+    use crate::layout::{encode, GENERATIONS, MAX_BACKOFF_LEVEL, TIME_MODULUS};
     use crate::Config;
     use core::time::Duration;
     use proptest::prelude::*;
 
     fn config() -> impl Strategy<Value = ValidConfig> {
-        (1u32..6, 1u64..5_000, 1u32..4, 1u32..4).prop_filter_map("successes <= probes", |(t, ms, p, s)| {
-            Config::new()
-                .failure_threshold(t)
-                .recovery_timeout(Duration::from_millis(ms))
-                .half_open_probes(p)
-                .successes_to_close(s)
-                .validate()
-                .ok()
-        })
+        (
+            1u32..6,
+            1u64..5_000,
+            1u32..4,
+            1u32..4,
+            0u64..3,
+            0u64..500,
+            0u64..500,
+            0u64..2_000,
+        )
+            .prop_filter_map(
+                "successes <= probes",
+                |(t, ms, p, s, backoff_factor, jitter, probe_timeout, ramp)| {
+                    let mut c = Config::new()
+                        .failure_threshold(t)
+                        .recovery_timeout(Duration::from_millis(ms))
+                        .half_open_probes(p)
+                        .successes_to_close(s)
+                        .backoff(Duration::from_millis(ms << backoff_factor))
+                        .jitter(Duration::from_millis(jitter), 7);
+                    if probe_timeout > 0 {
+                        c = c.probe_timeout(Duration::from_millis(probe_timeout));
+                    }
+                    if ramp > 0 {
+                        c = c.gradual_recovery(Duration::from_millis(ramp), (ramp % 100) as u32);
+                    }
+                    c.validate().ok()
+                },
+            )
     }
 
     /// Words the machine can produce under `cfg`.
     fn reachable(cfg: ValidConfig) -> impl Strategy<Value = Word> {
         let phase = prop_oneof![
-            (0..cfg.failure_threshold).prop_map(|failures| Phase::Closed { failures }),
-            (0..TIME_MODULUS).prop_map(|opened_at| Phase::Open { opened_at }),
-            (0..=cfg.half_open_probes, 0..cfg.successes_to_close)
-                .prop_map(|(issued, successes)| Phase::HalfOpen { issued, successes }),
+            (0..cfg.failure_threshold, any::<bool>())
+                .prop_map(|(failures, ramping)| Phase::Closed { failures, ramping }),
+            (0..TIME_MODULUS, 0..=MAX_BACKOFF_LEVEL)
+                .prop_map(|(opened_at, level)| Phase::Open { opened_at, level }),
+            (
+                0..=cfg.half_open_probes,
+                0..cfg.successes_to_close,
+                0..=MAX_BACKOFF_LEVEL
+            )
+                .prop_map(|(issued, successes, level)| Phase::HalfOpen {
+                    issued,
+                    successes,
+                    level
+                }),
             Just(Phase::ForcedOpen),
             Just(Phase::Disabled),
         ];
@@ -1035,11 +1426,35 @@ mod properties {
             Just(Admission::Probe),
             Just(Admission::Disabled),
         ];
-        let verdict = prop_oneof![Just(Verdict::Success), Just(Verdict::Failure), Just(Verdict::Ignore)];
+        let verdict = prop_oneof![
+            Just(Verdict::Success),
+            Just(Verdict::Failure),
+            Just(Verdict::Ignore)
+        ];
+        let reason = prop_oneof![
+            Just(TripReason::FailureRate),
+            Just(TripReason::SlowCallRate)
+        ];
         prop_oneof![
             Just(Event::Acquire),
-            (0..GENERATIONS, kind, verdict).prop_map(|(gen, kind, verdict)| Event::Record { gen, kind, verdict }),
-            prop_oneof![Just(Control::ForceOpen), Just(Control::Disable), Just(Control::Reset)].prop_map(Event::Control),
+            (0..GENERATIONS, kind, verdict).prop_map(|(gen, kind, verdict)| Event::Record {
+                gen,
+                kind,
+                verdict
+            }),
+            (0..GENERATIONS, reason, any::<u32>()).prop_map(|(gen, reason, failures)| {
+                Event::Trip {
+                    gen,
+                    reason,
+                    failures,
+                }
+            }),
+            prop_oneof![
+                Just(Control::ForceOpen),
+                Just(Control::Disable),
+                Just(Control::Reset)
+            ]
+            .prop_map(Event::Control),
         ]
     }
 
@@ -1052,7 +1467,9 @@ mod properties {
             (cfg, word) in config().prop_flat_map(|c| (Just(c), reachable(c))),
             event in event(),
             now in any::<u64>(),
+            phase_elapsed in proptest::option::of(0u64..5_000),
         ) {
+            let now = Now { ms: now, phase_elapsed };
             let step = match transition(word, event, None, &cfg) {
                 Step::NeedsTime => transition(word, event, Some(now), &cfg),
                 done => done,
@@ -1063,27 +1480,40 @@ mod properties {
             let before = layout::decode(word);
             let after = layout::decode(next);
             match after.phase {
-                Phase::Closed { failures } => prop_assert!(failures < cfg.failure_threshold),
-                Phase::HalfOpen { issued, successes } => {
+                Phase::Closed { failures, .. } => prop_assert!(failures < cfg.failure_threshold),
+                Phase::HalfOpen { issued, successes, .. } => {
                     prop_assert!(issued <= cfg.half_open_probes);
                     prop_assert!(successes < cfg.successes_to_close);
                 }
+                Phase::Open { level, .. } => prop_assert!(level <= MAX_BACKOFF_LEVEL),
                 _ => {}
             }
             // The generation moves exactly when a transition is reported, by one.
             prop_assert_eq!(change.is_some(), after.gen != before.gen);
-            if change.is_some() {
+            if let Some(c) = change {
                 prop_assert_eq!(after.gen, layout::next_gen(before.gen));
+                if c.to == State::Open {
+                    // Every open cycle fits the stored timestamp's horizon.
+                    prop_assert!(c.open_ms.unwrap() < TIME_MODULUS);
+                }
             }
             match outcome {
-                Outcome::Rejected { .. } => prop_assert_eq!(next, word),
+                Outcome::Rejected { retry_after_ms: Some(ms), .. } => prop_assert!(ms < TIME_MODULUS),
                 Outcome::Admitted { gen, kind: Admission::Probe } => {
                     prop_assert_eq!(gen, after.gen);
                     let half_open = matches!(after.phase, Phase::HalfOpen { .. });
                     prop_assert!(half_open, "probe admitted outside HALF_OPEN");
                 }
+                Outcome::Ramp { permille, .. } => {
+                    prop_assert!(permille < 1000);
+                    prop_assert_eq!(next, word);
+                }
                 Outcome::Recorded { applied: false } => prop_assert_eq!(next, word),
                 _ => {}
+            }
+            if let Outcome::Rejected { .. } = outcome {
+                // A rejection stores nothing, except when it reopens stuck probes.
+                prop_assert!(next == word || change.map(|c| c.trigger) == Some(Trigger::ProbeTimeout));
             }
         }
     }
