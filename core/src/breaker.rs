@@ -182,7 +182,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                     clean,
                 },
                 snapshot,
-            ) => {
+            ) if cfg!(feature = "policies") => {
                 let n = self.ramp_calls.fetch_add(1, Ordering::Relaxed);
                 if ramp_admits(n, permille) {
                     Ok(Ticket {
@@ -201,16 +201,17 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                     retry_after_ms,
                 },
                 _,
-            ) => Err(self.reject(state, retry_after_ms)),
-            // Acquire yields only the outcomes above; treat anything else as a rejection.
-            (Outcome::Recorded { .. } | Outcome::Controlled, _) => {
+            ) => Err(self.reject(state, retry_after_ms.map(|ms| ms as u64))),
+            // Acquire yields only the outcomes above (a ramp only with the `policies` feature); treat
+            // anything else as a rejection.
+            _ => {
                 Err(self.reject(self.state(), None))
             }
         }
     }
 
     fn reject(&self, state: State, retry_after_ms: Option<u64>) -> CircuitOpen {
-        let open = CircuitOpen::new(self.name, state, retry_after_ms.map(Duration::from_millis));
+        let open = CircuitOpen::from_ms(self.name, state, retry_after_ms);
         self.observer.on_rejected(&open);
         open
     }
@@ -458,16 +459,16 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 } else {
                     window.map_or(0, |w| w.failures)
                 };
-                if ramping {
-                    let now = self.now_for(word);
+                if ramping && cfg!(feature = "policies") {
+                    let now = self.now_for(word, self.clock.now().as_millis());
                     let share = ramp_permille(&self.config, now.phase_elapsed.unwrap_or(0));
                     snap.recovering = Some(share as f32 / 1000.0);
                 }
             }
             Phase::Open { opened_at, level } => {
-                let elapsed = layout::elapsed_since(opened_at, self.clock.now().as_millis());
+                let elapsed = layout::elapsed_since(opened_at, self.clock.now().as_millis() as layout::Ms);
                 let left = self.config.open_ms(level, d.gen).saturating_sub(elapsed);
-                snap.retry_after = Some(Duration::from_millis(left));
+                snap.retry_after = Some(Duration::from_millis(left as u64));
                 snap.backoff_level = level;
             }
             Phase::HalfOpen {

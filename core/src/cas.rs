@@ -14,7 +14,7 @@
 //! - Orderings: loads are `Acquire`, successful CASes `AcqRel`, so a transition and everything
 //!   its maker did before it happen-before whoever observes the new word.
 
-use crate::layout::{self, Word};
+use crate::layout::{self, Ms, Word};
 use crate::observer::{Observer, Transition};
 use crate::policy::Policy;
 use crate::sync::Ordering;
@@ -29,9 +29,10 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// overwrote it: this reader stamps it now (only over that same stale value) and reports the
     /// phase as just begun, which is the conservative answer for both timers.
     #[inline]
-    pub(crate) fn now_for(&self, word: Word) -> Now {
-        let ms = self.clock.now().as_millis();
-        let timed = matches!(
+    pub(crate) fn now_for(&self, word: Word, clock_ms: u64) -> Now {
+        // Every stored time is kept modulo a power of two no wider than `Ms`.
+        let ms = clock_ms as Ms;
+        let timed = cfg!(feature = "policies") && matches!(
             layout::decode(word).phase,
             layout::Phase::HalfOpen { .. } | layout::Phase::Closed { ramping: true, .. }
         );
@@ -69,9 +70,14 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         mut fresh: bool,
     ) -> (Outcome, Word) {
         let mut now: Option<Now> = None;
+        let mut reading: Option<u64> = None;
         loop {
             match transition(current, event, now, &self.config) {
-                Step::NeedsTime => now = Some(self.now_for(current)),
+                Step::NeedsTime => {
+                    let clock_ms = self.clock.now().as_millis();
+                    reading = Some(clock_ms);
+                    now = Some(self.now_for(current, clock_ms));
+                }
                 Step::Done {
                     next,
                     outcome,
@@ -94,7 +100,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                     ) {
                         Ok(_) => {
                             if let Some(change) = change {
-                                if change.stamp {
+                                if cfg!(feature = "policies") && change.stamp {
                                     if let Some(now) = now {
                                         self.stamp.store(
                                             layout::encode_stamp(change.gen, now.ms),
@@ -109,10 +115,15 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                                     trigger: change.trigger,
                                     failure_count: change.failure_count,
                                     threshold: self.config.failure_threshold,
-                                    open_for: change.open_for_ms.map(Duration::from_millis),
-                                    open_duration: change.open_ms.map(Duration::from_millis),
+                                    open_for: change.open_for_ms.map(|ms| Duration::from_millis(ms as u64)),
+                                    open_duration: match change.to {
+                                        crate::State::Open => Some(Duration::from_millis(
+                                            self.config.open_ms(change.level, change.gen) as u64,
+                                        )),
+                                        _ => None,
+                                    },
                                     backoff_level: change.level,
-                                    at: now.map(|n| Timestamp::from_millis(n.ms)),
+                                    at: reading.map(Timestamp::from_millis),
                                     generation: change.gen,
                                 });
                             }

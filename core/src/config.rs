@@ -19,7 +19,7 @@
 
 use core::time::Duration;
 
-use crate::layout::{
+use crate::layout::{Ms, 
     MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
 };
 use crate::ConfigError;
@@ -76,6 +76,9 @@ const fn whole_ms(d: Duration, field: &'static str, max: u64) -> Result<u64, Con
     }
     Ok(ms as u64)
 }
+
+/// Largest jitter on any layout: below 2^32 ms (49.7 days), so scaling it needs no division.
+const MAX_JITTER_MS: u64 = u32::MAX as u64 - 1;
 
 /// `?` for `const fn`.
 macro_rules! tri {
@@ -152,6 +155,7 @@ impl Config {
     /// let open = breaker.try_acquire().unwrap_err();
     /// assert_eq!(open.retry_after(), Some(Duration::from_secs(20)));
     /// ```
+    #[cfg(feature = "policies")]
     pub const fn backoff(mut self, max: Duration) -> Self {
         self.backoff_max = Some(max);
         self
@@ -173,6 +177,7 @@ impl Config {
     /// let c = Config::new().jitter(Duration::from_secs(5), seed).validate().unwrap();
     /// assert_eq!(c.jitter(), Duration::from_secs(5));
     /// ```
+    #[cfg(feature = "policies")]
     pub const fn jitter(mut self, max: Duration, seed: u32) -> Self {
         self.jitter = Some((max, seed));
         self
@@ -186,6 +191,7 @@ impl Config {
     /// answers is indistinguishable from a timeout, which is a failure; and reopening sends one
     /// call per open period into a dependency that may be hanging, where fresh probes would pile
     /// up hung calls at one per `timeout`.
+    #[cfg(feature = "policies")]
     pub const fn probe_timeout(mut self, timeout: Duration) -> Self {
         self.probe_timeout = Some(timeout);
         self
@@ -205,6 +211,7 @@ impl Config {
     /// let c = Config::new().gradual_recovery(Duration::from_secs(30), 10).validate().unwrap();
     /// assert_eq!(c.ramp(), Some((Duration::from_secs(30), 10)));
     /// ```
+    #[cfg(feature = "policies")]
     pub const fn gradual_recovery(mut self, period: Duration, start_percent: u32) -> Self {
         self.ramp = Some((period, start_percent));
         self
@@ -274,11 +281,11 @@ impl Config {
         let (jitter_ms, jitter_seed) = match self.jitter {
             None => (0, 0),
             Some((max, seed)) => {
-                // The longest open time must still fit the stored timestamp's horizon.
-                (
-                    tri!(whole_ms(max, "jitter", MAX_OPEN_MS - backoff_max_ms)),
-                    seed,
-                )
+                // The longest open time must still fit the stored timestamp's horizon, and the
+                // jitter must stay below 2^32 ms (see `jitter_for`).
+                let room = MAX_OPEN_MS - backoff_max_ms;
+                let max_jitter = if room < MAX_JITTER_MS { room } else { MAX_JITTER_MS };
+                (tri!(whole_ms(max, "jitter", max_jitter)), seed)
             }
         };
         let probe_timeout_ms = match self.probe_timeout {
@@ -313,14 +320,14 @@ impl Config {
         };
         Ok(ValidConfig {
             failure_threshold: self.failure_threshold,
-            recovery_timeout_ms: timeout_ms,
+            recovery_timeout_ms: timeout_ms as Ms,
             half_open_probes: self.half_open_probes,
             successes_to_close: self.successes_to_close,
-            backoff_max_ms,
-            jitter_ms,
+            backoff_max_ms: backoff_max_ms as Ms,
+            jitter_ms: jitter_ms as Ms,
             jitter_seed,
-            probe_timeout_ms,
-            ramp_ms,
+            probe_timeout_ms: probe_timeout_ms as Ms,
+            ramp_ms: ramp_ms as Ms,
             ramp_start_percent,
         })
     }
@@ -342,17 +349,17 @@ impl Config {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ValidConfig {
     pub(crate) failure_threshold: u32,
-    pub(crate) recovery_timeout_ms: u64,
+    pub(crate) recovery_timeout_ms: Ms,
     pub(crate) half_open_probes: u32,
     pub(crate) successes_to_close: u32,
     /// Equal to `recovery_timeout_ms` when backoff is off.
-    pub(crate) backoff_max_ms: u64,
-    pub(crate) jitter_ms: u64,
+    pub(crate) backoff_max_ms: Ms,
+    pub(crate) jitter_ms: Ms,
     pub(crate) jitter_seed: u32,
     /// 0 = off.
-    pub(crate) probe_timeout_ms: u64,
+    pub(crate) probe_timeout_ms: Ms,
     /// 0 = off.
-    pub(crate) ramp_ms: u64,
+    pub(crate) ramp_ms: Ms,
     pub(crate) ramp_start_percent: u32,
 }
 
@@ -364,7 +371,7 @@ impl ValidConfig {
 
     /// How long OPEN rejects before admitting a probe (before backoff and jitter).
     pub const fn recovery_timeout(&self) -> Duration {
-        Duration::from_millis(self.recovery_timeout_ms)
+        Duration::from_millis(self.recovery_timeout_ms as u64)
     }
 
     /// Probe calls admitted per half-open cycle.
@@ -379,12 +386,12 @@ impl ValidConfig {
 
     /// The backoff cap (equal to the recovery timeout when backoff is off).
     pub const fn backoff_max(&self) -> Duration {
-        Duration::from_millis(self.backoff_max_ms)
+        Duration::from_millis(self.backoff_max_ms as u64)
     }
 
     /// The largest jitter added to an open duration (zero when off).
     pub const fn jitter(&self) -> Duration {
-        Duration::from_millis(self.jitter_ms)
+        Duration::from_millis(self.jitter_ms as u64)
     }
 
     /// The stuck-probe timeout, if set.
@@ -392,7 +399,7 @@ impl ValidConfig {
         if self.probe_timeout_ms == 0 {
             None
         } else {
-            Some(Duration::from_millis(self.probe_timeout_ms))
+            Some(Duration::from_millis(self.probe_timeout_ms as u64))
         }
     }
 
@@ -401,21 +408,20 @@ impl ValidConfig {
         if self.ramp_ms == 0 {
             None
         } else {
-            Some((Duration::from_millis(self.ramp_ms), self.ramp_start_percent))
+            Some((Duration::from_millis(self.ramp_ms as u64), self.ramp_start_percent))
         }
     }
 
     /// How long OPEN lasts at backoff `level`, before jitter, in ms:
-    /// `min(recovery_timeout × 2^level, backoff_max)`.
-    pub(crate) const fn backoff_ms(&self, level: u32) -> u64 {
-        let scaled = if level >= 63 {
-            u64::MAX
-        } else {
-            match self.recovery_timeout_ms.checked_mul(1u64 << level) {
-                Some(v) => v,
-                None => u64::MAX,
-            }
-        };
+    /// `min(recovery_timeout × 2^level, backoff_max)`. Shifts only: no multiplication or
+    /// division, which keeps microcontroller code small.
+    pub(crate) const fn backoff_ms(&self, level: u32) -> Ms {
+        if !cfg!(feature = "policies") {
+            return self.recovery_timeout_ms;
+        }
+        let base = self.recovery_timeout_ms;
+        // `base >= 1`, so shifting by less than its leading zeros cannot overflow.
+        let scaled = if level >= base.leading_zeros() { Ms::MAX } else { base << level };
         if scaled < self.backoff_max_ms {
             scaled
         } else {
@@ -424,25 +430,31 @@ impl ValidConfig {
     }
 
     /// How long OPEN lasts at backoff `level` in the cycle of generation `gen`, in ms.
-    pub(crate) const fn open_ms(&self, level: u32, gen: u32) -> u64 {
+    pub(crate) const fn open_ms(&self, level: u32, gen: u32) -> Ms {
         self.backoff_ms(level) + self.jitter_for(gen)
     }
 
-    /// The jitter of the open cycle with generation `gen`: a mix of the seed and the generation,
-    /// uniform enough over `0..=jitter_ms` (SplitMix-style finaliser).
-    pub(crate) const fn jitter_for(&self, gen: u32) -> u64 {
-        if self.jitter_ms == 0 {
+    /// The jitter of the open cycle with generation `gen`, in `0..=jitter`: the seed and the
+    /// generation mixed by a 32-bit avalanche finaliser (MurmurHash3's), scaled by a multiply
+    /// and a shift (no division). `jitter` is below 2^32 ms, so the product fits a `u64`.
+    pub(crate) const fn jitter_for(&self, gen: u32) -> Ms {
+        if !cfg!(feature = "policies") || self.jitter_ms == 0 {
             return 0;
         }
-        let mut z = (self.jitter_seed as u64) << 32 | gen as u64;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        z % (self.jitter_ms + 1)
+        let mut z = self.jitter_seed ^ gen.wrapping_mul(0x9E37_79B9);
+        z ^= z >> 16;
+        z = z.wrapping_mul(0x85EB_CA6B);
+        z ^= z >> 13;
+        z = z.wrapping_mul(0xC2B2_AE35);
+        z ^= z >> 16;
+        ((z as u64 * (self.jitter_ms as u64 + 1)) >> 32) as Ms
     }
 
     /// The backoff level after one more failed recovery.
     pub(crate) const fn next_level(&self, level: u32) -> u32 {
+        if !cfg!(feature = "policies") {
+            return level;
+        }
         // Stop climbing once the cap is reached: higher levels would not change anything.
         if level >= MAX_BACKOFF_LEVEL || self.backoff_ms(level) >= self.backoff_max_ms {
             level
@@ -571,6 +583,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "policies")]
     fn recovery_policy_fields_are_checked_and_named() {
         let ms = Duration::from_millis;
         let t = Config::new().recovery_timeout(ms(1_000));
@@ -610,7 +623,7 @@ mod tests {
                 ConfigError::TooLarge {
                     field: "jitter",
                     value: MAX_OPEN_MS,
-                    max: MAX_OPEN_MS - 1_000,
+                    max: if MAX_OPEN_MS - 1_000 < MAX_JITTER_MS { MAX_OPEN_MS - 1_000 } else { MAX_JITTER_MS },
                 },
             ),
             (

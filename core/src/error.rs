@@ -34,17 +34,27 @@ use crate::State;
 pub struct CircuitOpen {
     name: &'static str,
     state: State,
-    retry_after: Option<Duration>,
+    /// Milliseconds; converted to a `Duration` only when asked, so the rejection path does no
+    /// division (64-bit division is a library call on 32-bit microcontrollers).
+    retry_after_ms: Option<u64>,
 }
 
 impl CircuitOpen {
     /// A rejection by breaker `name` in `state`.
     pub const fn new(name: &'static str, state: State, retry_after: Option<Duration>) -> Self {
-        CircuitOpen {
-            name,
-            state,
-            retry_after,
-        }
+        let retry_after_ms = match retry_after {
+            Some(d) => {
+                let ms = d.as_millis();
+                Some(if ms > u64::MAX as u128 { u64::MAX } else { ms as u64 })
+            }
+            None => None,
+        };
+        CircuitOpen { name, state, retry_after_ms }
+    }
+
+    /// A rejection with the retry-after already in milliseconds.
+    pub(crate) const fn from_ms(name: &'static str, state: State, retry_after_ms: Option<u64>) -> Self {
+        CircuitOpen { name, state, retry_after_ms }
     }
 
     /// The name of the breaker that rejected the call.
@@ -62,13 +72,16 @@ impl CircuitOpen {
     /// timeout, zero if it just ran out), `None` when it depends on events rather than time
     /// (probes in flight in HALF_OPEN, or forced open).
     pub const fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        match self.retry_after_ms {
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None => None,
+        }
     }
 }
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.state, self.retry_after) {
+        match (self.state, self.retry_after()) {
             (State::HalfOpen, _) => {
                 write!(
                     f,

@@ -41,14 +41,14 @@
 //!   states this horizon.
 //! - Tags 5..=7 are never written.
 
-// `Word` is u64 or u32 depending on the layout, so casts that are no-ops on one layout are
-// conversions on the other.
-#![allow(clippy::unnecessary_cast)]
 
 #[cfg(any(breaker_word32, not(target_has_atomic = "64")))]
 mod width {
     /// The integer type of the word on this layout.
     pub(crate) type Word = u32;
+    /// Milliseconds as the state machine computes them: every stored time on this layout fits
+    /// 32 bits, and 32-bit arithmetic is what a Cortex-M does in one instruction.
+    pub(crate) type Ms = u32;
     /// Generation bits on this layout.
     pub(crate) const GEN_BITS: u32 = 6;
     /// Backoff-level bits on this layout.
@@ -61,6 +61,8 @@ mod width {
 mod width {
     /// The integer type of the word on this layout.
     pub(crate) type Word = u64;
+    /// Milliseconds as the state machine computes them.
+    pub(crate) type Ms = u64;
     /// Generation bits on this layout.
     pub(crate) const GEN_BITS: u32 = 16;
     /// Backoff-level bits on this layout.
@@ -69,7 +71,7 @@ mod width {
     pub(crate) const NAME: &str = "64-bit";
 }
 
-pub(crate) use width::{Word, GEN_BITS, LEVEL_BITS, NAME};
+pub(crate) use width::{Ms, Word, GEN_BITS, LEVEL_BITS, NAME};
 
 /// Bits of the state tag.
 pub(crate) const TAG_BITS: u32 = 3;
@@ -101,10 +103,10 @@ pub const MAX_HALF_OPEN_PROBES: u32 = (1 << PROBE_BITS) - 1;
 /// Largest backoff level: the open duration doubles at most this many times before its cap.
 pub const MAX_BACKOFF_LEVEL: u32 = (1 << LEVEL_BITS) - 1;
 /// Modulus of the stored open timestamp, in milliseconds.
-pub(crate) const TIME_MODULUS: u64 = 1 << TIME_BITS;
+pub(crate) const TIME_MODULUS: Ms = 1 << TIME_BITS;
 /// Longest time a breaker may stay OPEN in one cycle on this layout (recovery timeout, or the
 /// backoff cap plus the largest jitter), in milliseconds.
-pub const MAX_OPEN_MS: u64 = TIME_MODULUS - 1;
+pub const MAX_OPEN_MS: u64 = (TIME_MODULUS - 1) as u64;
 /// Largest accepted recovery timeout on this layout, in milliseconds (same as [`MAX_OPEN_MS`]).
 pub const MAX_RECOVERY_TIMEOUT_MS: u64 = MAX_OPEN_MS;
 /// Number of distinct generations before a held permit could alias a newer cycle.
@@ -113,10 +115,12 @@ pub const GENERATIONS: u32 = 1 << GEN_BITS;
 /// Bits of the phase-stamp timestamp.
 pub(crate) const STAMP_BITS: u32 = Word::BITS - GEN_BITS;
 /// Modulus of the phase stamp, in milliseconds.
-pub(crate) const STAMP_MODULUS: u64 = 1 << STAMP_BITS;
+pub(crate) const STAMP_MODULUS: Ms = 1 << STAMP_BITS;
 /// Longest phase timer (ramp period, probe timeout) on this layout, in milliseconds: half the
 /// stamp's range, so a stamp can always be told from one of the previous wrap.
-pub const MAX_PHASE_TIMER_MS: u64 = STAMP_MODULUS / 2 - 1;
+pub const MAX_PHASE_TIMER_MS: u64 = MAX_PHASE_TIMER as u64;
+/// [`MAX_PHASE_TIMER_MS`] as [`Ms`].
+pub(crate) const MAX_PHASE_TIMER: Ms = STAMP_MODULUS / 2 - 1;
 
 // Compile-time checks of the layout's arithmetic.
 const _: () = {
@@ -169,7 +173,7 @@ pub(crate) enum Phase {
     /// Rejecting until the open duration for `level` has passed since `opened_at`.
     Open {
         /// Clock reading in ms (shifted back by the cycle's jitter), modulo [`TIME_MODULUS`].
-        opened_at: u64,
+        opened_at: Ms,
         /// Failed recoveries in a row (backoff level), `<= MAX_BACKOFF_LEVEL`.
         level: u32,
     },
@@ -221,19 +225,19 @@ pub(crate) const fn next_gen(gen: u32) -> u32 {
 
 /// Truncates a clock reading to the stored open-timestamp width.
 #[inline]
-pub(crate) const fn stamp(now_ms: u64) -> u64 {
+pub(crate) const fn stamp(now_ms: Ms) -> Ms {
     now_ms & (TIME_MODULUS - 1)
 }
 
 /// Milliseconds from `opened_at` (a stored stamp) to `now_ms`, modulo [`TIME_MODULUS`].
 #[inline]
-pub(crate) const fn elapsed_since(opened_at: u64, now_ms: u64) -> u64 {
+pub(crate) const fn elapsed_since(opened_at: Ms, now_ms: Ms) -> Ms {
     stamp(now_ms).wrapping_sub(opened_at) & (TIME_MODULUS - 1)
 }
 
 /// Encodes a phase stamp: `now_ms` (mod 2^STAMP_BITS) tagged with `gen`.
 #[inline]
-pub(crate) const fn encode_stamp(gen: u32, now_ms: u64) -> Word {
+pub(crate) const fn encode_stamp(gen: u32, now_ms: Ms) -> Word {
     ((now_ms & (STAMP_MODULUS - 1)) as Word) << GEN_BITS | (gen as Word & ((1 << GEN_BITS) - 1))
 }
 
@@ -241,13 +245,13 @@ pub(crate) const fn encode_stamp(gen: u32, now_ms: u64) -> Word {
 /// when it belongs to another generation, or when it lies in the future (a clock that went
 /// backwards, or a stamp older than half the stamp range).
 #[inline]
-pub(crate) const fn stamp_elapsed(stamp_word: Word, gen: u32, now_ms: u64) -> Option<u64> {
+pub(crate) const fn stamp_elapsed(stamp_word: Word, gen: u32, now_ms: Ms) -> Option<Ms> {
     if (stamp_word & ((1 << GEN_BITS) - 1)) as u32 != gen {
         return None;
     }
-    let then = (stamp_word >> GEN_BITS) as u64;
+    let then = (stamp_word >> GEN_BITS) as Ms;
     let elapsed = (now_ms & (STAMP_MODULUS - 1)).wrapping_sub(then) & (STAMP_MODULUS - 1);
-    if elapsed > MAX_PHASE_TIMER_MS {
+    if elapsed > MAX_PHASE_TIMER {
         None
     } else {
         Some(elapsed)
@@ -265,7 +269,7 @@ pub(crate) const fn decode(word: Word) -> Decoded {
             ramping: payload & RAMPING_BIT != 0,
         },
         TAG_OPEN => Phase::Open {
-            opened_at: (payload & TIME_MASK) as u64,
+            opened_at: (payload & TIME_MASK) as Ms,
             level: ((payload >> TIME_BITS) & LEVEL_MASK) as u32,
         },
         TAG_HALF_OPEN => Phase::HalfOpen {
@@ -448,8 +452,8 @@ mod tests {
         );
         let g = GENERATIONS - 1;
         assert_eq!(
-            stamp_elapsed(encode_stamp(g, 7), g, 7 + MAX_PHASE_TIMER_MS),
-            Some(MAX_PHASE_TIMER_MS)
+            stamp_elapsed(encode_stamp(g, 7), g, 7 + MAX_PHASE_TIMER),
+            Some(MAX_PHASE_TIMER)
         );
     }
 

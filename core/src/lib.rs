@@ -54,6 +54,9 @@
 //! `critical-section` implementation; this crate never does so itself.
 #![no_std]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+// `Word` and `Ms` are u64 or u32 depending on the word layout, so a cast that is a no-op on one
+// layout is a conversion on the other.
+#![allow(clippy::unnecessary_cast)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(test)]
@@ -71,6 +74,7 @@ mod policy;
 mod state;
 mod sync;
 mod transition;
+#[cfg(feature = "policies")]
 mod window;
 
 pub use breaker::Breaker;
@@ -87,6 +91,7 @@ pub use observer::{Observer, Transition, Trigger, Verdict};
 pub use permit::{Permit, Ticket};
 pub use policy::{Consecutive, Policy, Sample, TripReason, WindowStats};
 pub use state::{Snapshot, State};
+#[cfg(feature = "policies")]
 pub use window::{RateConfig, RateRule, Window, BUCKET_CAPACITY, MAX_BUCKETS, MAX_STRIPES};
 
 /// Which word layout this build uses: `"64-bit"` or `"32-bit"`.

@@ -33,7 +33,7 @@
 //! - Manual control: force open and disable (force closed) hold until a reset; reset always
 //!   starts a fresh CLOSED generation, without backoff and without a ramp.
 
-use crate::layout::{self, Decoded, Phase, Word};
+use crate::layout::{self, Decoded, Ms, Phase, Word};
 use crate::observer::{Trigger, Verdict};
 use crate::policy::TripReason;
 use crate::{State, ValidConfig};
@@ -85,8 +85,8 @@ pub(crate) enum Event {
 /// stamp belongs to this word's generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Now {
-    pub(crate) ms: u64,
-    pub(crate) phase_elapsed: Option<u64>,
+    pub(crate) ms: Ms,
+    pub(crate) phase_elapsed: Option<Ms>,
 }
 
 /// What the event produced for its caller.
@@ -103,7 +103,7 @@ pub(crate) enum Outcome {
     /// Do not call.
     Rejected {
         state: State,
-        retry_after_ms: Option<u64>,
+        retry_after_ms: Option<Ms>,
     },
     /// The verdict was taken into account (`applied`) or belonged to an earlier cycle.
     Recorded { applied: bool },
@@ -118,9 +118,7 @@ pub(crate) struct Change {
     pub(crate) to: State,
     pub(crate) trigger: Trigger,
     pub(crate) failure_count: u32,
-    pub(crate) open_for_ms: Option<u64>,
-    /// How long the entered OPEN lasts.
-    pub(crate) open_ms: Option<u64>,
+    pub(crate) open_for_ms: Option<Ms>,
     /// Backoff level of the entered state.
     pub(crate) level: u32,
     pub(crate) gen: u32,
@@ -153,21 +151,33 @@ pub(crate) const fn state_of(phase: Phase) -> State {
     }
 }
 
-/// The share of calls (‰) admitted `elapsed` ms into a ramp.
-pub(crate) const fn ramp_permille(cfg: &ValidConfig, elapsed: u64) -> u32 {
-    let start = cfg.ramp_start_percent as u64 * 10;
-    if cfg.ramp_ms == 0 || elapsed >= cfg.ramp_ms {
+/// The share of calls (‰) admitted `elapsed` ms into a ramp:
+/// `start + (1000 − start) × elapsed / period`, in 32-bit arithmetic (one 32-bit division,
+/// native on Cortex-M3/M4). Exact for periods below 2^22 ms (70 min); longer periods are
+/// measured in units of 2^k ms so the product fits 32 bits.
+pub(crate) const fn ramp_permille(cfg: &ValidConfig, elapsed: Ms) -> u32 {
+    let start = cfg.ramp_start_percent * 10;
+    let period = cfg.ramp_ms;
+    if period == 0 || elapsed >= period {
         return 1000;
     }
-    (start + (1000 - start) * elapsed / cfg.ramp_ms) as u32
+    let bits = Ms::BITS - period.leading_zeros();
+    let shift = bits.saturating_sub(22);
+    let e = (elapsed >> shift) as u32;
+    let p = (period >> shift) as u32;
+    // `p >= 1` (the period's top bit survives the shift); `checked_div` spares the panic path.
+    match ((1000 - start) * e).checked_div(p) {
+        Some(q) => start + q,
+        None => 1000,
+    }
 }
 
 /// Deterministic rationing: the `n`-th call (0-based) at share `permille` is admitted when it
 /// lifts ⌊(n + 1)·share⌋ above ⌊n·share⌋, so exactly ⌊n·share⌋ of the first `n` calls pass.
+/// The answer repeats every 1000 calls, so it is computed on `n mod 1000` in 32 bits.
 pub(crate) const fn ramp_admits(n: u32, permille: u32) -> bool {
-    let n = n as u64;
-    let p = permille as u64;
-    (n + 1) * p / 1000 > n * p / 1000
+    let m = n % 1000;
+    (m + 1) * permille / 1000 > m * permille / 1000
 }
 
 const fn unchanged(word: Word, outcome: Outcome) -> Step {
@@ -211,13 +221,13 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                  outcome: Outcome,
                  trigger: Trigger,
                  failure_count: u32,
-                 open_for_ms: Option<u64>| {
+                 open_for_ms: Option<Ms>| {
         let gen = layout::next_gen(gen);
-        let (open_ms, level, stamp) = match to {
-            Phase::Open { level, .. } => (Some(cfg.open_ms(level, gen)), level, false),
-            Phase::HalfOpen { level, .. } => (None, level, true),
-            Phase::Closed { ramping, .. } => (None, 0, ramping),
-            Phase::ForcedOpen | Phase::Disabled => (None, 0, false),
+        let (level, stamp) = match to {
+            Phase::Open { level, .. } => (level, false),
+            Phase::HalfOpen { level, .. } => (level, true),
+            Phase::Closed { ramping, .. } => (0, ramping),
+            Phase::ForcedOpen | Phase::Disabled => (0, false),
         };
         Step::Done {
             next: layout::encode(Decoded { gen, phase: to }),
@@ -228,7 +238,6 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                 trigger,
                 failure_count,
                 open_for_ms,
-                open_ms,
                 level,
                 gen,
                 stamp,
@@ -294,7 +303,8 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
     match (phase, event) {
         (Phase::Closed { failures, ramping }, Event::Acquire) => {
             let clean = failures == 0;
-            if !ramping {
+            // Without the `policies` feature no word is ever ramping; say so to the optimiser.
+            if !ramping || !cfg!(feature = "policies") {
                 return unchanged(
                     word,
                     Outcome::Admitted {
@@ -444,7 +454,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                 state: State::HalfOpen,
                 retry_after_ms: None,
             };
-            if cfg.probe_timeout_ms == 0 {
+            if !cfg!(feature = "policies") || cfg.probe_timeout_ms == 0 {
                 return unchanged(word, busy);
             }
             let Some(now) = now else {
@@ -483,7 +493,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
         ) if g == gen => {
             match verdict {
                 Verdict::Success if successes + 1 >= cfg.successes_to_close => {
-                    let ramping = cfg.ramp_ms > 0;
+                    let ramping = cfg!(feature = "policies") && cfg.ramp_ms > 0;
                     if ramping && now.is_none() {
                         return Step::NeedsTime; // the ramp's stamp needs the time
                     }
@@ -555,7 +565,9 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{encode, GENERATIONS, MAX_BACKOFF_LEVEL, TIME_MODULUS};
+    #[cfg(feature = "policies")]
+    use crate::layout::MAX_BACKOFF_LEVEL;
+    use crate::layout::{encode, GENERATIONS, TIME_MODULUS};
     use crate::Config;
     use core::time::Duration;
 
@@ -579,7 +591,7 @@ mod tests {
             ramping: false,
         }
     }
-    fn open(opened_at: u64) -> Phase {
+    fn open(opened_at: Ms) -> Phase {
         Phase::Open {
             opened_at,
             level: 0,
@@ -593,7 +605,7 @@ mod tests {
         }
     }
 
-    fn at(ms: u64) -> Now {
+    fn at(ms: Ms) -> Now {
         Now {
             ms,
             phase_elapsed: None,
@@ -635,7 +647,7 @@ mod tests {
         }
     }
 
-    fn run(word: Word, event: Event, now: u64) -> (Word, Outcome, Option<Change>) {
+    fn run(word: Word, event: Event, now: Ms) -> (Word, Outcome, Option<Change>) {
         run_with(&cfg(), word, event, at(now))
     }
 
@@ -699,14 +711,14 @@ mod tests {
         assert_eq!((w3, o), (w(G + 1, open(1_234)), APPLIED));
         let c = c.unwrap();
         assert_eq!(
-            (c.from, c.to, c.trigger, c.failure_count, c.gen, c.open_ms),
+            (c.from, c.to, c.trigger, c.failure_count, c.gen, cfg().open_ms(c.level, c.gen)),
             (
                 State::Closed,
                 State::Open,
                 Trigger::FailureThreshold,
                 3,
                 G + 1,
-                Some(1_000)
+                1_000
             )
         );
     }
@@ -876,6 +888,7 @@ mod tests {
 
     // ---- backoff and jitter ----
 
+    #[cfg(feature = "policies")]
     fn backoff_cfg() -> ValidConfig {
         Config::new()
             .failure_threshold(1)
@@ -886,6 +899,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "policies")]
     fn failed_probes_double_the_open_time_up_to_the_cap_and_closing_resets_it() {
         let c = backoff_cfg();
         let mut word = w(G, closed(0));
@@ -946,6 +960,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "policies")]
     fn jitter_is_bounded_deterministic_and_varies_by_cycle() {
         let c = Config::new()
             .recovery_timeout(Duration::from_millis(1_000))
@@ -969,6 +984,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "policies")]
     fn level_saturates_at_the_layout_maximum() {
         let c = Config::new()
             .recovery_timeout(Duration::from_millis(1))
@@ -1083,6 +1099,7 @@ mod tests {
     // ---- stuck half-open ----
 
     #[test]
+    #[cfg(feature = "policies")]
     fn stuck_probes_reopen_after_the_probe_timeout() {
         let c = Config::new()
             .recovery_timeout(Duration::from_millis(100))
@@ -1136,8 +1153,8 @@ mod tests {
         );
         let ch = ch.unwrap();
         assert_eq!(
-            (ch.trigger, ch.to, ch.open_ms),
-            (Trigger::ProbeTimeout, State::Open, Some(400))
+            (ch.trigger, ch.to, c.open_ms(ch.level, ch.gen)),
+            (Trigger::ProbeTimeout, State::Open, 400)
         );
         // Without a probe timeout the breaker never asks for time here.
         assert!(matches!(
@@ -1149,6 +1166,7 @@ mod tests {
     // ---- gradual recovery ----
 
     #[test]
+    #[cfg(feature = "policies")]
     fn closing_starts_a_ramp_that_rations_then_ends() {
         let c = Config::new()
             .half_open_probes(1)
@@ -1360,7 +1378,8 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use crate::layout::{encode, GENERATIONS, MAX_BACKOFF_LEVEL, TIME_MODULUS};
+    use crate::layout::MAX_BACKOFF_LEVEL;
+    use crate::layout::{encode, GENERATIONS, TIME_MODULUS};
     use crate::Config;
     use core::time::Duration;
     use proptest::prelude::*;
@@ -1379,19 +1398,26 @@ mod properties {
             .prop_filter_map(
                 "successes <= probes",
                 |(t, ms, p, s, backoff_factor, jitter, probe_timeout, ramp)| {
-                    let mut c = Config::new()
+                    let c = Config::new()
                         .failure_threshold(t)
                         .recovery_timeout(Duration::from_millis(ms))
                         .half_open_probes(p)
-                        .successes_to_close(s)
-                        .backoff(Duration::from_millis(ms << backoff_factor))
-                        .jitter(Duration::from_millis(jitter), 7);
-                    if probe_timeout > 0 {
-                        c = c.probe_timeout(Duration::from_millis(probe_timeout));
-                    }
-                    if ramp > 0 {
-                        c = c.gradual_recovery(Duration::from_millis(ramp), (ramp % 100) as u32);
-                    }
+                        .successes_to_close(s);
+                    #[cfg(feature = "policies")]
+                    let c = {
+                        let mut c = c
+                            .backoff(Duration::from_millis(ms << backoff_factor))
+                            .jitter(Duration::from_millis(jitter), 7);
+                        if probe_timeout > 0 {
+                            c = c.probe_timeout(Duration::from_millis(probe_timeout));
+                        }
+                        if ramp > 0 {
+                            c = c.gradual_recovery(Duration::from_millis(ramp), (ramp % 100) as u32);
+                        }
+                        c
+                    };
+                    #[cfg(not(feature = "policies"))]
+                    let _ = (backoff_factor, jitter, probe_timeout, ramp);
                     c.validate().ok()
                 },
             )
@@ -1466,8 +1492,8 @@ mod properties {
         fn transition_is_total_and_keeps_invariants(
             (cfg, word) in config().prop_flat_map(|c| (Just(c), reachable(c))),
             event in event(),
-            now in any::<u64>(),
-            phase_elapsed in proptest::option::of(0u64..5_000),
+            now in any::<Ms>(),
+            phase_elapsed in proptest::option::of(0..5_000 as Ms),
         ) {
             let now = Now { ms: now, phase_elapsed };
             let step = match transition(word, event, None, &cfg) {
@@ -1494,7 +1520,7 @@ mod properties {
                 prop_assert_eq!(after.gen, layout::next_gen(before.gen));
                 if c.to == State::Open {
                     // Every open cycle fits the stored timestamp's horizon.
-                    prop_assert!(c.open_ms.unwrap() < TIME_MODULUS);
+                    prop_assert!(cfg.open_ms(c.level, c.gen) < TIME_MODULUS);
                 }
             }
             match outcome {

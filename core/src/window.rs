@@ -32,9 +32,6 @@
 //! counted (the rate is then that of the bucket's first calls). Choose the bucket width so a
 //! bucket stays below it at peak load.
 
-// `Word` is u64 or u32 depending on the layout, so casts that are no-ops on one layout are
-// conversions on the other.
-#![allow(clippy::unnecessary_cast)]
 
 use core::time::Duration;
 

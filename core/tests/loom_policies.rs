@@ -2,7 +2,7 @@
 //! recording, rate trips, and concurrent backoff transitions.
 //!
 //! Run with `ci/loom.sh` (both word layouts).
-#![cfg(breaker_loom)]
+#![cfg(all(breaker_loom, feature = "policies"))]
 
 use core::time::Duration;
 
