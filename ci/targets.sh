@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 export RUSTFLAGS="-D warnings"
 
 echo "targets: core library builds"
-cargo build -p breaker-core --target thumbv7em-none-eabihf --features embedded-time
+cargo build -p breaker-core --target thumbv7em-none-eabihf --features embedded-time,defmt
+cargo build -p breaker-core --target thumbv7em-none-eabihf --no-default-features
 for t in thumbv6m-none-eabi riscv32imc-unknown-none-elf; do
   cargo build -p breaker-core --target "$t" --features embedded-time,portable-atomic/critical-section
 done
