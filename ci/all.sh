@@ -9,5 +9,6 @@ step test;    bash ci/test.sh
 step loom;    bash ci/loom.sh
 step miri;    bash ci/miri.sh
 step targets; bash ci/targets.sh
+step firmware; bash ci/firmware.sh
 step fuzz;    bash ci/fuzz.sh
 step "all checks passed"

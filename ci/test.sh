@@ -9,4 +9,6 @@ cargo test --workspace --all-features --release
 # the 32-bit layout (the one thumbv7em, thumbv6m and riscv32imc use).
 RUSTFLAGS="-D warnings --cfg breaker_word32" CARGO_TARGET_DIR=target/word32 \
   cargo test -p breaker-core -p breaker-tests --all-features --release
+# The core without its default `policies` feature: the seed's consecutive breaker alone.
+cargo test -p breaker-core --no-default-features --release --lib --tests
 cargo run --release -p breaker-core --example demo
