@@ -8,7 +8,7 @@ use crate::layout::{self, Phase};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
 use crate::sync::{AtomicU32, AtomicWord, Ordering};
-use crate::transition::{ramp_admits, ramp_permille, state_of, Admission, Control, Event, Outcome};
+use crate::transition::{open_retry_ms, ramp_admits, ramp_permille, state_of, Admission, Control, Event, Outcome};
 use crate::{
     CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket,
     ValidConfig,
@@ -154,10 +154,11 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 
     /// [`try_acquire`](Breaker::try_acquire) without the drop guard, for adapters; settle the
     /// ticket with [`settle`](Breaker::settle).
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire_ticket(&self) -> Result<Ticket, CircuitOpen> {
         let word = self.word.load(Ordering::Acquire);
-        // The hot path, spelled out so it stays one load and one compare.
+        // The hot path, spelled out so it stays one load and one compare, and small enough to be
+        // inlined into every caller; everything else is out of line in `acquire_slow`.
         if layout::is_clean_closed(word) {
             let gen = layout::gen_of(word);
             return Ok(Ticket {
@@ -167,6 +168,30 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 started_ms: self.start_ms(),
             });
         }
+        if let Some(open) = self.reject_while_open(word) {
+            return Err(open);
+        }
+        self.acquire_slow(word)
+    }
+
+    /// The rejection fast path: OPEN and its open duration not over. One clock read, no store;
+    /// the same rule as the transition function (`open_retry_ms`), which handles everything
+    /// else, including admitting the probe.
+    #[inline(always)]
+    fn reject_while_open(&self, word: layout::Word) -> Option<CircuitOpen> {
+        if let Phase::Open { opened_at, level } = layout::decode(word).phase {
+            let now = self.clock.now().as_millis() as layout::Ms;
+            if let Some(ms) = open_retry_ms(&self.config, opened_at, level, layout::gen_of(word), now) {
+                return Some(self.reject(State::Open, Some(ms as u64)));
+            }
+        }
+        None
+    }
+
+    /// Admission when the word is not clean CLOSED: OPEN, HALF_OPEN, pending failures, a ramp,
+    /// manual states.
+    #[inline(never)]
+    fn acquire_slow(&self, word: layout::Word) -> Result<Ticket, CircuitOpen> {
         match self.apply(Event::Acquire, word, true) {
             // The word admission was decided on is the first CAS guess when settling.
             (Outcome::Admitted { gen, kind }, snapshot) => Ok(Ticket {
@@ -296,8 +321,38 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     ///     .unwrap();
     /// assert_eq!((status, breaker.failure_count()), (503, 1));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn call_with<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+    ) -> Result<T, CallError<E>> {
+        let word = self.word.load(Ordering::Acquire);
+        if P::CONSECUTIVE && layout::is_clean_closed(word) {
+            // The hot path without a permit: a clean closed-state call changes nothing unless
+            // it fails (a panic in `f` records nothing, as a dropped permit would; the guard
+            // only tells the observer, and is free without one).
+            let mut guard = OutcomeGuard { breaker: self, armed: true };
+            let result = f();
+            let verdict = classify(&result);
+            guard.armed = false;
+            if verdict == Verdict::Failure {
+                let gen = layout::gen_of(word);
+                self.settle_cold(Ticket { gen, kind: Admission::Closed { clean: true }, snapshot: word, started_ms: 0 });
+            } else {
+                self.observer.on_outcome(self.name, verdict);
+            }
+            return result.map_err(CallError::Inner);
+        }
+        if let Some(open) = self.reject_while_open(word) {
+            return Err(CallError::Open(open));
+        }
+        self.call_slow(f, classify)
+    }
+
+    /// `call_with` off the hot path, through a permit.
+    #[inline(never)]
+    fn call_slow<T, E>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
         classify: impl FnOnce(&Result<T, E>) -> Verdict,
@@ -306,6 +361,12 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         let result = f();
         permit.record(classify(&result));
         result.map_err(CallError::Inner)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn settle_cold(&self, ticket: Ticket) {
+        self.settle(ticket, Verdict::Failure);
     }
 
     /// Opens the circuit until [`reset`](Breaker::reset): every call is rejected.
@@ -508,6 +569,21 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// Its observer.
     pub fn observer(&self) -> &O {
         &self.observer
+    }
+}
+
+/// Tells the observer about a call that unwound through the permit-less hot path.
+struct OutcomeGuard<'a, C: Clock, O: Observer, P: Policy> {
+    breaker: &'a Breaker<C, O, P>,
+    armed: bool,
+}
+
+impl<C: Clock, O: Observer, P: Policy> Drop for OutcomeGuard<'_, C, O, P> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.armed {
+            self.breaker.observer.on_outcome(self.breaker.name, Verdict::Ignore);
+        }
     }
 }
 

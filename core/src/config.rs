@@ -415,6 +415,7 @@ impl ValidConfig {
     /// How long OPEN lasts at backoff `level`, before jitter, in ms:
     /// `min(recovery_timeout × 2^level, backoff_max)`. Shifts only: no multiplication or
     /// division, which keeps microcontroller code small.
+    #[inline]
     pub(crate) const fn backoff_ms(&self, level: u32) -> Ms {
         if !cfg!(feature = "policies") {
             return self.recovery_timeout_ms;
@@ -430,6 +431,7 @@ impl ValidConfig {
     }
 
     /// How long OPEN lasts at backoff `level` in the cycle of generation `gen`, in ms.
+    #[inline]
     pub(crate) const fn open_ms(&self, level: u32, gen: u32) -> Ms {
         self.backoff_ms(level) + self.jitter_for(gen)
     }
@@ -437,6 +439,7 @@ impl ValidConfig {
     /// The jitter of the open cycle with generation `gen`, in `0..=jitter`: the seed and the
     /// generation mixed by a 32-bit avalanche finaliser (MurmurHash3's), scaled by a multiply
     /// and a shift (no division). `jitter` is below 2^32 ms, so the product fits a `u64`.
+    #[inline]
     pub(crate) const fn jitter_for(&self, gen: u32) -> Ms {
         if !cfg!(feature = "policies") || self.jitter_ms == 0 {
             return 0;

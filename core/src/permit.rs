@@ -7,6 +7,8 @@
 //! apart from a borrow of the breaker (a tower response future holding an `Arc`): they settle it
 //! with [`Breaker::settle`] and provide their own guard.
 
+use core::mem::ManuallyDrop;
+
 use crate::layout::{self, Phase, Word};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy, Sample};
@@ -44,6 +46,13 @@ impl Ticket {
     pub fn is_probe(&self) -> bool {
         self.kind == Admission::Probe
     }
+
+    /// A bitwise copy, for the permit's consuming methods. Deliberately not `Clone`: outside
+    /// this crate a ticket is settled exactly once.
+    #[inline(always)]
+    pub(crate) fn copy(&self) -> Ticket {
+        Ticket { gen: self.gen, kind: self.kind, snapshot: self.snapshot, started_ms: self.started_ms }
+    }
 }
 
 /// Admission to make one call. Report with [`success`](Permit::success),
@@ -68,16 +77,13 @@ impl Ticket {
 #[must_use = "dropping a permit reports the call as ignored"]
 pub struct Permit<'a, C: Clock, O: Observer = (), P: Policy = Consecutive> {
     breaker: &'a Breaker<C, O, P>,
-    ticket: Option<Ticket>,
+    ticket: Ticket,
 }
 
 impl<'a, C: Clock, O: Observer, P: Policy> Permit<'a, C, O, P> {
     #[inline]
     pub(crate) fn new(breaker: &'a Breaker<C, O, P>, ticket: Ticket) -> Self {
-        Permit {
-            breaker,
-            ticket: Some(ticket),
-        }
+        Permit { breaker, ticket }
     }
 
     /// The call succeeded.
@@ -100,38 +106,27 @@ impl<'a, C: Clock, O: Observer, P: Policy> Permit<'a, C, O, P> {
 
     /// Reports `verdict`.
     #[inline]
-    pub fn record(mut self, verdict: Verdict) {
-        if let Some(ticket) = self.ticket.take() {
-            self.breaker.settle(ticket, verdict);
-        }
+    pub fn record(self, verdict: Verdict) {
+        // Consume without running `Drop`: the verdict replaces the drop's "ignore".
+        let this = ManuallyDrop::new(self);
+        this.breaker.settle(this.ticket.copy(), verdict);
     }
 
     /// `true` if this call is a half-open probe.
     pub fn is_probe(&self) -> bool {
-        self.ticket.as_ref().is_some_and(Ticket::is_probe)
+        self.ticket.is_probe()
     }
 
     /// Gives up the drop guard; the caller must settle the ticket.
-    pub fn into_ticket(mut self) -> Ticket {
-        // `ticket` is `Some` until the permit is consumed, and this consumes it.
-        match self.ticket.take() {
-            Some(t) => t,
-            None => Ticket {
-                gen: 0,
-                kind: Admission::Disabled,
-                snapshot: 0,
-                started_ms: 0,
-            },
-        }
+    pub fn into_ticket(self) -> Ticket {
+        ManuallyDrop::new(self).ticket.copy()
     }
 }
 
 impl<C: Clock, O: Observer, P: Policy> Drop for Permit<'_, C, O, P> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            self.breaker.settle(ticket, Verdict::Ignore);
-        }
+        self.breaker.settle(self.ticket.copy(), Verdict::Ignore);
     }
 }
 
@@ -150,8 +145,19 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// With the consecutive-failures policy, a clean closed-state success (no failures pending
     /// when it was admitted) and an ignored non-probe return here without touching the word.
     /// With a rate policy, a closed-state outcome is one CAS on the window's current bucket.
-    #[inline]
+    #[inline(always)]
     pub fn settle(&self, ticket: Ticket, verdict: Verdict) {
+        // The hot path stays small enough to inline into every caller: a clean closed-state
+        // success under the consecutive policy changes nothing.
+        if P::CONSECUTIVE && verdict == Verdict::Success && ticket.kind == (Admission::Closed { clean: true }) {
+            self.observer.on_outcome(self.name, verdict);
+            return;
+        }
+        self.settle_slow(ticket, verdict);
+    }
+
+    #[inline(never)]
+    fn settle_slow(&self, ticket: Ticket, verdict: Verdict) {
         let (verdict, slow, now_ms) = self.classify_slow(&ticket, verdict);
         match (ticket.kind, verdict) {
             (Admission::Disabled, _) | (Admission::Closed { .. }, Verdict::Ignore) => {}

@@ -172,6 +172,20 @@ pub(crate) const fn ramp_permille(cfg: &ValidConfig, elapsed: Ms) -> u32 {
     }
 }
 
+/// The OPEN rule on its own, shared by the transition function and the breaker's rejection fast
+/// path: `Some(ms until a probe)` while the cycle's open duration has not passed, `None` once a
+/// probe may be admitted.
+#[inline(always)]
+pub(crate) const fn open_retry_ms(cfg: &ValidConfig, opened_at: Ms, level: u32, gen: u32, now: Ms) -> Option<Ms> {
+    let elapsed = layout::elapsed_since(opened_at, now);
+    let open_ms = cfg.open_ms(level, gen);
+    if elapsed >= open_ms {
+        None
+    } else {
+        Some(open_ms - elapsed)
+    }
+}
+
 /// Deterministic rationing: the `n`-th call (0-based) at share `permille` is admitted when it
 /// lifts ⌊(n + 1)·share⌋ above ⌊n·share⌋, so exactly ⌊n·share⌋ of the first `n` calls pass.
 /// The answer repeats every 1000 calls, so it is computed on `n mod 1000` in 32 bits.
@@ -401,7 +415,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
             Some(now) => {
                 let elapsed = layout::elapsed_since(opened_at, now.ms);
                 let open_ms = cfg.open_ms(level, gen);
-                if elapsed >= open_ms {
+                if open_retry_ms(cfg, opened_at, level, gen, now.ms).is_none() {
                     let gen = layout::next_gen(gen);
                     enter(
                         Phase::HalfOpen {
