@@ -17,9 +17,11 @@
 //! Recording a call is one compare-and-swap on one bucket (plus, for count windows, one
 //! `fetch_add` on the call counter): a bucket whose tag is older than the call's is recycled in
 //! the same CAS, so a rollover racing with recording never loses or double-counts a call of the
-//! current bucket; a call whose bucket was already recycled for a newer epoch lies outside the
-//! window and is dropped. Buckets of another generation (an earlier closed cycle) are not summed,
-//! so a breaker that closes again starts with an empty window without clearing anything.
+//! current bucket; a call whose epoch is a whole window behind the newest one recorded lies
+//! outside the window and is dropped. The window tracks the newest epoch (full width) and the
+//! closed cycle (generation) it counts: the first call of a newer cycle empties it (O(B·S), once
+//! per cycle), a late call of an older cycle is refused, and after a quiet period the slots of the
+//! skipped epochs are emptied (O(B), only after silence), so truncated bucket tags never alias.
 //! Successes never trip, so the window is summed (`B × S` loads) only after a failure or a slow
 //! call, which first passes through one shared read-modify-write so that of two racing failures
 //! the later always sees the earlier (loom found the lost trip without it).
@@ -35,7 +37,7 @@
 
 use core::time::Duration;
 
-use crate::layout::Word;
+use crate::layout::{Word, GENERATIONS};
 use crate::policy::{Policy, Sample, TripReason, WindowStats};
 use crate::sync::{AtomicU32, AtomicWord, Ordering};
 use crate::ConfigError;
@@ -108,23 +110,14 @@ fn tag_epoch(tag: Word) -> u64 {
     (tag >> EPOCH_SHIFT) as u64 & EPOCH_MASK
 }
 
-/// `a` is newer than `b` in a wrapping space of `bits` bits (half-range rule).
+/// `true` when the bucket tagged `bucket_tag` holds a newer epoch than `epoch` (half-range rule on
+/// the truncated tags). Unambiguous because every bucket still in use is within one window of the
+/// newest epoch: older rotations are recycled as they come round, and the slots of epochs skipped
+/// in a quiet period are emptied when the window moves past them (`advance`).
 #[inline]
-fn newer(a: u64, b: u64, bits: u32) -> bool {
-    let d = a.wrapping_sub(b) & ((1 << bits) - 1);
-    d != 0 && d < (1 << (bits - 1))
-}
-
-/// `mine` (a call's tag) is newer than `theirs` (a bucket's): newer generation, or same
-/// generation and newer epoch.
-#[inline]
-fn tag_newer(mine: Word, theirs: Word) -> bool {
-    let (mg, tg) = (tag_gen(mine) as u64, tag_gen(theirs) as u64);
-    if mg != tg {
-        newer(mg, tg, bits::GEN)
-    } else {
-        newer(tag_epoch(mine), tag_epoch(theirs), bits::EPOCH)
-    }
+fn epoch_ahead(bucket_tag: Word, epoch: u64) -> bool {
+    let d = tag_epoch(bucket_tag).wrapping_sub(epoch) & EPOCH_MASK;
+    d != 0 && d < (1 << (bits::EPOCH - 1))
 }
 
 /// Slow-call tracking settings, part of a [`RateConfig`].
@@ -442,6 +435,10 @@ pub struct Window<const B: usize, const S: usize = 1> {
     rule: RateRule,
     kind: Kind,
     seq: AtomicWord,
+    /// The newest epoch recorded, plus one (0: none yet), wrapping at the word's width.
+    latest: AtomicWord,
+    /// The closed cycle (generation + 1) being counted; 0 before the first call.
+    cycle: AtomicU32,
     /// Touched by every call that may trip, to order them (see `sum`).
     sync: AtomicU32,
     baseline: AtomicU32,
@@ -526,6 +523,8 @@ impl<const B: usize, const S: usize> Window<B, S> {
             rule,
             kind,
             seq: AtomicWord::new(0),
+            latest: AtomicWord::new(0),
+            cycle: AtomicU32::new(0),
             sync: AtomicU32::new(0),
             baseline: AtomicU32::new(0),
             rows: [const { Row([const { AtomicWord::new(0) }; B]) }; S],
@@ -572,6 +571,8 @@ impl<const B: usize, const S: usize> Window<B, S> {
             rule,
             kind,
             seq: AtomicWord::new(0),
+            latest: AtomicWord::new(0),
+            cycle: AtomicU32::new(0),
             sync: AtomicU32::new(0),
             baseline: AtomicU32::new(0),
             rows: core::array::from_fn(|_| Row(core::array::from_fn(|_| AtomicWord::new(0)))),
@@ -602,6 +603,86 @@ impl<const B: usize, const S: usize> Window<B, S> {
             // The epoch of the last recorded call.
             Kind::Count { per_bucket } => {
                 (self.seq.load(Ordering::Relaxed) as u64).saturating_sub(1) / per_bucket
+            }
+        }
+    }
+
+    /// Checks `gen` against the closed cycle the window is counting. A newer cycle empties the
+    /// buckets of earlier cycles (once per cycle, by the thread that switches it); an older one
+    /// is refused. Full
+    /// generations are compared here, so the few generation bits kept in each bucket never decide
+    /// which cycle is current.
+    fn enter_cycle(&self, gen: u32) -> bool {
+        let mine = gen.wrapping_add(1);
+        let mut cur = self.cycle.load(Ordering::Acquire);
+        loop {
+            if cur == mine {
+                return true;
+            }
+            if cur != 0 {
+                let ahead = gen.wrapping_sub(cur.wrapping_sub(1)) & (GENERATIONS - 1);
+                if ahead == 0 || ahead >= GENERATIONS / 2 {
+                    return false; // older than the cycle being counted
+                }
+            }
+            match self.cycle.compare_exchange_weak(cur, mine, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    // Empty the buckets of earlier cycles. A bucket already tagged with this
+                    // cycle was written by a racing caller after the switch: keep it (and a
+                    // compare-and-swap, not a store, so such a write is never wiped).
+                    let tag = gen & GEN_MASK;
+                    for row in &self.rows {
+                        for slot in &row.0 {
+                            let old = slot.load(Ordering::Acquire);
+                            if old != 0 && tag_gen(old) != tag {
+                                let _ = slot.compare_exchange(old, 0, Ordering::AcqRel, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    return true;
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Moves the window's newest epoch forward to `epoch`. When epochs were skipped (a quiet
+    /// period), the slots those epochs map to still hold older rotations whose truncated tags
+    /// could alias the new ones; they are emptied here (only if they still hold something else
+    /// than the skipped epoch), which is O(B) and only happens after silence.
+    fn advance(&self, epoch: u64) {
+        let next = (epoch as Word).wrapping_add(1);
+        let mut cur = self.latest.load(Ordering::Acquire);
+        loop {
+            let ahead = next.wrapping_sub(cur);
+            if cur != 0 && (ahead == 0 || ahead > Word::MAX / 2) {
+                return; // not newer
+            }
+            match self.latest.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        if cur == 0 {
+            return;
+        }
+        // Epochs strictly between the previous newest and this one had no calls, so whatever
+        // their slots hold is an older rotation, and so is this epoch's own slot: empty them
+        // (within one window). Truncated tags cannot tell those apart from the new epochs after a
+        // long silence, so this is by position, not by tag. Each is a compare-and-swap from the
+        // value just read, so a call that raced in meanwhile is kept.
+        let gap = next.wrapping_sub(cur) as u64;
+        if gap <= 1 {
+            return;
+        }
+        for k in 0..gap.min(B as u64) {
+            let e = epoch.wrapping_sub(k);
+            for row in &self.rows {
+                let slot = &row.0[(e % B as u64) as usize];
+                let old = slot.load(Ordering::Acquire);
+                if old != 0 {
+                    let _ = slot.compare_exchange(old, 0, Ordering::AcqRel, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -639,16 +720,11 @@ impl<const B: usize, const S: usize> Window<B, S> {
     /// totally ordered, so the later of two failing threads sees the earlier one's bucket.
     fn sum(&self, gen: u32, epoch: u64) -> Counts {
         let gen_tag = gen & GEN_MASK;
-        let mut end = epoch;
-        for row in &self.rows {
-            for slot in &row.0 {
-                let (tag, c) = split(slot.load(Ordering::Acquire));
-                let ahead = tag_epoch(tag).wrapping_sub(end) & EPOCH_MASK;
-                if tag_gen(tag) == gen_tag && c.calls > 0 && ahead != 0 && ahead < (1 << (bits::EPOCH - 1)) {
-                    end += ahead;
-                }
-            }
-        }
+        let latest = self.latest.load(Ordering::Acquire);
+        // The window ends at the newest epoch recorded (at least this caller's).
+        let newest = (latest.wrapping_sub(1)) as u64;
+        let ahead = (newest as Word).wrapping_sub(epoch as Word);
+        let end = if latest != 0 && ahead <= Word::MAX / 2 { epoch.wrapping_add(ahead as u64) } else { epoch };
         let mut total = Counts { calls: 0, failures: 0, slow: 0 };
         for row in &self.rows {
             for slot in &row.0 {
@@ -693,7 +769,11 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
                 self.seq.fetch_add(1, Ordering::Relaxed) as u64 / per_bucket
             }
         };
+        if !self.enter_cycle(gen) {
+            return None; // a late call from an earlier closed cycle
+        }
         let tag = tag_of(gen, epoch);
+        self.advance(epoch);
         let slot = &self.rows[Self::stripe()].0[(epoch % B as u64) as usize];
         let fresh = Counts {
             calls: 1,
@@ -712,10 +792,12 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
                     failures: counts.failures + fresh.failures,
                     slow: counts.slow + fresh.slow,
                 }
-            } else if tag_newer(tag, cur_tag) || counts.calls == 0 {
+            } else if counts.calls == 0 || tag_gen(cur_tag) != gen & GEN_MASK || !epoch_ahead(cur_tag, epoch) {
+                // An empty bucket, one of an earlier closed cycle (`enter_cycle` refused late
+                // calls), or an older rotation of this slot: recycle it.
                 fresh
             } else {
-                return None; // this call's bucket was already recycled: outside the window
+                return None; // the slot already holds a newer rotation: this call left the window
             };
             match slot.compare_exchange_weak(
                 cur,
@@ -809,16 +891,6 @@ mod tests {
         assert_eq!(split(join(tag, c)), (tag, c));
         assert_eq!(tag_gen(tag), 5 & GEN_MASK);
         assert_eq!(tag_epoch(tag), 77 & EPOCH_MASK);
-    }
-
-    #[test]
-    fn newer_tags_win_older_lose() {
-        assert!(tag_newer(tag_of(1, 10), tag_of(1, 9)));
-        assert!(!tag_newer(tag_of(1, 9), tag_of(1, 10)));
-        assert!(tag_newer(tag_of(2, 0), tag_of(1, 9)));
-        assert!(!tag_newer(tag_of(1, 0), tag_of(1, 0)));
-        // Wrapping: epoch 0 follows the largest epoch tag.
-        assert!(tag_newer(tag_of(1, EPOCH_MASK + 1), tag_of(1, EPOCH_MASK)));
     }
 
     #[test]
@@ -1030,5 +1102,46 @@ mod tests {
                 max: BUCKET_CAPACITY as u64
             })
         );
+    }
+
+    #[test]
+    fn a_quiet_period_never_blinds_a_time_window() {
+        let w: Window<4> = Window::time(Duration::from_millis(10), rule(500, 1)).unwrap();
+        let fail = Sample { failed: true, slow: false };
+        for t in [0, 10, 20, 30] {
+            w.record(0, Sample::default(), t);
+        }
+        // Silence for a whole epoch-tag range and a bit: the old tags would alias the new ones.
+        let mut t = 30;
+        for gap in [EPOCH_MASK + 1, EPOCH_MASK + 2, 3 * (EPOCH_MASK + 1) + 1] {
+            t += gap * 10;
+            w.record(0, fail, t);
+            let s = w.stats(0, t).unwrap();
+            assert_eq!((s.calls, s.failures), (1, 1), "after a gap of {gap} epochs");
+            for _ in 0..3 {
+                t += 10;
+                w.record(0, Sample::default(), t);
+            }
+        }
+    }
+
+    #[test]
+    fn every_new_cycle_starts_empty_however_many_cycles_pass() {
+        let w: Window<4> = Window::count(1, rule(500, 1)).unwrap();
+        let fail = Sample { failed: true, slow: false };
+        // Cycles advance by three generations (closed, open, half-open); the bucket keeps only a
+        // few generation bits, so tags wrap many times here.
+        for cycle in 0..40u32 {
+            let gen = (cycle * 3) % GENERATIONS;
+            assert_eq!(w.record(gen, fail, 0), Some(TripReason::FailureRate), "cycle {cycle}");
+            let s = w.stats(gen, 0).unwrap();
+            assert_eq!((s.calls, s.failures), (1, 1), "cycle {cycle}");
+            // A late call from the previous cycle is refused.
+            if cycle > 0 {
+                let previous = ((cycle - 1) * 3) % GENERATIONS;
+                assert_eq!(w.record(previous, fail, 0), None);
+                assert_eq!(w.stats(gen, 0).unwrap().calls, 1);
+            }
+        }
     }
 }
