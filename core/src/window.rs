@@ -591,9 +591,9 @@ impl<const B: usize, const S: usize> Window<B, S> {
             return 0;
         }
         let marker = 0u8;
-        let addr = core::ptr::addr_of!(marker) as usize;
-        // Stacks are at least a page apart; mix the page number.
-        ((addr >> 12).wrapping_mul(0x9E37_79B9) >> 7) % S
+        let addr = core::ptr::addr_of!(marker) as usize as u64;
+        // Stacks are at least a page apart: Fibonacci-hash the page number and keep the top bits.
+        (((addr >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize) % S
     }
 
     #[inline]
