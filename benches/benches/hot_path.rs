@@ -1,2 +1,336 @@
-//! placeholder
-fn main() {}
+//! Hot-path benchmarks for `breaker-core`.
+//!
+//! Run with `cargo bench -p breaker-benches --bench hot_path`.
+//!
+//! Group `hot_path` (single thread):
+//!
+//! - Baselines: `direct_call` (the same closure the breaker benches run, called directly),
+//!   `atomic_load` (an `Acquire` load of an `AtomicU64`), `atomic_cas` (a successful
+//!   `compare_exchange`), `clock_now` (`ManualClock::now`), `std_instant_now`
+//!   (`std::time::Instant::now`).
+//! - `closed_success`: `Breaker::call` returning `Ok` on a CLOSED breaker with no failures.
+//! - `closed_failure`: `Breaker::call` returning `Err` on a CLOSED breaker that never trips.
+//! - `open_reject`: `Breaker::call` on an OPEN breaker whose recovery timeout has not passed.
+//! - `half_open_probe`: one whole OPEN → HALF_OPEN → OPEN cycle per iteration (see below).
+//!
+//! Group `contended_2t`: two threads hammer one shared value (`atomic_load`) or one shared
+//! breaker (`closed_success`, `open_reject`). Each thread makes `iters` calls after a barrier
+//! and times its own loop; the figure reported is the **slower thread's** elapsed time divided
+//! by `iters`, i.e. nanoseconds per call per thread while both threads run.
+
+use core::hint::black_box;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
+use std::sync::Barrier;
+use std::thread;
+use std::time::Instant;
+
+use breaker_core::{Breaker, Clock, Config, ManualClock, RateConfig, RateRule, Window, MAX_FAILURE_THRESHOLD};
+use criterion::{criterion_main, Criterion};
+
+/// Keeps `value` alive without reloading it: `black_box(&value)` makes the optimizer assume the
+/// value is read, so it is fully computed and stored, but (unlike `black_box(value)` on a
+/// multi-word value) nothing is loaded back, which would add store-forwarding stalls of the
+/// harness's own making to nanosecond-scale figures.
+#[inline(always)]
+fn consume<T>(value: T) {
+    black_box(&value);
+}
+
+/// The closure every breaker bench runs on success, and `direct_call` runs bare.
+#[inline(always)]
+fn ok_call() -> Result<u64, u32> {
+    Ok(black_box(1))
+}
+
+/// The failing closure.
+#[inline(always)]
+fn err_call() -> Result<u64, u32> {
+    Err(black_box(1))
+}
+
+/// `closed_failure` resets its breaker (outside the timed region) after this many failures, so
+/// the failure count stays below [`MAX_FAILURE_THRESHOLD`] and the breaker never trips.
+const RESET_EVERY: u64 = 60_000;
+
+/// A recovery timeout no benchmark ever reaches: the manual clock is never advanced.
+const NEVER: Duration = Duration::from_secs(3_600);
+
+fn closed_breaker() -> Breaker<ManualClock> {
+    Breaker::try_new("bench", Config::new(), ManualClock::new()).expect("valid config")
+}
+
+/// A breaker tripped open at t = 0 that stays open (its clock never moves).
+fn open_breaker() -> Breaker<ManualClock> {
+    let config = Config::new().failure_threshold(1).recovery_timeout(NEVER);
+    let breaker = Breaker::try_new("bench", config, ManualClock::new()).expect("valid config");
+    assert!(breaker.call(err_call).is_err());
+    assert!(breaker.try_acquire().is_err(), "breaker must be open");
+    breaker
+}
+
+fn hot_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hot_path");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    // ---- baselines ----
+    g.bench_function("direct_call", |b| {
+        // The same closure `closed_success` runs, called directly (inlined, its `Ok` payload
+        // black-boxed): the floor for any wrapper.
+        b.iter(|| consume(ok_call()));
+    });
+
+    g.bench_function("atomic_load", |b| {
+        let a = AtomicU64::new(0);
+        b.iter(|| consume(black_box(&a).load(Ordering::Acquire)));
+    });
+
+    g.bench_function("atomic_cas", |b| {
+        let a = AtomicU64::new(0);
+        let mut expected = 0u64;
+        b.iter(|| {
+            // Always succeeds: `expected` tracks the value this thread last stored.
+            let r = black_box(&a).compare_exchange(
+                expected,
+                expected + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            expected += 1;
+            consume(r);
+        });
+        assert_eq!(a.load(Ordering::Relaxed), expected, "every CAS succeeded");
+    });
+
+    g.bench_function("clock_now", |b| {
+        let clock = ManualClock::new();
+        b.iter(|| consume(black_box(&clock).now()));
+    });
+
+    g.bench_function("std_instant_now", |b| {
+        b.iter(|| consume(Instant::now()));
+    });
+
+    // ---- breaker ----
+    g.bench_function("closed_success", |b| {
+        let breaker = closed_breaker();
+        b.iter(|| consume(black_box(&breaker).call(ok_call)));
+        assert_eq!(breaker.failure_count(), 0);
+    });
+
+    // Every failure is a CAS on the word (failure count + 1). The breaker's threshold is the
+    // largest accepted, and it is reset every `RESET_EVERY` failures outside the timed region,
+    // so no measured call trips it. The acquire side takes the slow path too (the word is not
+    // "clean closed" once a failure is pending).
+    g.bench_function("closed_failure", |b| {
+        let config = Config::new().failure_threshold(MAX_FAILURE_THRESHOLD);
+        let breaker = Breaker::try_new("bench", config, ManualClock::new()).expect("valid config");
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            let mut last = 0;
+            while left > 0 {
+                let n = left.min(RESET_EVERY);
+                last = n;
+                breaker.reset();
+                let start = Instant::now();
+                for _ in 0..n {
+                    consume(black_box(&breaker).call(err_call));
+                }
+                total += start.elapsed();
+                left -= n;
+            }
+            assert_eq!(u64::from(breaker.failure_count()), last, "never tripped");
+            total
+        });
+    });
+
+    // Rejection in OPEN before the recovery timeout: load, clock read, no store.
+    g.bench_function("open_reject", |b| {
+        let breaker = open_breaker();
+        b.iter(|| consume(black_box(&breaker).call(ok_call)));
+        assert!(breaker.try_acquire().is_err(), "still open");
+    });
+
+    // One full half-open cycle per iteration, on a breaker with a 1 ms recovery timeout and
+    // the default config otherwise (no backoff, no jitter, one probe):
+    //   1. `clock.advance(1 ms)`: one atomic RMW (fetch_add) on the manual clock, so the
+    //      recovery timeout has just passed;
+    //   2. `try_acquire()`: load, clock read, CAS OPEN → HALF_OPEN (the probe permit), plus
+    //      whatever bookkeeping the core does on that transition (the phase-stamp store);
+    //   3. `permit.failure()`: clock read (and phase-stamp read), CAS HALF_OPEN → OPEN,
+    //      re-opened and stamped "now", so the next iteration's bump re-admits a probe.
+    // So the figure is the cost of admitting and failing one probe, clock bump included, with
+    // no call run in between. Single-threaded, so every CAS succeeds first time.
+    g.bench_function("half_open_probe", |b| {
+        let config = Config::new()
+            .failure_threshold(1)
+            .recovery_timeout(Duration::from_millis(1));
+        let breaker = Breaker::try_new("bench", config, ManualClock::new()).expect("valid config");
+        assert!(breaker.call(err_call).is_err());
+        let step = Duration::from_millis(1);
+        b.iter(|| {
+            let breaker = black_box(&breaker);
+            breaker.clock().advance(step);
+            match breaker.try_acquire() {
+                Ok(permit) => {
+                    debug_assert!(permit.is_probe());
+                    permit.failure();
+                }
+                Err(open) => panic!("probe not admitted: {open}"),
+            }
+        });
+        assert!(
+            breaker.try_acquire().is_err(),
+            "re-opened by the last probe"
+        );
+    });
+
+    g.finish();
+}
+
+/// Runs `op` `iters` times on each of two threads started together; returns the slower
+/// thread's elapsed time (so `elapsed / iters` is the time per call per thread).
+fn two_threads<F>(iters: u64, op: F) -> Duration
+where
+    F: Fn() + Sync,
+{
+    let barrier = Barrier::new(2);
+    thread::scope(|s| {
+        let workers = [(); 2].map(|()| {
+            s.spawn(|| {
+                barrier.wait();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    op();
+                }
+                start.elapsed()
+            })
+        });
+        workers
+            .map(|w| w.join().expect("worker panicked"))
+            .into_iter()
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn contended_2t(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contended_2t");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    g.bench_function("atomic_load", |b| {
+        let a = AtomicU64::new(0);
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                consume(black_box(&a).load(Ordering::Acquire));
+            })
+        });
+    });
+
+    g.bench_function("closed_success", |b| {
+        let breaker = closed_breaker();
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                consume(black_box(&breaker).call(ok_call));
+            })
+        });
+        assert_eq!(breaker.failure_count(), 0);
+    });
+
+    g.bench_function("open_reject", |b| {
+        let breaker = open_breaker();
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                consume(black_box(&breaker).call(ok_call));
+            })
+        });
+        assert!(breaker.try_acquire().is_err(), "still open");
+    });
+
+    g.finish();
+}
+
+/// A rate rule that never trips in these benches (100 % failures over at least a million calls).
+fn never_trips() -> RateRule {
+    RateConfig::new(1000, 1_000_000).validate().expect("valid rule")
+}
+
+/// Count window: the last 1 000 calls in 10 buckets of 100.
+fn rate_count() -> Breaker<ManualClock, (), Window<10>> {
+    let window = Window::count(100, never_trips()).expect("valid window");
+    Breaker::with_policy("bench", Config::new().validate().expect("valid"), ManualClock::new(), (), window)
+}
+
+/// Time window: the last 10 s in 10 buckets of 1 s, 4 stripes for contending threads.
+fn rate_time() -> Breaker<ManualClock, (), Window<10, 4>> {
+    let window = Window::time(Duration::from_secs(1), never_trips()).expect("valid window");
+    Breaker::with_policy("bench", Config::new().validate().expect("valid"), ManualClock::new(), (), window)
+}
+
+/// Rate policies: every outcome is recorded in the window (one CAS on the current bucket, plus
+/// one `fetch_add` on the call counter for count windows); the clock is the manual clock (one
+/// atomic load), as in `hot_path/clock_now`.
+fn policies(c: &mut Criterion) {
+    let mut g = c.benchmark_group("policies");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    g.bench_function("rate_count_success", |b| {
+        let breaker = rate_count();
+        b.iter(|| consume(black_box(&breaker).call(ok_call)));
+    });
+    g.bench_function("rate_time_success", |b| {
+        let breaker = rate_time();
+        b.iter(|| consume(black_box(&breaker).call(ok_call)));
+    });
+    // A failure also sums the window (it might trip): 10 buckets here.
+    g.bench_function("rate_count_failure", |b| {
+        let breaker = rate_count();
+        b.iter(|| consume(black_box(&breaker).call(err_call)));
+        assert_eq!(breaker.state(), breaker_core::State::Closed);
+    });
+    // Slow-call tracking: the permit reads the clock at admission and at the verdict.
+    g.bench_function("slow_call_success", |b| {
+        let rule = RateConfig::new(1000, 1_000_000)
+            .slow_calls(Duration::from_secs(1), 1000, false)
+            .validate()
+            .expect("valid rule");
+        let window: Window<10> = Window::count(100, rule).expect("valid window");
+        let breaker =
+            Breaker::with_policy("bench", Config::new().validate().expect("valid"), ManualClock::new(), (), window);
+        b.iter(|| consume(black_box(&breaker).call(ok_call)));
+    });
+    g.finish();
+}
+
+fn contended_policies(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contended_2t");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+    g.bench_function("rate_time_success", |b| {
+        let breaker = rate_time();
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                consume(black_box(&breaker).call(ok_call));
+            })
+        });
+    });
+    g.finish();
+}
+
+/// The generated group function is `pub`; this module keeps `missing_docs` quiet about it.
+#[allow(missing_docs)]
+mod groups {
+    criterion::criterion_group!(
+        benches,
+        super::hot_path,
+        super::contended_2t,
+        super::policies,
+        super::contended_policies
+    );
+}
+
+criterion_main!(groups::benches);

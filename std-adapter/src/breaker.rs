@@ -1,0 +1,839 @@
+//! [`Breaker`]: a named breaker for threaded code, and its [`Builder`].
+//!
+//! A thin wrapper around [`breaker_core::Breaker`] with [`Hooks`] as its observer: every decision
+//! is the core's; this type adds the panic rule, the decorator, health data, and the logs,
+//! listeners and metrics the hooks produce.
+
+use core::panic::AssertUnwindSafe;
+use core::time::Duration;
+use std::panic::{catch_unwind, resume_unwind};
+
+use breaker_core::{
+    CallError, CircuitOpen, Clock, Config, ConfigError, Consecutive, Permit, Policy, Snapshot,
+    State, Transition, ValidConfig, Verdict,
+};
+
+use crate::health::Health;
+use crate::hooks::Hooks;
+use crate::listener::{
+    ListenerList, Listeners, OnFailure, OnIgnored, OnRejected, OnSuccess, OnTransition,
+};
+use crate::{CoarseClock, Listener, Source};
+
+/// A circuit breaker for threaded code: the core's lock-free breaker on a std clock, with
+/// `tracing` logs, listeners and (feature `metrics`) Prometheus metrics.
+///
+/// Share it by reference or in an `Arc`; all methods take `&self`.
+///
+/// # Examples
+///
+/// The seed's test: three failures open the circuit; the next call is rejected with the open
+/// error, without running.
+///
+/// ```
+/// use breaker_core::{CallError, ManualClock, State};
+/// use breaker_std::Breaker;
+///
+/// let breaker = Breaker::builder("svc")
+///     .failure_threshold(3)
+///     .clock(ManualClock::new())
+///     .build()
+///     .unwrap();
+/// for _ in 0..3 {
+///     let r = breaker.call(|| Err::<(), _>("Service down"));
+///     assert!(matches!(r, Err(CallError::Inner("Service down"))));
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// let r = breaker.call(|| -> Result<(), &str> { unreachable!("not called while open") });
+/// assert!(matches!(r, Err(CallError::Open(_))));
+/// ```
+pub struct Breaker<C: Clock = CoarseClock, P: Policy = Consecutive> {
+    inner: breaker_core::Breaker<C, Hooks, P>,
+}
+
+impl Breaker<CoarseClock> {
+    /// A breaker named `name` with `config`, on a [`CoarseClock`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    /// use breaker_std::Breaker;
+    ///
+    /// let redis = Breaker::new("redis", Config::new().failure_threshold(3)).unwrap();
+    /// assert_eq!(redis.name(), "redis");
+    /// ```
+    pub fn new(name: &'static str, config: Config) -> Result<Self, ConfigError> {
+        Breaker::builder(name).config(config).build()
+    }
+
+    /// A builder for a breaker named `name`: the core's defaults (5 failures, 60 s), a
+    /// [`CoarseClock`], no listeners.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    /// use std::time::Duration;
+    ///
+    /// let api = Breaker::builder("external_api")
+    ///     .failure_threshold(10)
+    ///     .recovery_timeout(Duration::from_secs(30))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(api.config().failure_threshold(), 10);
+    /// ```
+    pub fn builder(name: &'static str) -> Builder<CoarseClock> {
+        Builder {
+            name,
+            config: Config::new(),
+            clock: CoarseClock::new(),
+            listeners: ListenerList::default(),
+            policy: Consecutive,
+        }
+    }
+}
+
+impl<C: Clock, P: Policy> Breaker<C, P> {
+    /// Builds from parts the registry and keyed families share.
+    pub(crate) fn from_parts(
+        name: &'static str,
+        key: Option<Box<str>>,
+        config: ValidConfig,
+        clock: C,
+        listeners: Listeners,
+        policy: P,
+    ) -> Self {
+        #[cfg(feature = "metrics")]
+        let metrics = crate::metrics::Metrics::new(name, key.as_deref());
+        let hooks = Hooks {
+            key,
+            listeners,
+            #[cfg(feature = "metrics")]
+            metrics,
+        };
+        Breaker {
+            inner: breaker_core::Breaker::with_policy(name, config, clock, hooks, policy),
+        }
+    }
+
+    /// Runs `f` through the breaker: rejected without running while open; `Err` counts as a
+    /// failure, `Ok` as a success. A panic in `f` counts as a failure and keeps unwinding.
+    ///
+    /// The open error, [`CallError::Open`], carries the breaker's name and the time until a
+    /// probe will be admitted, and converts with `?` into any error type that has a
+    /// `From<CircuitOpen>` (including `Box<dyn Error>`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::CallError;
+    /// use breaker_std::Breaker;
+    ///
+    /// fn fetch(db: &Breaker) -> Result<u32, Box<dyn std::error::Error>> {
+    ///     // `?` on the call: the open error and the service's own error both convert.
+    ///     let rows = db.call(|| "42".parse::<u32>())?;
+    ///     Ok(rows)
+    /// }
+    ///
+    /// let db = Breaker::builder("database").build().unwrap();
+    /// assert_eq!(fetch(&db).unwrap(), 42);
+    /// db.force_open();
+    /// let err = fetch(&db).unwrap_err();
+    /// assert_eq!(err.to_string(), "circuit breaker 'database' is forced open");
+    /// ```
+    #[inline]
+    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        self.call_with(f, |r| {
+            if r.is_ok() {
+                Verdict::Success
+            } else {
+                Verdict::Failure
+            }
+        })
+    }
+
+    /// Runs `f`; only errors for which `is_failure` returns `true` count as failures (the
+    /// seed's `expected_exception`). Other errors are returned as they are and count as
+    /// neither.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    /// use std::io::{Error, ErrorKind};
+    ///
+    /// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
+    /// let expected_exception = |e: &Error| e.kind() != ErrorKind::InvalidInput;
+    ///
+    /// let _ = db.call_filtered(|| Err::<(), _>(Error::from(ErrorKind::InvalidInput)), expected_exception);
+    /// assert_eq!(db.failure_count(), 0); // the caller's mistake, not the database's
+    /// let _ = db.call_filtered(|| Err::<(), _>(Error::from(ErrorKind::ConnectionRefused)), expected_exception);
+    /// assert!(db.state().rejects_calls());
+    /// ```
+    #[inline]
+    pub fn call_filtered<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        is_failure: impl FnOnce(&E) -> bool,
+    ) -> Result<T, CallError<E>> {
+        self.call_with(f, |r| match r {
+            Ok(_) => Verdict::Success,
+            Err(e) if is_failure(e) => Verdict::Failure,
+            Err(_) => Verdict::Ignore,
+        })
+    }
+
+    /// Runs `f` and lets `classify` decide the verdict from the whole result, so a successful
+    /// response can still count as a failure (an HTTP 503, say).
+    ///
+    /// A panic in `f` or in `classify` counts as a failure and keeps unwinding.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Verdict;
+    /// use breaker_std::Breaker;
+    ///
+    /// let api = Breaker::builder("api").build().unwrap();
+    /// let status = api
+    ///     .call_with(|| Ok::<u16, ()>(503), |r| match r {
+    ///         Ok(s) if *s >= 500 => Verdict::Failure,
+    ///         Ok(_) => Verdict::Success,
+    ///         Err(_) => Verdict::Failure,
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!((status, api.failure_count()), (503, 1));
+    /// ```
+    #[inline]
+    pub fn call_with<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+    ) -> Result<T, CallError<E>> {
+        let ticket = self.inner.try_acquire_ticket()?;
+        // The ticket is settled exactly once on both paths; a panic in `f` or in `classify`
+        // counts as a failure and keeps unwinding.
+        let run = AssertUnwindSafe(|| {
+            let result = f();
+            let verdict = classify(&result);
+            (result, verdict)
+        });
+        match catch_unwind(run) {
+            Ok((result, verdict)) => {
+                self.inner.settle(ticket, verdict);
+                result.map_err(CallError::Inner)
+            }
+            Err(panic) => {
+                self.inner.settle(ticket, Verdict::Failure);
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// The decorator: wraps `f` into a function with the same argument that runs through this
+    /// breaker. Several arguments go in a tuple, none as `()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::CallError;
+    /// use breaker_std::Breaker;
+    ///
+    /// let api = Breaker::builder("external_api").failure_threshold(1).build().unwrap();
+    /// let fetch_data = api.protect(|path: &str| {
+    ///     if path == "/data" { Ok(vec![1, 2, 3]) } else { Err("404") }
+    /// });
+    /// assert_eq!(fetch_data("/data"), Ok(vec![1, 2, 3]));
+    /// assert_eq!(fetch_data("/nope"), Err(CallError::Inner("404")));
+    /// assert!(fetch_data("/data").unwrap_err().is_open());
+    /// ```
+    pub fn protect<'a, A: 'a, T: 'a, E: 'a>(
+        &'a self,
+        f: impl Fn(A) -> Result<T, E> + 'a,
+    ) -> impl Fn(A) -> Result<T, CallError<E>> + 'a {
+        crate::protect(self, f)
+    }
+
+    /// Asks to make a call: the two-step API. Report the outcome on the permit; dropping it
+    /// reports the call as ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    ///
+    /// let db = Breaker::builder("database").build().unwrap();
+    /// match db.try_acquire() {
+    ///     Ok(permit) => permit.success(), // make the call, then report
+    ///     Err(open) => eprintln!("skipped: {open}"),
+    /// };
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_, C, Hooks, P>, CircuitOpen> {
+        self.inner.try_acquire()
+    }
+
+    /// Opens the circuit until [`reset`](Breaker::reset): every call is rejected. Logged at
+    /// WARN and counted as a transition.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::State;
+    /// use breaker_std::Breaker;
+    ///
+    /// let db = Breaker::builder("database").build().unwrap();
+    /// db.force_open();
+    /// assert_eq!(db.state(), State::ForcedOpen);
+    /// assert!(db.call(|| Ok::<_, ()>(())).is_err());
+    /// ```
+    pub fn force_open(&self) {
+        self.inner.force_open();
+    }
+
+    /// Closes the circuit until [`reset`](Breaker::reset) (the core's `disable`): every call
+    /// passes and nothing is counted. Logged at WARN and counted as a transition.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::State;
+    /// use breaker_std::Breaker;
+    ///
+    /// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
+    /// db.force_closed();
+    /// let _ = db.call(|| Err::<(), _>("down"));
+    /// assert_eq!(db.state(), State::Disabled);
+    /// ```
+    pub fn force_closed(&self) {
+        self.inner.disable();
+    }
+
+    /// Back to CLOSED with no failures; ends a forced state. Logged at INFO and counted as a
+    /// transition.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::State;
+    /// use breaker_std::Breaker;
+    ///
+    /// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
+    /// let _ = db.call(|| Err::<(), _>("down"));
+    /// db.reset();
+    /// assert_eq!(db.state(), State::Closed);
+    /// ```
+    pub fn reset(&self) {
+        self.inner.reset();
+    }
+
+    /// The current state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::State;
+    /// use breaker_std::Breaker;
+    ///
+    /// assert_eq!(Breaker::builder("db").build().unwrap().state(), State::Closed);
+    /// ```
+    pub fn state(&self) -> State {
+        self.inner.state()
+    }
+
+    /// Consecutive failures counted in CLOSED (the seed's `_failure_count`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    ///
+    /// let db = Breaker::builder("db").build().unwrap();
+    /// let _ = db.call(|| Err::<(), _>("down"));
+    /// assert_eq!(db.failure_count(), 1);
+    /// ```
+    pub fn failure_count(&self) -> u32 {
+        self.inner.failure_count()
+    }
+
+    /// The core's snapshot: state, counts, time to the next probe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::State;
+    /// use breaker_std::Breaker;
+    ///
+    /// let s = Breaker::builder("db").build().unwrap().snapshot();
+    /// assert_eq!((s.name, s.state, s.failure_threshold), ("db", State::Closed, 5));
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner.snapshot()
+    }
+
+    /// Health data for a `/health/detailed` endpoint; with the `serde` feature it serializes to
+    /// the seed's shape (`{"circuit_breaker": "closed", "failure_count": 0, ...}`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::State;
+    /// use breaker_std::Breaker;
+    ///
+    /// let h = Breaker::builder("database").build().unwrap().health();
+    /// assert_eq!((h.name, h.state, h.failure_count), ("database", State::Closed, 0));
+    /// ```
+    pub fn health(&self) -> Health {
+        Health::new(
+            self.inner.snapshot(),
+            self.inner.config().recovery_timeout(),
+            self.inner.observer().key(),
+        )
+    }
+
+    /// The breaker's name (the family name for a keyed breaker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    ///
+    /// assert_eq!(Breaker::builder("kafka").build().unwrap().name(), "kafka");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    /// The key, for a breaker of a [`Keyed`](crate::Keyed) family.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Keyed;
+    ///
+    /// let hosts = Keyed::<String>::builder("upstream").build().unwrap();
+    /// assert_eq!(hosts.breaker("10.0.0.7").key(), Some("10.0.0.7"));
+    /// ```
+    pub fn key(&self) -> Option<&str> {
+        self.inner.observer().key()
+    }
+
+    /// Its validated configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    /// use std::time::Duration;
+    ///
+    /// let db = Breaker::builder("db").build().unwrap();
+    /// assert_eq!(db.config().recovery_timeout(), Duration::from_secs(60));
+    /// ```
+    pub fn config(&self) -> &ValidConfig {
+        self.inner.config()
+    }
+
+    /// Its clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Clock, ManualClock};
+    /// use breaker_std::Breaker;
+    ///
+    /// let db = Breaker::builder("db").clock(ManualClock::new()).build().unwrap();
+    /// assert_eq!(db.clock().now().as_millis(), 0);
+    /// ```
+    pub fn clock(&self) -> &C {
+        self.inner.clock()
+    }
+
+    /// The core breaker, for adapters that need the ticket API
+    /// ([`try_acquire_ticket`](breaker_core::Breaker::try_acquire_ticket) /
+    /// [`settle`](breaker_core::Breaker::settle)). Events still go through this breaker's
+    /// hooks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Verdict;
+    /// use breaker_std::Breaker;
+    ///
+    /// let db = Breaker::builder("db").build().unwrap();
+    /// let ticket = db.core().try_acquire_ticket().unwrap();
+    /// db.core().settle(ticket, Verdict::Success);
+    /// ```
+    pub fn core(&self) -> &breaker_core::Breaker<C, Hooks, P> {
+        &self.inner
+    }
+
+    /// Sets the `circuit_breaker_failure_rate` gauge (0..=1) of this breaker: the hook through
+    /// which failure-rate policies report (feature `metrics`). The consecutive-failures policy
+    /// has no rate and never calls it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    ///
+    /// let api = Breaker::builder("api").build().unwrap();
+    /// api.record_failure_rate(0.25); // a no-op without a metrics recorder
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn record_failure_rate(&self, rate: f64) {
+        self.inner.observer().metrics.failure_rate(rate);
+    }
+
+    /// Updates the gauges that are read rather than event-driven: today the
+    /// `circuit_breaker_failure_rate` gauge of a breaker with a rate policy (from its window;
+    /// nothing for the consecutive-failures policy). Call it before rendering metrics, e.g. in
+    /// the `/metrics` handler ([`Registry::refresh_metrics`](crate::Registry::refresh_metrics)
+    /// does every breaker of a registry). Feature `metrics`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{RateConfig, Window};
+    /// use breaker_std::Breaker;
+    ///
+    /// let rule = RateConfig::new(500, 10).validate().unwrap();
+    /// let api = Breaker::builder("api")
+    ///     .policy(Window::<4>::count(25, rule).unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// let _ = api.call(|| Err::<(), _>("503"));
+    /// api.refresh_metrics(); // sets circuit_breaker_failure_rate{breaker="api"} to 1.0
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn refresh_metrics(&self) {
+        if let Some(window) = self.inner.snapshot().window {
+            self.record_failure_rate(f64::from(window.failure_rate));
+        }
+    }
+}
+
+impl<C: Clock, P: Policy> core::fmt::Debug for Breaker<C, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Breaker")
+            .field("name", &self.name())
+            .field("key", &self.key())
+            .field("state", &self.state())
+            .field("config", self.config())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Breaker`]: configuration, clock and listeners.
+///
+/// # Examples
+///
+/// ```
+/// use breaker_core::{ManualClock, State, Transition};
+/// use breaker_std::{Breaker, Source};
+/// use std::time::Duration;
+///
+/// let kafka = Breaker::builder("kafka")
+///     .failure_threshold(3)
+///     .recovery_timeout(Duration::from_secs(30))
+///     .clock(ManualClock::new())
+///     .on_transition(|s: &Source<'_>, t: &Transition| eprintln!("{} -> {}", s.name(), t.to))
+///     .build()
+///     .unwrap();
+/// assert_eq!(kafka.state(), State::Closed);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Debug)]
+pub struct Builder<C = CoarseClock, P = Consecutive> {
+    name: &'static str,
+    config: Config,
+    clock: C,
+    listeners: ListenerList,
+    policy: P,
+}
+
+impl<C: Clock, P: Policy> Builder<C, P> {
+    /// Replaces the whole configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    /// use breaker_std::Breaker;
+    ///
+    /// let b = Breaker::builder("db").config(Config::new().failure_threshold(2)).build().unwrap();
+    /// assert_eq!(b.config().failure_threshold(), 2);
+    /// ```
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Consecutive failures that open the circuit (the seed's `failure_threshold`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    ///
+    /// assert_eq!(Breaker::builder("db").failure_threshold(3).build().unwrap().config().failure_threshold(), 3);
+    /// ```
+    pub fn failure_threshold(mut self, n: u32) -> Self {
+        self.config = self.config.failure_threshold(n);
+        self
+    }
+
+    /// How long OPEN rejects before a probe (the seed's `recovery_timeout`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    /// use std::time::Duration;
+    ///
+    /// let b = Breaker::builder("db").recovery_timeout(Duration::from_secs(5)).build().unwrap();
+    /// assert_eq!(b.config().recovery_timeout(), Duration::from_secs(5));
+    /// ```
+    pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.recovery_timeout(timeout);
+        self
+    }
+
+    /// Probe calls admitted per half-open cycle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    ///
+    /// assert_eq!(Breaker::builder("db").half_open_probes(3).build().unwrap().config().half_open_probes(), 3);
+    /// ```
+    pub fn half_open_probes(mut self, n: u32) -> Self {
+        self.config = self.config.half_open_probes(n);
+        self
+    }
+
+    /// Successful probes that close the circuit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    ///
+    /// let b = Breaker::builder("db").half_open_probes(2).successes_to_close(2).build().unwrap();
+    /// assert_eq!(b.config().successes_to_close(), 2);
+    /// ```
+    pub fn successes_to_close(mut self, n: u32) -> Self {
+        self.config = self.config.successes_to_close(n);
+        self
+    }
+
+    /// Uses `clock` instead of the default [`CoarseClock`](crate::CoarseClock): a
+    /// [`MonotonicClock`](crate::MonotonicClock) for recovery timeouts short enough that a few
+    /// milliseconds matter, or a [`ManualClock`](breaker_core::ManualClock) in tests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::ManualClock;
+    /// use breaker_std::Breaker;
+    ///
+    /// static CLOCK: ManualClock = ManualClock::new();
+    /// let b = Breaker::builder("db").clock(&CLOCK).build().unwrap();
+    /// # let _ = b;
+    /// ```
+    pub fn clock<C2: Clock>(self, clock: C2) -> Builder<C2, P> {
+        Builder {
+            name: self.name,
+            config: self.config,
+            clock,
+            listeners: self.listeners,
+            policy: self.policy,
+        }
+    }
+
+    /// Uses trip policy `policy` instead of consecutive failures: a failure-rate
+    /// [`Window`](breaker_core::Window) (count- or time-based, optionally tracking slow calls).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{RateConfig, State, Window};
+    /// use breaker_std::Breaker;
+    ///
+    /// // Open at 50 % failures over the last 20 calls, once 4 calls are in.
+    /// let rule = RateConfig::new(500, 4).validate().unwrap();
+    /// let api = Breaker::builder("api")
+    ///     .policy(Window::<4>::count(5, rule).unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// for ok in [true, false, true, false] {
+    ///     let _ = api.call(|| if ok { Ok(()) } else { Err("503") });
+    /// }
+    /// assert_eq!(api.state(), State::Open);
+    /// ```
+    pub fn policy<P2: Policy>(self, policy: P2) -> Builder<C, P2> {
+        Builder {
+            name: self.name,
+            config: self.config,
+            clock: self.clock,
+            listeners: self.listeners,
+            policy,
+        }
+    }
+
+    /// Adds a [`Listener`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Breaker, Listener, Source};
+    ///
+    /// struct Quiet;
+    /// impl Listener for Quiet {}
+    /// let b = Breaker::builder("db").listener(Quiet).build().unwrap();
+    /// # let _ = b;
+    /// ```
+    pub fn listener(mut self, listener: impl Listener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Adds a callback for transitions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{State, Transition};
+    /// use breaker_std::{Breaker, Source};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let opened = Arc::new(AtomicBool::new(false));
+    /// let flag = Arc::clone(&opened);
+    /// let db = Breaker::builder("db")
+    ///     .failure_threshold(1)
+    ///     .on_transition(move |_: &Source<'_>, t: &Transition| flag.store(t.to == State::Open, Ordering::Relaxed))
+    ///     .build()
+    ///     .unwrap();
+    /// let _ = db.call(|| Err::<(), _>("down"));
+    /// assert!(opened.load(Ordering::Relaxed));
+    /// ```
+    pub fn on_transition(
+        self,
+        f: impl Fn(&Source<'_>, &Transition) + Send + Sync + 'static,
+    ) -> Self {
+        self.listener(OnTransition(f))
+    }
+
+    /// Adds a callback for rejected calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::CircuitOpen;
+    /// use breaker_std::{Breaker, Source};
+    ///
+    /// let db = Breaker::builder("db")
+    ///     .on_rejected(|s: &Source<'_>, open: &CircuitOpen| assert_eq!(open.name(), s.name()))
+    ///     .build()
+    ///     .unwrap();
+    /// db.force_open();
+    /// let _ = db.call(|| Ok::<_, ()>(()));
+    /// ```
+    pub fn on_rejected(
+        self,
+        f: impl Fn(&Source<'_>, &CircuitOpen) + Send + Sync + 'static,
+    ) -> Self {
+        self.listener(OnRejected(f))
+    }
+
+    /// Adds a callback for successful calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Breaker, Source};
+    ///
+    /// let db = Breaker::builder("db").on_success(|_: &Source<'_>| {}).build().unwrap();
+    /// # let _ = db;
+    /// ```
+    pub fn on_success(self, f: impl Fn(&Source<'_>) + Send + Sync + 'static) -> Self {
+        self.listener(OnSuccess(f))
+    }
+
+    /// Adds a callback for failed calls (a panic in the call included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Breaker, Source};
+    ///
+    /// let db = Breaker::builder("db").on_failure(|s: &Source<'_>| eprintln!("{} failed", s.name())).build().unwrap();
+    /// # let _ = db;
+    /// ```
+    pub fn on_failure(self, f: impl Fn(&Source<'_>) + Send + Sync + 'static) -> Self {
+        self.listener(OnFailure(f))
+    }
+
+    /// Adds a callback for calls that count as neither success nor failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Breaker, Source};
+    ///
+    /// let db = Breaker::builder("db").on_ignored(|_: &Source<'_>| {}).build().unwrap();
+    /// # let _ = db;
+    /// ```
+    pub fn on_ignored(self, f: impl Fn(&Source<'_>) + Send + Sync + 'static) -> Self {
+        self.listener(OnIgnored(f))
+    }
+
+    /// The name given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(breaker_std::presets::kafka().name(), "kafka");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The configuration so far (not yet validated).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    ///
+    /// let config: Config = breaker_std::presets::database().get_config();
+    /// assert_eq!(config.validate().unwrap().failure_threshold(), 5);
+    /// ```
+    pub fn get_config(&self) -> Config {
+        self.config
+    }
+
+    /// Validates the configuration and builds the breaker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::ConfigError;
+    /// use breaker_std::Breaker;
+    ///
+    /// let err = Breaker::builder("db").failure_threshold(0).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::Zero { field: "failure_threshold" });
+    /// ```
+    pub fn build(self) -> Result<Breaker<C, P>, ConfigError> {
+        Ok(Breaker::from_parts(
+            self.name,
+            None,
+            self.config.validate()?,
+            self.clock,
+            self.listeners.freeze(),
+            self.policy,
+        ))
+    }
+}

@@ -1,0 +1,206 @@
+//! # breaker-std
+//!
+//! The circuit breaker for threaded Rust services: the lock-free [`breaker_core`] state machine
+//! on std clocks, with the seed's `tracing` logs, listeners, a registry of named and keyed
+//! breakers, health data, Prometheus metrics and manual control. It is thin: every decision
+//! (admit, reject, count, trip, probe, close) is the core's, made by one compare-and-swap on one
+//! atomic word; this crate reports what the core decided.
+//!
+//! ```
+//! use breaker_core::{CallError, State};
+//! use breaker_std::presets;
+//!
+//! let kafka = presets::kafka().build()?; // 3 failures, 30 s, named "kafka"
+//!
+//! fn publish_event(ok: bool) -> Result<(), std::io::Error> {
+//!     if ok { Ok(()) } else { Err(std::io::ErrorKind::ConnectionRefused.into()) }
+//! }
+//!
+//! for _ in 0..3 {
+//!     assert!(matches!(kafka.call(|| publish_event(false)), Err(CallError::Inner(_))));
+//! }
+//! // Open: calls fail fast with the open error, which says when to retry.
+//! match kafka.call(|| publish_event(true)) {
+//!     Err(CallError::Open(open)) => {
+//!         assert_eq!(open.name(), "kafka");
+//!         assert!(open.retry_after().is_some());
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! assert_eq!(kafka.state(), State::Open);
+//! # Ok::<(), breaker_core::ConfigError>(())
+//! ```
+//!
+//! # The seed's API
+//!
+//! | seed (Python) | here |
+//! |---|---|
+//! | `CircuitBreaker(failure_threshold=5, recovery_timeout=60, name="my_service")` | [`Breaker::builder`]`("my_service").failure_threshold(5).recovery_timeout(60 s).build()` |
+//! | `breaker.call(f)` | [`Breaker::call`]: `Err` counts as a failure |
+//! | `expected_exception=...` | [`Breaker::call_filtered`] (a predicate on the error) or [`Breaker::call_with`] (a classifier on the whole result) |
+//! | `@breaker` (decorator) | [`Breaker::protect`] / [`protect`]: a function that runs through the breaker |
+//! | `CircuitBreakerError` | [`CircuitOpen`] inside [`CallError::Open`]: `std::error::Error + Display`, the breaker's name and [`retry_after`](CircuitOpen::retry_after); works with `?` |
+//! | `breaker.state`, `_failure_count` | [`Breaker::state`], [`Breaker::failure_count`], [`Breaker::health`] |
+//! | `database_breaker`, `kafka_breaker` | [`presets::database`], [`presets::kafka`] |
+//!
+//! A **panic** inside the protected call (or its classifier) counts as a failure and keeps
+//! unwinding (`catch_unwind`, record, `resume_unwind`).
+//!
+//! # Clocks
+//!
+//! [`CoarseClock`] is the default: `CLOCK_MONOTONIC_COARSE` on Linux and Android (`Instant`
+//! elsewhere), resolution one kernel tick (4 ms here). A breaker reads its clock on every
+//! rejection, so this is what makes rejections cheap; the core keeps whole milliseconds and
+//! recovery timeouts are seconds, so a tick costs nothing that matters. [`MonotonicClock`]
+//! (`std::time::Instant`) is the precise one, for timeouts of tens of milliseconds. Any
+//! [`breaker_core::Clock`] works, including [`breaker_core::ManualClock`] in tests.
+//! Measured with `cargo bench -p breaker-benches --bench clocks` on a 2-vCPU x86_64 VM (TSC
+//! clocksource) shared with other builds, so absolute figures vary by up to 2× between runs; the
+//! order does not:
+//!
+//! | source | ns per reading |
+//! |---|---|
+//! | `Instant::now()` | 57.1 |
+//! | ms since a start `Instant` (`elapsed().as_millis()`) | 75.2 |
+//! | [`MonotonicClock::now`](breaker_core::Clock::now) | 76.0 |
+//! | `quanta::Instant::now()` (TSC read and scaling) | 35.1 |
+//! | `quanta::Clock::recent()` (needs quanta's upkeep thread) | 5.4 |
+//! | `CLOCK_MONOTONIC_COARSE` in ms (rustix, vDSO) | 12.7 |
+//! | [`CoarseClock::now`](breaker_core::Clock::now) | 12.2 |
+//!
+//! The coarse clock is chosen over quanta's `recent()` because it needs no background thread
+//! and no global state, at a few nanoseconds more.
+//!
+//! # Logs
+//!
+//! Every transition is logged through `tracing` (target `breaker_std`), with the seed's
+//! messages and fields:
+//!
+//! | transition | level | message | fields |
+//! |---|---|---|---|
+//! | → OPEN (threshold reached, or a probe failed) | ERROR | `Circuit breaker 'database' opening circuit` | `circuit_breaker`, `state = "open"`, `failure_count`, `threshold` |
+//! | OPEN → HALF_OPEN | INFO | `Circuit breaker 'database' transitioning to HALF_OPEN` | `circuit_breaker`, `state = "half_open"`, `elapsed_seconds` |
+//! | HALF_OPEN → CLOSED | INFO | `Circuit breaker 'database' recovered, closing circuit` | `circuit_breaker`, `state = "closed"` |
+//! | force open | WARN | `Circuit breaker 'database' forced open` | `circuit_breaker`, `state = "forced_open"`, `failure_count`, `threshold` |
+//! | force closed | WARN | `Circuit breaker 'database' forced closed` | `circuit_breaker`, `state = "disabled"`, `failure_count`, `threshold` |
+//! | reset | INFO | `Circuit breaker 'database' reset, closing circuit` | `circuit_breaker`, `state = "closed"`, `failure_count`, `threshold` |
+//!
+//! Breakers of a keyed family add a `key` field. A listener that panics is logged at WARN.
+//! Calls and rejections are not logged (they are counted in metrics).
+//!
+//! # Listeners
+//!
+//! [`Listener`]s (or closures: `on_transition`, `on_rejected`, `on_success`, `on_failure`,
+//! `on_ignored` on every builder) are fixed when a breaker, registry or family is built. Each
+//! event reaches each listener exactly once, on the thread that caused it, after the breaker's
+//! word was updated and with no lock held. A panicking listener is caught and logged; the
+//! breaker and the other listeners are unaffected.
+//!
+//! # Registry and keyed families
+//!
+//! [`Registry`]: get-or-create by name with per-name configs; concurrent creation of one name
+//! yields one breaker; iteration ([`Registry::breakers`]) and [`Registry::health`]; manual
+//! control by name. Names first seen at run time are interned: leaked once per distinct name
+//! for the life of the process, which configuration bounds. Per-route or per-host breakers are
+//! a [`Keyed`] family: one static family name, the key as a label, at most `max_keys` keys,
+//! idle keys evicted, then the least recently used; nothing leaks per key.
+//!
+//! # Trip policies
+//!
+//! A [`Breaker`] takes any core [`breaker_core::Policy`]:
+//! [`Builder::policy`] with a failure-rate [`Window`](breaker_core::Window) instead of the default
+//! consecutive failures. Its window shows in [`Health`] and, with `metrics`, in the
+//! `circuit_breaker_failure_rate` gauge. Breakers created by a [`Registry`] or a [`Keyed`]
+//! family use consecutive failures (a per-name policy factory is future work).
+//!
+//! # Health (feature `serde`)
+//!
+//! [`Health`] and [`RegistryHealth`] serialize to the seed's `/health/detailed` shape:
+//!
+//! ```json
+//! {"database": {"circuit_breaker": "closed", "failure_count": 0, "failure_threshold": 5,
+//!               "recovery_timeout_seconds": 60.0, "retry_after_seconds": null,
+//!               "probes_in_flight": 0, "probe_successes": 0, "generation": 0},
+//!  "api": {"/users": {"circuit_breaker": "open", "failure_count": 0, ...}}}
+//! ```
+//!
+//! # Metrics (feature `metrics`)
+//!
+//! Through the [`metrics`](https://docs.rs/metrics) facade; any exporter works
+//! (`metrics-exporter-prometheus` for Prometheus). Install the recorder before building
+//! breakers: handles are registered when a breaker is built.
+//!
+//! | name | type | labels | meaning |
+//! |---|---|---|---|
+//! | `circuit_breaker_state` | gauge | `breaker`, `key`¹, `state` | one-hot: 1 for the current state, 0 for the other four (`closed`, `open`, `half_open`, `forced_open`, `disabled`) |
+//! | `circuit_breaker_calls_total` | counter | `breaker`, `key`¹, `outcome` | `successful`, `failed`, `ignored`, `rejected` |
+//! | `circuit_breaker_transitions_total` | counter | `breaker`, `key`¹, `from`, `to` | every transition, manual ones included |
+//! | `circuit_breaker_failure_rate` | gauge | `breaker`, `key`¹ | 0..=1; set from a rate policy's window by `Breaker::refresh_metrics` / `Registry::refresh_metrics`; `Breaker::record_failure_rate` is the hook for rates computed elsewhere |
+//!
+//! ¹ only for breakers of a keyed family. A family has at most `max_keys` live keys, but an
+//! exporter keeps series of evicted keys unless told to drop idle ones (for
+//! `metrics-exporter-prometheus`: `PrometheusBuilder::idle_timeout`).
+//!
+//! # Costs
+//!
+//! No allocation per call on any path (closed success, closed failure, open rejection,
+//! half-open probe), tested with a counting allocator. A closed-state success is the core's one
+//! atomic load plus, per listener, one virtual call; without listeners or a metrics recorder
+//! nothing else. A rejection reads the clock once.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod breaker;
+mod clock;
+mod health;
+mod hooks;
+pub mod keyed;
+mod listener;
+mod log;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+pub mod presets;
+mod registry;
+
+use breaker_core::{CallError, Clock, Policy};
+
+pub use breaker::{Breaker, Builder};
+pub use breaker_core::{CircuitOpen, Config, ConfigError, State};
+pub use clock::{CoarseClock, MonotonicClock};
+pub use health::{FamilyHealth, Health, RegistryHealth};
+pub use hooks::Hooks;
+pub use keyed::{Keyed, KeyedBuilder};
+pub use listener::{Listener, Source};
+pub use registry::{Registry, RegistryBuilder, RegistryError};
+
+/// The `tracing` target of every event this crate logs.
+pub const LOG_TARGET: &str = "breaker_std";
+
+/// The decorator, for any handle to a breaker (`&Breaker`, `Arc<Breaker>`): wraps `f` into a
+/// function with the same argument that runs through the breaker. Several arguments go in a
+/// tuple, none as `()`.
+///
+/// # Examples
+///
+/// ```
+/// use breaker_std::{protect, Breaker};
+/// use std::sync::Arc;
+///
+/// let db = Arc::new(Breaker::builder("database").build().unwrap());
+/// let get_user = protect(Arc::clone(&db), |(id, verbose): (u32, bool)| {
+///     Ok::<_, String>(format!("user {id}{}", if verbose { "!" } else { "" }))
+/// });
+/// // The protected function owns its handle: it can move to another thread.
+/// let user = std::thread::spawn(move || get_user((7, true))).join().unwrap();
+/// assert_eq!(user.unwrap(), "user 7!");
+/// ```
+pub fn protect<B, C, P, A, T, E>(
+    breaker: B,
+    f: impl Fn(A) -> Result<T, E>,
+) -> impl Fn(A) -> Result<T, CallError<E>>
+where
+    B: core::ops::Deref<Target = Breaker<C, P>>,
+    C: Clock,
+    P: Policy,
+{
+    move |arg| breaker.call(|| f(arg))
+}
