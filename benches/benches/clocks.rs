@@ -35,19 +35,13 @@ fn clocks(c: &mut Criterion) {
     });
     let clock = quanta::Clock::new();
     g.bench_function("quanta_now", |b| b.iter(|| black_box(clock.now())));
-    let upkeep = quanta::Upkeep::new(Duration::from_millis(1))
-        .start()
-        .expect("quanta upkeep thread");
+    let upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start().expect("quanta upkeep thread");
     g.bench_function("quanta_recent", |b| b.iter(|| black_box(clock.recent())));
     drop(upkeep);
     let monotonic = breaker_std::MonotonicClock::new();
-    g.bench_function("breaker_std_monotonic", |b| {
-        b.iter(|| black_box(black_box(&monotonic).now()))
-    });
+    g.bench_function("breaker_std_monotonic", |b| b.iter(|| black_box(black_box(&monotonic).now())));
     let coarse = breaker_std::CoarseClock::new();
-    g.bench_function("breaker_std_coarse", |b| {
-        b.iter(|| black_box(black_box(&coarse).now()))
-    });
+    g.bench_function("breaker_std_coarse", |b| b.iter(|| black_box(black_box(&coarse).now())));
     g.finish();
 }
 

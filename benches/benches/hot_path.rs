@@ -25,7 +25,9 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::Instant;
 
-use breaker_core::{Breaker, Clock, Config, ManualClock, RateConfig, RateRule, Window, MAX_FAILURE_THRESHOLD};
+use breaker_core::{
+    Breaker, Clock, Config, ManualClock, RateConfig, RateRule, Window, MAX_FAILURE_THRESHOLD,
+};
 use criterion::{criterion_main, Criterion};
 
 /// Keeps `value` alive without reloading it: `black_box(&value)` makes the optimizer assume the
@@ -91,12 +93,8 @@ fn hot_path(c: &mut Criterion) {
         let mut expected = 0u64;
         b.iter(|| {
             // Always succeeds: `expected` tracks the value this thread last stored.
-            let r = black_box(&a).compare_exchange(
-                expected,
-                expected + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            let r =
+                black_box(&a).compare_exchange(expected, expected + 1, Ordering::AcqRel, Ordering::Acquire);
             expected += 1;
             consume(r);
         });
@@ -164,9 +162,7 @@ fn hot_path(c: &mut Criterion) {
     // So the figure is the cost of admitting and failing one probe, clock bump included, with
     // no call run in between. Single-threaded, so every CAS succeeds first time.
     g.bench_function("half_open_probe", |b| {
-        let config = Config::new()
-            .failure_threshold(1)
-            .recovery_timeout(Duration::from_millis(1));
+        let config = Config::new().failure_threshold(1).recovery_timeout(Duration::from_millis(1));
         let breaker = Breaker::try_new("bench", config, ManualClock::new()).expect("valid config");
         assert!(breaker.call(err_call).is_err());
         let step = Duration::from_millis(1);
@@ -181,10 +177,7 @@ fn hot_path(c: &mut Criterion) {
                 Err(open) => panic!("probe not admitted: {open}"),
             }
         });
-        assert!(
-            breaker.try_acquire().is_err(),
-            "re-opened by the last probe"
-        );
+        assert!(breaker.try_acquire().is_err(), "re-opened by the last probe");
     });
 
     g.finish();
@@ -208,11 +201,7 @@ where
                 start.elapsed()
             })
         });
-        workers
-            .map(|w| w.join().expect("worker panicked"))
-            .into_iter()
-            .max()
-            .unwrap_or_default()
+        workers.map(|w| w.join().expect("worker panicked")).into_iter().max().unwrap_or_default()
     })
 }
 
@@ -299,8 +288,13 @@ fn policies(c: &mut Criterion) {
             .validate()
             .expect("valid rule");
         let window: Window<10> = Window::count(100, rule).expect("valid window");
-        let breaker =
-            Breaker::with_policy("bench", Config::new().validate().expect("valid"), ManualClock::new(), (), window);
+        let breaker = Breaker::with_policy(
+            "bench",
+            Config::new().validate().expect("valid"),
+            ManualClock::new(),
+            (),
+            window,
+        );
         b.iter(|| consume(black_box(&breaker).call(ok_call)));
     });
     g.finish();

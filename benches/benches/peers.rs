@@ -116,16 +116,12 @@ impl<C: breaker_core::Clock + Sync + Send + Default> Subject for Ours<C> {
 }
 
 struct Failsafe(
-    failsafe::StateMachine<
-        failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
-        (),
-    >,
+    failsafe::StateMachine<failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>, ()>,
 );
 
 impl Failsafe {
     fn with(n: u32) -> Self {
-        let policy =
-            failsafe::failure_policy::consecutive_failures(n, failsafe::backoff::constant(NEVER));
+        let policy = failsafe::failure_policy::consecutive_failures(n, failsafe::backoff::constant(NEVER));
         Failsafe(failsafe::Config::new().failure_policy(policy).build())
     }
 }
@@ -162,13 +158,7 @@ impl Subject for Recloser {
         Recloser(recloser::Recloser::custom().error_rate(2.0).build())
     }
     fn open() -> Self {
-        let r = Recloser(
-            recloser::Recloser::custom()
-                .closed_len(1)
-                .error_rate(0.5)
-                .open_wait(NEVER)
-                .build(),
-        );
+        let r = Recloser(recloser::Recloser::custom().closed_len(1).error_rate(0.5).open_wait(NEVER).build());
         // The ring buffer reports a rate only once it is full and one more call arrives.
         r.call_err();
         r.call_err();
@@ -187,9 +177,7 @@ impl Subject for Recloser {
     }
 }
 
-struct CircuitbreakerRs(
-    circuitbreaker_rs::CircuitBreaker<circuitbreaker_rs::DefaultPolicy, BenchError>,
-);
+struct CircuitbreakerRs(circuitbreaker_rs::CircuitBreaker<circuitbreaker_rs::DefaultPolicy, BenchError>);
 
 impl Subject for CircuitbreakerRs {
     fn closed() -> Self {
@@ -240,20 +228,14 @@ fn two_threads<F: Fn() + Sync>(iters: u64, op: F) -> Duration {
                 start.elapsed()
             })
         });
-        workers
-            .map(|w| w.join().expect("worker panicked"))
-            .into_iter()
-            .max()
-            .unwrap_or_default()
+        workers.map(|w| w.join().expect("worker panicked")).into_iter().max().unwrap_or_default()
     })
 }
 
 fn bench_subject<S: Subject>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, closed_rows: bool) {
     if closed_rows {
         let s = S::closed();
-        g.bench_function(format!("{id}/closed_success"), |b| {
-            b.iter(|| black_box(&s).call_ok())
-        });
+        g.bench_function(format!("{id}/closed_success"), |b| b.iter(|| black_box(&s).call_ok()));
         let s = S::closed();
         g.bench_function(format!("{id}/closed_failure"), |b| {
             b.iter_custom(|iters| {
@@ -280,9 +262,7 @@ fn bench_subject<S: Subject>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, clo
     }
     let s = S::open();
     assert!(s.is_open(), "{id}: not open");
-    g.bench_function(format!("{id}/open_reject"), |b| {
-        b.iter(|| black_box(&s).call_ok())
-    });
+    g.bench_function(format!("{id}/open_reject"), |b| b.iter(|| black_box(&s).call_ok()));
     g.bench_function(format!("{id}/open_reject_2t"), |b| {
         b.iter_custom(|iters| two_threads(iters, || black_box(&s).call_ok()))
     });

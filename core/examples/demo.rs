@@ -6,9 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use breaker_core::{
-    Breaker, CallError, Clock, Config, Observer, State, Timestamp, Transition, Trigger,
-};
+use breaker_core::{Breaker, CallError, Clock, Config, Observer, State, Timestamp, Transition, Trigger};
 
 /// Milliseconds since the clock was made, from `std::time::Instant` (the std adapter ships a
 /// ready-made one; the core only needs the `Clock` trait).
@@ -80,10 +78,6 @@ fn main() {
     println!("probe: {:?}", publish("order-created"));
     println!("-- recovered: normal operation");
     println!("publish: {:?}", publish("order-shipped"));
-    println!(
-        "state={} failure_count={}",
-        kafka.state(),
-        kafka.failure_count()
-    );
+    println!("state={} failure_count={}", kafka.state(), kafka.failure_count());
     assert_eq!(kafka.state(), State::Closed);
 }

@@ -8,10 +8,11 @@ use crate::layout::{self, Phase};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
 use crate::sync::{AtomicU32, AtomicWord, Ordering};
-use crate::transition::{open_retry_ms, ramp_admits, ramp_permille, state_of, Admission, Control, Event, Outcome};
+use crate::transition::{
+    open_retry_ms, ramp_admits, ramp_permille, state_of, Admission, Control, Event, Outcome,
+};
 use crate::{
-    CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket,
-    ValidConfig,
+    CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket, ValidConfig,
 };
 
 /// A circuit breaker: a name, a validated config, a clock, an observer, and one atomic word.
@@ -148,8 +149,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_, C, O, P>, CircuitOpen> {
-        self.try_acquire_ticket()
-            .map(|ticket| Permit::new(self, ticket))
+        self.try_acquire_ticket().map(|ticket| Permit::new(self, ticket))
     }
 
     /// [`try_acquire`](Breaker::try_acquire) without the drop guard, for adapters; settle the
@@ -194,20 +194,10 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     fn acquire_slow(&self, word: layout::Word) -> Result<Ticket, CircuitOpen> {
         match self.apply(Event::Acquire, word, true) {
             // The word admission was decided on is the first CAS guess when settling.
-            (Outcome::Admitted { gen, kind }, snapshot) => Ok(Ticket {
-                gen,
-                kind,
-                snapshot,
-                started_ms: self.start_ms(),
-            }),
-            (
-                Outcome::Ramp {
-                    gen,
-                    permille,
-                    clean,
-                },
-                snapshot,
-            ) if cfg!(feature = "policies") => {
+            (Outcome::Admitted { gen, kind }, snapshot) => {
+                Ok(Ticket { gen, kind, snapshot, started_ms: self.start_ms() })
+            }
+            (Outcome::Ramp { gen, permille, clean }, snapshot) if cfg!(feature = "policies") => {
                 let n = self.ramp_calls.fetch_add(1, Ordering::Relaxed);
                 if ramp_admits(n, permille) {
                     Ok(Ticket {
@@ -220,18 +210,12 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                     Err(self.reject(State::Closed, Some(0)))
                 }
             }
-            (
-                Outcome::Rejected {
-                    state,
-                    retry_after_ms,
-                },
-                _,
-            ) => Err(self.reject(state, retry_after_ms.map(|ms| ms as u64))),
+            (Outcome::Rejected { state, retry_after_ms }, _) => {
+                Err(self.reject(state, retry_after_ms.map(|ms| ms as u64)))
+            }
             // Acquire yields only the outcomes above (a ramp only with the `policies` feature); treat
             // anything else as a rejection.
-            _ => {
-                Err(self.reject(self.state(), None))
-            }
+            _ => Err(self.reject(self.state(), None)),
         }
     }
 
@@ -265,13 +249,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// ```
     #[inline]
     pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
-        self.call_with(f, |r| {
-            if r.is_ok() {
-                Verdict::Success
-            } else {
-                Verdict::Failure
-            }
-        })
+        self.call_with(f, |r| if r.is_ok() { Verdict::Success } else { Verdict::Failure })
     }
 
     /// Runs `f`; only errors for which `is_failure` returns `true` count as failures (the seed's
@@ -338,7 +316,12 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             guard.armed = false;
             if verdict == Verdict::Failure {
                 let gen = layout::gen_of(word);
-                self.settle_cold(Ticket { gen, kind: Admission::Closed { clean: true }, snapshot: word, started_ms: 0 });
+                self.settle_cold(Ticket {
+                    gen,
+                    kind: Admission::Closed { clean: true },
+                    snapshot: word,
+                    started_ms: 0,
+                });
             } else {
                 self.observer.on_outcome(self.name, verdict);
             }
@@ -384,11 +367,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// assert!(breaker.try_acquire().is_ok());
     /// ```
     pub fn force_open(&self) {
-        self.apply(
-            Event::Control(Control::ForceOpen),
-            self.word.load(Ordering::Acquire),
-            true,
-        );
+        self.apply(Event::Control(Control::ForceOpen), self.word.load(Ordering::Acquire), true);
     }
 
     /// Closes the circuit until [`reset`](Breaker::reset) ("force closed"): every call passes
@@ -405,11 +384,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// assert_eq!(breaker.state(), State::Disabled);
     /// ```
     pub fn disable(&self) {
-        self.apply(
-            Event::Control(Control::Disable),
-            self.word.load(Ordering::Acquire),
-            true,
-        );
+        self.apply(Event::Control(Control::Disable), self.word.load(Ordering::Acquire), true);
     }
 
     /// Back to CLOSED with no failures, in a new generation: outcomes of calls admitted before
@@ -426,11 +401,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// assert_eq!(breaker.state(), State::Closed);
     /// ```
     pub fn reset(&self) {
-        self.apply(
-            Event::Control(Control::Reset),
-            self.word.load(Ordering::Acquire),
-            true,
-        );
+        self.apply(Event::Control(Control::Reset), self.word.load(Ordering::Acquire), true);
     }
 
     /// The current state (one load).
@@ -471,11 +442,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         if P::CONSECUTIVE {
             return None;
         }
-        let now = if self.policy.needs_now() {
-            self.clock.now().as_millis()
-        } else {
-            0
-        };
+        let now = if self.policy.needs_now() { self.clock.now().as_millis() } else { 0 };
         self.policy.stats(layout::gen_of(word), now)
     }
 
@@ -515,11 +482,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         };
         match d.phase {
             Phase::Closed { failures, ramping } => {
-                snap.failure_count = if P::CONSECUTIVE {
-                    failures
-                } else {
-                    window.map_or(0, |w| w.failures)
-                };
+                snap.failure_count = if P::CONSECUTIVE { failures } else { window.map_or(0, |w| w.failures) };
                 if ramping && cfg!(feature = "policies") {
                     let now = self.now_for(word, self.clock.now().as_millis());
                     let share = ramp_permille(&self.config, now.phase_elapsed.unwrap_or(0));
@@ -532,11 +495,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 snap.retry_after = Some(Duration::from_millis(left as u64));
                 snap.backoff_level = level;
             }
-            Phase::HalfOpen {
-                issued,
-                successes,
-                level,
-            } => {
+            Phase::HalfOpen { issued, successes, level } => {
                 snap.probes_in_flight = issued.saturating_sub(successes);
                 snap.probe_successes = successes;
                 snap.backoff_level = level;

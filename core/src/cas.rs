@@ -32,15 +32,13 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     pub(crate) fn now_for(&self, word: Word, clock_ms: u64) -> Now {
         // Every stored time is kept modulo a power of two no wider than `Ms`.
         let ms = clock_ms as Ms;
-        let timed = cfg!(feature = "policies") && matches!(
-            layout::decode(word).phase,
-            layout::Phase::HalfOpen { .. } | layout::Phase::Closed { ramping: true, .. }
-        );
+        let timed = cfg!(feature = "policies")
+            && matches!(
+                layout::decode(word).phase,
+                layout::Phase::HalfOpen { .. } | layout::Phase::Closed { ramping: true, .. }
+            );
         if !timed {
-            return Now {
-                ms,
-                phase_elapsed: None,
-            };
+            return Now { ms, phase_elapsed: None };
         }
         let stamp = self.stamp.load(Ordering::Acquire);
         let gen = layout::gen_of(word);
@@ -63,12 +61,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// recently seen one to try as the first CAS guess. Returns the outcome and the word it was
     /// decided on (the stored one, if it stored).
     #[inline]
-    pub(crate) fn apply(
-        &self,
-        event: Event,
-        mut current: Word,
-        mut fresh: bool,
-    ) -> (Outcome, Word) {
+    pub(crate) fn apply(&self, event: Event, mut current: Word, mut fresh: bool) -> (Outcome, Word) {
         let mut now: Option<Now> = None;
         let mut reading: Option<u64> = None;
         loop {
@@ -78,11 +71,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                     reading = Some(clock_ms);
                     now = Some(self.now_for(current, clock_ms));
                 }
-                Step::Done {
-                    next,
-                    outcome,
-                    change,
-                } => {
+                Step::Done { next, outcome, change } => {
                     if next == current {
                         if fresh {
                             return (outcome, current);
@@ -92,12 +81,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                         now = None;
                         continue;
                     }
-                    match self.word.compare_exchange_weak(
-                        current,
-                        next,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    ) {
+                    match self.word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+                    {
                         Ok(_) => {
                             if let Some(change) = change {
                                 if cfg!(feature = "policies") && change.stamp {

@@ -148,16 +148,12 @@ type ClockInt = u32;
 impl ManualClock {
     /// A clock reading zero.
     pub const fn new() -> Self {
-        ManualClock {
-            ms: ClockCell::new(0),
-        }
+        ManualClock { ms: ClockCell::new(0) }
     }
 
     /// A clock reading `start`.
     pub const fn starting_at(start: Timestamp) -> Self {
-        ManualClock {
-            ms: ClockCell::new(start.0 as ClockInt),
-        }
+        ManualClock { ms: ClockCell::new(start.0 as ClockInt) }
     }
 
     /// Moves the clock forward by `d` (whole milliseconds; wraps at the cell's width).
@@ -169,8 +165,7 @@ impl ManualClock {
     /// Sets the reading, forwards or backwards (a backwards step breaks the clock contract on
     /// purpose, to test how code copes with it).
     pub fn set(&self, t: Timestamp) {
-        self.ms
-            .store(t.0 as ClockInt, portable_atomic::Ordering::SeqCst);
+        self.ms.store(t.0 as ClockInt, portable_atomic::Ordering::SeqCst);
     }
 }
 

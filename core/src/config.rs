@@ -19,8 +19,8 @@
 
 use core::time::Duration;
 
-use crate::layout::{Ms, 
-    MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
+use crate::layout::{
+    Ms, MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
 };
 use crate::ConfigError;
 
@@ -67,11 +67,7 @@ const fn whole_ms(d: Duration, field: &'static str, max: u64) -> Result<u64, Con
     }
     let ms = d.as_millis();
     if ms > max as u128 {
-        let value = if ms > u64::MAX as u128 {
-            u64::MAX
-        } else {
-            ms as u64
-        };
+        let value = if ms > u64::MAX as u128 { u64::MAX } else { ms as u64 };
         return Err(ConfigError::TooLarge { field, value, max });
     }
     Ok(ms as u64)
@@ -220,9 +216,7 @@ impl Config {
     /// Checks every field; the first offending one is named in the error.
     pub const fn validate(self) -> Result<ValidConfig, ConfigError> {
         if self.failure_threshold == 0 {
-            return Err(ConfigError::Zero {
-                field: "failure_threshold",
-            });
+            return Err(ConfigError::Zero { field: "failure_threshold" });
         }
         if self.failure_threshold > MAX_FAILURE_THRESHOLD {
             return Err(ConfigError::TooLarge {
@@ -232,19 +226,11 @@ impl Config {
             });
         }
         if self.recovery_timeout.is_zero() {
-            return Err(ConfigError::Zero {
-                field: "recovery_timeout",
-            });
+            return Err(ConfigError::Zero { field: "recovery_timeout" });
         }
-        let timeout_ms = tri!(whole_ms(
-            self.recovery_timeout,
-            "recovery_timeout",
-            MAX_OPEN_MS
-        ));
+        let timeout_ms = tri!(whole_ms(self.recovery_timeout, "recovery_timeout", MAX_OPEN_MS));
         if self.half_open_probes == 0 {
-            return Err(ConfigError::Zero {
-                field: "half_open_probes",
-            });
+            return Err(ConfigError::Zero { field: "half_open_probes" });
         }
         if self.half_open_probes > MAX_HALF_OPEN_PROBES {
             return Err(ConfigError::TooLarge {
@@ -254,9 +240,7 @@ impl Config {
             });
         }
         if self.successes_to_close == 0 {
-            return Err(ConfigError::Zero {
-                field: "successes_to_close",
-            });
+            return Err(ConfigError::Zero { field: "successes_to_close" });
         }
         if self.successes_to_close > self.half_open_probes {
             return Err(ConfigError::SuccessesExceedProbes {
@@ -269,11 +253,7 @@ impl Config {
             Some(max) => {
                 let ms = tri!(whole_ms(max, "backoff_max", MAX_OPEN_MS));
                 if ms < timeout_ms {
-                    return Err(ConfigError::TooSmall {
-                        field: "backoff_max",
-                        value: ms,
-                        min: timeout_ms,
-                    });
+                    return Err(ConfigError::TooSmall { field: "backoff_max", value: ms, min: timeout_ms });
                 }
                 ms
             }
@@ -292,9 +272,7 @@ impl Config {
             None => 0,
             Some(t) => {
                 if t.is_zero() {
-                    return Err(ConfigError::Zero {
-                        field: "probe_timeout",
-                    });
+                    return Err(ConfigError::Zero { field: "probe_timeout" });
                 }
                 tri!(whole_ms(t, "probe_timeout", MAX_PHASE_TIMER_MS))
             }
@@ -303,9 +281,7 @@ impl Config {
             None => (0, 0),
             Some((period, start)) => {
                 if period.is_zero() {
-                    return Err(ConfigError::Zero {
-                        field: "ramp_period",
-                    });
+                    return Err(ConfigError::Zero { field: "ramp_period" });
                 }
                 let ms = tri!(whole_ms(period, "ramp_period", MAX_PHASE_TIMER_MS));
                 if start > 99 {
@@ -484,12 +460,7 @@ mod tests {
     #[test]
     fn every_field_is_checked_and_named() {
         let cases = [
-            (
-                Config::new().failure_threshold(0),
-                ConfigError::Zero {
-                    field: "failure_threshold",
-                },
-            ),
+            (Config::new().failure_threshold(0), ConfigError::Zero { field: "failure_threshold" }),
             (
                 Config::new().failure_threshold(MAX_FAILURE_THRESHOLD + 1),
                 ConfigError::TooLarge {
@@ -498,17 +469,10 @@ mod tests {
                     max: MAX_FAILURE_THRESHOLD as u64,
                 },
             ),
-            (
-                Config::new().recovery_timeout(Duration::ZERO),
-                ConfigError::Zero {
-                    field: "recovery_timeout",
-                },
-            ),
+            (Config::new().recovery_timeout(Duration::ZERO), ConfigError::Zero { field: "recovery_timeout" }),
             (
                 Config::new().recovery_timeout(Duration::from_micros(1_500)),
-                ConfigError::SubMillisecond {
-                    field: "recovery_timeout",
-                },
+                ConfigError::SubMillisecond { field: "recovery_timeout" },
             ),
             (
                 Config::new().recovery_timeout(Duration::from_millis(MAX_RECOVERY_TIMEOUT_MS + 1)),
@@ -520,9 +484,7 @@ mod tests {
             ),
             (
                 Config::new().recovery_timeout(Duration::MAX),
-                ConfigError::SubMillisecond {
-                    field: "recovery_timeout",
-                },
+                ConfigError::SubMillisecond { field: "recovery_timeout" },
             ),
             (
                 Config::new().recovery_timeout(Duration::from_secs(u64::MAX)),
@@ -532,32 +494,15 @@ mod tests {
                     max: MAX_RECOVERY_TIMEOUT_MS,
                 },
             ),
-            (
-                Config::new().half_open_probes(0),
-                ConfigError::Zero {
-                    field: "half_open_probes",
-                },
-            ),
+            (Config::new().half_open_probes(0), ConfigError::Zero { field: "half_open_probes" }),
             (
                 Config::new().half_open_probes(256).successes_to_close(1),
-                ConfigError::TooLarge {
-                    field: "half_open_probes",
-                    value: 256,
-                    max: 255,
-                },
+                ConfigError::TooLarge { field: "half_open_probes", value: 256, max: 255 },
             ),
-            (
-                Config::new().successes_to_close(0),
-                ConfigError::Zero {
-                    field: "successes_to_close",
-                },
-            ),
+            (Config::new().successes_to_close(0), ConfigError::Zero { field: "successes_to_close" }),
             (
                 Config::new().half_open_probes(2).successes_to_close(3),
-                ConfigError::SuccessesExceedProbes {
-                    successes_to_close: 3,
-                    half_open_probes: 2,
-                },
+                ConfigError::SuccessesExceedProbes { successes_to_close: 3, half_open_probes: 2 },
             ),
         ];
         for (config, expected) in cases {
@@ -574,14 +519,8 @@ mod tests {
             .successes_to_close(MAX_HALF_OPEN_PROBES)
             .validate()
             .unwrap();
-        assert_eq!(
-            c.recovery_timeout(),
-            Duration::from_millis(MAX_RECOVERY_TIMEOUT_MS)
-        );
-        let one_ms = Config::new()
-            .recovery_timeout(Duration::from_millis(1))
-            .validate()
-            .unwrap();
+        assert_eq!(c.recovery_timeout(), Duration::from_millis(MAX_RECOVERY_TIMEOUT_MS));
+        let one_ms = Config::new().recovery_timeout(Duration::from_millis(1)).validate().unwrap();
         assert_eq!(one_ms.recovery_timeout(), Duration::from_millis(1));
     }
 
@@ -591,50 +530,32 @@ mod tests {
         let ms = Duration::from_millis;
         let t = Config::new().recovery_timeout(ms(1_000));
         let cases = [
-            (
-                t.backoff(ms(999)),
-                ConfigError::TooSmall {
-                    field: "backoff_max",
-                    value: 999,
-                    min: 1_000,
-                },
-            ),
+            (t.backoff(ms(999)), ConfigError::TooSmall { field: "backoff_max", value: 999, min: 1_000 }),
             (
                 t.backoff(Duration::from_micros(1_000_500)),
-                ConfigError::SubMillisecond {
-                    field: "backoff_max",
-                },
+                ConfigError::SubMillisecond { field: "backoff_max" },
             ),
             (
                 t.backoff(ms(MAX_OPEN_MS + 1)),
-                ConfigError::TooLarge {
-                    field: "backoff_max",
-                    value: MAX_OPEN_MS + 1,
-                    max: MAX_OPEN_MS,
-                },
+                ConfigError::TooLarge { field: "backoff_max", value: MAX_OPEN_MS + 1, max: MAX_OPEN_MS },
             ),
             (
                 t.backoff(ms(MAX_OPEN_MS - 10)).jitter(ms(11), 1),
-                ConfigError::TooLarge {
-                    field: "jitter",
-                    value: 11,
-                    max: 10,
-                },
+                ConfigError::TooLarge { field: "jitter", value: 11, max: 10 },
             ),
             (
                 t.jitter(ms(MAX_OPEN_MS), 1),
                 ConfigError::TooLarge {
                     field: "jitter",
                     value: MAX_OPEN_MS,
-                    max: if MAX_OPEN_MS - 1_000 < MAX_JITTER_MS { MAX_OPEN_MS - 1_000 } else { MAX_JITTER_MS },
+                    max: if MAX_OPEN_MS - 1_000 < MAX_JITTER_MS {
+                        MAX_OPEN_MS - 1_000
+                    } else {
+                        MAX_JITTER_MS
+                    },
                 },
             ),
-            (
-                t.probe_timeout(Duration::ZERO),
-                ConfigError::Zero {
-                    field: "probe_timeout",
-                },
-            ),
+            (t.probe_timeout(Duration::ZERO), ConfigError::Zero { field: "probe_timeout" }),
             (
                 t.probe_timeout(ms(MAX_PHASE_TIMER_MS + 1)),
                 ConfigError::TooLarge {
@@ -643,12 +564,7 @@ mod tests {
                     max: MAX_PHASE_TIMER_MS,
                 },
             ),
-            (
-                t.gradual_recovery(Duration::ZERO, 10),
-                ConfigError::Zero {
-                    field: "ramp_period",
-                },
-            ),
+            (t.gradual_recovery(Duration::ZERO, 10), ConfigError::Zero { field: "ramp_period" }),
             (
                 t.gradual_recovery(ms(MAX_PHASE_TIMER_MS + 1), 10),
                 ConfigError::TooLarge {
@@ -659,40 +575,21 @@ mod tests {
             ),
             (
                 t.gradual_recovery(ms(100), 100),
-                ConfigError::TooLarge {
-                    field: "ramp_start_percent",
-                    value: 100,
-                    max: 99,
-                },
+                ConfigError::TooLarge { field: "ramp_start_percent", value: 100, max: 99 },
             ),
         ];
         for (config, expected) in cases {
             assert_eq!(config.validate(), Err(expected), "{config:?}");
         }
-        let ok = t
-            .backoff(ms(8_000))
-            .jitter(ms(500), 9)
-            .probe_timeout(ms(30_000))
-            .gradual_recovery(ms(60_000), 0);
+        let ok =
+            t.backoff(ms(8_000)).jitter(ms(500), 9).probe_timeout(ms(30_000)).gradual_recovery(ms(60_000), 0);
         let v = ok.validate().unwrap();
-        assert_eq!(
-            (v.backoff_max(), v.jitter(), v.probe_timeout()),
-            (ms(8_000), ms(500), Some(ms(30_000)))
-        );
+        assert_eq!((v.backoff_max(), v.jitter(), v.probe_timeout()), (ms(8_000), ms(500), Some(ms(30_000))));
         assert_eq!(v.ramp(), Some((ms(60_000), 0)));
         assert_eq!(
-            (
-                v.backoff_ms(0),
-                v.backoff_ms(1),
-                v.backoff_ms(3),
-                v.backoff_ms(4)
-            ),
+            (v.backoff_ms(0), v.backoff_ms(1), v.backoff_ms(3), v.backoff_ms(4)),
             (1_000, 2_000, 8_000, 8_000)
         );
-        assert_eq!(
-            v.next_level(3),
-            3,
-            "the level stops where the cap is reached"
-        );
+        assert_eq!(v.next_level(3), 3, "the level stops where the cap is reached");
     }
 }

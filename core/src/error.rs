@@ -83,18 +83,10 @@ impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.state, self.retry_after()) {
             (State::HalfOpen, _) => {
-                write!(
-                    f,
-                    "circuit breaker '{}' is half-open and its probe slots are taken",
-                    self.name
-                )
+                write!(f, "circuit breaker '{}' is half-open and its probe slots are taken", self.name)
             }
             (State::ForcedOpen, _) => write!(f, "circuit breaker '{}' is forced open", self.name),
-            (_, Some(d)) => write!(
-                f,
-                "circuit breaker '{}' is open; retry in {:?}",
-                self.name, d
-            ),
+            (_, Some(d)) => write!(f, "circuit breaker '{}' is open; retry in {:?}", self.name, d),
             (_, None) => write!(f, "circuit breaker '{}' is open", self.name),
         }
     }
@@ -240,24 +232,15 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::Zero { field } => write!(f, "`{field}` must not be zero"),
             ConfigError::TooLarge { field, value, max } => {
-                write!(
-                    f,
-                    "`{field}` is {value}, above the largest supported value {max}"
-                )
+                write!(f, "`{field}` is {value}, above the largest supported value {max}")
             }
             ConfigError::TooSmall { field, value, min } => {
-                write!(
-                    f,
-                    "`{field}` is {value}, below the smallest accepted value {min}"
-                )
+                write!(f, "`{field}` is {value}, below the smallest accepted value {min}")
             }
             ConfigError::SubMillisecond { field } => {
                 write!(f, "`{field}` must be a whole number of milliseconds")
             }
-            ConfigError::SuccessesExceedProbes {
-                successes_to_close,
-                half_open_probes,
-            } => write!(
+            ConfigError::SuccessesExceedProbes { successes_to_close, half_open_probes } => write!(
                 f,
                 "`successes_to_close` ({successes_to_close}) exceeds `half_open_probes` \
                  ({half_open_probes}); the breaker could never close"

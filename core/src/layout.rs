@@ -41,7 +41,6 @@
 //!   states this horizon.
 //! - Tags 5..=7 are never written.
 
-
 #[cfg(any(breaker_word32, not(target_has_atomic = "64")))]
 mod width {
     /// The integer type of the word on this layout.
@@ -125,27 +124,12 @@ pub(crate) const MAX_PHASE_TIMER: Ms = STAMP_MODULUS / 2 - 1;
 // Compile-time checks of the layout's arithmetic.
 const _: () = {
     assert!(TAG_BITS + GEN_BITS + PAYLOAD_BITS == Word::BITS);
-    assert!(
-        FAILURE_BITS < PAYLOAD_BITS,
-        "failure counter and ramp flag must fit the payload"
-    );
-    assert!(
-        2 * PROBE_BITS + LEVEL_BITS <= PAYLOAD_BITS,
-        "half-open counters must fit the payload"
-    );
-    assert!(
-        TIME_BITS >= 20,
-        "open-timestamp horizon must be at least ~17 minutes"
-    );
+    assert!(FAILURE_BITS < PAYLOAD_BITS, "failure counter and ramp flag must fit the payload");
+    assert!(2 * PROBE_BITS + LEVEL_BITS <= PAYLOAD_BITS, "half-open counters must fit the payload");
+    assert!(TIME_BITS >= 20, "open-timestamp horizon must be at least ~17 minutes");
     assert!(TIME_BITS < 64 && STAMP_BITS < 64);
-    assert!(
-        STAMP_BITS >= 26,
-        "phase stamps must cover at least ~9 hours"
-    );
-    assert!(
-        GEN_BITS >= 6,
-        "at least 64 generations before a permit can alias"
-    );
+    assert!(STAMP_BITS >= 26, "phase stamps must cover at least ~9 hours");
+    assert!(GEN_BITS >= 6, "at least 64 generations before a permit can alias");
     assert!(TAG_TOP <= TAG_MASK as u8);
     assert!(TAG_MASK & GEN_MASK == 0 && GEN_MASK & (PAYLOAD_MASK << PAYLOAD_SHIFT) == 0);
     assert!((TAG_MASK | GEN_MASK | (PAYLOAD_MASK << PAYLOAD_SHIFT)) == Word::MAX);
@@ -264,10 +248,9 @@ pub(crate) const fn decode(word: Word) -> Decoded {
     let gen = gen_of(word);
     let payload = (word >> PAYLOAD_SHIFT) & PAYLOAD_MASK;
     let phase = match (word & TAG_MASK) as u8 {
-        TAG_CLOSED => Phase::Closed {
-            failures: (payload & FAILURE_MASK) as u32,
-            ramping: payload & RAMPING_BIT != 0,
-        },
+        TAG_CLOSED => {
+            Phase::Closed { failures: (payload & FAILURE_MASK) as u32, ramping: payload & RAMPING_BIT != 0 }
+        }
         TAG_OPEN => Phase::Open {
             opened_at: (payload & TIME_MASK) as Ms,
             level: ((payload >> TIME_BITS) & LEVEL_MASK) as u32,
@@ -289,19 +272,13 @@ pub(crate) const fn decode(word: Word) -> Decoded {
 #[inline]
 pub(crate) const fn encode(d: Decoded) -> Word {
     let (tag, payload): (u8, Word) = match d.phase {
-        Phase::Closed { failures, ramping } => (
-            TAG_CLOSED,
-            (failures as Word & FAILURE_MASK) | if ramping { RAMPING_BIT } else { 0 },
-        ),
-        Phase::Open { opened_at, level } => (
-            TAG_OPEN,
-            (stamp(opened_at) as Word) | ((level as Word & LEVEL_MASK) << TIME_BITS),
-        ),
-        Phase::HalfOpen {
-            issued,
-            successes,
-            level,
-        } => (
+        Phase::Closed { failures, ramping } => {
+            (TAG_CLOSED, (failures as Word & FAILURE_MASK) | if ramping { RAMPING_BIT } else { 0 })
+        }
+        Phase::Open { opened_at, level } => {
+            (TAG_OPEN, (stamp(opened_at) as Word) | ((level as Word & LEVEL_MASK) << TIME_BITS))
+        }
+        Phase::HalfOpen { issued, successes, level } => (
             TAG_HALF_OPEN,
             (issued as Word & PROBE_MASK)
                 | ((successes as Word & PROBE_MASK) << PROBE_BITS)
@@ -310,9 +287,7 @@ pub(crate) const fn encode(d: Decoded) -> Word {
         Phase::ForcedOpen => (TAG_FORCED_OPEN, 0),
         Phase::Disabled => (TAG_DISABLED, 0),
     };
-    (tag as Word)
-        | (((d.gen as Word) << GEN_SHIFT) & GEN_MASK)
-        | ((payload & PAYLOAD_MASK) << PAYLOAD_SHIFT)
+    (tag as Word) | (((d.gen as Word) << GEN_SHIFT) & GEN_MASK) | ((payload & PAYLOAD_MASK) << PAYLOAD_SHIFT)
 }
 
 #[cfg(test)]
@@ -321,51 +296,18 @@ mod tests {
 
     fn phases() -> [Phase; 12] {
         [
-            Phase::Closed {
-                failures: 0,
-                ramping: false,
-            },
-            Phase::Closed {
-                failures: MAX_FAILURE_THRESHOLD,
-                ramping: false,
-            },
-            Phase::Closed {
-                failures: 3,
-                ramping: true,
-            },
-            Phase::Open {
-                opened_at: 0,
-                level: 0,
-            },
-            Phase::Open {
-                opened_at: TIME_MODULUS - 1,
-                level: MAX_BACKOFF_LEVEL,
-            },
-            Phase::Open {
-                opened_at: 12_345,
-                level: 1,
-            },
-            Phase::HalfOpen {
-                issued: 0,
-                successes: 0,
-                level: 0,
-            },
-            Phase::HalfOpen {
-                issued: MAX_HALF_OPEN_PROBES,
-                successes: 1,
-                level: MAX_BACKOFF_LEVEL,
-            },
-            Phase::HalfOpen {
-                issued: 3,
-                successes: MAX_HALF_OPEN_PROBES,
-                level: 2,
-            },
+            Phase::Closed { failures: 0, ramping: false },
+            Phase::Closed { failures: MAX_FAILURE_THRESHOLD, ramping: false },
+            Phase::Closed { failures: 3, ramping: true },
+            Phase::Open { opened_at: 0, level: 0 },
+            Phase::Open { opened_at: TIME_MODULUS - 1, level: MAX_BACKOFF_LEVEL },
+            Phase::Open { opened_at: 12_345, level: 1 },
+            Phase::HalfOpen { issued: 0, successes: 0, level: 0 },
+            Phase::HalfOpen { issued: MAX_HALF_OPEN_PROBES, successes: 1, level: MAX_BACKOFF_LEVEL },
+            Phase::HalfOpen { issued: 3, successes: MAX_HALF_OPEN_PROBES, level: 2 },
             Phase::ForcedOpen,
             Phase::Disabled,
-            Phase::Closed {
-                failures: MAX_FAILURE_THRESHOLD,
-                ramping: true,
-            },
+            Phase::Closed { failures: MAX_FAILURE_THRESHOLD, ramping: true },
         ]
     }
 
@@ -381,44 +323,15 @@ mod tests {
 
     #[test]
     fn zero_word_is_clean_closed() {
-        assert_eq!(
-            decode(INITIAL),
-            Decoded {
-                gen: 0,
-                phase: Phase::Closed {
-                    failures: 0,
-                    ramping: false
-                }
-            }
-        );
-        let other_gen = encode(Decoded {
-            gen: GENERATIONS - 1,
-            phase: Phase::Closed {
-                failures: 0,
-                ramping: false,
-            },
-        });
+        assert_eq!(decode(INITIAL), Decoded { gen: 0, phase: Phase::Closed { failures: 0, ramping: false } });
+        let other_gen =
+            encode(Decoded { gen: GENERATIONS - 1, phase: Phase::Closed { failures: 0, ramping: false } });
         assert!(is_clean_closed(other_gen));
-        let one_failure = encode(Decoded {
-            gen: 0,
-            phase: Phase::Closed {
-                failures: 1,
-                ramping: false,
-            },
-        });
+        let one_failure = encode(Decoded { gen: 0, phase: Phase::Closed { failures: 1, ramping: false } });
         assert!(!is_clean_closed(one_failure));
-        let ramping = encode(Decoded {
-            gen: 0,
-            phase: Phase::Closed {
-                failures: 0,
-                ramping: true,
-            },
-        });
+        let ramping = encode(Decoded { gen: 0, phase: Phase::Closed { failures: 0, ramping: true } });
         assert!(!is_clean_closed(ramping));
-        assert!(!is_clean_closed(encode(Decoded {
-            gen: 0,
-            phase: Phase::Disabled
-        })));
+        assert!(!is_clean_closed(encode(Decoded { gen: 0, phase: Phase::Disabled })));
     }
 
     #[test]
@@ -440,21 +353,10 @@ mod tests {
     fn phase_stamps_are_generation_tagged_and_wrap() {
         let s = encode_stamp(5, STAMP_MODULUS - 10);
         assert_eq!(stamp_elapsed(s, 5, STAMP_MODULUS + 20), Some(30));
-        assert_eq!(
-            stamp_elapsed(s, 6, STAMP_MODULUS + 20),
-            None,
-            "another generation"
-        );
-        assert_eq!(
-            stamp_elapsed(s, 5, STAMP_MODULUS - 11),
-            None,
-            "clock went backwards"
-        );
+        assert_eq!(stamp_elapsed(s, 6, STAMP_MODULUS + 20), None, "another generation");
+        assert_eq!(stamp_elapsed(s, 5, STAMP_MODULUS - 11), None, "clock went backwards");
         let g = GENERATIONS - 1;
-        assert_eq!(
-            stamp_elapsed(encode_stamp(g, 7), g, 7 + MAX_PHASE_TIMER),
-            Some(MAX_PHASE_TIMER)
-        );
+        assert_eq!(stamp_elapsed(encode_stamp(g, 7), g, 7 + MAX_PHASE_TIMER), Some(MAX_PHASE_TIMER));
     }
 
     #[test]

@@ -132,10 +132,7 @@ impl<C: Clock, O: Observer, P: Policy> Drop for Permit<'_, C, O, P> {
 
 impl<C: Clock, O: Observer, P: Policy> core::fmt::Debug for Permit<'_, C, O, P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Permit")
-            .field("breaker", &self.breaker.name())
-            .field("ticket", &self.ticket)
-            .finish()
+        f.debug_struct("Permit").field("breaker", &self.breaker.name()).field("ticket", &self.ticket).finish()
     }
 }
 
@@ -149,7 +146,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     pub fn settle(&self, ticket: Ticket, verdict: Verdict) {
         // The hot path stays small enough to inline into every caller: a clean closed-state
         // success under the consecutive policy changes nothing.
-        if P::CONSECUTIVE && verdict == Verdict::Success && ticket.kind == (Admission::Closed { clean: true }) {
+        if P::CONSECUTIVE && verdict == Verdict::Success && ticket.kind == (Admission::Closed { clean: true })
+        {
             self.observer.on_outcome(self.name, verdict);
             return;
         }
@@ -166,15 +164,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             }
             (Admission::Closed { clean: true }, Verdict::Success) => {}
             (kind, verdict) => {
-                self.apply(
-                    Event::Record {
-                        gen: ticket.gen,
-                        kind,
-                        verdict,
-                    },
-                    ticket.snapshot,
-                    false,
-                );
+                self.apply(Event::Record { gen: ticket.gen, kind, verdict }, ticket.snapshot, false);
             }
         }
         // After the word is updated: a panicking observer cannot lose the verdict.
@@ -193,8 +183,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         };
         let now = self.clock.now().as_millis();
         let slow = now.saturating_sub(ticket.started_ms) >= threshold;
-        let verdict = if slow && verdict == Verdict::Success && self.policy.slow_counts_as_failure()
-        {
+        let verdict = if slow && verdict == Verdict::Success && self.policy.slow_counts_as_failure() {
             Verdict::Failure
         } else {
             verdict
@@ -207,9 +196,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     fn record_in_window(&self, ticket: &Ticket, verdict: Verdict, slow: bool, now_ms: Option<u64>) {
         // Stale permits (an earlier cycle) stay out of the window.
         let word = self.word.load(Ordering::Acquire);
-        if layout::gen_of(word) != ticket.gen
-            || !matches!(layout::decode(word).phase, Phase::Closed { .. })
-        {
+        if layout::gen_of(word) != ticket.gen || !matches!(layout::decode(word).phase, Phase::Closed { .. }) {
             return;
         }
         let now = match now_ms {
@@ -217,21 +204,10 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             None if self.policy.needs_now() => self.clock.now().as_millis(),
             None => 0,
         };
-        let sample = Sample {
-            failed: verdict == Verdict::Failure,
-            slow,
-        };
+        let sample = Sample { failed: verdict == Verdict::Failure, slow };
         if let Some(reason) = self.policy.record(ticket.gen, sample, now) {
             let failures = self.policy.stats(ticket.gen, now).map_or(0, |w| w.failures);
-            self.apply(
-                Event::Trip {
-                    gen: ticket.gen,
-                    reason,
-                    failures,
-                },
-                word,
-                true,
-            );
+            self.apply(Event::Trip { gen: ticket.gen, reason, failures }, word, true);
         }
     }
 }

@@ -17,10 +17,7 @@ pub(crate) use loom::sync::atomic::AtomicU32 as AtomicWord;
 pub(crate) use loom::sync::atomic::AtomicU64 as AtomicWord;
 #[cfg(all(not(breaker_loom), any(breaker_word32, not(target_has_atomic = "64"))))]
 pub(crate) use portable_atomic::AtomicU32 as AtomicWord;
-#[cfg(all(
-    not(breaker_loom),
-    not(any(breaker_word32, not(target_has_atomic = "64")))
-))]
+#[cfg(all(not(breaker_loom), not(any(breaker_word32, not(target_has_atomic = "64")))))]
 pub(crate) use portable_atomic::AtomicU64 as AtomicWord;
 
 #[cfg(breaker_loom)]

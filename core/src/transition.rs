@@ -66,17 +66,9 @@ pub(crate) enum Event {
     /// A caller asks to make a call.
     Acquire,
     /// A permit reports.
-    Record {
-        gen: u32,
-        kind: Admission,
-        verdict: Verdict,
-    },
+    Record { gen: u32, kind: Admission, verdict: Verdict },
     /// A rate policy's window for CLOSED generation `gen` crossed its threshold.
-    Trip {
-        gen: u32,
-        reason: TripReason,
-        failures: u32,
-    },
+    Trip { gen: u32, reason: TripReason, failures: u32 },
     /// Manual control.
     Control(Control),
 }
@@ -95,16 +87,9 @@ pub(crate) enum Outcome {
     /// Go ahead; report back with this generation and kind.
     Admitted { gen: u32, kind: Admission },
     /// Gradual recovery: admit this share (‰) of calls; the caller rations.
-    Ramp {
-        gen: u32,
-        permille: u32,
-        clean: bool,
-    },
+    Ramp { gen: u32, permille: u32, clean: bool },
     /// Do not call.
-    Rejected {
-        state: State,
-        retry_after_ms: Option<Ms>,
-    },
+    Rejected { state: State, retry_after_ms: Option<Ms> },
     /// The verdict was taken into account (`applied`) or belonged to an earlier cycle.
     Recorded { applied: bool },
     /// A control event was carried out (or was already in effect).
@@ -133,11 +118,7 @@ pub(crate) enum Step {
     NeedsTime,
     /// The next word (equal to the input when nothing changes), the outcome, and the change to
     /// report if the next word is stored.
-    Done {
-        next: Word,
-        outcome: Outcome,
-        change: Option<Change>,
-    },
+    Done { next: Word, outcome: Outcome, change: Option<Change> },
 }
 
 /// The public state a phase maps to.
@@ -176,7 +157,13 @@ pub(crate) const fn ramp_permille(cfg: &ValidConfig, elapsed: Ms) -> u32 {
 /// path: `Some(ms until a probe)` while the cycle's open duration has not passed, `None` once a
 /// probe may be admitted.
 #[inline(always)]
-pub(crate) const fn open_retry_ms(cfg: &ValidConfig, opened_at: Ms, level: u32, gen: u32, now: Ms) -> Option<Ms> {
+pub(crate) const fn open_retry_ms(
+    cfg: &ValidConfig,
+    opened_at: Ms,
+    level: u32,
+    gen: u32,
+    now: Ms,
+) -> Option<Ms> {
     let elapsed = layout::elapsed_since(opened_at, now);
     let open_ms = cfg.open_ms(level, gen);
     if elapsed >= open_ms {
@@ -195,19 +182,11 @@ pub(crate) const fn ramp_admits(n: u32, permille: u32) -> bool {
 }
 
 const fn unchanged(word: Word, outcome: Outcome) -> Step {
-    Step::Done {
-        next: word,
-        outcome,
-        change: None,
-    }
+    Step::Done { next: word, outcome, change: None }
 }
 
 const fn same_gen(gen: u32, phase: Phase, outcome: Outcome) -> Step {
-    Step::Done {
-        next: layout::encode(Decoded { gen, phase }),
-        outcome,
-        change: None,
-    }
+    Step::Done { next: layout::encode(Decoded { gen, phase }), outcome, change: None }
 }
 
 const STALE: Outcome = Outcome::Recorded { applied: false };
@@ -231,37 +210,31 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
     };
 
     // A step into `to` in the next generation, reporting the change.
-    let enter = |to: Phase,
-                 outcome: Outcome,
-                 trigger: Trigger,
-                 failure_count: u32,
-                 open_for_ms: Option<Ms>| {
-        let gen = layout::next_gen(gen);
-        let (level, stamp) = match to {
-            Phase::Open { level, .. } => (level, false),
-            Phase::HalfOpen { level, .. } => (level, true),
-            Phase::Closed { ramping, .. } => (0, ramping),
-            Phase::ForcedOpen | Phase::Disabled => (0, false),
+    let enter =
+        |to: Phase, outcome: Outcome, trigger: Trigger, failure_count: u32, open_for_ms: Option<Ms>| {
+            let gen = layout::next_gen(gen);
+            let (level, stamp) = match to {
+                Phase::Open { level, .. } => (level, false),
+                Phase::HalfOpen { level, .. } => (level, true),
+                Phase::Closed { ramping, .. } => (0, ramping),
+                Phase::ForcedOpen | Phase::Disabled => (0, false),
+            };
+            Step::Done {
+                next: layout::encode(Decoded { gen, phase: to }),
+                outcome,
+                change: Some(Change {
+                    from,
+                    to: state_of(to),
+                    trigger,
+                    failure_count,
+                    open_for_ms,
+                    level,
+                    gen,
+                    stamp,
+                }),
+            }
         };
-        Step::Done {
-            next: layout::encode(Decoded { gen, phase: to }),
-            outcome,
-            change: Some(Change {
-                from,
-                to: state_of(to),
-                trigger,
-                failure_count,
-                open_for_ms,
-                level,
-                gen,
-                stamp,
-            }),
-        }
-    };
-    let open_now = |now: Now, level: u32| Phase::Open {
-        opened_at: layout::stamp(now.ms),
-        level,
-    };
+    let open_now = |now: Now, level: u32| Phase::Open { opened_at: layout::stamp(now.ms), level };
 
     match event {
         Event::Control(control) => {
@@ -269,25 +242,14 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                 (Control::ForceOpen, Phase::ForcedOpen) | (Control::Disable, Phase::Disabled) => {
                     unchanged(word, Outcome::Controlled)
                 }
-                (Control::ForceOpen, _) => enter(
-                    Phase::ForcedOpen,
-                    Outcome::Controlled,
-                    Trigger::ForceOpen,
-                    failures_now,
-                    None,
-                ),
-                (Control::Disable, _) => enter(
-                    Phase::Disabled,
-                    Outcome::Controlled,
-                    Trigger::Disable,
-                    failures_now,
-                    None,
-                ),
+                (Control::ForceOpen, _) => {
+                    enter(Phase::ForcedOpen, Outcome::Controlled, Trigger::ForceOpen, failures_now, None)
+                }
+                (Control::Disable, _) => {
+                    enter(Phase::Disabled, Outcome::Controlled, Trigger::Disable, failures_now, None)
+                }
                 (Control::Reset, _) => enter(
-                    Phase::Closed {
-                        failures: 0,
-                        ramping: false,
-                    },
+                    Phase::Closed { failures: 0, ramping: false },
                     Outcome::Controlled,
                     Trigger::Reset,
                     failures_now,
@@ -297,20 +259,9 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
         }
         // The linearization rule for clean successes, and "ignore" for non-probes: no effect,
         // whatever the word is now. (The permit short-circuits these before loading the word.)
-        Event::Record {
-            kind: Admission::Closed { clean: true },
-            verdict: Verdict::Success,
-            ..
-        }
-        | Event::Record {
-            kind: Admission::Closed { .. },
-            verdict: Verdict::Ignore,
-            ..
-        }
-        | Event::Record {
-            kind: Admission::Disabled,
-            ..
-        } => return unchanged(word, APPLIED),
+        Event::Record { kind: Admission::Closed { clean: true }, verdict: Verdict::Success, .. }
+        | Event::Record { kind: Admission::Closed { .. }, verdict: Verdict::Ignore, .. }
+        | Event::Record { kind: Admission::Disabled, .. } => return unchanged(word, APPLIED),
         Event::Record { .. } | Event::Trip { .. } | Event::Acquire => {}
     }
 
@@ -319,13 +270,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
             let clean = failures == 0;
             // Without the `policies` feature no word is ever ramping; say so to the optimiser.
             if !ramping || !cfg!(feature = "policies") {
-                return unchanged(
-                    word,
-                    Outcome::Admitted {
-                        gen,
-                        kind: Admission::Closed { clean },
-                    },
-                );
+                return unchanged(word, Outcome::Admitted { gen, kind: Admission::Closed { clean } });
             }
             let Some(now) = now else {
                 return Step::NeedsTime;
@@ -336,79 +281,29 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                 // The ramp is over: clear the flag, back to the hot path. Same generation.
                 same_gen(
                     gen,
-                    Phase::Closed {
-                        failures,
-                        ramping: false,
-                    },
-                    Outcome::Admitted {
-                        gen,
-                        kind: Admission::Closed { clean },
-                    },
+                    Phase::Closed { failures, ramping: false },
+                    Outcome::Admitted { gen, kind: Admission::Closed { clean } },
                 )
             } else {
-                unchanged(
-                    word,
-                    Outcome::Ramp {
-                        gen,
-                        permille: ramp_permille(cfg, elapsed),
-                        clean,
-                    },
-                )
+                unchanged(word, Outcome::Ramp { gen, permille: ramp_permille(cfg, elapsed), clean })
             }
         }
         (
             Phase::Closed { failures, ramping },
-            Event::Record {
-                gen: g,
-                kind: Admission::Closed { .. },
-                verdict,
-            },
+            Event::Record { gen: g, kind: Admission::Closed { .. }, verdict },
         ) if g == gen => match verdict {
             Verdict::Success if failures == 0 => unchanged(word, APPLIED),
-            Verdict::Success => same_gen(
-                gen,
-                Phase::Closed {
-                    failures: 0,
-                    ramping,
-                },
-                APPLIED,
-            ),
+            Verdict::Success => same_gen(gen, Phase::Closed { failures: 0, ramping }, APPLIED),
             Verdict::Failure if failures + 1 >= cfg.failure_threshold => match now {
                 None => Step::NeedsTime,
-                Some(now) => enter(
-                    open_now(now, 0),
-                    APPLIED,
-                    Trigger::FailureThreshold,
-                    failures + 1,
-                    None,
-                ),
+                Some(now) => enter(open_now(now, 0), APPLIED, Trigger::FailureThreshold, failures + 1, None),
             },
-            Verdict::Failure => same_gen(
-                gen,
-                Phase::Closed {
-                    failures: failures + 1,
-                    ramping,
-                },
-                APPLIED,
-            ),
+            Verdict::Failure => same_gen(gen, Phase::Closed { failures: failures + 1, ramping }, APPLIED),
             Verdict::Ignore => unchanged(word, APPLIED),
         },
-        (
-            Phase::Closed { .. },
-            Event::Trip {
-                gen: g,
-                reason,
-                failures,
-            },
-        ) if g == gen => match now {
+        (Phase::Closed { .. }, Event::Trip { gen: g, reason, failures }) if g == gen => match now {
             None => Step::NeedsTime,
-            Some(now) => enter(
-                open_now(now, 0),
-                APPLIED,
-                trigger_of(reason),
-                failures,
-                None,
-            ),
+            Some(now) => enter(open_now(now, 0), APPLIED, trigger_of(reason), failures, None),
         },
         (Phase::Open { opened_at, level }, Event::Acquire) => match now {
             None => Step::NeedsTime,
@@ -418,15 +313,8 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                 if open_retry_ms(cfg, opened_at, level, gen, now.ms).is_none() {
                     let gen = layout::next_gen(gen);
                     enter(
-                        Phase::HalfOpen {
-                            issued: 1,
-                            successes: 0,
-                            level,
-                        },
-                        Outcome::Admitted {
-                            gen,
-                            kind: Admission::Probe,
-                        },
+                        Phase::HalfOpen { issued: 1, successes: 0, level },
+                        Outcome::Admitted { gen, kind: Admission::Probe },
                         Trigger::RecoveryTimeout,
                         0,
                         Some(elapsed),
@@ -434,40 +322,20 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                 } else {
                     unchanged(
                         word,
-                        Outcome::Rejected {
-                            state: State::Open,
-                            retry_after_ms: Some(open_ms - elapsed),
-                        },
+                        Outcome::Rejected { state: State::Open, retry_after_ms: Some(open_ms - elapsed) },
                     )
                 }
             }
         },
-        (
-            Phase::HalfOpen {
-                issued,
-                successes,
-                level,
-            },
-            Event::Acquire,
-        ) => {
+        (Phase::HalfOpen { issued, successes, level }, Event::Acquire) => {
             if issued < cfg.half_open_probes {
                 return same_gen(
                     gen,
-                    Phase::HalfOpen {
-                        issued: issued + 1,
-                        successes,
-                        level,
-                    },
-                    Outcome::Admitted {
-                        gen,
-                        kind: Admission::Probe,
-                    },
+                    Phase::HalfOpen { issued: issued + 1, successes, level },
+                    Outcome::Admitted { gen, kind: Admission::Probe },
                 );
             }
-            let busy = Outcome::Rejected {
-                state: State::HalfOpen,
-                retry_after_ms: None,
-            };
+            let busy = Outcome::Rejected { state: State::HalfOpen, retry_after_ms: None };
             if !cfg!(feature = "policies") || cfg.probe_timeout_ms == 0 {
                 return unchanged(word, busy);
             }
@@ -481,10 +349,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                     let retry = cfg.open_ms(level, layout::next_gen(gen));
                     enter(
                         open_now(now, level),
-                        Outcome::Rejected {
-                            state: State::Open,
-                            retry_after_ms: Some(retry),
-                        },
+                        Outcome::Rejected { state: State::Open, retry_after_ms: Some(retry) },
                         Trigger::ProbeTimeout,
                         0,
                         None,
@@ -494,16 +359,8 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
             }
         }
         (
-            Phase::HalfOpen {
-                issued,
-                successes,
-                level,
-            },
-            Event::Record {
-                gen: g,
-                kind: Admission::Probe,
-                verdict,
-            },
+            Phase::HalfOpen { issued, successes, level },
+            Event::Record { gen: g, kind: Admission::Probe, verdict },
         ) if g == gen => {
             match verdict {
                 Verdict::Success if successes + 1 >= cfg.successes_to_close => {
@@ -511,63 +368,32 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                     if ramping && now.is_none() {
                         return Step::NeedsTime; // the ramp's stamp needs the time
                     }
-                    enter(
-                        Phase::Closed {
-                            failures: 0,
-                            ramping,
-                        },
-                        APPLIED,
-                        Trigger::ProbeSucceeded,
-                        0,
-                        None,
-                    )
+                    enter(Phase::Closed { failures: 0, ramping }, APPLIED, Trigger::ProbeSucceeded, 0, None)
                 }
-                Verdict::Success => same_gen(
-                    gen,
-                    Phase::HalfOpen {
-                        issued,
-                        successes: successes + 1,
-                        level,
-                    },
-                    APPLIED,
-                ),
+                Verdict::Success => {
+                    same_gen(gen, Phase::HalfOpen { issued, successes: successes + 1, level }, APPLIED)
+                }
                 Verdict::Failure => match now {
                     None => Step::NeedsTime,
-                    Some(now) => enter(
-                        open_now(now, cfg.next_level(level)),
-                        APPLIED,
-                        Trigger::ProbeFailed,
-                        1,
-                        None,
-                    ),
+                    Some(now) => {
+                        enter(open_now(now, cfg.next_level(level)), APPLIED, Trigger::ProbeFailed, 1, None)
+                    }
                 },
                 // Give the slot back. `issued` counts this probe, so it is at least 1; the
                 // saturating form keeps the function total on words it never produces.
                 Verdict::Ignore => same_gen(
                     gen,
-                    Phase::HalfOpen {
-                        issued: issued.saturating_sub(1),
-                        successes,
-                        level,
-                    },
+                    Phase::HalfOpen { issued: issued.saturating_sub(1), successes, level },
                     APPLIED,
                 ),
             }
         }
-        (Phase::ForcedOpen, Event::Acquire) => unchanged(
-            word,
-            Outcome::Rejected {
-                state: State::ForcedOpen,
-                retry_after_ms: None,
-            },
-        ),
-        (Phase::Disabled, Event::Acquire) => unchanged(
-            word,
-            Outcome::Admitted {
-                gen,
-                kind: Admission::Disabled,
-            },
-        ),
+        (Phase::ForcedOpen, Event::Acquire) => {
+            unchanged(word, Outcome::Rejected { state: State::ForcedOpen, retry_after_ms: None })
+        }
+        (Phase::Disabled, Event::Acquire) => {
+            unchanged(word, Outcome::Admitted { gen, kind: Admission::Disabled })
+        }
         // Every other record or trip: a permit or window from another generation, or (after
         // generation wrap-around) of a kind this phase never issues. It belongs to an earlier
         // cycle.
@@ -600,62 +426,29 @@ mod tests {
     }
 
     fn closed(failures: u32) -> Phase {
-        Phase::Closed {
-            failures,
-            ramping: false,
-        }
+        Phase::Closed { failures, ramping: false }
     }
     fn open(opened_at: Ms) -> Phase {
-        Phase::Open {
-            opened_at,
-            level: 0,
-        }
+        Phase::Open { opened_at, level: 0 }
     }
     fn half(issued: u32, successes: u32) -> Phase {
-        Phase::HalfOpen {
-            issued,
-            successes,
-            level: 0,
-        }
+        Phase::HalfOpen { issued, successes, level: 0 }
     }
 
     fn at(ms: Ms) -> Now {
-        Now {
-            ms,
-            phase_elapsed: None,
-        }
+        Now { ms, phase_elapsed: None }
     }
 
     /// Runs the function with `c`, supplying `now` only when asked (and checking it is asked only
     /// once, and that supplying it early changes nothing).
-    fn run_with(
-        c: &ValidConfig,
-        word: Word,
-        event: Event,
-        now: Now,
-    ) -> (Word, Outcome, Option<Change>) {
+    fn run_with(c: &ValidConfig, word: Word, event: Event, now: Now) -> (Word, Outcome, Option<Change>) {
         match transition(word, event, None, c) {
-            Step::Done {
-                next,
-                outcome,
-                change,
-            } => {
-                assert_eq!(
-                    transition(word, event, Some(now), c),
-                    Step::Done {
-                        next,
-                        outcome,
-                        change
-                    }
-                );
+            Step::Done { next, outcome, change } => {
+                assert_eq!(transition(word, event, Some(now), c), Step::Done { next, outcome, change });
                 (next, outcome, change)
             }
             Step::NeedsTime => match transition(word, event, Some(now), c) {
-                Step::Done {
-                    next,
-                    outcome,
-                    change,
-                } => (next, outcome, change),
+                Step::Done { next, outcome, change } => (next, outcome, change),
                 Step::NeedsTime => panic!("asked for time twice"),
             },
         }
@@ -678,95 +471,44 @@ mod tests {
     #[test]
     fn closed_acquire_admits_without_store_and_marks_clean() {
         let clean = w(G, closed(0));
-        assert_eq!(
-            run(clean, Event::Acquire, 0),
-            (
-                clean,
-                Outcome::Admitted {
-                    gen: G,
-                    kind: CLEAN
-                },
-                None
-            )
-        );
+        assert_eq!(run(clean, Event::Acquire, 0), (clean, Outcome::Admitted { gen: G, kind: CLEAN }, None));
         let dirty = w(G, closed(2));
-        assert_eq!(
-            run(dirty, Event::Acquire, 0),
-            (
-                dirty,
-                Outcome::Admitted {
-                    gen: G,
-                    kind: CLOSED
-                },
-                None
-            )
-        );
+        assert_eq!(run(dirty, Event::Acquire, 0), (dirty, Outcome::Admitted { gen: G, kind: CLOSED }, None));
     }
 
     #[test]
     fn closed_failure_counts_then_trips_at_threshold_with_time() {
         let w0 = w(G, closed(0));
-        assert_eq!(
-            run(w0, rec(G, CLEAN, Verdict::Failure), 10),
-            (w(G, closed(1)), APPLIED, None)
-        );
+        assert_eq!(run(w0, rec(G, CLEAN, Verdict::Failure), 10), (w(G, closed(1)), APPLIED, None));
         // No time is needed below the threshold.
         let w1 = w(G, closed(1));
-        assert!(matches!(
-            transition(w1, rec(G, CLOSED, Verdict::Failure), None, &cfg()),
-            Step::Done { .. }
-        ));
+        assert!(matches!(transition(w1, rec(G, CLOSED, Verdict::Failure), None, &cfg()), Step::Done { .. }));
         let w2 = w(G, closed(2));
-        assert_eq!(
-            transition(w2, rec(G, CLOSED, Verdict::Failure), None, &cfg()),
-            Step::NeedsTime
-        );
+        assert_eq!(transition(w2, rec(G, CLOSED, Verdict::Failure), None, &cfg()), Step::NeedsTime);
         let (w3, o, c) = run(w2, rec(G, CLOSED, Verdict::Failure), 1_234);
         assert_eq!((w3, o), (w(G + 1, open(1_234)), APPLIED));
         let c = c.unwrap();
         assert_eq!(
             (c.from, c.to, c.trigger, c.failure_count, c.gen, cfg().open_ms(c.level, c.gen)),
-            (
-                State::Closed,
-                State::Open,
-                Trigger::FailureThreshold,
-                3,
-                G + 1,
-                1_000
-            )
+            (State::Closed, State::Open, Trigger::FailureThreshold, 3, G + 1, 1_000)
         );
     }
 
     #[test]
     fn closed_success_clears_pending_failures_but_clean_success_is_a_no_op() {
         let dirty = w(G, closed(2));
-        assert_eq!(
-            run(dirty, rec(G, CLOSED, Verdict::Success), 0),
-            (w(G, closed(0)), APPLIED, None)
-        );
+        assert_eq!(run(dirty, rec(G, CLOSED, Verdict::Success), 0), (w(G, closed(0)), APPLIED, None));
         // A permit admitted clean does not clear failures recorded while it ran.
-        assert_eq!(
-            run(dirty, rec(G, CLEAN, Verdict::Success), 0),
-            (dirty, APPLIED, None)
-        );
+        assert_eq!(run(dirty, rec(G, CLEAN, Verdict::Success), 0), (dirty, APPLIED, None));
         let clean = w(G, closed(0));
-        assert_eq!(
-            run(clean, rec(G, CLOSED, Verdict::Success), 0),
-            (clean, APPLIED, None)
-        );
+        assert_eq!(run(clean, rec(G, CLOSED, Verdict::Success), 0), (clean, APPLIED, None));
     }
 
     #[test]
     fn closed_ignore_changes_nothing() {
         let dirty = w(G, closed(2));
-        assert_eq!(
-            run(dirty, rec(G, CLOSED, Verdict::Ignore), 0),
-            (dirty, APPLIED, None)
-        );
-        assert_eq!(
-            run(dirty, rec(G, CLEAN, Verdict::Ignore), 0),
-            (dirty, APPLIED, None)
-        );
+        assert_eq!(run(dirty, rec(G, CLOSED, Verdict::Ignore), 0), (dirty, APPLIED, None));
+        assert_eq!(run(dirty, rec(G, CLEAN, Verdict::Ignore), 0), (dirty, APPLIED, None));
     }
 
     #[test]
@@ -778,11 +520,7 @@ mod tests {
             rec(G, Admission::Probe, Verdict::Failure),
             rec(G, Admission::Probe, Verdict::Success),
             rec(G, Admission::Probe, Verdict::Ignore),
-            Event::Trip {
-                gen: G - 1,
-                reason: TripReason::FailureRate,
-                failures: 9,
-            },
+            Event::Trip { gen: G - 1, reason: TripReason::FailureRate, failures: 9 },
         ] {
             assert_eq!(run(dirty, event, 0), (dirty, STALE, None), "{event:?}");
         }
@@ -791,11 +529,7 @@ mod tests {
     #[test]
     fn closed_trip_event_opens_for_its_generation() {
         let word = w(G, closed(0));
-        let trip = Event::Trip {
-            gen: G,
-            reason: TripReason::SlowCallRate,
-            failures: 7,
-        };
+        let trip = Event::Trip { gen: G, reason: TripReason::SlowCallRate, failures: 7 };
         assert_eq!(transition(word, trip, None, &cfg()), Step::NeedsTime);
         let (next, o, c) = run(word, trip, 40);
         assert_eq!((next, o), (w(G + 1, open(40)), APPLIED));
@@ -811,45 +545,19 @@ mod tests {
         assert_eq!(transition(o, Event::Acquire, None, &cfg()), Step::NeedsTime);
         assert_eq!(
             run(o, Event::Acquire, 100),
-            (
-                o,
-                Outcome::Rejected {
-                    state: State::Open,
-                    retry_after_ms: Some(1_000)
-                },
-                None
-            )
+            (o, Outcome::Rejected { state: State::Open, retry_after_ms: Some(1_000) }, None)
         );
         assert_eq!(
             run(o, Event::Acquire, 1_099),
-            (
-                o,
-                Outcome::Rejected {
-                    state: State::Open,
-                    retry_after_ms: Some(1)
-                },
-                None
-            )
+            (o, Outcome::Rejected { state: State::Open, retry_after_ms: Some(1) }, None)
         );
         let (next, out, c) = run(o, Event::Acquire, 1_100);
         assert_eq!(next, w(G + 1, half(1, 0)));
-        assert_eq!(
-            out,
-            Outcome::Admitted {
-                gen: G + 1,
-                kind: Admission::Probe
-            }
-        );
+        assert_eq!(out, Outcome::Admitted { gen: G + 1, kind: Admission::Probe });
         let c = c.unwrap();
         assert_eq!(
             (c.from, c.to, c.trigger, c.open_for_ms, c.stamp),
-            (
-                State::Open,
-                State::HalfOpen,
-                Trigger::RecoveryTimeout,
-                Some(1_000),
-                true
-            )
+            (State::Open, State::HalfOpen, Trigger::RecoveryTimeout, Some(1_000), true)
         );
     }
 
@@ -859,27 +567,15 @@ mod tests {
         let o = w(G, open(layout::stamp(opened)));
         assert!(matches!(
             run(o, Event::Acquire, opened + 999).1,
-            Outcome::Rejected {
-                retry_after_ms: Some(1),
-                ..
-            }
+            Outcome::Rejected { retry_after_ms: Some(1), .. }
         ));
-        assert!(matches!(
-            run(o, Event::Acquire, opened + 1_000).1,
-            Outcome::Admitted { .. }
-        ));
+        assert!(matches!(run(o, Event::Acquire, opened + 1_000).1, Outcome::Admitted { .. }));
     }
 
     #[test]
     fn open_with_clock_stepped_back_admits_a_probe_rather_than_sticking() {
         let o = w(G, open(5_000));
-        assert!(matches!(
-            run(o, Event::Acquire, 4_000).1,
-            Outcome::Admitted {
-                kind: Admission::Probe,
-                ..
-            }
-        ));
+        assert!(matches!(run(o, Event::Acquire, 4_000).1, Outcome::Admitted { kind: Admission::Probe, .. }));
     }
 
     #[test]
@@ -889,11 +585,7 @@ mod tests {
             for kind in [CLOSED, CLEAN, Admission::Probe] {
                 for verdict in [Verdict::Success, Verdict::Failure] {
                     let e = rec(gen, kind, verdict);
-                    let expected = if kind == CLEAN && verdict == Verdict::Success {
-                        APPLIED
-                    } else {
-                        STALE
-                    };
+                    let expected = if kind == CLEAN && verdict == Verdict::Success { APPLIED } else { STALE };
                     assert_eq!(run(o, e, 50), (o, expected, None), "{e:?}");
                 }
             }
@@ -921,56 +613,28 @@ mod tests {
         let mut durations = std::vec::Vec::new();
         word = run_with(&c, word, rec(G, CLOSED, Verdict::Failure), at(now)).0;
         for _ in 0..5 {
-            let Outcome::Rejected {
-                retry_after_ms: Some(d),
-                ..
-            } = run_with(&c, word, Event::Acquire, at(now)).1
+            let Outcome::Rejected { retry_after_ms: Some(d), .. } =
+                run_with(&c, word, Event::Acquire, at(now)).1
             else {
                 panic!("open rejects")
             };
             durations.push(d);
             now += d;
             let (probe, out, _) = run_with(&c, word, Event::Acquire, at(now));
-            let Outcome::Admitted { gen, .. } = out else {
-                panic!("probe after {d} ms")
-            };
-            word = run_with(
-                &c,
-                probe,
-                rec(gen, Admission::Probe, Verdict::Failure),
-                at(now),
-            )
-            .0;
+            let Outcome::Admitted { gen, .. } = out else { panic!("probe after {d} ms") };
+            word = run_with(&c, probe, rec(gen, Admission::Probe, Verdict::Failure), at(now)).0;
         }
         assert_eq!(durations, [100, 200, 350, 350, 350]);
-        assert!(
-            matches!(layout::decode(word).phase, Phase::Open { level: 2, .. }),
-            "level stops at the cap"
-        );
+        assert!(matches!(layout::decode(word).phase, Phase::Open { level: 2, .. }), "level stops at the cap");
         // A successful probe closes and forgets the level.
         now += 350;
         let (probe, out, _) = run_with(&c, word, Event::Acquire, at(now));
-        let Outcome::Admitted { gen, .. } = out else {
-            panic!()
-        };
-        let (closed_word, _, ch) = run_with(
-            &c,
-            probe,
-            rec(gen, Admission::Probe, Verdict::Success),
-            at(now),
-        );
+        let Outcome::Admitted { gen, .. } = out else { panic!() };
+        let (closed_word, _, ch) = run_with(&c, probe, rec(gen, Admission::Probe, Verdict::Success), at(now));
         assert_eq!(ch.unwrap().level, 0);
-        let reopened = run_with(
-            &c,
-            closed_word,
-            rec(layout::gen_of(closed_word), CLOSED, Verdict::Failure),
-            at(now),
-        )
-        .0;
-        assert!(matches!(
-            layout::decode(reopened).phase,
-            Phase::Open { level: 0, .. }
-        ));
+        let reopened =
+            run_with(&c, closed_word, rec(layout::gen_of(closed_word), CLOSED, Verdict::Failure), at(now)).0;
+        assert!(matches!(layout::decode(reopened).phase, Phase::Open { level: 0, .. }));
     }
 
     #[test]
@@ -990,10 +654,7 @@ mod tests {
             seen.insert(j);
         }
         assert!(seen.len() > 32, "jitter should spread: {seen:?}");
-        let other_seed = Config::new()
-            .jitter(Duration::from_millis(500), 43)
-            .validate()
-            .unwrap();
+        let other_seed = Config::new().jitter(Duration::from_millis(500), 43).validate().unwrap();
         assert!((0..64).any(|g| other_seed.jitter_for(g) != c.jitter_for(g)));
     }
 
@@ -1017,25 +678,11 @@ mod tests {
         let (h2, o, c) = run(h1, Event::Acquire, 0);
         assert_eq!(
             (h2, o, c),
-            (
-                w(G, half(2, 0)),
-                Outcome::Admitted {
-                    gen: G,
-                    kind: Admission::Probe
-                },
-                None
-            )
+            (w(G, half(2, 0)), Outcome::Admitted { gen: G, kind: Admission::Probe }, None)
         );
         assert_eq!(
             run(h2, Event::Acquire, 0),
-            (
-                h2,
-                Outcome::Rejected {
-                    state: State::HalfOpen,
-                    retry_after_ms: None
-                },
-                None
-            )
+            (h2, Outcome::Rejected { state: State::HalfOpen, retry_after_ms: None }, None)
         );
     }
 
@@ -1045,31 +692,20 @@ mod tests {
         let (h1, o, c) = run(h, rec(G, Admission::Probe, Verdict::Success), 0);
         assert_eq!((h1, o, c), (w(G, half(2, 1)), APPLIED, None));
         // A success keeps its slot: with both probes issued, no third is admitted.
-        assert!(matches!(
-            run(h1, Event::Acquire, 0).1,
-            Outcome::Rejected { .. }
-        ));
+        assert!(matches!(run(h1, Event::Acquire, 0).1, Outcome::Rejected { .. }));
         let (closed_word, o, c) = run(h1, rec(G, Admission::Probe, Verdict::Success), 0);
         assert_eq!((closed_word, o), (w(G + 1, closed(0)), APPLIED));
         let c = c.unwrap();
         assert_eq!(
             (c.from, c.to, c.trigger, c.stamp),
-            (
-                State::HalfOpen,
-                State::Closed,
-                Trigger::ProbeSucceeded,
-                false
-            )
+            (State::HalfOpen, State::Closed, Trigger::ProbeSucceeded, false)
         );
     }
 
     #[test]
     fn half_open_failure_reopens_with_fresh_timestamp() {
         let h = w(G, half(2, 1));
-        assert_eq!(
-            transition(h, rec(G, Admission::Probe, Verdict::Failure), None, &cfg()),
-            Step::NeedsTime
-        );
+        assert_eq!(transition(h, rec(G, Admission::Probe, Verdict::Failure), None, &cfg()), Step::NeedsTime);
         let (o, out, c) = run(h, rec(G, Admission::Probe, Verdict::Failure), 7_777);
         assert_eq!((o, out), (w(G + 1, open(7_777)), APPLIED));
         let c = c.unwrap();
@@ -1082,10 +718,7 @@ mod tests {
     #[test]
     fn half_open_ignore_returns_the_slot() {
         let h = w(G, half(2, 1));
-        assert_eq!(
-            run(h, rec(G, Admission::Probe, Verdict::Ignore), 0),
-            (w(G, half(1, 1)), APPLIED, None)
-        );
+        assert_eq!(run(h, rec(G, Admission::Probe, Verdict::Ignore), 0), (w(G, half(1, 1)), APPLIED, None));
         // Total on words the machine never produces.
         let h0 = w(G, half(0, 0));
         assert_eq!(run(h0, rec(G, Admission::Probe, Verdict::Ignore), 0).0, h0);
@@ -1100,11 +733,7 @@ mod tests {
             rec(G - 2, CLOSED, Verdict::Failure),
             rec(G, CLOSED, Verdict::Failure),
             rec(G, CLOSED, Verdict::Success),
-            Event::Trip {
-                gen: G,
-                reason: TripReason::FailureRate,
-                failures: 1,
-            },
+            Event::Trip { gen: G, reason: TripReason::FailureRate, failures: 1 },
         ] {
             assert_eq!(run(h, e, 0), (h, STALE, None), "{e:?}");
         }
@@ -1121,60 +750,23 @@ mod tests {
             .probe_timeout(Duration::from_millis(50))
             .validate()
             .unwrap();
-        let full = w(
-            G,
-            Phase::HalfOpen {
-                issued: 1,
-                successes: 0,
-                level: 1,
-            },
-        );
+        let full = w(G, Phase::HalfOpen { issued: 1, successes: 0, level: 1 });
         assert_eq!(transition(full, Event::Acquire, None, &c), Step::NeedsTime);
-        let busy = Outcome::Rejected {
-            state: State::HalfOpen,
-            retry_after_ms: None,
-        };
-        let stamped = |e| Now {
-            ms: 500,
-            phase_elapsed: Some(e),
-        };
-        assert_eq!(
-            run_with(&c, full, Event::Acquire, stamped(49)),
-            (full, busy, None)
-        );
+        let busy = Outcome::Rejected { state: State::HalfOpen, retry_after_ms: None };
+        let stamped = |e| Now { ms: 500, phase_elapsed: Some(e) };
+        assert_eq!(run_with(&c, full, Event::Acquire, stamped(49)), (full, busy, None));
         // No stamp for this generation yet: not stuck.
-        assert_eq!(
-            run_with(&c, full, Event::Acquire, at(500)),
-            (full, busy, None)
-        );
+        assert_eq!(run_with(&c, full, Event::Acquire, at(500)), (full, busy, None));
         let (next, out, ch) = run_with(&c, full, Event::Acquire, stamped(50));
-        assert_eq!(
-            next,
-            w(
-                G + 1,
-                Phase::Open {
-                    opened_at: 500,
-                    level: 2
-                }
-            )
-        );
-        assert_eq!(
-            out,
-            Outcome::Rejected {
-                state: State::Open,
-                retry_after_ms: Some(400)
-            }
-        );
+        assert_eq!(next, w(G + 1, Phase::Open { opened_at: 500, level: 2 }));
+        assert_eq!(out, Outcome::Rejected { state: State::Open, retry_after_ms: Some(400) });
         let ch = ch.unwrap();
         assert_eq!(
             (ch.trigger, ch.to, c.open_ms(ch.level, ch.gen)),
             (Trigger::ProbeTimeout, State::Open, 400)
         );
         // Without a probe timeout the breaker never asks for time here.
-        assert!(matches!(
-            transition(full, Event::Acquire, None, &cfg()),
-            Step::Done { .. }
-        ));
+        assert!(matches!(transition(full, Event::Acquire, None, &cfg()), Step::Done { .. }));
     }
 
     // ---- gradual recovery ----
@@ -1187,88 +779,20 @@ mod tests {
             .gradual_recovery(Duration::from_millis(1_000), 10)
             .validate()
             .unwrap();
-        let h = w(
-            G,
-            Phase::HalfOpen {
-                issued: 1,
-                successes: 0,
-                level: 3,
-            },
-        );
-        assert_eq!(
-            transition(h, rec(G, Admission::Probe, Verdict::Success), None, &c),
-            Step::NeedsTime
-        );
+        let h = w(G, Phase::HalfOpen { issued: 1, successes: 0, level: 3 });
+        assert_eq!(transition(h, rec(G, Admission::Probe, Verdict::Success), None, &c), Step::NeedsTime);
         let (ramping, _, ch) = run_with(&c, h, rec(G, Admission::Probe, Verdict::Success), at(0));
-        assert_eq!(
-            ramping,
-            w(
-                G + 1,
-                Phase::Closed {
-                    failures: 0,
-                    ramping: true
-                }
-            )
-        );
+        assert_eq!(ramping, w(G + 1, Phase::Closed { failures: 0, ramping: true }));
         assert!(ch.unwrap().stamp, "the ramp's start is stamped");
         let g = G + 1;
-        let ramp = |e| {
-            run_with(
-                &c,
-                ramping,
-                Event::Acquire,
-                Now {
-                    ms: e,
-                    phase_elapsed: Some(e),
-                },
-            )
-        };
-        assert_eq!(
-            ramp(0),
-            (
-                ramping,
-                Outcome::Ramp {
-                    gen: g,
-                    permille: 100,
-                    clean: true
-                },
-                None
-            )
-        );
-        assert_eq!(
-            ramp(500),
-            (
-                ramping,
-                Outcome::Ramp {
-                    gen: g,
-                    permille: 550,
-                    clean: true
-                },
-                None
-            )
-        );
+        let ramp = |e| run_with(&c, ramping, Event::Acquire, Now { ms: e, phase_elapsed: Some(e) });
+        assert_eq!(ramp(0), (ramping, Outcome::Ramp { gen: g, permille: 100, clean: true }, None));
+        assert_eq!(ramp(500), (ramping, Outcome::Ramp { gen: g, permille: 550, clean: true }, None));
         let (done, out, ch) = ramp(1_000);
-        assert_eq!(
-            (done, out, ch),
-            (
-                w(g, closed(0)),
-                Outcome::Admitted {
-                    gen: g,
-                    kind: CLEAN
-                },
-                None
-            )
-        );
+        assert_eq!((done, out, ch), (w(g, closed(0)), Outcome::Admitted { gen: g, kind: CLEAN }, None));
         // Unknown stamp: the ramp is taken as just begun.
         let unknown = run_with(&c, ramping, Event::Acquire, at(5_000)).1;
-        assert_eq!(
-            unknown,
-            Outcome::Ramp {
-                gen: g,
-                permille: 100,
-                clean: true
-            }
-        );
+        assert_eq!(unknown, Outcome::Ramp { gen: g, permille: 100, clean: true });
         // A reset ends any ramp.
         let (reset, _, _) = run_with(&c, ramping, Event::Control(Control::Reset), at(0));
         assert_eq!(reset, w(g + 1, closed(0)));
@@ -1282,9 +806,7 @@ mod tests {
         }
         // Evenly spread: at 50 % every other call passes.
         assert_eq!(
-            (0..6)
-                .map(|n| ramp_admits(n, 500))
-                .collect::<std::vec::Vec<_>>(),
+            (0..6).map(|n| ramp_admits(n, 500)).collect::<std::vec::Vec<_>>(),
             [false, true, false, true, false, true]
         );
     }
@@ -1296,23 +818,10 @@ mod tests {
         let f = w(G, Phase::ForcedOpen);
         assert_eq!(
             run(f, Event::Acquire, 0),
-            (
-                f,
-                Outcome::Rejected {
-                    state: State::ForcedOpen,
-                    retry_after_ms: None
-                },
-                None
-            )
+            (f, Outcome::Rejected { state: State::ForcedOpen, retry_after_ms: None }, None)
         );
-        assert_eq!(
-            run(f, rec(G, Admission::Probe, Verdict::Failure), 0),
-            (f, STALE, None)
-        );
-        assert_eq!(
-            run(f, Event::Control(Control::ForceOpen), 0),
-            (f, Outcome::Controlled, None)
-        );
+        assert_eq!(run(f, rec(G, Admission::Probe, Verdict::Failure), 0), (f, STALE, None));
+        assert_eq!(run(f, Event::Control(Control::ForceOpen), 0), (f, Outcome::Controlled, None));
     }
 
     #[test]
@@ -1320,37 +829,18 @@ mod tests {
         let d = w(G, Phase::Disabled);
         assert_eq!(
             run(d, Event::Acquire, 0),
-            (
-                d,
-                Outcome::Admitted {
-                    gen: G,
-                    kind: Admission::Disabled
-                },
-                None
-            )
+            (d, Outcome::Admitted { gen: G, kind: Admission::Disabled }, None)
         );
         for v in [Verdict::Success, Verdict::Failure, Verdict::Ignore] {
-            assert_eq!(
-                run(d, rec(G, Admission::Disabled, v), 0),
-                (d, APPLIED, None)
-            );
+            assert_eq!(run(d, rec(G, Admission::Disabled, v), 0), (d, APPLIED, None));
             assert_eq!(run(d, rec(G, CLOSED, Verdict::Failure), 0).0, d);
         }
-        assert_eq!(
-            run(d, Event::Control(Control::Disable), 0),
-            (d, Outcome::Controlled, None)
-        );
+        assert_eq!(run(d, Event::Control(Control::Disable), 0), (d, Outcome::Controlled, None));
     }
 
     #[test]
     fn every_state_accepts_every_control() {
-        let phases = [
-            closed(2),
-            open(3),
-            half(1, 0),
-            Phase::ForcedOpen,
-            Phase::Disabled,
-        ];
+        let phases = [closed(2), open(3), half(1, 0), Phase::ForcedOpen, Phase::Disabled];
         for phase in phases {
             let word = w(G, phase);
             for (control, to, trigger) in [
@@ -1365,15 +855,9 @@ mod tests {
                 } else {
                     assert_eq!(next, w(G + 1, to), "{phase:?} {control:?}");
                     let c = c.unwrap();
-                    assert_eq!(
-                        (c.from, c.to, c.trigger),
-                        (state_of(phase), state_of(to), trigger)
-                    );
-                    let expected_failures = if let Phase::Closed { failures, .. } = phase {
-                        failures
-                    } else {
-                        0
-                    };
+                    assert_eq!((c.from, c.to, c.trigger), (state_of(phase), state_of(to), trigger));
+                    let expected_failures =
+                        if let Phase::Closed { failures, .. } = phase { failures } else { 0 };
                     assert_eq!(c.failure_count, expected_failures);
                 }
             }
@@ -1399,42 +883,32 @@ mod properties {
     use proptest::prelude::*;
 
     fn config() -> impl Strategy<Value = ValidConfig> {
-        (
-            1u32..6,
-            1u64..5_000,
-            1u32..4,
-            1u32..4,
-            0u64..3,
-            0u64..500,
-            0u64..500,
-            0u64..2_000,
+        (1u32..6, 1u64..5_000, 1u32..4, 1u32..4, 0u64..3, 0u64..500, 0u64..500, 0u64..2_000).prop_filter_map(
+            "successes <= probes",
+            |(t, ms, p, s, backoff_factor, jitter, probe_timeout, ramp)| {
+                let c = Config::new()
+                    .failure_threshold(t)
+                    .recovery_timeout(Duration::from_millis(ms))
+                    .half_open_probes(p)
+                    .successes_to_close(s);
+                #[cfg(feature = "policies")]
+                let c = {
+                    let mut c = c
+                        .backoff(Duration::from_millis(ms << backoff_factor))
+                        .jitter(Duration::from_millis(jitter), 7);
+                    if probe_timeout > 0 {
+                        c = c.probe_timeout(Duration::from_millis(probe_timeout));
+                    }
+                    if ramp > 0 {
+                        c = c.gradual_recovery(Duration::from_millis(ramp), (ramp % 100) as u32);
+                    }
+                    c
+                };
+                #[cfg(not(feature = "policies"))]
+                let _ = (backoff_factor, jitter, probe_timeout, ramp);
+                c.validate().ok()
+            },
         )
-            .prop_filter_map(
-                "successes <= probes",
-                |(t, ms, p, s, backoff_factor, jitter, probe_timeout, ramp)| {
-                    let c = Config::new()
-                        .failure_threshold(t)
-                        .recovery_timeout(Duration::from_millis(ms))
-                        .half_open_probes(p)
-                        .successes_to_close(s);
-                    #[cfg(feature = "policies")]
-                    let c = {
-                        let mut c = c
-                            .backoff(Duration::from_millis(ms << backoff_factor))
-                            .jitter(Duration::from_millis(jitter), 7);
-                        if probe_timeout > 0 {
-                            c = c.probe_timeout(Duration::from_millis(probe_timeout));
-                        }
-                        if ramp > 0 {
-                            c = c.gradual_recovery(Duration::from_millis(ramp), (ramp % 100) as u32);
-                        }
-                        c
-                    };
-                    #[cfg(not(feature = "policies"))]
-                    let _ = (backoff_factor, jitter, probe_timeout, ramp);
-                    c.validate().ok()
-                },
-            )
     }
 
     /// Words the machine can produce under `cfg`.
@@ -1444,16 +918,8 @@ mod properties {
                 .prop_map(|(failures, ramping)| Phase::Closed { failures, ramping }),
             (0..TIME_MODULUS, 0..=MAX_BACKOFF_LEVEL)
                 .prop_map(|(opened_at, level)| Phase::Open { opened_at, level }),
-            (
-                0..=cfg.half_open_probes,
-                0..cfg.successes_to_close,
-                0..=MAX_BACKOFF_LEVEL
-            )
-                .prop_map(|(issued, successes, level)| Phase::HalfOpen {
-                    issued,
-                    successes,
-                    level
-                }),
+            (0..=cfg.half_open_probes, 0..cfg.successes_to_close, 0..=MAX_BACKOFF_LEVEL)
+                .prop_map(|(issued, successes, level)| Phase::HalfOpen { issued, successes, level }),
             Just(Phase::ForcedOpen),
             Just(Phase::Disabled),
         ];
@@ -1466,15 +932,8 @@ mod properties {
             Just(Admission::Probe),
             Just(Admission::Disabled),
         ];
-        let verdict = prop_oneof![
-            Just(Verdict::Success),
-            Just(Verdict::Failure),
-            Just(Verdict::Ignore)
-        ];
-        let reason = prop_oneof![
-            Just(TripReason::FailureRate),
-            Just(TripReason::SlowCallRate)
-        ];
+        let verdict = prop_oneof![Just(Verdict::Success), Just(Verdict::Failure), Just(Verdict::Ignore)];
+        let reason = prop_oneof![Just(TripReason::FailureRate), Just(TripReason::SlowCallRate)];
         prop_oneof![
             Just(Event::Acquire),
             (0..GENERATIONS, kind, verdict).prop_map(|(gen, kind, verdict)| Event::Record {
@@ -1482,19 +941,10 @@ mod properties {
                 kind,
                 verdict
             }),
-            (0..GENERATIONS, reason, any::<u32>()).prop_map(|(gen, reason, failures)| {
-                Event::Trip {
-                    gen,
-                    reason,
-                    failures,
-                }
-            }),
-            prop_oneof![
-                Just(Control::ForceOpen),
-                Just(Control::Disable),
-                Just(Control::Reset)
-            ]
-            .prop_map(Event::Control),
+            (0..GENERATIONS, reason, any::<u32>())
+                .prop_map(|(gen, reason, failures)| { Event::Trip { gen, reason, failures } }),
+            prop_oneof![Just(Control::ForceOpen), Just(Control::Disable), Just(Control::Reset)]
+                .prop_map(Event::Control),
         ]
     }
 

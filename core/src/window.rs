@@ -34,7 +34,6 @@
 //! counted (the rate is then that of the bucket's first calls). Choose the bucket width so a
 //! bucket stays below it at peak load.
 
-
 use core::time::Duration;
 
 use crate::layout::{Word, GENERATIONS};
@@ -95,9 +94,7 @@ fn split(bucket: Word) -> (Word, Counts) {
 
 #[inline]
 fn join(tag: Word, c: Counts) -> Word {
-    tag | c.calls as Word
-        | (c.failures as Word) << bits::COUNT
-        | (c.slow as Word) << (2 * bits::COUNT)
+    tag | c.calls as Word | (c.failures as Word) << bits::COUNT | (c.slow as Word) << (2 * bits::COUNT)
 }
 
 #[inline]
@@ -185,23 +182,13 @@ impl RateConfig {
     /// Trip when at least `failure_permille` ‰ of the calls in the window failed, once the
     /// window holds at least `min_calls` calls.
     pub const fn new(failure_permille: u32, min_calls: u32) -> Self {
-        RateConfig {
-            failure_permille,
-            min_calls,
-            slow: None,
-            adaptive: None,
-        }
+        RateConfig { failure_permille, min_calls, slow: None, adaptive: None }
     }
 
     /// Track calls slower than `threshold` (measured on the breaker's clock); trip when at least
     /// `trip_permille` ‰ of the calls in the window were slow. With `as_failure`, a slow call
     /// also counts as a failure.
-    pub const fn slow_calls(
-        mut self,
-        threshold: Duration,
-        trip_permille: u32,
-        as_failure: bool,
-    ) -> Self {
+    pub const fn slow_calls(mut self, threshold: Duration, trip_permille: u32, as_failure: bool) -> Self {
         self.slow = Some((threshold, trip_permille, as_failure));
         self
     }
@@ -217,21 +204,14 @@ impl RateConfig {
         alpha_shift: u32,
         min_bucket_calls: u32,
     ) -> Self {
-        self.adaptive = Some((
-            floor_permille,
-            multiplier_percent,
-            alpha_shift,
-            min_bucket_calls,
-        ));
+        self.adaptive = Some((floor_permille, multiplier_percent, alpha_shift, min_bucket_calls));
         self
     }
 
     /// Checks every field, naming the first offending one.
     pub const fn validate(self) -> Result<RateRule, ConfigError> {
         if self.failure_permille == 0 {
-            return Err(ConfigError::Zero {
-                field: "failure_permille",
-            });
+            return Err(ConfigError::Zero { field: "failure_permille" });
         }
         if self.failure_permille > 1000 {
             return Err(ConfigError::TooLarge {
@@ -247,31 +227,21 @@ impl RateConfig {
             None => None,
             Some((threshold, trip_permille, as_failure)) => {
                 if threshold.is_zero() {
-                    return Err(ConfigError::Zero {
-                        field: "slow_call_threshold",
-                    });
+                    return Err(ConfigError::Zero { field: "slow_call_threshold" });
                 }
                 if threshold.subsec_nanos() % 1_000_000 != 0 {
-                    return Err(ConfigError::SubMillisecond {
-                        field: "slow_call_threshold",
-                    });
+                    return Err(ConfigError::SubMillisecond { field: "slow_call_threshold" });
                 }
                 let ms = threshold.as_millis();
                 if ms > u32::MAX as u128 {
                     return Err(ConfigError::TooLarge {
                         field: "slow_call_threshold",
-                        value: if ms > u64::MAX as u128 {
-                            u64::MAX
-                        } else {
-                            ms as u64
-                        },
+                        value: if ms > u64::MAX as u128 { u64::MAX } else { ms as u64 },
                         max: u32::MAX as u64,
                     });
                 }
                 if trip_permille == 0 {
-                    return Err(ConfigError::Zero {
-                        field: "slow_call_permille",
-                    });
+                    return Err(ConfigError::Zero { field: "slow_call_permille" });
                 }
                 if trip_permille > 1000 {
                     return Err(ConfigError::TooLarge {
@@ -280,20 +250,14 @@ impl RateConfig {
                         max: 1000,
                     });
                 }
-                Some(SlowCalls {
-                    threshold_ms: ms as u64,
-                    trip_permille,
-                    as_failure,
-                })
+                Some(SlowCalls { threshold_ms: ms as u64, trip_permille, as_failure })
             }
         };
         let adaptive = match self.adaptive {
             None => None,
             Some((floor_permille, multiplier_percent, alpha_shift, min_bucket_calls)) => {
                 if floor_permille == 0 {
-                    return Err(ConfigError::Zero {
-                        field: "adaptive_floor_permille",
-                    });
+                    return Err(ConfigError::Zero { field: "adaptive_floor_permille" });
                 }
                 if floor_permille > 1000 {
                     return Err(ConfigError::TooLarge {
@@ -317,9 +281,7 @@ impl RateConfig {
                     });
                 }
                 if alpha_shift == 0 {
-                    return Err(ConfigError::Zero {
-                        field: "adaptive_alpha_shift",
-                    });
+                    return Err(ConfigError::Zero { field: "adaptive_alpha_shift" });
                 }
                 if alpha_shift > 16 {
                     return Err(ConfigError::TooLarge {
@@ -329,24 +291,12 @@ impl RateConfig {
                     });
                 }
                 if min_bucket_calls == 0 {
-                    return Err(ConfigError::Zero {
-                        field: "adaptive_min_bucket_calls",
-                    });
+                    return Err(ConfigError::Zero { field: "adaptive_min_bucket_calls" });
                 }
-                Some(Adaptive {
-                    floor_permille,
-                    multiplier_percent,
-                    alpha_shift,
-                    min_bucket_calls,
-                })
+                Some(Adaptive { floor_permille, multiplier_percent, alpha_shift, min_bucket_calls })
             }
         };
-        Ok(RateRule {
-            failure_permille: self.failure_permille,
-            min_calls: self.min_calls,
-            slow,
-            adaptive,
-        })
+        Ok(RateRule { failure_permille: self.failure_permille, min_calls: self.min_calls, slow, adaptive })
     }
 }
 
@@ -447,14 +397,8 @@ pub struct Window<const B: usize, const S: usize = 1> {
 
 impl<const B: usize, const S: usize> Window<B, S> {
     const CHECK: () = {
-        assert!(
-            B >= 1 && B <= MAX_BUCKETS,
-            "a window needs 1..=MAX_BUCKETS buckets"
-        );
-        assert!(
-            S >= 1 && S <= MAX_STRIPES,
-            "a window needs 1..=MAX_STRIPES stripes"
-        );
+        assert!(B >= 1 && B <= MAX_BUCKETS, "a window needs 1..=MAX_BUCKETS buckets");
+        assert!(S >= 1 && S <= MAX_STRIPES, "a window needs 1..=MAX_STRIPES stripes");
     };
 
     /// A time-based window: the last `B × bucket_width`, in buckets of `bucket_width` (whole
@@ -463,33 +407,20 @@ impl<const B: usize, const S: usize> Window<B, S> {
     pub const fn time(bucket_width: Duration, rule: RateRule) -> Result<Self, ConfigError> {
         let () = Self::CHECK;
         if bucket_width.is_zero() {
-            return Err(ConfigError::Zero {
-                field: "bucket_width",
-            });
+            return Err(ConfigError::Zero { field: "bucket_width" });
         }
         if bucket_width.subsec_nanos() % 1_000_000 != 0 {
-            return Err(ConfigError::SubMillisecond {
-                field: "bucket_width",
-            });
+            return Err(ConfigError::SubMillisecond { field: "bucket_width" });
         }
         let ms = bucket_width.as_millis();
         if ms > u32::MAX as u128 {
             return Err(ConfigError::TooLarge {
                 field: "bucket_width",
-                value: if ms > u64::MAX as u128 {
-                    u64::MAX
-                } else {
-                    ms as u64
-                },
+                value: if ms > u64::MAX as u128 { u64::MAX } else { ms as u64 },
                 max: u32::MAX as u64,
             });
         }
-        Ok(Self::build(
-            rule,
-            Kind::Time {
-                width_ms: ms as u64,
-            },
-        ))
+        Ok(Self::build(rule, Kind::Time { width_ms: ms as u64 }))
     }
 
     /// A count-based window: the last `B × calls_per_bucket` calls (`calls_per_bucket` in
@@ -498,9 +429,7 @@ impl<const B: usize, const S: usize> Window<B, S> {
     pub const fn count(calls_per_bucket: u32, rule: RateRule) -> Result<Self, ConfigError> {
         let () = Self::CHECK;
         if calls_per_bucket == 0 {
-            return Err(ConfigError::Zero {
-                field: "calls_per_bucket",
-            });
+            return Err(ConfigError::Zero { field: "calls_per_bucket" });
         }
         if calls_per_bucket > BUCKET_CAPACITY {
             return Err(ConfigError::TooLarge {
@@ -509,12 +438,7 @@ impl<const B: usize, const S: usize> Window<B, S> {
                 max: BUCKET_CAPACITY as u64,
             });
         }
-        Ok(Self::build(
-            rule,
-            Kind::Count {
-                per_bucket: calls_per_bucket as u64,
-            },
-        ))
+        Ok(Self::build(rule, Kind::Count { per_bucket: calls_per_bucket as u64 }))
     }
 
     #[cfg(not(breaker_loom))]
@@ -536,16 +460,9 @@ impl<const B: usize, const S: usize> Window<B, S> {
     pub fn time(bucket_width: Duration, rule: RateRule) -> Result<Self, ConfigError> {
         let () = Self::CHECK;
         if bucket_width.is_zero() {
-            return Err(ConfigError::Zero {
-                field: "bucket_width",
-            });
+            return Err(ConfigError::Zero { field: "bucket_width" });
         }
-        Ok(Self::build(
-            rule,
-            Kind::Time {
-                width_ms: bucket_width.as_millis() as u64,
-            },
-        ))
+        Ok(Self::build(rule, Kind::Time { width_ms: bucket_width.as_millis() as u64 }))
     }
 
     /// A count-based window (loom build: not `const`).
@@ -553,16 +470,9 @@ impl<const B: usize, const S: usize> Window<B, S> {
     pub fn count(calls_per_bucket: u32, rule: RateRule) -> Result<Self, ConfigError> {
         let () = Self::CHECK;
         if calls_per_bucket == 0 || calls_per_bucket > BUCKET_CAPACITY {
-            return Err(ConfigError::Zero {
-                field: "calls_per_bucket",
-            });
+            return Err(ConfigError::Zero { field: "calls_per_bucket" });
         }
-        Ok(Self::build(
-            rule,
-            Kind::Count {
-                per_bucket: calls_per_bucket as u64,
-            },
-        ))
+        Ok(Self::build(rule, Kind::Count { per_bucket: calls_per_bucket as u64 }))
     }
 
     #[cfg(breaker_loom)]
@@ -698,12 +608,7 @@ impl<const B: usize, const S: usize> Window<B, S> {
         loop {
             let b = cur as i64;
             let next = (b + ((rate as i64 - b) >> a.alpha_shift)).clamp(0, 1 << 16) as u32;
-            match self.baseline.compare_exchange_weak(
-                cur,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match self.baseline.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(actual) => cur = actual,
             }
@@ -724,7 +629,8 @@ impl<const B: usize, const S: usize> Window<B, S> {
         // The window ends at the newest epoch recorded (at least this caller's).
         let newest = (latest.wrapping_sub(1)) as u64;
         let ahead = (newest as Word).wrapping_sub(epoch as Word);
-        let end = if latest != 0 && ahead <= Word::MAX / 2 { epoch.wrapping_add(ahead as u64) } else { epoch };
+        let end =
+            if latest != 0 && ahead <= Word::MAX / 2 { epoch.wrapping_add(ahead as u64) } else { epoch };
         let mut total = Counts { calls: 0, failures: 0, slow: 0 };
         for row in &self.rows {
             for slot in &row.0 {
@@ -753,21 +659,13 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
     }
 
     fn slow_counts_as_failure(&self) -> bool {
-        matches!(
-            self.rule.slow,
-            Some(SlowCalls {
-                as_failure: true,
-                ..
-            })
-        )
+        matches!(self.rule.slow, Some(SlowCalls { as_failure: true, .. }))
     }
 
     fn record(&self, gen: u32, sample: Sample, now_ms: u64) -> Option<TripReason> {
         let epoch = match self.kind {
             Kind::Time { width_ms } => now_ms / width_ms,
-            Kind::Count { per_bucket } => {
-                self.seq.fetch_add(1, Ordering::Relaxed) as u64 / per_bucket
-            }
+            Kind::Count { per_bucket } => self.seq.fetch_add(1, Ordering::Relaxed) as u64 / per_bucket,
         };
         if !self.enter_cycle(gen) {
             return None; // a late call from an earlier closed cycle
@@ -775,11 +673,7 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
         let tag = tag_of(gen, epoch);
         self.advance(epoch);
         let slot = &self.rows[Self::stripe()].0[(epoch % B as u64) as usize];
-        let fresh = Counts {
-            calls: 1,
-            failures: sample.failed as u32,
-            slow: sample.slow as u32,
-        };
+        let fresh = Counts { calls: 1, failures: sample.failed as u32, slow: sample.slow as u32 };
         let mut cur = slot.load(Ordering::Relaxed);
         loop {
             let (cur_tag, counts) = split(cur);
@@ -792,19 +686,15 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
                     failures: counts.failures + fresh.failures,
                     slow: counts.slow + fresh.slow,
                 }
-            } else if counts.calls == 0 || tag_gen(cur_tag) != gen & GEN_MASK || !epoch_ahead(cur_tag, epoch) {
+            } else if counts.calls == 0 || tag_gen(cur_tag) != gen & GEN_MASK || !epoch_ahead(cur_tag, epoch)
+            {
                 // An empty bucket, one of an earlier closed cycle (`enter_cycle` refused late
                 // calls), or an older rotation of this slot: recycle it.
                 fresh
             } else {
                 return None; // the slot already holds a newer rotation: this call left the window
             };
-            match slot.compare_exchange_weak(
-                cur,
-                join(tag, next),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
+            match slot.compare_exchange_weak(cur, join(tag, next), Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => {
                     if cur_tag != tag && tag_gen(cur_tag) == gen & GEN_MASK {
                         self.learn(counts);
@@ -823,16 +713,12 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
         if total.calls < self.rule.min_calls {
             return None;
         }
-        let trip = self
-            .rule
-            .trip_permille(self.baseline.load(Ordering::Relaxed));
+        let trip = self.rule.trip_permille(self.baseline.load(Ordering::Relaxed));
         if total.failures as u64 * 1000 >= trip as u64 * total.calls as u64 && total.failures > 0 {
             return Some(TripReason::FailureRate);
         }
         if let Some(s) = self.rule.slow {
-            if total.slow as u64 * 1000 >= s.trip_permille as u64 * total.calls as u64
-                && total.slow > 0
-            {
+            if total.slow as u64 * 1000 >= s.trip_permille as u64 * total.calls as u64 && total.slow > 0 {
                 return Some(TripReason::SlowCallRate);
             }
         }
@@ -883,11 +769,7 @@ mod tests {
     #[test]
     fn bucket_packing_round_trips() {
         let tag = tag_of(5, 77);
-        let c = Counts {
-            calls: BUCKET_CAPACITY,
-            failures: 3,
-            slow: BUCKET_CAPACITY,
-        };
+        let c = Counts { calls: BUCKET_CAPACITY, failures: 3, slow: BUCKET_CAPACITY };
         assert_eq!(split(join(tag, c)), (tag, c));
         assert_eq!(tag_gen(tag), 5 & GEN_MASK);
         assert_eq!(tag_epoch(tag), 77 & EPOCH_MASK);
@@ -896,10 +778,7 @@ mod tests {
     #[test]
     fn count_window_trips_only_after_min_calls() {
         let w: Window<10> = Window::count(1, rule(500, 4)).unwrap();
-        let fail = Sample {
-            failed: true,
-            slow: false,
-        };
+        let fail = Sample { failed: true, slow: false };
         assert_eq!(w.record(0, fail, 0), None, "1 call < min 4");
         assert_eq!(w.record(0, fail, 0), None);
         assert_eq!(w.record(0, fail, 0), None);
@@ -911,10 +790,7 @@ mod tests {
     #[test]
     fn count_window_forgets_calls_older_than_the_window() {
         let w: Window<4> = Window::count(1, rule(500, 4)).unwrap();
-        let fail = Sample {
-            failed: true,
-            slow: false,
-        };
+        let fail = Sample { failed: true, slow: false };
         let ok = Sample::default();
         for _ in 0..3 {
             w.record(0, fail, 0);
@@ -929,30 +805,16 @@ mod tests {
     #[test]
     fn time_window_expires_buckets_by_time() {
         let w: Window<3> = Window::time(Duration::from_millis(100), rule(500, 1)).unwrap();
-        let fail = Sample {
-            failed: true,
-            slow: false,
-        };
+        let fail = Sample { failed: true, slow: false };
         assert_eq!(w.record(0, fail, 50), Some(TripReason::FailureRate));
-        assert_eq!(
-            w.stats(0, 250).unwrap().failures,
-            1,
-            "epoch 0 is still in [0, 2]"
-        );
-        assert_eq!(
-            w.stats(0, 300).unwrap().failures,
-            0,
-            "epoch 0 left the window"
-        );
+        assert_eq!(w.stats(0, 250).unwrap().failures, 1, "epoch 0 is still in [0, 2]");
+        assert_eq!(w.stats(0, 300).unwrap().failures, 0, "epoch 0 left the window");
     }
 
     #[test]
     fn another_generation_starts_empty_and_stale_samples_are_dropped() {
         let w: Window<4> = Window::time(Duration::from_millis(10), rule(500, 1)).unwrap();
-        let fail = Sample {
-            failed: true,
-            slow: false,
-        };
+        let fail = Sample { failed: true, slow: false };
         w.record(3, fail, 0);
         assert_eq!(w.stats(4, 0).unwrap().calls, 0);
         w.record(4, Sample::default(), 0);
@@ -964,135 +826,59 @@ mod tests {
 
     #[test]
     fn slow_calls_trip_on_their_own_rate() {
-        let r = RateConfig::new(1000, 2)
-            .slow_calls(Duration::from_millis(5), 500, false)
-            .validate()
-            .unwrap();
+        let r = RateConfig::new(1000, 2).slow_calls(Duration::from_millis(5), 500, false).validate().unwrap();
         let w: Window<4> = Window::count(1, r).unwrap();
         assert_eq!(w.record(0, Sample::default(), 0), None);
-        assert_eq!(
-            w.record(
-                0,
-                Sample {
-                    failed: false,
-                    slow: true
-                },
-                0
-            ),
-            Some(TripReason::SlowCallRate)
-        );
+        assert_eq!(w.record(0, Sample { failed: false, slow: true }, 0), Some(TripReason::SlowCallRate));
     }
 
     #[test]
     fn adaptive_threshold_learns_the_baseline() {
         // floor 10 %, 3×, alpha 1/2, learn from buckets of >= 10 calls.
-        let r = RateConfig::new(1000, 10)
-            .adaptive(100, 300, 1, 10)
-            .validate()
-            .unwrap();
+        let r = RateConfig::new(1000, 10).adaptive(100, 300, 1, 10).validate().unwrap();
         let w: Window<2> = Window::count(100, r).unwrap();
         assert_eq!(w.stats(0, 0).unwrap().trip_rate, 0.1);
         // Ten buckets at a steady 20 % failure rate.
         for i in 0..1_000u32 {
-            w.record(
-                0,
-                Sample {
-                    failed: i % 5 == 0,
-                    slow: false,
-                },
-                0,
-            );
+            w.record(0, Sample { failed: i % 5 == 0, slow: false }, 0);
         }
         let s = w.stats(0, 0).unwrap();
         let baseline = s.baseline.unwrap();
         assert!((baseline - 0.2).abs() < 0.02, "baseline {baseline}");
-        assert!(
-            (s.trip_rate - 0.6).abs() < 0.06,
-            "trip rate {}",
-            s.trip_rate
-        );
+        assert!((s.trip_rate - 0.6).abs() < 0.06, "trip rate {}", s.trip_rate);
     }
 
     #[test]
     fn config_errors_name_the_field() {
-        assert_eq!(
-            RateConfig::new(0, 1).validate(),
-            Err(ConfigError::Zero {
-                field: "failure_permille"
-            })
-        );
+        assert_eq!(RateConfig::new(0, 1).validate(), Err(ConfigError::Zero { field: "failure_permille" }));
         assert_eq!(
             RateConfig::new(1001, 1).validate(),
-            Err(ConfigError::TooLarge {
-                field: "failure_permille",
-                value: 1001,
-                max: 1000
-            })
+            Err(ConfigError::TooLarge { field: "failure_permille", value: 1001, max: 1000 })
         );
-        assert_eq!(
-            RateConfig::new(1, 0).validate(),
-            Err(ConfigError::Zero { field: "min_calls" })
-        );
+        assert_eq!(RateConfig::new(1, 0).validate(), Err(ConfigError::Zero { field: "min_calls" }));
         let slow = |d, p| RateConfig::new(1, 1).slow_calls(d, p, false).validate();
-        assert_eq!(
-            slow(Duration::ZERO, 1),
-            Err(ConfigError::Zero {
-                field: "slow_call_threshold"
-            })
-        );
+        assert_eq!(slow(Duration::ZERO, 1), Err(ConfigError::Zero { field: "slow_call_threshold" }));
         assert_eq!(
             slow(Duration::from_micros(1), 1),
-            Err(ConfigError::SubMillisecond {
-                field: "slow_call_threshold"
-            })
+            Err(ConfigError::SubMillisecond { field: "slow_call_threshold" })
         );
-        assert_eq!(
-            slow(Duration::from_millis(1), 0),
-            Err(ConfigError::Zero {
-                field: "slow_call_permille"
-            })
-        );
+        assert_eq!(slow(Duration::from_millis(1), 0), Err(ConfigError::Zero { field: "slow_call_permille" }));
         let ad = |f, m, a, b| RateConfig::new(1, 1).adaptive(f, m, a, b).validate();
-        assert_eq!(
-            ad(0, 100, 1, 1),
-            Err(ConfigError::Zero {
-                field: "adaptive_floor_permille"
-            })
-        );
+        assert_eq!(ad(0, 100, 1, 1), Err(ConfigError::Zero { field: "adaptive_floor_permille" }));
         assert_eq!(
             ad(1, 99, 1, 1),
-            Err(ConfigError::TooSmall {
-                field: "adaptive_multiplier_percent",
-                value: 99,
-                min: 100
-            })
+            Err(ConfigError::TooSmall { field: "adaptive_multiplier_percent", value: 99, min: 100 })
         );
-        assert_eq!(
-            ad(1, 100, 0, 1),
-            Err(ConfigError::Zero {
-                field: "adaptive_alpha_shift"
-            })
-        );
+        assert_eq!(ad(1, 100, 0, 1), Err(ConfigError::Zero { field: "adaptive_alpha_shift" }));
         assert_eq!(
             ad(1, 100, 17, 1),
-            Err(ConfigError::TooLarge {
-                field: "adaptive_alpha_shift",
-                value: 17,
-                max: 16
-            })
+            Err(ConfigError::TooLarge { field: "adaptive_alpha_shift", value: 17, max: 16 })
         );
-        assert_eq!(
-            ad(1, 100, 1, 0),
-            Err(ConfigError::Zero {
-                field: "adaptive_min_bucket_calls"
-            })
-        );
+        assert_eq!(ad(1, 100, 1, 0), Err(ConfigError::Zero { field: "adaptive_min_bucket_calls" }));
         let r = rule(1, 1);
         assert_eq!(
             Window::<2>::time(Duration::ZERO, r).err(),
-            Some(ConfigError::Zero {
-                field: "bucket_width"
-            })
+            Some(ConfigError::Zero { field: "bucket_width" })
         );
         assert_eq!(
             Window::<2>::count(BUCKET_CAPACITY + 1, r).err(),

@@ -62,9 +62,7 @@ fn breaker(config: Config) -> Arc<TestBreaker> {
         "loom",
         config.recovery_timeout(RECOVERY).validate().unwrap(),
         ManualClock::new(),
-        Recorder {
-            log: Mutex::new(Vec::new()),
-        },
+        Recorder { log: Mutex::new(Vec::new()) },
     ))
 }
 
@@ -79,11 +77,7 @@ struct Mark {
 
 fn mark(b: &TestBreaker) -> Mark {
     let s = b.snapshot();
-    Mark {
-        reported: b.observer().log.lock().unwrap().len(),
-        state: s.state,
-        gen: s.generation,
-    }
+    Mark { reported: b.observer().log.lock().unwrap().len(), state: s.state, gen: s.generation }
 }
 
 /// The transitions reported since `m`, checked to be one chain from `m` to the breaker's current
@@ -95,10 +89,7 @@ fn chain_since(b: &TestBreaker, m: Mark) -> Vec<(State, State, Trigger)> {
     let (mut state, mut gen) = (m.state, m.gen);
     for t in &ts {
         gen = (gen + 1) % GENERATIONS;
-        assert_eq!(
-            t.generation, gen,
-            "generation skipped or reported twice: {ts:?}"
-        );
+        assert_eq!(t.generation, gen, "generation skipped or reported twice: {ts:?}");
         assert_eq!(t.from, state, "transitions do not chain: {ts:?}");
         state = t.to;
     }
@@ -144,10 +135,7 @@ fn concurrent_failures_at_threshold_open_exactly_once() {
             h.join().unwrap();
         }
         assert_eq!(b.state(), State::Open);
-        assert_eq!(
-            chain_since(&b, m),
-            [(State::Closed, State::Open, Trigger::FailureThreshold)]
-        );
+        assert_eq!(chain_since(&b, m), [(State::Closed, State::Open, Trigger::FailureThreshold)]);
         let t = b.observer().log.lock().unwrap()[m.reported];
         assert_eq!((t.failure_count, t.threshold), (2, 2));
     });
@@ -158,12 +146,7 @@ fn concurrent_failures_at_threshold_open_exactly_once() {
 #[test]
 fn half_open_admits_at_most_the_configured_probes() {
     model(|| {
-        let b = breaker(
-            Config::new()
-                .failure_threshold(1)
-                .half_open_probes(2)
-                .successes_to_close(2),
-        );
+        let b = breaker(Config::new().failure_threshold(1).half_open_probes(2).successes_to_close(2));
         open_and_time_out(&b);
         // The first acquire after the timeout is the first probe; dropping it gives its slot back.
         let first = b.try_acquire().unwrap();
@@ -184,10 +167,7 @@ fn half_open_admits_at_most_the_configured_probes() {
                         // Counted only while the slot is certainly taken: after admission, and
                         // until just before the permit gives it back.
                         let now_held = held.fetch_add(1, Ordering::SeqCst) + 1;
-                        assert!(
-                            now_held <= 2,
-                            "{now_held} probes out with half_open_probes(2)"
-                        );
+                        assert!(now_held <= 2, "{now_held} probes out with half_open_probes(2)");
                         admitted.fetch_add(1, Ordering::SeqCst);
                         held.fetch_sub(1, Ordering::SeqCst);
                         if i == 0 {
@@ -206,10 +186,7 @@ fn half_open_admits_at_most_the_configured_probes() {
         assert!((2..=3).contains(&n), "{n} admitted");
         // Every slot came back and nothing changed state.
         let s = b.snapshot();
-        assert_eq!(
-            (s.state, s.probes_in_flight, s.probe_successes),
-            (State::HalfOpen, 0, 0)
-        );
+        assert_eq!((s.state, s.probes_in_flight, s.probe_successes), (State::HalfOpen, 0, 0));
         assert!(chain_since(&b, m).is_empty());
         let p1 = b.try_acquire().expect("slot 1 was given back");
         let p2 = b.try_acquire().expect("slot 2 was given back");
@@ -240,16 +217,10 @@ fn recovery_timeout_race_admits_one_probe_and_reports_once() {
                 })
             })
             .collect();
-        let tickets: Vec<_> = handles
-            .into_iter()
-            .filter_map(|h| h.join().unwrap())
-            .collect();
+        let tickets: Vec<_> = handles.into_iter().filter_map(|h| h.join().unwrap()).collect();
         assert_eq!(admitted.load(Ordering::SeqCst), 1);
         assert_eq!(tickets.len(), 1);
-        assert_eq!(
-            chain_since(&b, m),
-            [(State::Open, State::HalfOpen, Trigger::RecoveryTimeout)]
-        );
+        assert_eq!(chain_since(&b, m), [(State::Open, State::HalfOpen, Trigger::RecoveryTimeout)]);
         for t in tickets {
             b.settle(t, Verdict::Success);
         }
@@ -345,10 +316,7 @@ fn half_open_success_racing_failure() {
     for successes_to_close in [1, 2] {
         model(move || {
             let b = breaker(
-                Config::new()
-                    .failure_threshold(1)
-                    .half_open_probes(2)
-                    .successes_to_close(successes_to_close),
+                Config::new().failure_threshold(1).half_open_probes(2).successes_to_close(successes_to_close),
             );
             open_and_time_out(&b);
             let good = b.try_acquire_ticket().unwrap();
@@ -484,10 +452,7 @@ fn reset_racing_a_probe_verdict() {
                     (State::Closed, State::Closed, Trigger::Reset),
                 ],
             };
-            assert!(
-                chain == reset_first || chain == probe_first,
-                "{verdict:?}: {chain:?}"
-            );
+            assert!(chain == reset_first || chain == probe_first, "{verdict:?}: {chain:?}");
             // The fresh generation's failure counting is untouched: one failure trips it.
             b.try_acquire().unwrap().failure();
             assert_eq!(b.state(), State::Open);
@@ -519,10 +484,7 @@ fn stale_probe_drop_does_not_free_a_newer_slot() {
                 let probe = b.try_acquire().expect("recovery timeout passed");
                 assert!(probe.is_probe());
                 // The only slot of this cycle is taken, whatever the old probe does.
-                assert!(
-                    b.try_acquire().is_err(),
-                    "second probe with half_open_probes(1)"
-                );
+                assert!(b.try_acquire().is_err(), "second probe with half_open_probes(1)");
                 probe.into_ticket()
             })
         };
@@ -577,10 +539,7 @@ fn closed_success_racing_failure() {
         let chain = chain_since(&b, m);
         match (b.state(), b.failure_count()) {
             (State::Closed, 1) => assert!(chain.is_empty(), "{chain:?}"),
-            (State::Open, 0) => assert_eq!(
-                chain,
-                [(State::Closed, State::Open, Trigger::FailureThreshold)]
-            ),
+            (State::Open, 0) => assert_eq!(chain, [(State::Closed, State::Open, Trigger::FailureThreshold)]),
             other => panic!("illegal end state {other:?}, {chain:?}"),
         }
     });
@@ -614,10 +573,7 @@ fn lost_race_rereads_the_clock() {
         };
         let late = late.join().unwrap();
         let probed = prober.join().unwrap();
-        assert!(
-            !(probed && late.is_some()),
-            "a second probe admitted right after the first failed"
-        );
+        assert!(!(probed && late.is_some()), "a second probe admitted right after the first failed");
         let chain = chain_since(&b, m);
         if probed {
             assert_eq!(
@@ -631,10 +587,7 @@ fn lost_race_rereads_the_clock() {
             assert_eq!(t.at.map(|at| at.as_millis()), Some(1_500));
         } else {
             assert!(late.is_some());
-            assert_eq!(
-                chain,
-                [(State::Open, State::HalfOpen, Trigger::RecoveryTimeout)]
-            );
+            assert_eq!(chain, [(State::Open, State::HalfOpen, Trigger::RecoveryTimeout)]);
         }
     });
 }

@@ -6,7 +6,9 @@
 
 use core::time::Duration;
 
-use breaker_core::{Breaker, Config, ManualClock, Observer, Policy, RateConfig, Sample, State, Transition, Window};
+use breaker_core::{
+    Breaker, Config, ManualClock, Observer, Policy, RateConfig, Sample, State, Transition, Window,
+};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;

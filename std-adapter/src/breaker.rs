@@ -9,15 +9,13 @@ use core::time::Duration;
 use std::panic::{catch_unwind, resume_unwind};
 
 use breaker_core::{
-    CallError, CircuitOpen, Clock, Config, ConfigError, Consecutive, Permit, Policy, Snapshot,
-    State, Transition, ValidConfig, Verdict,
+    CallError, CircuitOpen, Clock, Config, ConfigError, Consecutive, Permit, Policy, Snapshot, State,
+    Transition, ValidConfig, Verdict,
 };
 
 use crate::health::Health;
 use crate::hooks::Hooks;
-use crate::listener::{
-    ListenerList, Listeners, OnFailure, OnIgnored, OnRejected, OnSuccess, OnTransition,
-};
+use crate::listener::{ListenerList, Listeners, OnFailure, OnIgnored, OnRejected, OnSuccess, OnTransition};
 use crate::{CoarseClock, Listener, Source};
 
 /// A circuit breaker for threaded code: the core's lock-free breaker on a std clock, with
@@ -112,9 +110,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
             #[cfg(feature = "metrics")]
             metrics,
         };
-        Breaker {
-            inner: breaker_core::Breaker::with_policy(name, config, clock, hooks, policy),
-        }
+        Breaker { inner: breaker_core::Breaker::with_policy(name, config, clock, hooks, policy) }
     }
 
     /// Runs `f` through the breaker: rejected without running while open; `Err` counts as a
@@ -144,13 +140,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// ```
     #[inline]
     pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
-        self.call_with(f, |r| {
-            if r.is_ok() {
-                Verdict::Success
-            } else {
-                Verdict::Failure
-            }
-        })
+        self.call_with(f, |r| if r.is_ok() { Verdict::Success } else { Verdict::Failure })
     }
 
     /// Runs `f`; only errors for which `is_failure` returns `true` count as failures (the
@@ -673,13 +663,7 @@ impl<C: Clock, P: Policy> Builder<C, P> {
     /// assert_eq!(api.state(), State::Open);
     /// ```
     pub fn policy<P2: Policy>(self, policy: P2) -> Builder<C, P2> {
-        Builder {
-            name: self.name,
-            config: self.config,
-            clock: self.clock,
-            listeners: self.listeners,
-            policy,
-        }
+        Builder { name: self.name, config: self.config, clock: self.clock, listeners: self.listeners, policy }
     }
 
     /// Adds a [`Listener`].
@@ -719,10 +703,7 @@ impl<C: Clock, P: Policy> Builder<C, P> {
     /// let _ = db.call(|| Err::<(), _>("down"));
     /// assert!(opened.load(Ordering::Relaxed));
     /// ```
-    pub fn on_transition(
-        self,
-        f: impl Fn(&Source<'_>, &Transition) + Send + Sync + 'static,
-    ) -> Self {
+    pub fn on_transition(self, f: impl Fn(&Source<'_>, &Transition) + Send + Sync + 'static) -> Self {
         self.listener(OnTransition(f))
     }
 
@@ -741,10 +722,7 @@ impl<C: Clock, P: Policy> Builder<C, P> {
     /// db.force_open();
     /// let _ = db.call(|| Ok::<_, ()>(()));
     /// ```
-    pub fn on_rejected(
-        self,
-        f: impl Fn(&Source<'_>, &CircuitOpen) + Send + Sync + 'static,
-    ) -> Self {
+    pub fn on_rejected(self, f: impl Fn(&Source<'_>, &CircuitOpen) + Send + Sync + 'static) -> Self {
         self.listener(OnRejected(f))
     }
 

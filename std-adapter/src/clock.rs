@@ -64,9 +64,7 @@ impl MonotonicClock {
     /// assert!(MonotonicClock::new().now().as_millis() < 1_000);
     /// ```
     pub fn new() -> Self {
-        MonotonicClock {
-            start: Instant::now(),
-        }
+        MonotonicClock { start: Instant::now() }
     }
 }
 
@@ -82,11 +80,7 @@ impl Clock for MonotonicClock {
         // Seconds and sub-second millis rather than `as_millis`, whose u128 division costs more
         // than the rest of the reading. u64 milliseconds last 585 million years.
         let e = self.start.elapsed();
-        Timestamp::from_millis(
-            e.as_secs()
-                .wrapping_mul(1_000)
-                .wrapping_add(u64::from(e.subsec_millis())),
-        )
+        Timestamp::from_millis(e.as_secs().wrapping_mul(1_000).wrapping_add(u64::from(e.subsec_millis())))
     }
 }
 
@@ -133,15 +127,11 @@ impl CoarseClock {
     pub fn new() -> Self {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
-            CoarseClock {
-                start_ms: coarse_ms(),
-            }
+            CoarseClock { start_ms: coarse_ms() }
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
-            CoarseClock {
-                start: Instant::now(),
-            }
+            CoarseClock { start: Instant::now() }
         }
     }
 }
@@ -157,9 +147,7 @@ impl Default for CoarseClock {
 fn coarse_ms() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
     // Both fields are non-negative for CLOCK_MONOTONIC_COARSE (time since boot).
-    (t.tv_sec as u64)
-        .wrapping_mul(1_000)
-        .wrapping_add(t.tv_nsec as u64 / 1_000_000)
+    (t.tv_sec as u64).wrapping_mul(1_000).wrapping_add(t.tv_nsec as u64 / 1_000_000)
 }
 
 impl Clock for CoarseClock {
@@ -173,11 +161,7 @@ impl Clock for CoarseClock {
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
             let e = self.start.elapsed();
-            Timestamp::from_millis(
-                e.as_secs()
-                    .wrapping_mul(1_000)
-                    .wrapping_add(u64::from(e.subsec_millis())),
-            )
+            Timestamp::from_millis(e.as_secs().wrapping_mul(1_000).wrapping_add(u64::from(e.subsec_millis())))
         }
     }
 }

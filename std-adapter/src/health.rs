@@ -150,14 +150,8 @@ mod ser {
             s.serialize_field("circuit_breaker", self.state.as_str())?;
             s.serialize_field("failure_count", &self.failure_count)?;
             s.serialize_field("failure_threshold", &self.failure_threshold)?;
-            s.serialize_field(
-                "recovery_timeout_seconds",
-                &self.recovery_timeout.as_secs_f64(),
-            )?;
-            s.serialize_field(
-                "retry_after_seconds",
-                &self.retry_after.map(|d| d.as_secs_f64()),
-            )?;
+            s.serialize_field("recovery_timeout_seconds", &self.recovery_timeout.as_secs_f64())?;
+            s.serialize_field("retry_after_seconds", &self.retry_after.map(|d| d.as_secs_f64()))?;
             s.serialize_field("probes_in_flight", &self.probes_in_flight)?;
             s.serialize_field("probe_successes", &self.probe_successes)?;
             s.serialize_field("backoff_level", &self.backoff_level)?;
@@ -200,8 +194,7 @@ mod ser {
     impl Serialize for RegistryHealth {
         /// An object with one entry per named breaker and per family.
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut m =
-                serializer.serialize_map(Some(self.breakers.len() + self.families.len()))?;
+            let mut m = serializer.serialize_map(Some(self.breakers.len() + self.families.len()))?;
             for h in &self.breakers {
                 m.serialize_entry(h.name, h)?;
             }

@@ -90,9 +90,7 @@ impl Hooks {
     #[inline(never)]
     fn notify_rejected(&self, rejection: &CircuitOpen) {
         let source = self.source(rejection.name());
-        listener::each(&self.listeners, &source, |l| {
-            l.on_rejected(&source, rejection)
-        });
+        listener::each(&self.listeners, &source, |l| l.on_rejected(&source, rejection));
     }
 
     #[inline(never)]

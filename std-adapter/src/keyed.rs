@@ -196,13 +196,7 @@ where
                 Arc::clone(&self.listeners),
                 Consecutive,
             ));
-            map.insert(
-                key,
-                Slot {
-                    breaker: Arc::clone(&breaker),
-                    last_used: AtomicU64::new(now),
-                },
-            );
+            map.insert(key, Slot { breaker: Arc::clone(&breaker), last_used: AtomicU64::new(now) });
             breaker
         };
         // Evicted breakers are dropped here, after the lock is released.
@@ -290,11 +284,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let slot = self
-            .map
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        let slot = self.map.write().unwrap_or_else(PoisonError::into_inner).remove(key);
         slot.map(|s| s.breaker)
     }
 
@@ -308,11 +298,7 @@ where
     /// let api = Keyed::<String>::builder("api").build().unwrap();
     /// assert_eq!(api.call("/users", || Ok::<_, ()>(3)), Ok(3));
     /// ```
-    pub fn call<Q, T, E>(
-        &self,
-        key: &Q,
-        f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, CallError<E>>
+    pub fn call<Q, T, E>(&self, key: &Q, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
@@ -390,9 +376,7 @@ where
     pub fn entries(&self) -> Vec<(K, Arc<Breaker<C>>)> {
         let mut v: Vec<_> = {
             let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-            map.iter()
-                .map(|(k, s)| (k.clone(), Arc::clone(&s.breaker)))
-                .collect()
+            map.iter().map(|(k, s)| (k.clone(), Arc::clone(&s.breaker))).collect()
         };
         v.sort_by(|a, b| a.1.key().cmp(&b.1.key()));
         v
@@ -413,11 +397,7 @@ where
     pub fn health(&self) -> FamilyHealth {
         FamilyHealth {
             name: self.name,
-            breakers: self
-                .entries()
-                .into_iter()
-                .map(|(_, b)| b.health())
-                .collect(),
+            breakers: self.entries().into_iter().map(|(_, b)| b.health()).collect(),
         }
     }
 
@@ -446,10 +426,7 @@ where
     /// assert_eq!(shards.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.map.read().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// `true` if no key is live.

@@ -145,11 +145,7 @@ pub(crate) type Listeners = Arc<[Box<dyn Listener>]>;
 
 /// Calls `f` on every listener, catching panics one listener at a time.
 #[inline]
-pub(crate) fn each(
-    listeners: &[Box<dyn Listener>],
-    source: &Source<'_>,
-    f: impl Fn(&dyn Listener),
-) {
+pub(crate) fn each(listeners: &[Box<dyn Listener>], source: &Source<'_>, f: impl Fn(&dyn Listener)) {
     for l in listeners {
         if catch_unwind(AssertUnwindSafe(|| f(&**l))).is_err() {
             tracing::warn!(

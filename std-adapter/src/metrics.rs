@@ -25,13 +25,7 @@ pub const TRANSITIONS: &str = "circuit_breaker_transitions_total";
 /// `circuit_breaker_failure_rate`.
 pub const FAILURE_RATE: &str = "circuit_breaker_failure_rate";
 
-const STATES: [State; 5] = [
-    State::Closed,
-    State::Open,
-    State::HalfOpen,
-    State::ForcedOpen,
-    State::Disabled,
-];
+const STATES: [State; 5] = [State::Closed, State::Open, State::HalfOpen, State::ForcedOpen, State::Disabled];
 
 const fn index(s: State) -> usize {
     match s {
@@ -52,10 +46,7 @@ fn newer(a: u32, b: u32) -> bool {
 fn describe() {
     static DESCRIBED: Once = Once::new();
     DESCRIBED.call_once(|| {
-        metrics::describe_gauge!(
-            STATE,
-            "Circuit breaker state: 1 for the current state, 0 for the others."
-        );
+        metrics::describe_gauge!(STATE, "Circuit breaker state: 1 for the current state, 0 for the others.");
         metrics::describe_counter!(CALLS, "Calls through a circuit breaker, by outcome.");
         metrics::describe_counter!(TRANSITIONS, "Circuit breaker state transitions.");
         metrics::describe_gauge!(FAILURE_RATE, "Circuit breaker failure rate (0..=1).");
@@ -140,8 +131,6 @@ impl Metrics {
     }
 
     pub(crate) fn failure_rate(&self, rate: f64) {
-        self.failure_rate
-            .get_or_init(|| metrics::gauge!(FAILURE_RATE, self.labels.clone()))
-            .set(rate);
+        self.failure_rate.get_or_init(|| metrics::gauge!(FAILURE_RATE, self.labels.clone())).set(rate);
     }
 }

@@ -19,9 +19,7 @@ use crate::{Breaker, Builder};
 /// let c = breaker_std::presets::DATABASE.validate().unwrap();
 /// assert_eq!(c.failure_threshold(), 5);
 /// ```
-pub const DATABASE: Config = Config::new()
-    .failure_threshold(5)
-    .recovery_timeout(Duration::from_secs(60));
+pub const DATABASE: Config = Config::new().failure_threshold(5).recovery_timeout(Duration::from_secs(60));
 
 /// The seed's Kafka breaker config: 3 consecutive failures, 30 s recovery timeout.
 ///
@@ -31,9 +29,7 @@ pub const DATABASE: Config = Config::new()
 /// let c = breaker_std::presets::KAFKA.validate().unwrap();
 /// assert_eq!(c.failure_threshold(), 3);
 /// ```
-pub const KAFKA: Config = Config::new()
-    .failure_threshold(3)
-    .recovery_timeout(Duration::from_secs(30));
+pub const KAFKA: Config = Config::new().failure_threshold(3).recovery_timeout(Duration::from_secs(30));
 
 /// The seed's database breaker: named `"database"`, 5 failures, 60 s.
 ///

@@ -18,10 +18,7 @@ use crate::{Breaker, CoarseClock, Keyed};
 /// Returns a `&'static str` equal to `name`, leaking it the first time the process sees it.
 pub(crate) fn intern(name: &str) -> &'static str {
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(&known) = names.get(name) {
         return known;
     }
@@ -47,10 +44,7 @@ where
 
 enum Slot<C: Clock> {
     Breaker(Arc<Breaker<C>>),
-    Family {
-        any: Arc<dyn Any + Send + Sync>,
-        family: Arc<dyn Family>,
-    },
+    Family { any: Arc<dyn Any + Send + Sync>, family: Arc<dyn Family> },
 }
 
 /// An error from a [`Registry`] operation.
@@ -170,9 +164,7 @@ impl Registry<CoarseClock> {
     /// assert_eq!(registry.breaker("redis").config().failure_threshold(), 5);
     /// ```
     pub fn new() -> Self {
-        Registry::builder()
-            .build()
-            .unwrap_or_else(|_| unreachable!("the default config is valid"))
+        Registry::builder().build().unwrap_or_else(|_| unreachable!("the default config is valid"))
     }
 
     /// A builder: default and per-name configs, clock, listeners.
@@ -207,10 +199,7 @@ impl Default for Registry<CoarseClock> {
 
 impl<C: Clock + Clone + Send + Sync + 'static> Registry<C> {
     fn config_for(&self, name: &str) -> ValidConfig {
-        self.configs
-            .get(name)
-            .copied()
-            .unwrap_or(self.default_config)
+        self.configs.get(name).copied().unwrap_or(self.default_config)
     }
 
     /// The breaker named `name`, created with the name's configuration (or the default) if it
@@ -252,19 +241,11 @@ impl<C: Clock + Clone + Send + Sync + 'static> Registry<C> {
     /// assert_eq!(search.config().failure_threshold(), 2);
     /// assert!(registry.breaker_with("bad", Config::new().failure_threshold(0)).is_err());
     /// ```
-    pub fn breaker_with(
-        &self,
-        name: &str,
-        config: Config,
-    ) -> Result<Arc<Breaker<C>>, RegistryError> {
+    pub fn breaker_with(&self, name: &str, config: Config) -> Result<Arc<Breaker<C>>, RegistryError> {
         self.get_or_create(name, Some(config))
     }
 
-    fn get_or_create(
-        &self,
-        name: &str,
-        config: Option<Config>,
-    ) -> Result<Arc<Breaker<C>>, RegistryError> {
+    fn get_or_create(&self, name: &str, config: Option<Config>) -> Result<Arc<Breaker<C>>, RegistryError> {
         let read = |slots: &BTreeMap<&'static str, Slot<C>>| match slots.get(name) {
             Some(Slot::Breaker(b)) => Some(Ok(Arc::clone(b))),
             Some(Slot::Family { .. }) => Some(Err(RegistryError::NameTaken { name: intern(name) })),
@@ -307,12 +288,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Registry<C> {
     /// assert!(registry.get("database").is_some());
     /// ```
     pub fn get(&self, name: &str) -> Option<Arc<Breaker<C>>> {
-        match self
-            .slots
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-        {
+        match self.slots.read().unwrap_or_else(PoisonError::into_inner).get(name) {
             Some(Slot::Breaker(b)) => Some(Arc::clone(b)),
             _ => None,
         }
@@ -345,16 +321,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> Registry<C> {
         K: Hash + Eq + Clone + Display + Send + Sync + 'static,
     {
         let read = |slots: &BTreeMap<&'static str, Slot<C>>| match slots.get(family) {
-            Some(Slot::Family { any, .. }) => {
-                Some(Arc::clone(any).downcast::<Keyed<K, C>>().map_err(|_| {
-                    RegistryError::NameTaken {
-                        name: intern(family),
-                    }
-                }))
-            }
-            Some(Slot::Breaker(_)) => Some(Err(RegistryError::NameTaken {
-                name: intern(family),
-            })),
+            Some(Slot::Family { any, .. }) => Some(
+                Arc::clone(any)
+                    .downcast::<Keyed<K, C>>()
+                    .map_err(|_| RegistryError::NameTaken { name: intern(family) }),
+            ),
+            Some(Slot::Breaker(_)) => Some(Err(RegistryError::NameTaken { name: intern(family) })),
             None => None,
         };
         if let Some(found) = read(&self.slots.read().unwrap_or_else(PoisonError::into_inner)) {
@@ -483,9 +455,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Registry<C> {
     }
 
     fn control(&self, name: &str, op: fn(&Breaker<C>)) -> Result<(), RegistryError> {
-        let breaker = self.get(name).ok_or_else(|| RegistryError::Unknown {
-            name: name.to_owned(),
-        })?;
+        let breaker = self.get(name).ok_or_else(|| RegistryError::Unknown { name: name.to_owned() })?;
         op(&breaker);
         Ok(())
     }
@@ -621,10 +591,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> RegistryBuilder<C> {
     /// let registry = Registry::builder().clock(MonotonicClock::new()).build().unwrap();
     /// # let _ = registry;
     /// ```
-    pub fn clock<C2: Clock + Clone + Send + Sync + 'static>(
-        self,
-        clock: C2,
-    ) -> RegistryBuilder<C2> {
+    pub fn clock<C2: Clock + Clone + Send + Sync + 'static>(self, clock: C2) -> RegistryBuilder<C2> {
         RegistryBuilder {
             default_config: self.default_config,
             configs: self.configs,

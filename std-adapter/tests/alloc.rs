@@ -116,11 +116,7 @@ fn no_allocation_per_call_on_any_path() {
     }
 
     // A keyed family: an existing key costs no allocation either.
-    let api = Keyed::<String>::builder("alloc-api")
-        .failure_threshold(3)
-        .clock(&CLOCK)
-        .build()
-        .unwrap();
+    let api = Keyed::<String>::builder("alloc-api").failure_threshold(3).clock(&CLOCK).build().unwrap();
     api.call("/users", || Ok::<_, u32>(1)).unwrap();
     let _ = api.call("/users", || Err::<u32, _>(1));
     let n = allocations(|| {

@@ -24,21 +24,14 @@ fn breaker(clock: &ManualClock, threshold: u32) -> Breaker<&ManualClock> {
 #[test]
 fn seed_three_failures_open_and_the_next_call_is_rejected() {
     let clock = ManualClock::new();
-    let breaker = Breaker::builder("svc")
-        .failure_threshold(3)
-        .clock(&clock)
-        .build()
-        .unwrap();
+    let breaker = Breaker::builder("svc").failure_threshold(3).clock(&clock).build().unwrap();
     let calls = AtomicU32::new(0);
     let failing_func = || -> Result<(), &'static str> {
         calls.fetch_add(1, Ordering::Relaxed);
         Err("Service down")
     };
     for _ in 0..3 {
-        assert_eq!(
-            breaker.call(failing_func),
-            Err(CallError::Inner("Service down"))
-        );
+        assert_eq!(breaker.call(failing_func), Err(CallError::Inner("Service down")));
     }
     assert_eq!(breaker.state(), State::Open);
     match breaker.call(failing_func) {
@@ -48,11 +41,7 @@ fn seed_three_failures_open_and_the_next_call_is_rejected() {
         }
         other => panic!("expected the open error, got {other:?}"),
     }
-    assert_eq!(
-        calls.load(Ordering::Relaxed),
-        3,
-        "the rejected call did not run"
-    );
+    assert_eq!(calls.load(Ordering::Relaxed), 3, "the rejected call did not run");
 }
 
 #[test]
@@ -66,10 +55,7 @@ fn open_error_carries_name_and_retry_after_and_works_with_question_mark() {
         Ok(db.call(|| "7".parse::<u32>())?)
     }
     let err = fetch(&db).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "circuit breaker 'svc' is open; retry in 18s"
-    );
+    assert_eq!(err.to_string(), "circuit breaker 'svc' is open; retry in 18s");
     let open = match db.call(|| Ok::<_, ()>(())) {
         Err(CallError::Open(open)) => open,
         other => panic!("{other:?}"),
@@ -127,10 +113,7 @@ fn classifier_sees_the_whole_result() {
         Err(_) => Verdict::Ignore,
     };
     assert_eq!(api.call_with(|| Ok(503), classify), Ok(503));
-    assert_eq!(
-        api.call_with(|| Err(()), classify),
-        Err(CallError::Inner(()))
-    );
+    assert_eq!(api.call_with(|| Err(()), classify), Err(CallError::Inner(())));
     assert_eq!(api.failure_count(), 1);
     assert_eq!(api.call_with(|| Ok(503), classify), Ok(503));
     assert_eq!(api.state(), State::Open);
@@ -182,14 +165,9 @@ fn a_panic_counts_as_a_failure_and_keeps_unwinding() {
     let clock = ManualClock::new();
     let db = breaker(&clock, 2);
     for i in 0..2 {
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            db.call(|| -> Result<(), ()> { panic!("boom {i}") })
-        }));
+        let r = catch_unwind(AssertUnwindSafe(|| db.call(|| -> Result<(), ()> { panic!("boom {i}") })));
         let payload = r.expect_err("the panic continues");
-        assert_eq!(
-            payload.downcast_ref::<String>().map(String::as_str),
-            Some(&*format!("boom {i}"))
-        );
+        assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some(&*format!("boom {i}")));
     }
     assert_eq!(db.state(), State::Open);
 }
@@ -198,9 +176,7 @@ fn a_panic_counts_as_a_failure_and_keeps_unwinding() {
 fn a_panicking_classifier_counts_as_a_failure() {
     let clock = ManualClock::new();
     let db = breaker(&clock, 1);
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        db.call_with(|| Ok::<_, ()>(1), |_| panic!("bad classifier"))
-    }));
+    let r = catch_unwind(AssertUnwindSafe(|| db.call_with(|| Ok::<_, ()>(1), |_| panic!("bad classifier"))));
     assert!(r.is_err());
     assert_eq!(db.state(), State::Open);
 }
@@ -211,15 +187,9 @@ fn a_panicking_probe_reopens() {
     let db = breaker(&clock, 1);
     let _ = db.call(|| Err::<(), _>("down"));
     clock.advance(Duration::from_secs(30));
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        db.call(|| -> Result<(), ()> { panic!("probe") })
-    }));
+    let r = catch_unwind(AssertUnwindSafe(|| db.call(|| -> Result<(), ()> { panic!("probe") })));
     assert!(r.is_err());
-    assert_eq!(
-        db.state(),
-        State::Open,
-        "the probe's panic reopened the circuit"
-    );
+    assert_eq!(db.state(), State::Open, "the probe's panic reopened the circuit");
 }
 
 #[test]
@@ -291,33 +261,20 @@ fn snapshot_and_health() {
     let _ = db.call(|| Err::<(), _>("x"));
     let h = db.health();
     assert_eq!((h.name, h.key.as_deref()), ("svc", None));
-    assert_eq!(
-        (h.state, h.failure_count, h.failure_threshold),
-        (State::Closed, 1, 2)
-    );
+    assert_eq!((h.state, h.failure_count, h.failure_threshold), (State::Closed, 1, 2));
     assert_eq!(h.recovery_timeout, Duration::from_secs(30));
     let _ = db.call(|| Err::<(), _>("x"));
     clock.advance(Duration::from_secs(10));
     let h = db.health();
-    assert_eq!(
-        (h.state, h.retry_after),
-        (State::Open, Some(Duration::from_secs(20)))
-    );
+    assert_eq!((h.state, h.retry_after), (State::Open, Some(Duration::from_secs(20))));
     assert_eq!(db.snapshot().state, State::Open);
 }
 
 #[test]
 fn config_errors_are_reported() {
-    let err = Breaker::builder("x")
-        .failure_threshold(0)
-        .build()
-        .unwrap_err();
+    let err = Breaker::builder("x").failure_threshold(0).build().unwrap_err();
     assert_eq!(err.field(), "failure_threshold");
-    let err = Breaker::new(
-        "x",
-        breaker_core::Config::new().recovery_timeout(Duration::ZERO),
-    )
-    .unwrap_err();
+    let err = Breaker::new("x", breaker_core::Config::new().recovery_timeout(Duration::ZERO)).unwrap_err();
     assert_eq!(err.field(), "recovery_timeout");
 }
 
@@ -356,11 +313,8 @@ fn rate_policy_through_the_adapter() {
     use breaker_core::{RateConfig, Window};
     let clock = ManualClock::new();
     let rule = RateConfig::new(500, 4).validate().unwrap();
-    let api = Breaker::builder("rate")
-        .clock(&clock)
-        .policy(Window::<4>::count(5, rule).unwrap())
-        .build()
-        .unwrap();
+    let api =
+        Breaker::builder("rate").clock(&clock).policy(Window::<4>::count(5, rule).unwrap()).build().unwrap();
     for ok in [true, false, true, false] {
         let _ = api.call(|| if ok { Ok(()) } else { Err("503") });
     }

@@ -9,11 +9,7 @@ use std::time::Duration;
 use breaker_core::{CallError, ManualClock, State};
 use breaker_std::Keyed;
 
-fn family(
-    clock: &'static ManualClock,
-    max: usize,
-    idle: Duration,
-) -> Keyed<String, &'static ManualClock> {
+fn family(clock: &'static ManualClock, max: usize, idle: Duration) -> Keyed<String, &'static ManualClock> {
     Keyed::<String>::builder("api")
         .failure_threshold(2)
         .max_keys(max)
@@ -33,10 +29,7 @@ fn keys_are_independent() {
     for _ in 0..2 {
         let _ = api.call("/users", || Err::<(), _>("503"));
     }
-    assert!(matches!(
-        api.call("/users", || Ok::<_, &str>(())),
-        Err(CallError::Open(_))
-    ));
+    assert!(matches!(api.call("/users", || Ok::<_, &str>(())), Err(CallError::Open(_))));
     assert_eq!(api.call("/orders", || Ok::<_, &str>(1)), Ok(1));
     assert_eq!(api.get("/users").unwrap().state(), State::Open);
     assert_eq!(api.get("/orders").unwrap().state(), State::Closed);
@@ -121,10 +114,7 @@ fn an_evicted_breaker_is_freed() {
     drop(first);
     c.advance(Duration::from_millis(1));
     api.breaker("/b");
-    assert!(
-        weak.upgrade().is_none(),
-        "nothing keeps an evicted breaker alive"
-    );
+    assert!(weak.upgrade().is_none(), "nothing keeps an evicted breaker alive");
     assert!(api.remove("/b").is_some());
     assert!(api.is_empty());
 }

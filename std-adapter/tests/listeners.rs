@@ -29,10 +29,7 @@ struct Recorder(Arc<Mutex<Log>>);
 
 impl Recorder {
     fn push(&self, s: &Source<'_>, seen: Seen) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((s.name().to_owned(), s.key().map(str::to_owned), seen));
+        self.0.lock().unwrap().push((s.name().to_owned(), s.key().map(str::to_owned), seen));
     }
     fn seen(&self) -> Vec<Seen> {
         self.0.lock().unwrap().iter().map(|e| e.2.clone()).collect()
@@ -61,12 +58,7 @@ impl Listener for Recorder {
 fn every_event_once_in_order() {
     let clock = ManualClock::new();
     let rec = Recorder::default();
-    let db = Breaker::builder("db")
-        .failure_threshold(2)
-        .clock(&clock)
-        .listener(rec.clone())
-        .build()
-        .unwrap();
+    let db = Breaker::builder("db").failure_threshold(2).clock(&clock).listener(rec.clone()).build().unwrap();
     db.call(|| Ok::<_, ()>(())).unwrap();
     let _ = db.call(|| Err::<(), _>("x"));
     let _ = db.call_filtered(|| Err::<(), _>("not counted"), |_| false);
@@ -98,12 +90,7 @@ fn every_event_once_in_order() {
             Ignored,
         ]
     );
-    assert!(rec
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|e| e.0 == "db" && e.1.is_none()));
+    assert!(rec.0.lock().unwrap().iter().all(|e| e.0 == "db" && e.1.is_none()));
 }
 
 #[test]
@@ -138,11 +125,7 @@ fn exactly_once_under_concurrency() {
     let successes = Arc::new(AtomicU32::new(0));
     let failures = Arc::new(AtomicU32::new(0));
     let opens = Arc::new(AtomicU32::new(0));
-    let (s, f, o) = (
-        Arc::clone(&successes),
-        Arc::clone(&failures),
-        Arc::clone(&opens),
-    );
+    let (s, f, o) = (Arc::clone(&successes), Arc::clone(&failures), Arc::clone(&opens));
     let db = Arc::new(
         Breaker::builder("db")
             .failure_threshold(u16::MAX.into())
@@ -285,10 +268,8 @@ fn a_panicking_listener_cannot_corrupt_the_breaker() {
             Failure,
         ]
     );
-    let warnings = events
-        .iter()
-        .filter(|e| e.level == Level::WARN && e.message.contains("listener panicked"))
-        .count();
+    let warnings =
+        events.iter().filter(|e| e.level == Level::WARN && e.message.contains("listener panicked")).count();
     // 3 failures + 3 transitions + 1 rejection + 1 success with a panicking listener each.
     assert_eq!(warnings, 8);
 }
@@ -296,16 +277,10 @@ fn a_panicking_listener_cannot_corrupt_the_breaker() {
 #[test]
 fn keyed_events_carry_the_key() {
     let rec = Recorder::default();
-    let api = Keyed::<String>::builder("api")
-        .listener(rec.clone())
-        .build()
-        .unwrap();
+    let api = Keyed::<String>::builder("api").listener(rec.clone()).build().unwrap();
     api.call("/users", || Ok::<_, ()>(())).unwrap();
     let e = rec.0.lock().unwrap()[0].clone();
-    assert_eq!(
-        (e.0.as_str(), e.1.as_deref(), e.2),
-        ("api", Some("/users"), Seen::Success)
-    );
+    assert_eq!((e.0.as_str(), e.1.as_deref(), e.2), ("api", Some("/users"), Seen::Success));
 }
 
 #[test]

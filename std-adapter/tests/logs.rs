@@ -31,31 +31,19 @@ fn open_half_open_recovered_as_in_the_seed() {
     assert_eq!(open.field("state").as_str(), "open");
     assert_eq!(open.field("failure_count").as_u64(), 5);
     assert_eq!(open.field("threshold").as_u64(), 5);
-    assert_eq!(
-        open.names(),
-        ["circuit_breaker", "failure_count", "state", "threshold"]
-    );
+    assert_eq!(open.names(), ["circuit_breaker", "failure_count", "state", "threshold"]);
 
     let half = &events[1];
     assert_eq!(half.level, Level::INFO);
-    assert_eq!(
-        half.message,
-        "Circuit breaker 'database' transitioning to HALF_OPEN"
-    );
+    assert_eq!(half.message, "Circuit breaker 'database' transitioning to HALF_OPEN");
     assert_eq!(half.field("circuit_breaker").as_str(), "database");
     assert_eq!(half.field("state").as_str(), "half_open");
     assert!((half.field("elapsed_seconds").as_f64() - 61.2).abs() < 1e-9);
-    assert_eq!(
-        half.names(),
-        ["circuit_breaker", "elapsed_seconds", "state"]
-    );
+    assert_eq!(half.names(), ["circuit_breaker", "elapsed_seconds", "state"]);
 
     let closed = &events[2];
     assert_eq!(closed.level, Level::INFO);
-    assert_eq!(
-        closed.message,
-        "Circuit breaker 'database' recovered, closing circuit"
-    );
+    assert_eq!(closed.message, "Circuit breaker 'database' recovered, closing circuit");
     assert_eq!(closed.field("circuit_breaker").as_str(), "database");
     assert_eq!(closed.field("state").as_str(), "closed");
     assert_eq!(closed.names(), ["circuit_breaker", "state"]);
@@ -72,18 +60,12 @@ fn a_failed_probe_logs_opening_again() {
         clock.advance(Duration::from_secs(30));
         let _ = kafka.call(|| Err::<(), _>("still down"));
     });
-    let messages: Vec<_> = events
-        .iter()
-        .map(|e| (e.level, e.message.as_str()))
-        .collect();
+    let messages: Vec<_> = events.iter().map(|e| (e.level, e.message.as_str())).collect();
     assert_eq!(
         messages,
         [
             (Level::ERROR, "Circuit breaker 'kafka' opening circuit"),
-            (
-                Level::INFO,
-                "Circuit breaker 'kafka' transitioning to HALF_OPEN"
-            ),
+            (Level::INFO, "Circuit breaker 'kafka' transitioning to HALF_OPEN"),
             (Level::ERROR, "Circuit breaker 'kafka' opening circuit"),
         ]
     );
@@ -102,33 +84,15 @@ fn manual_transitions_are_logged() {
         registry.reset("logs-manual").unwrap();
         db.force_open(); // per breaker, the same
     });
-    let got: Vec<_> = events
-        .iter()
-        .map(|e| (e.level, e.message.as_str(), e.field("state").as_str()))
-        .collect();
+    let got: Vec<_> =
+        events.iter().map(|e| (e.level, e.message.as_str(), e.field("state").as_str())).collect();
     assert_eq!(
         got,
         [
-            (
-                Level::WARN,
-                "Circuit breaker 'logs-manual' forced open",
-                "forced_open"
-            ),
-            (
-                Level::WARN,
-                "Circuit breaker 'logs-manual' forced closed",
-                "disabled"
-            ),
-            (
-                Level::INFO,
-                "Circuit breaker 'logs-manual' reset, closing circuit",
-                "closed"
-            ),
-            (
-                Level::WARN,
-                "Circuit breaker 'logs-manual' forced open",
-                "forced_open"
-            ),
+            (Level::WARN, "Circuit breaker 'logs-manual' forced open", "forced_open"),
+            (Level::WARN, "Circuit breaker 'logs-manual' forced closed", "disabled"),
+            (Level::INFO, "Circuit breaker 'logs-manual' reset, closing circuit", "closed"),
+            (Level::WARN, "Circuit breaker 'logs-manual' forced open", "forced_open"),
         ]
     );
     assert_eq!(events[0].field("failure_count").as_u64(), 1);
@@ -141,10 +105,7 @@ fn manual_transitions_are_logged() {
 #[test]
 fn keyed_breakers_log_their_key() {
     let ((), events) = capture(|| {
-        let api = Keyed::<String>::builder("api")
-            .failure_threshold(1)
-            .build()
-            .unwrap();
+        let api = Keyed::<String>::builder("api").failure_threshold(1).build().unwrap();
         let _ = api.call("/users", || Err::<(), _>("503"));
     });
     assert_eq!(events.len(), 1);
@@ -156,10 +117,7 @@ fn keyed_breakers_log_their_key() {
 #[test]
 fn calls_and_rejections_are_not_logged() {
     let ((), events) = capture(|| {
-        let db = Breaker::builder("quiet")
-            .failure_threshold(1)
-            .build()
-            .unwrap();
+        let db = Breaker::builder("quiet").failure_threshold(1).build().unwrap();
         for _ in 0..10 {
             let _ = db.call(|| Ok::<_, ()>(()));
         }

@@ -52,18 +52,13 @@ fn scrape() -> Scrape {
             DebugValue::Histogram(_) => {}
         }
     }
-    Scrape {
-        gauges,
-        counters: totals.clone(),
-    }
+    Scrape { gauges, counters: totals.clone() }
 }
 
 fn matches(key: &CompositeKey, name: &str, labels: &[(&str, &str)]) -> bool {
     key.key().name() == name
         && key.key().labels().count() == labels.len()
-        && labels
-            .iter()
-            .all(|(k, v)| key.key().labels().any(|l| l.key() == *k && l.value() == *v))
+        && labels.iter().all(|(k, v)| key.key().labels().any(|l| l.key() == *k && l.value() == *v))
 }
 
 impl Scrape {
@@ -84,24 +79,15 @@ impl Scrape {
     }
 
     fn state(&self, breaker: &str, state: &str) -> f64 {
-        self.gauge(
-            "circuit_breaker_state",
-            &[("breaker", breaker), ("state", state)],
-        )
+        self.gauge("circuit_breaker_state", &[("breaker", breaker), ("state", state)])
     }
 
     fn calls(&self, breaker: &str, outcome: &str) -> u64 {
-        self.counter(
-            "circuit_breaker_calls_total",
-            &[("breaker", breaker), ("outcome", outcome)],
-        )
+        self.counter("circuit_breaker_calls_total", &[("breaker", breaker), ("outcome", outcome)])
     }
 
     fn transitions(&self, breaker: &str, from: &str, to: &str) -> u64 {
-        self.counter(
-            "circuit_breaker_transitions_total",
-            &[("breaker", breaker), ("from", from), ("to", to)],
-        )
+        self.counter("circuit_breaker_transitions_total", &[("breaker", breaker), ("from", from), ("to", to)])
     }
 }
 
@@ -109,11 +95,7 @@ impl Scrape {
 fn calls_by_outcome_state_gauge_and_transitions() {
     let _serial = serial();
     let clock = ManualClock::new();
-    let db = Breaker::builder("m-db")
-        .failure_threshold(2)
-        .clock(&clock)
-        .build()
-        .unwrap();
+    let db = Breaker::builder("m-db").failure_threshold(2).clock(&clock).build().unwrap();
     let m = scrape();
     assert_eq!(m.state("m-db", "closed"), 1.0);
     assert_eq!(m.state("m-db", "open"), 0.0);
@@ -141,13 +123,9 @@ fn calls_by_outcome_state_gauge_and_transitions() {
     assert_eq!(m.transitions("m-db", "open", "half_open"), 1);
     assert_eq!(m.transitions("m-db", "half_open", "closed"), 1);
     assert_eq!(m.calls("m-db", "successful"), 2);
-    for (s, v) in [
-        ("closed", 1.0),
-        ("open", 0.0),
-        ("half_open", 0.0),
-        ("forced_open", 0.0),
-        ("disabled", 0.0),
-    ] {
+    for (s, v) in
+        [("closed", 1.0), ("open", 0.0), ("half_open", 0.0), ("forced_open", 0.0), ("disabled", 0.0)]
+    {
         assert_eq!(m.state("m-db", s), v, "{s}");
     }
 }
@@ -176,28 +154,18 @@ fn manual_control_is_counted() {
 #[test]
 fn keyed_breakers_add_the_key_label() {
     let _serial = serial();
-    let api = Keyed::<String>::builder("m-api")
-        .failure_threshold(1)
-        .build()
-        .unwrap();
+    let api = Keyed::<String>::builder("m-api").failure_threshold(1).build().unwrap();
     let _ = api.call("/users", || Err::<(), _>(()));
     let m = scrape();
     assert_eq!(
         m.counter(
             "circuit_breaker_calls_total",
-            &[
-                ("breaker", "m-api"),
-                ("key", "/users"),
-                ("outcome", "failed")
-            ]
+            &[("breaker", "m-api"), ("key", "/users"), ("outcome", "failed")]
         ),
         1
     );
     assert_eq!(
-        m.gauge(
-            "circuit_breaker_state",
-            &[("breaker", "m-api"), ("key", "/users"), ("state", "open")]
-        ),
+        m.gauge("circuit_breaker_state", &[("breaker", "m-api"), ("key", "/users"), ("state", "open")]),
         1.0
     );
 }
@@ -216,17 +184,11 @@ fn failure_rate_gauge_for_rate_policies() {
     }
     api.refresh_metrics();
     let m = scrape();
-    assert_eq!(
-        m.gauge("circuit_breaker_failure_rate", &[("breaker", "m-rate")]),
-        0.5
-    );
+    assert_eq!(m.gauge("circuit_breaker_failure_rate", &[("breaker", "m-rate")]), 0.5);
     // The hook itself, for policies of your own.
     api.record_failure_rate(0.25);
     let m = scrape();
-    assert_eq!(
-        m.gauge("circuit_breaker_failure_rate", &[("breaker", "m-rate")]),
-        0.25
-    );
+    assert_eq!(m.gauge("circuit_breaker_failure_rate", &[("breaker", "m-rate")]), 0.25);
 }
 
 #[test]
@@ -234,14 +196,9 @@ fn metrics_are_described_and_typed() {
     let _serial = serial();
     let _b = Breaker::builder("m-kinds").build().unwrap();
     let snapshot = snapshotter().snapshot().into_vec();
-    let ours: Vec<_> = snapshot
-        .iter()
-        .filter(|(k, ..)| k.key().labels().any(|l| l.value() == "m-kinds"))
-        .collect();
-    let has = |name: &str, kind| {
-        ours.iter()
-            .any(|(k, ..)| k.key().name() == name && k.kind() == kind)
-    };
+    let ours: Vec<_> =
+        snapshot.iter().filter(|(k, ..)| k.key().labels().any(|l| l.value() == "m-kinds")).collect();
+    let has = |name: &str, kind| ours.iter().any(|(k, ..)| k.key().name() == name && k.kind() == kind);
     assert!(has("circuit_breaker_calls_total", MetricKind::Counter));
     assert!(has("circuit_breaker_state", MetricKind::Gauge));
     let described = ours

@@ -19,28 +19,17 @@ fn per_name_configs_and_default() {
         .build()
         .unwrap();
     assert_eq!(registry.breaker("database").config().failure_threshold(), 5);
-    assert_eq!(
-        registry.breaker("database").config().recovery_timeout(),
-        Duration::from_secs(60)
-    );
+    assert_eq!(registry.breaker("database").config().recovery_timeout(), Duration::from_secs(60));
     assert_eq!(registry.breaker("kafka").config().failure_threshold(), 3);
     assert_eq!(registry.breaker("redis").config().failure_threshold(), 7);
     // An explicit config applies only when the breaker is created.
-    let search = registry
-        .breaker_with("search", Config::new().failure_threshold(2))
-        .unwrap();
+    let search = registry.breaker_with("search", Config::new().failure_threshold(2)).unwrap();
     assert_eq!(search.config().failure_threshold(), 2);
-    let again = registry
-        .breaker_with("search", Config::new().failure_threshold(9))
-        .unwrap();
+    let again = registry.breaker_with("search", Config::new().failure_threshold(9)).unwrap();
     assert!(Arc::ptr_eq(&search, &again));
     assert_eq!(
-        registry
-            .breaker_with("bad", Config::new().failure_threshold(0))
-            .unwrap_err(),
-        RegistryError::Config(breaker_core::ConfigError::Zero {
-            field: "failure_threshold"
-        })
+        registry.breaker_with("bad", Config::new().failure_threshold(0)).unwrap_err(),
+        RegistryError::Config(breaker_core::ConfigError::Zero { field: "failure_threshold" })
     );
     assert!(registry.get("bad").is_none());
 }
@@ -103,10 +92,7 @@ fn manual_control_by_name_is_a_transition_like_any_other() {
     let t = Arc::clone(&transitions);
     let registry = Registry::builder()
         .on_transition(move |_: &Source<'_>, tr: &Transition| {
-            assert!(matches!(
-                tr.trigger,
-                Trigger::ForceOpen | Trigger::Disable | Trigger::Reset
-            ));
+            assert!(matches!(tr.trigger, Trigger::ForceOpen | Trigger::Disable | Trigger::Reset));
             t.fetch_add(1, Ordering::Relaxed);
         })
         .build()
@@ -120,22 +106,13 @@ fn manual_control_by_name_is_a_transition_like_any_other() {
     registry.reset("database").unwrap();
     assert_eq!(db.state(), State::Closed);
     assert_eq!(transitions.load(Ordering::Relaxed), 3);
-    assert_eq!(
-        registry.force_open("nope"),
-        Err(RegistryError::Unknown {
-            name: "nope".into()
-        })
-    );
+    assert_eq!(registry.force_open("nope"), Err(RegistryError::Unknown { name: "nope".into() }));
 }
 
 #[test]
 fn registry_on_a_manual_clock() {
     static CLOCK: ManualClock = ManualClock::new();
-    let registry = Registry::builder()
-        .configure("kafka", presets::KAFKA)
-        .clock(&CLOCK)
-        .build()
-        .unwrap();
+    let registry = Registry::builder().configure("kafka", presets::KAFKA).clock(&CLOCK).build().unwrap();
     let kafka = registry.breaker("kafka");
     for _ in 0..3 {
         let _ = kafka.call(|| Err::<(), _>("down"));
@@ -148,25 +125,14 @@ fn registry_on_a_manual_clock() {
 
 #[test]
 fn keyed_families_share_the_namespace() {
-    let registry = Registry::builder()
-        .configure("api", Config::new().failure_threshold(2))
-        .build()
-        .unwrap();
-    let api = registry
-        .keyed::<String>("api", 10, Duration::from_secs(60))
-        .unwrap();
+    let registry = Registry::builder().configure("api", Config::new().failure_threshold(2)).build().unwrap();
+    let api = registry.keyed::<String>("api", 10, Duration::from_secs(60)).unwrap();
     assert_eq!(api.config().failure_threshold(), 2);
     let same = registry.keyed::<String>("api", 99, Duration::ZERO).unwrap();
     assert!(Arc::ptr_eq(&api, &same));
+    assert_eq!(same.max_keys(), 10, "an existing family is returned as it is");
     assert_eq!(
-        same.max_keys(),
-        10,
-        "an existing family is returned as it is"
-    );
-    assert_eq!(
-        registry
-            .keyed::<u32>("api", 10, Duration::from_secs(1))
-            .unwrap_err(),
+        registry.keyed::<u32>("api", 10, Duration::from_secs(1)).unwrap_err(),
         RegistryError::NameTaken { name: "api" }
     );
     registry.breaker("database");
@@ -176,9 +142,7 @@ fn keyed_families_share_the_namespace() {
     );
     assert!(registry.get("api").is_none());
     assert!(registry.breaker_with("api", Config::new()).is_err());
-    assert!(
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.breaker("api"))).is_err()
-    );
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.breaker("api"))).is_err());
 
     let _ = api.call("/users", || Err::<(), _>("503"));
     let health = registry.health();

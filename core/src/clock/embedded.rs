@@ -43,10 +43,7 @@ where
 {
     /// Wraps `clock` (any clock whose tick integer is `u32` or `u64`). `const`, so the adapter can live in a `static`.
     pub const fn new(clock: C) -> Self {
-        EmbeddedTimeClock {
-            inner: clock,
-            last_ms: AtomicUsize::new(0),
-        }
+        EmbeddedTimeClock { inner: clock, last_ms: AtomicUsize::new(0) }
     }
 
     /// The wrapped clock.
@@ -55,17 +52,11 @@ where
     }
 
     fn read_ms(&self) -> Option<u64> {
-        let ticks: u64 = self
-            .inner
-            .try_now()
-            .ok()?
-            .duration_since_epoch()
-            .integer()
-            .into();
+        let ticks: u64 = self.inner.try_now().ok()?.duration_since_epoch().integer().into();
         // ticks × (numerator / denominator) seconds, in ms; u128 cannot overflow here.
         let scale = C::SCALING_FACTOR;
-        let ms = u128::from(ticks) * u128::from(*scale.numerator()) * 1_000
-            / u128::from(*scale.denominator());
+        let ms =
+            u128::from(ticks) * u128::from(*scale.numerator()) * 1_000 / u128::from(*scale.denominator());
         u64::try_from(ms).ok()
     }
 }

@@ -52,9 +52,7 @@ pub(crate) struct Captured {
 
 impl Captured {
     pub(crate) fn field(&self, name: &str) -> &Value {
-        self.fields
-            .get(name)
-            .unwrap_or_else(|| panic!("no field `{name}` in {self:?}"))
+        self.fields.get(name).unwrap_or_else(|| panic!("no field `{name}` in {self:?}"))
     }
     pub(crate) fn names(&self) -> Vec<&str> {
         self.fields.keys().map(String::as_str).collect()
@@ -87,8 +85,7 @@ impl Visit for Visitor {
         if f.name() == "message" {
             self.message = format!("{v:?}");
         } else {
-            self.fields
-                .insert(f.name().into(), Value::Str(format!("{v:?}")));
+            self.fields.insert(f.name().into(), Value::Str(format!("{v:?}")));
         }
     }
 }
@@ -116,13 +113,7 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Captured>) {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     let r = tracing::subscriber::with_default(subscriber, f);
-    let events = capture
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.target == breaker_std::LOG_TARGET)
-        .cloned()
-        .collect();
+    let events =
+        capture.0.lock().unwrap().iter().filter(|e| e.target == breaker_std::LOG_TARGET).cloned().collect();
     (r, events)
 }

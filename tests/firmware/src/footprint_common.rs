@@ -23,9 +23,7 @@ impl embedded_time::Clock for TickClock {
     const SCALING_FACTOR: Fraction = Fraction::new(1, 1_000);
 
     fn try_now(&self) -> Result<Instant<Self>, clock::Error> {
-        Ok(Instant::new(
-            TICKS.load(core::sync::atomic::Ordering::Relaxed),
-        ))
+        Ok(Instant::new(TICKS.load(core::sync::atomic::Ordering::Relaxed)))
     }
 }
 

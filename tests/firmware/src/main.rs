@@ -18,8 +18,8 @@ use core::sync::atomic::AtomicU32 as PlainAtomicU32;
 use core::time::Duration;
 
 use breaker_core::{
-    Breaker, CallError, CircuitOpen, Clock as _, Config, EmbeddedTimeClock, Observer, State,
-    Transition, Trigger, ValidConfig, Verdict,
+    Breaker, CallError, CircuitOpen, Clock as _, Config, EmbeddedTimeClock, Observer, State, Transition,
+    Trigger, ValidConfig, Verdict,
 };
 use cortex_m::peripheral::scb::{Exception, VectActive};
 use cortex_m::peripheral::syst::SystClkSource;
@@ -53,10 +53,7 @@ impl fmt::Write for Line {
 /// Writes one formatted line to the host's stdout. No critical section: `hio` opens the host
 /// console per line instead of keeping a shared handle.
 fn emit(args: fmt::Arguments<'_>) {
-    let mut line = Line {
-        buf: [0; 200],
-        len: 0,
-    };
+    let mut line = Line { buf: [0; 200], len: 0 };
     let _ = line.write_fmt(args);
     let _ = line.write_str("\n");
     if let Ok(mut out) = hio::hstdout() {
@@ -179,8 +176,7 @@ impl fmt::Display for Secs {
 impl Observer for SeedLog {
     fn on_transition(&self, t: &Transition) {
         // The decision's clock reading when there was one, else the hardware clock now.
-        let at =
-            t.at.map_or(u64::from(MILLIS.load(Ordering::Relaxed)), |a| a.as_millis());
+        let at = t.at.map_or(u64::from(MILLIS.load(Ordering::Relaxed)), |a| a.as_millis());
         let ctx = context();
         match (t.to, t.trigger) {
             (State::Open, _) => log!(
@@ -204,10 +200,7 @@ impl Observer for SeedLog {
             let ms = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
             self.last_open_for_ms.store(ms, Ordering::SeqCst);
         }
-        self.last.store(
-            encode_transition(t.to, t.trigger, t.failure_count),
-            Ordering::SeqCst,
-        );
+        self.last.store(encode_transition(t.to, t.trigger, t.failure_count), Ordering::SeqCst);
         if in_handler() {
             self.transitions_in_handler.fetch_add(1, Ordering::SeqCst);
         }
@@ -244,27 +237,17 @@ const CONFIG: ValidConfig = match Config::new()
 };
 
 /// The breaker under test: shared by the main loop, PendSV and (through the clock) SysTick.
-static SENSOR: Breaker<HwClock, SeedLog> = Breaker::with_observer(
-    "sensor",
-    CONFIG,
-    EmbeddedTimeClock::new(SysTickClock),
-    SeedLog::new(),
-);
+static SENSOR: Breaker<HwClock, SeedLog> =
+    Breaker::with_observer("sensor", CONFIG, EmbeddedTimeClock::new(SysTickClock), SeedLog::new());
 
-const STRESS_CONFIG: ValidConfig = match Config::new()
-    .failure_threshold(breaker_core::MAX_FAILURE_THRESHOLD)
-    .validate()
-{
-    Ok(c) => c,
-    Err(_) => panic!("invalid stress config"),
-};
+const STRESS_CONFIG: ValidConfig =
+    match Config::new().failure_threshold(breaker_core::MAX_FAILURE_THRESHOLD).validate() {
+        Ok(c) => c,
+        Err(_) => panic!("invalid stress config"),
+    };
 
 /// Counts failures from the main loop and from the SysTick handler at once.
-static STRESS: Breaker<HwClock> = Breaker::new(
-    "stress",
-    STRESS_CONFIG,
-    EmbeddedTimeClock::new(SysTickClock),
-);
+static STRESS: Breaker<HwClock> = Breaker::new("stress", STRESS_CONFIG, EmbeddedTimeClock::new(SysTickClock));
 
 /// Why a bus transaction failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,10 +263,7 @@ struct FlakyPeripheral {
 
 impl FlakyPeripheral {
     const fn new() -> Self {
-        FlakyPeripheral {
-            healthy: AtomicBool::new(true),
-            reads: AtomicU32::new(0),
-        }
+        FlakyPeripheral { healthy: AtomicBool::new(true), reads: AtomicU32::new(0) }
     }
 
     fn set_healthy(&self, healthy: bool) {
@@ -338,10 +318,7 @@ static STRESS_ISR: PlainAtomicU32 = PlainAtomicU32::new(0);
 /// The millisecond tick: the hardware clock, and a second writer of `STRESS`.
 #[exception]
 fn SysTick() {
-    MILLIS.store(
-        MILLIS.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    MILLIS.store(MILLIS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     if STRESS_ON.load(Ordering::Relaxed) {
         if let Ok(permit) = STRESS.try_acquire() {
             permit.failure();
@@ -353,18 +330,12 @@ fn SysTick() {
 /// Has PendSV make `n` calls through `SENSOR` and waits until it has run.
 /// Returns (calls that ran, calls rejected) by the handler.
 fn calls_from_interrupt(n: u32) -> (u32, u32) {
-    let (ran, rejected) = (
-        ISR_RAN.load(Ordering::SeqCst),
-        ISR_REJECTED.load(Ordering::SeqCst),
-    );
+    let (ran, rejected) = (ISR_RAN.load(Ordering::SeqCst), ISR_REJECTED.load(Ordering::SeqCst));
     ISR_REQUESTED.store(n, Ordering::SeqCst);
     SCB::set_pendsv();
     cortex_m::asm::dsb();
     cortex_m::asm::isb();
-    (
-        ISR_RAN.load(Ordering::SeqCst) - ran,
-        ISR_REJECTED.load(Ordering::SeqCst) - rejected,
-    )
+    (ISR_RAN.load(Ordering::SeqCst) - ran, ISR_REJECTED.load(Ordering::SeqCst) - rejected)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -433,12 +404,7 @@ fn trip(c: &mut Checks) -> u64 {
     for _ in 0..THRESHOLD {
         let _ = SENSOR.call(|| BUS.read());
     }
-    check!(
-        c,
-        SENSOR.state() == State::Open,
-        "tripped: state={}",
-        SENSOR.state()
-    );
+    check!(c, SENSOR.state() == State::Open, "tripped: state={}", SENSOR.state());
     now_ms()
 }
 
@@ -448,11 +414,7 @@ fn closed_passes_calls(c: &mut Checks) {
     let ok = (0..5).all(|_| SENSOR.call(|| BUS.read()).is_ok());
     check!(c, ok, "5 healthy calls pass");
     check!(c, BUS.reads() - reads == 5, "each ran the peripheral");
-    check!(
-        c,
-        SENSOR.state() == State::Closed && SENSOR.failure_count() == 0,
-        "closed, no failures"
-    );
+    check!(c, SENSOR.state() == State::Closed && SENSOR.failure_count() == 0, "closed, no failures");
 }
 
 fn trips_after_threshold(c: &mut Checks) {
@@ -468,22 +430,10 @@ fn trips_after_threshold(c: &mut Checks) {
             "failure {i}/{THRESHOLD}: the bus error is returned, still closed with {i} failures"
         );
     }
-    check!(
-        c,
-        obs.transitions.load(Ordering::SeqCst) == before,
-        "no transition below the threshold"
-    );
+    check!(c, obs.transitions.load(Ordering::SeqCst) == before, "no transition below the threshold");
     let r = SENSOR.call(|| BUS.read());
-    check!(
-        c,
-        is_inner_err(&r),
-        "failure {THRESHOLD}/{THRESHOLD}: the bus error is returned"
-    );
-    check!(
-        c,
-        SENSOR.state() == State::Open,
-        "open after {THRESHOLD} failures"
-    );
+    check!(c, is_inner_err(&r), "failure {THRESHOLD}/{THRESHOLD}: the bus error is returned");
+    check!(c, SENSOR.state() == State::Open, "open after {THRESHOLD} failures");
     let (to, trigger, count) = obs.last();
     check!(
         c,
@@ -517,16 +467,8 @@ fn rejects_fast_while_open(c: &mut Checks) {
     }
     let took = now_ms() - t0;
     check!(c, all_rejected, "1000 calls rejected while open");
-    check!(
-        c,
-        BUS.reads() == reads,
-        "none of them touched the peripheral"
-    );
-    check!(
-        c,
-        retry_ok,
-        "each rejection names the breaker, says open, retry_after <= {RECOVERY_MS} ms"
-    );
+    check!(c, BUS.reads() == reads, "none of them touched the peripheral");
+    check!(c, retry_ok, "each rejection names the breaker, says open, retry_after <= {RECOVERY_MS} ms");
     check!(
         c,
         obs.rejections.load(Ordering::SeqCst) - rejections == 1_000,
@@ -545,16 +487,11 @@ fn half_open_after_recovery_timeout(c: &mut Checks) {
     let host_trip = host_ms();
     let obs = SENSOR.observer();
 
-    check!(
-        c,
-        wait_until(t_trip + RECOVERY_MS / 2),
-        "hardware clock advances"
-    );
+    check!(c, wait_until(t_trip + RECOVERY_MS / 2), "hardware clock advances");
     match SENSOR.try_acquire() {
         Err(open) => check!(
             c,
-            open.retry_after()
-                .is_some_and(|d| d <= Duration::from_millis(RECOVERY_MS / 2 + 1)),
+            open.retry_after().is_some_and(|d| d <= Duration::from_millis(RECOVERY_MS / 2 + 1)),
             "at +{} ms still rejected, retry_after={:?}",
             now_ms() - t_trip,
             open.retry_after()
@@ -565,11 +502,7 @@ fn half_open_after_recovery_timeout(c: &mut Checks) {
         }
     }
 
-    check!(
-        c,
-        wait_until(t_trip + RECOVERY_MS),
-        "hardware clock advances"
-    );
+    check!(c, wait_until(t_trip + RECOVERY_MS), "hardware clock advances");
     let waited = now_ms() - t_trip;
     let host_waited = host_trip.zip(host_ms()).map_or(0, |(a, b)| b - a);
     match SENSOR.try_acquire() {
@@ -589,11 +522,7 @@ fn half_open_after_recovery_timeout(c: &mut Checks) {
                 "transition -> half_open by RecoveryTimeout, open for {open_for} ms"
             );
             let second = SENSOR.call(|| BUS.read());
-            check!(
-                c,
-                is_open_err(&second),
-                "a second call is rejected while the probe is out"
-            );
+            check!(c, is_open_err(&second), "a second call is rejected while the probe is out");
             // The peripheral still fails: the probe's failure reopens the circuit.
             let r = BUS.read();
             if r.is_ok() {
@@ -609,11 +538,7 @@ fn half_open_after_recovery_timeout(c: &mut Checks) {
                     && trigger == Trigger::ProbeFailed as u32,
                 "the failed probe reopens the circuit (ProbeFailed)"
             );
-            check!(
-                c,
-                is_open_err(&SENSOR.call(|| BUS.read())),
-                "and calls are rejected again"
-            );
+            check!(c, is_open_err(&SENSOR.call(|| BUS.read())), "and calls are rejected again");
         }
         Err(open) => check!(c, false, "no probe after {waited} ms: {open}"),
     }
@@ -624,19 +549,11 @@ fn recovers_after_successful_probe(c: &mut Checks) {
     let t_trip = trip(c);
     let obs = SENSOR.observer();
     BUS.set_healthy(true);
-    check!(
-        c,
-        wait_until(t_trip + RECOVERY_MS),
-        "hardware clock advances"
-    );
+    check!(c, wait_until(t_trip + RECOVERY_MS), "hardware clock advances");
     let reads = BUS.reads();
     let r = SENSOR.call(|| BUS.read());
     check!(c, r.is_ok(), "the probe call runs and succeeds: {r:?}");
-    check!(
-        c,
-        BUS.reads() == reads + 1,
-        "the probe touched the peripheral once"
-    );
+    check!(c, BUS.reads() == reads + 1, "the probe touched the peripheral once");
     let (to, trigger, _) = obs.last();
     check!(
         c,
@@ -646,11 +563,7 @@ fn recovers_after_successful_probe(c: &mut Checks) {
         "closed again (ProbeSucceeded)"
     );
     let ok = (0..5).all(|_| SENSOR.call(|| BUS.read()).is_ok());
-    check!(
-        c,
-        ok && SENSOR.failure_count() == 0,
-        "normal service: 5 calls pass"
-    );
+    check!(c, ok && SENSOR.failure_count() == 0, "normal service: 5 calls pass");
 }
 
 fn force_open_and_reset(c: &mut Checks) {
@@ -662,27 +575,16 @@ fn force_open_and_reset(c: &mut Checks) {
     BUS.set_healthy(true);
 
     SENSOR.force_open();
-    check!(
-        c,
-        SENSOR.state() == State::ForcedOpen,
-        "force_open: state={}",
-        SENSOR.state()
-    );
+    check!(c, SENSOR.state() == State::ForcedOpen, "force_open: state={}", SENSOR.state());
     let reads = BUS.reads();
     let t0 = now_ms();
     match SENSOR.call(|| BUS.read()) {
-        Err(CallError::Open(open)) => check!(
-            c,
-            open.state() == State::ForcedOpen && open.retry_after().is_none(),
-            "rejected: {open}"
-        ),
+        Err(CallError::Open(open)) => {
+            check!(c, open.state() == State::ForcedOpen && open.retry_after().is_none(), "rejected: {open}")
+        }
         other => check!(c, false, "not rejected: {other:?}"),
     }
-    check!(
-        c,
-        wait_until(t0 + RECOVERY_MS + 10),
-        "hardware clock advances"
-    );
+    check!(c, wait_until(t0 + RECOVERY_MS + 10), "hardware clock advances");
     check!(
         c,
         is_open_err(&SENSOR.call(|| BUS.read())) && SENSOR.state() == State::ForcedOpen,
@@ -719,11 +621,7 @@ fn interrupt_records_outcomes(c: &mut Checks) {
     BUS.set_healthy(false);
 
     let (ran, rejected) = calls_from_interrupt(THRESHOLD - 1);
-    check!(
-        c,
-        ran == THRESHOLD - 1 && rejected == 0,
-        "PendSV made {ran} calls through the shared breaker"
-    );
+    check!(c, ran == THRESHOLD - 1 && rejected == 0, "PendSV made {ran} calls through the shared breaker");
     check!(
         c,
         SENSOR.failure_count() == THRESHOLD - 1 && SENSOR.state() == State::Closed,
@@ -749,11 +647,7 @@ fn interrupt_records_outcomes(c: &mut Checks) {
         obs.transitions_in_handler.load(Ordering::SeqCst) - tr_isr == 1,
         "the trip was made (and logged) by the interrupt handler"
     );
-    check!(
-        c,
-        is_open_err(&SENSOR.call(|| BUS.read())),
-        "main is rejected"
-    );
+    check!(c, is_open_err(&SENSOR.call(|| BUS.read())), "main is rejected");
     let (ran, rejected) = calls_from_interrupt(2);
     check!(c, ran == 0 && rejected == 2, "PendSV is rejected too");
 
@@ -762,17 +656,9 @@ fn interrupt_records_outcomes(c: &mut Checks) {
     BUS.set_healthy(false);
     let _ = SENSOR.call(|| BUS.read());
     calls_from_interrupt(1);
-    check!(
-        c,
-        SENSOR.failure_count() == 2,
-        "main + interrupt failures add up: 2"
-    );
+    check!(c, SENSOR.failure_count() == 2, "main + interrupt failures add up: 2");
     let _ = SENSOR.call(|| BUS.read());
-    check!(
-        c,
-        SENSOR.state() == State::Open,
-        "main's failure completes the trip"
-    );
+    check!(c, SENSOR.state() == State::Open, "main's failure completes the trip");
 }
 
 fn stale_permit_after_interrupt_trip(c: &mut Checks) {
@@ -790,19 +676,10 @@ fn stale_permit_after_interrupt_trip(c: &mut Checks) {
     };
     // While main holds a permit, the interrupt handler's failure trips the breaker...
     calls_from_interrupt(1);
-    check!(
-        c,
-        SENSOR.state() == State::Open,
-        "PendSV tripped it while main held a permit"
-    );
+    check!(c, SENSOR.state() == State::Open, "PendSV tripped it while main held a permit");
     // ...and main's late success belongs to the closed cycle that ended: it must not close it.
     permit.success();
-    check!(
-        c,
-        SENSOR.state() == State::Open,
-        "main's stale success is ignored: state={}",
-        SENSOR.state()
-    );
+    check!(c, SENSOR.state() == State::Open, "main's stale success is ignored: state={}", SENSOR.state());
 }
 
 fn no_lost_updates_under_preemption(c: &mut Checks) {
@@ -819,11 +696,7 @@ fn no_lost_updates_under_preemption(c: &mut Checks) {
     STRESS_ON.store(false, Ordering::SeqCst);
     let isr_count = STRESS_ISR.load(Ordering::SeqCst);
     let total = STRESS.failure_count();
-    check!(
-        c,
-        isr_count >= 5,
-        "SysTick preempted the main loop and recorded {isr_count} failures"
-    );
+    check!(c, isr_count >= 5, "SysTick preempted the main loop and recorded {isr_count} failures");
     check!(
         c,
         total == main_count + isr_count && STRESS.state() == State::Closed,
@@ -841,11 +714,7 @@ fn hardware_clock_tracks_host_time(c: &mut Checks) {
     let (hw, host) = (t1 - t0, h1 - h0);
     // SysTick runs on qemu's virtual clock, which follows the host's: the hardware clock must
     // never run ahead of real time (a recovery timeout never ends early in wall-clock terms).
-    check!(
-        c,
-        hw <= host + 5,
-        "SysTick measured {hw} ms while the host measured {host} ms"
-    );
+    check!(c, hw <= host + 5, "SysTick measured {hw} ms while the host measured {host} ms");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -858,31 +727,13 @@ const SCENARIOS: [Scenario; 10] = [
     ("closed: calls pass", closed_passes_calls),
     ("trip after the threshold", trips_after_threshold),
     ("fast rejection while open", rejects_fast_while_open),
-    (
-        "half-open after the recovery timeout (hardware clock)",
-        half_open_after_recovery_timeout,
-    ),
-    (
-        "recovery: a successful probe closes",
-        recovers_after_successful_probe,
-    ),
+    ("half-open after the recovery timeout (hardware clock)", half_open_after_recovery_timeout),
+    ("recovery: a successful probe closes", recovers_after_successful_probe),
     ("manual: force_open, disable, reset", force_open_and_reset),
-    (
-        "an interrupt handler records outcomes on the same static breaker",
-        interrupt_records_outcomes,
-    ),
-    (
-        "a permit held across an interrupt's trip is stale",
-        stale_permit_after_interrupt_trip,
-    ),
-    (
-        "no lost update when SysTick preempts the main loop's CAS",
-        no_lost_updates_under_preemption,
-    ),
-    (
-        "SysTick clock vs host wall clock",
-        hardware_clock_tracks_host_time,
-    ),
+    ("an interrupt handler records outcomes on the same static breaker", interrupt_records_outcomes),
+    ("a permit held across an interrupt's trip is stale", stale_permit_after_interrupt_trip),
+    ("no lost update when SysTick preempts the main loop's CAS", no_lost_updates_under_preemption),
+    ("SysTick clock vs host wall clock", hardware_clock_tracks_host_time),
 ];
 
 #[entry]
@@ -893,10 +744,7 @@ fn main() -> ! {
         "thumbv7m-none-eabi: native LDREX/STREX"
     };
     log!("breaker firmware on an emulated LM3S6965 (Cortex-M3)");
-    log!(
-        "  build: {variant}; word layout {}",
-        breaker_core::WORD_LAYOUT
-    );
+    log!("  build: {variant}; word layout {}", breaker_core::WORD_LAYOUT);
     log!(
         "  RAM: size_of Breaker<EmbeddedTimeClock<SysTickClock>, SeedLog> = {} B, Breaker<EmbeddedTimeClock<SysTickClock>> = {} B, Breaker<zero-sized clock> = {} B",
         core::mem::size_of::<Breaker<HwClock, SeedLog>>(),
@@ -944,11 +792,7 @@ fn main() -> ! {
 /// Prints the verdict and leaves qemu with the matching exit status.
 fn finish(pass: bool) -> ! {
     log!("{}", if pass { "PASS" } else { "FAIL" });
-    debug::exit(if pass {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
+    debug::exit(if pass { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     #[allow(clippy::empty_loop)]
     loop {}
 }
