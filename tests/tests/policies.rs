@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use breaker_core::{
-    Breaker, CallError, Config, ManualClock, Observer, RateConfig, State, Transition, Trigger,
-    ValidConfig, Verdict, Window,
+    Breaker, CallError, Config, ManualClock, Observer, RateConfig, State, Transition, Trigger, ValidConfig,
+    Verdict, Window,
 };
 use std::sync::Mutex;
 
@@ -36,13 +36,7 @@ fn plain() -> ValidConfig {
 fn count_window_100_calls_6_percent_failures_min_20_trips_at_call_32() {
     let clock = ManualClock::new();
     let rule = RateConfig::new(50, 20).validate().unwrap();
-    let breaker = Breaker::with_policy(
-        "api",
-        plain(),
-        &clock,
-        (),
-        Window::<10>::count(10, rule).unwrap(),
-    );
+    let breaker = Breaker::with_policy("api", plain(), &clock, (), Window::<10>::count(10, rule).unwrap());
     let mut tripped_at = None;
     for n in 1..=100u32 {
         let r = call(&breaker, n % 16 != 0);
@@ -50,10 +44,7 @@ fn count_window_100_calls_6_percent_failures_min_20_trips_at_call_32() {
             tripped_at = Some(n);
         }
         if tripped_at.is_some_and(|t| n > t) {
-            assert!(
-                matches!(r, Err(CallError::Open(_))),
-                "call {n} after the trip must be rejected"
-            );
+            assert!(matches!(r, Err(CallError::Open(_))), "call {n} after the trip must be rejected");
         }
     }
     // 1 failure in 16 calls is 6.25 % but below 20 calls; at call 32, 2 failures in 32 calls.
@@ -64,22 +55,13 @@ fn count_window_100_calls_6_percent_failures_min_20_trips_at_call_32() {
 fn rate_mode_still_answers_state_failure_count_and_snapshot() {
     let clock = ManualClock::new();
     let rule = RateConfig::new(500, 10).validate().unwrap();
-    let breaker = Breaker::with_policy(
-        "api",
-        plain(),
-        &clock,
-        (),
-        Window::<4>::count(5, rule).unwrap(),
-    );
+    let breaker = Breaker::with_policy("api", plain(), &clock, (), Window::<4>::count(5, rule).unwrap());
     for n in 0..8 {
         let _ = call(&breaker, n % 4 != 0);
     }
     assert_eq!(breaker.state(), State::Closed);
     assert_eq!(breaker.failure_count(), 2);
-    let w = breaker
-        .snapshot()
-        .window
-        .expect("a rate breaker reports its window");
+    let w = breaker.snapshot().window.expect("a rate breaker reports its window");
     assert_eq!((w.calls, w.failures), (8, 2));
     assert!((w.failure_rate - 0.25).abs() < 1e-6);
     assert_eq!(breaker.snapshot().failure_count, 2);
@@ -90,13 +72,8 @@ fn time_window_bucket_width_is_chosen_and_old_failures_expire() {
     let clock = ManualClock::new();
     // The last 5 s in 500 ms buckets; 50 % of at least 4 calls.
     let rule = RateConfig::new(500, 4).validate().unwrap();
-    let breaker = Breaker::with_policy(
-        "api",
-        plain(),
-        &clock,
-        (),
-        Window::<10>::time(ms(500), rule).unwrap(),
-    );
+    let breaker =
+        Breaker::with_policy("api", plain(), &clock, (), Window::<10>::time(ms(500), rule).unwrap());
     for _ in 0..3 {
         let _ = call(&breaker, false);
     }
@@ -106,19 +83,11 @@ fn time_window_bucket_width_is_chosen_and_old_failures_expire() {
         let _ = call(&breaker, true);
     }
     let _ = call(&breaker, false);
-    assert_eq!(
-        breaker.state(),
-        State::Closed,
-        "1 failure in 4 recent calls"
-    );
+    assert_eq!(breaker.state(), State::Closed, "1 failure in 4 recent calls");
     clock.advance(ms(600));
     let _ = call(&breaker, false);
     let _ = call(&breaker, false);
-    assert_eq!(
-        breaker.state(),
-        State::Open,
-        "3 of 6 calls in the last 5 s failed"
-    );
+    assert_eq!(breaker.state(), State::Open, "3 of 6 calls in the last 5 s failed");
     let log = breaker.snapshot();
     assert_eq!(log.failure_count, 0, "open: the window is not reported");
 }
@@ -126,17 +95,9 @@ fn time_window_bucket_width_is_chosen_and_old_failures_expire() {
 #[test]
 fn slow_calls_trip_on_slow_rate_and_optionally_count_as_failures() {
     let clock = ManualClock::new();
-    let rule = RateConfig::new(1000, 4)
-        .slow_calls(ms(100), 500, false)
-        .validate()
-        .unwrap();
-    let breaker = Breaker::with_policy(
-        "db",
-        plain(),
-        &clock,
-        Log::default(),
-        Window::<8>::count(1, rule).unwrap(),
-    );
+    let rule = RateConfig::new(1000, 4).slow_calls(ms(100), 500, false).validate().unwrap();
+    let breaker =
+        Breaker::with_policy("db", plain(), &clock, Log::default(), Window::<8>::count(1, rule).unwrap());
     for slow in [false, true, false, true] {
         let permit = breaker.try_acquire().unwrap();
         clock.advance(if slow { ms(150) } else { ms(10) });
@@ -146,38 +107,23 @@ fn slow_calls_trip_on_slow_rate_and_optionally_count_as_failures() {
     let t = breaker.observer().0.lock().unwrap()[0];
     assert_eq!((t.to, t.trigger), (State::Open, Trigger::SlowCallRate));
 
-    let rule = RateConfig::new(500, 2)
-        .slow_calls(ms(100), 1000, true)
-        .validate()
-        .unwrap();
-    let breaker = Breaker::with_policy(
-        "db",
-        plain(),
-        &clock,
-        Log::default(),
-        Window::<8>::count(1, rule).unwrap(),
-    );
+    let rule = RateConfig::new(500, 2).slow_calls(ms(100), 1000, true).validate().unwrap();
+    let breaker =
+        Breaker::with_policy("db", plain(), &clock, Log::default(), Window::<8>::count(1, rule).unwrap());
     let fast = breaker.try_acquire().unwrap();
     fast.success();
     let slow = breaker.try_acquire().unwrap();
     clock.advance(ms(100));
     slow.success(); // a slow success counts as a failure: 1 of 2
     assert_eq!(breaker.state(), State::Open);
-    assert_eq!(
-        breaker.observer().0.lock().unwrap()[0].trigger,
-        Trigger::FailureRate
-    );
+    assert_eq!(breaker.observer().0.lock().unwrap()[0].trigger, Trigger::FailureRate);
 }
 
 #[test]
 fn backoff_doubles_open_time_up_to_cap_and_resets_on_close() {
     let clock = ManualClock::new();
-    let config = Config::new()
-        .failure_threshold(1)
-        .recovery_timeout(ms(100))
-        .backoff(ms(500))
-        .validate()
-        .unwrap();
+    let config =
+        Config::new().failure_threshold(1).recovery_timeout(ms(100)).backoff(ms(500)).validate().unwrap();
     let breaker = Breaker::with_observer("api", config, &clock, Log::default());
     let _ = call(&breaker, false);
     let mut waits = vec![];
@@ -192,53 +138,21 @@ fn backoff_doubles_open_time_up_to_cap_and_resets_on_close() {
     clock.advance(ms(500));
     assert!(call(&breaker, true).is_ok(), "a successful probe closes");
     let _ = call(&breaker, false);
-    assert_eq!(
-        breaker.try_acquire().unwrap_err().retry_after(),
-        Some(ms(100)),
-        "backoff reset on close"
-    );
-    let opens: Vec<_> = breaker
-        .observer()
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t.open_duration)
-        .collect();
-    assert_eq!(
-        opens,
-        [
-            ms(100),
-            ms(200),
-            ms(400),
-            ms(500),
-            ms(500),
-            ms(500),
-            ms(100)
-        ]
-    );
+    assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), Some(ms(100)), "backoff reset on close");
+    let opens: Vec<_> = breaker.observer().0.lock().unwrap().iter().filter_map(|t| t.open_duration).collect();
+    assert_eq!(opens, [ms(100), ms(200), ms(400), ms(500), ms(500), ms(500), ms(100)]);
 }
 
 #[test]
 fn jitter_comes_from_the_callers_seed_and_stays_within_bounds() {
     let open_for = |seed| {
         let clock = ManualClock::new();
-        let config = Config::new()
-            .failure_threshold(1)
-            .recovery_timeout(ms(1_000))
-            .jitter(ms(1_000), seed);
+        let config = Config::new().failure_threshold(1).recovery_timeout(ms(1_000)).jitter(ms(1_000), seed);
         let breaker = Breaker::try_new("api", config, &clock).unwrap();
         let mut waits = vec![];
         for _ in 0..8 {
             let _ = call(&breaker, false);
-            waits.push(
-                breaker
-                    .try_acquire()
-                    .unwrap_err()
-                    .retry_after()
-                    .unwrap()
-                    .as_millis(),
-            );
+            waits.push(breaker.try_acquire().unwrap_err().retry_after().unwrap().as_millis());
             breaker.reset();
         }
         waits
@@ -273,10 +187,7 @@ fn stuck_probe_reopens_after_the_probe_timeout() {
         (State::Open, Some(ms(2_000))),
         "reopened one backoff level up"
     );
-    assert_eq!(
-        breaker.observer().0.lock().unwrap().last().unwrap().trigger,
-        Trigger::ProbeTimeout
-    );
+    assert_eq!(breaker.observer().0.lock().unwrap().last().unwrap().trigger, Trigger::ProbeTimeout);
     // The stuck probe finally answers: stale, changes nothing.
     breaker.settle(leaked, Verdict::Success);
     assert_eq!(breaker.state(), State::Open);
@@ -302,19 +213,12 @@ fn gradual_recovery_admits_a_rising_share_deterministically() {
     let mut admitted_per_step = vec![];
     for step in 0..10 {
         let share = breaker.snapshot().recovering.unwrap();
-        assert!(
-            (share - (0.1 + 0.09 * step as f32)).abs() < 1e-4,
-            "share {share} at step {step}"
-        );
+        assert!((share - (0.1 + 0.09 * step as f32)).abs() < 1e-4, "share {share} at step {step}");
         let admitted = (0..100)
             .filter(|_| match call(&breaker, true) {
                 Ok(()) => true,
                 Err(CallError::Open(open)) => {
-                    assert_eq!(
-                        open.state(),
-                        State::Closed,
-                        "shed calls get the usual open error"
-                    );
+                    assert_eq!(open.state(), State::Closed, "shed calls get the usual open error");
                     false
                 }
                 Err(e) => panic!("{e:?}"),
@@ -332,19 +236,10 @@ fn gradual_recovery_admits_a_rising_share_deterministically() {
 #[test]
 fn adaptive_threshold_tolerates_a_noisy_service_but_trips_a_clean_one() {
     // Floor 10 %, 3× baseline, alpha 1/8; windows of 10 buckets of 100 calls.
-    let rule = RateConfig::new(1000, 100)
-        .adaptive(100, 300, 3, 50)
-        .validate()
-        .unwrap();
+    let rule = RateConfig::new(1000, 100).adaptive(100, 300, 3, 50).validate().unwrap();
     let run = |normal_every: u32, then_every: u32| {
         let clock = ManualClock::new();
-        let b = Breaker::with_policy(
-            "svc",
-            plain(),
-            &clock,
-            (),
-            Window::<10>::count(100, rule).unwrap(),
-        );
+        let b = Breaker::with_policy("svc", plain(), &clock, (), Window::<10>::count(100, rule).unwrap());
         // 5 000 calls of normal traffic teach the baseline.
         for n in 0..5_000u32 {
             let _ = call(&b, normal_every == 0 || n % normal_every != 0);
@@ -362,10 +257,7 @@ fn adaptive_threshold_tolerates_a_noisy_service_but_trips_a_clean_one() {
     // A service with a normal 5 % error rate learns a 15 % threshold: a rise to 12.5 % is noise.
     let (tripped, learned) = run(20, 8);
     assert!(!tripped, "noisy service tripped: {learned:?}");
-    assert!(
-        (learned.baseline.unwrap() - 0.05).abs() < 0.005,
-        "{learned:?}"
-    );
+    assert!((learned.baseline.unwrap() - 0.05).abs() < 0.005, "{learned:?}");
     assert!((learned.trip_rate - 0.15).abs() < 0.015, "{learned:?}");
     // A clean service (baseline 0) trips at the 10 % floor on the same 12.5 %.
     let (tripped, learned) = run(0, 8);
