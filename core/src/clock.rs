@@ -74,7 +74,7 @@ impl Timestamp {
     }
 }
 
-/// A source of [`Timestamp`]s. See the [module docs](self) for the contract.
+/// A source of [`Timestamp`]s. The contract is stated in the crate docs ("Clocks") and below: monotonic, 1 ms unit, no wrap within `u64`, infallible, cheap.
 ///
 /// # Examples
 ///

@@ -356,7 +356,7 @@ enum Kind {
 #[repr(align(64))]
 struct Row<const B: usize>([AtomicWord; B]);
 
-/// A failure-rate window policy with `B` buckets and `S` stripes. See the [module docs](self).
+/// A failure-rate window policy with `B` buckets and `S` stripes. The design (bucket layout, recycling, stripes) is in the README, *Policies*.
 ///
 /// # Examples
 ///
