@@ -10,5 +10,6 @@ step loom;    bash ci/loom.sh
 step miri;    bash ci/miri.sh
 step targets; bash ci/targets.sh
 step firmware; bash ci/firmware.sh
+step e2e;     bash ci/e2e.sh
 step fuzz;    bash ci/fuzz.sh
 step "all checks passed"

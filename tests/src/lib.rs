@@ -33,9 +33,9 @@ use core::fmt;
 use core::time::Duration;
 
 use breaker_core::{
-    Breaker, CallError, CircuitOpen, Config, ManualClock, Observer, Permit, Snapshot, State,
-    Ticket, Timestamp, Transition, Trigger, ValidConfig, Verdict, GENERATIONS,
-    MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_RECOVERY_TIMEOUT_MS,
+    Breaker, CallError, CircuitOpen, Config, ManualClock, Observer, Permit, Snapshot, State, Ticket,
+    Timestamp, Transition, Trigger, ValidConfig, Verdict, GENERATIONS, MAX_FAILURE_THRESHOLD,
+    MAX_HALF_OPEN_PROBES, MAX_RECOVERY_TIMEOUT_MS,
 };
 
 /// The modulus of the stored open timestamp in milliseconds (`2^P`), on this build's layout.
@@ -230,13 +230,7 @@ pub struct Model {
 impl Model {
     /// A closed breaker, generation 0, with the clock reading `now_ms`.
     pub fn new(config: ModelConfig, now_ms: u64) -> Self {
-        Model {
-            config,
-            phase: Phase::Closed { failures: 0 },
-            generation: 0,
-            now_ms,
-            transitions: Vec::new(),
-        }
+        Model { config, phase: Phase::Closed { failures: 0 }, generation: 0, now_ms, transitions: Vec::new() }
     }
 
     /// The settings.
@@ -343,27 +337,16 @@ impl Model {
 
     /// Asks to make a call.
     pub fn acquire(&mut self) -> Result<ModelPermit, ModelRejection> {
-        let permit = |model: &Model, kind| ModelPermit {
-            generation: model.generation,
-            kind,
-        };
+        let permit = |model: &Model, kind| ModelPermit { generation: model.generation, kind };
         match self.phase {
-            Phase::Closed { failures } => Ok(permit(
-                self,
-                PermitKind::Closed {
-                    clean: failures == 0,
-                },
-            )),
+            Phase::Closed { failures } => Ok(permit(self, PermitKind::Closed { clean: failures == 0 })),
             Phase::Open { opened_at_ms } => {
                 let elapsed = self.elapsed_since(opened_at_ms);
                 let timeout = self.config.recovery_timeout_ms;
                 if elapsed >= timeout {
                     let now = self.now_ms;
                     self.change_to(
-                        Phase::HalfOpen {
-                            issued: 1,
-                            successes: 0,
-                        },
+                        Phase::HalfOpen { issued: 1, successes: 0 },
                         Trigger::RecoveryTimeout,
                         0,
                         Some(elapsed),
@@ -371,30 +354,18 @@ impl Model {
                     );
                     Ok(permit(self, PermitKind::Probe))
                 } else {
-                    Err(ModelRejection {
-                        state: State::Open,
-                        retry_after_ms: Some(timeout - elapsed),
-                    })
+                    Err(ModelRejection { state: State::Open, retry_after_ms: Some(timeout - elapsed) })
                 }
             }
             Phase::HalfOpen { issued, successes } => {
                 if issued < self.config.half_open_probes {
-                    self.phase = Phase::HalfOpen {
-                        issued: issued + 1,
-                        successes,
-                    };
+                    self.phase = Phase::HalfOpen { issued: issued + 1, successes };
                     Ok(permit(self, PermitKind::Probe))
                 } else {
-                    Err(ModelRejection {
-                        state: State::HalfOpen,
-                        retry_after_ms: None,
-                    })
+                    Err(ModelRejection { state: State::HalfOpen, retry_after_ms: None })
                 }
             }
-            Phase::ForcedOpen => Err(ModelRejection {
-                state: State::ForcedOpen,
-                retry_after_ms: None,
-            }),
+            Phase::ForcedOpen => Err(ModelRejection { state: State::ForcedOpen, retry_after_ms: None }),
             Phase::Disabled => Ok(permit(self, PermitKind::Disabled)),
         }
     }
@@ -439,33 +410,18 @@ impl Model {
             (Phase::HalfOpen { issued, successes }, PermitKind::Probe, Verdict::Success) => {
                 let successes = successes + 1;
                 if successes >= self.config.successes_to_close {
-                    self.change_to(
-                        Phase::Closed { failures: 0 },
-                        Trigger::ProbeSucceeded,
-                        0,
-                        None,
-                        None,
-                    );
+                    self.change_to(Phase::Closed { failures: 0 }, Trigger::ProbeSucceeded, 0, None, None);
                 } else {
                     // The success keeps its slot for the rest of the cycle.
                     self.phase = Phase::HalfOpen { issued, successes };
                 }
             }
             (Phase::HalfOpen { .. }, PermitKind::Probe, Verdict::Failure) => {
-                self.change_to(
-                    Phase::Open { opened_at_ms: now },
-                    Trigger::ProbeFailed,
-                    1,
-                    None,
-                    Some(now),
-                );
+                self.change_to(Phase::Open { opened_at_ms: now }, Trigger::ProbeFailed, 1, None, Some(now));
             }
             (Phase::HalfOpen { issued, successes }, PermitKind::Probe, Verdict::Ignore) => {
                 // The slot goes back. (`issued` is at least 1 unless generations aliased.)
-                self.phase = Phase::HalfOpen {
-                    issued: issued.saturating_sub(1),
-                    successes,
-                };
+                self.phase = Phase::HalfOpen { issued: issued.saturating_sub(1), successes };
             }
             // A kind this phase never hands out: only possible after generations aliased.
             _ => {}
@@ -491,13 +447,7 @@ impl Model {
     /// Back to CLOSED with no failures in a new generation, from any state.
     pub fn reset(&mut self) {
         let failures = self.failure_count();
-        self.change_to(
-            Phase::Closed { failures: 0 },
-            Trigger::Reset,
-            failures,
-            None,
-            None,
-        );
+        self.change_to(Phase::Closed { failures: 0 }, Trigger::Reset, failures, None, None);
     }
 }
 
@@ -606,9 +556,7 @@ impl Bytes<'_> {
             6 => m + small % 4,
             7 => m.saturating_sub(timeout) + small % 4,
             8 => m.saturating_sub(timeout).saturating_sub(1 + small % 4),
-            9 => m
-                .wrapping_mul(1 + small % 4)
-                .wrapping_add(u64::from(self.u16())),
+            9 => m.wrapping_mul(1 + small % 4).wrapping_add(u64::from(self.u16())),
             10 => self.u64(),
             _ => timeout / 2 + small,
         }
@@ -654,12 +602,8 @@ impl Scenario {
             3 => b.u64(),
             _ => u64::from(b.u16()),
         };
-        let config = ModelConfig {
-            failure_threshold,
-            recovery_timeout_ms,
-            half_open_probes,
-            successes_to_close,
-        };
+        let config =
+            ModelConfig { failure_threshold, recovery_timeout_ms, half_open_probes, successes_to_close };
         let mut ops = Vec::new();
         while !b.data.is_empty() && ops.len() < MAX_OPS {
             let tag = b.u8();
@@ -680,9 +624,7 @@ impl Scenario {
                         _ => Settle::Drop,
                     },
                 },
-                20 => Op::IntoTicket {
-                    index: usize::from(b.u8()),
-                },
+                20 => Op::IntoTicket { index: usize::from(b.u8()) },
                 21..=25 => Op::Advance(b.span(recovery_timeout_ms)),
                 26 => Op::Rewind(b.span(recovery_timeout_ms)),
                 27 => Op::SetClock(b.u64()),
@@ -692,11 +634,7 @@ impl Scenario {
             };
             ops.push(op);
         }
-        Scenario {
-            config,
-            start_ms,
-            ops,
-        }
+        Scenario { config, start_ms, ops }
     }
 }
 
@@ -793,19 +731,11 @@ macro_rules! same {
 fn compare_rejection(real: &CircuitOpen, model: &ModelRejection) -> Result<(), String> {
     same!("rejection name", real.name(), BREAKER_NAME);
     same!("rejection state", real.state(), model.state);
-    same!(
-        "rejection retry_after",
-        real.retry_after(),
-        model.retry_after_ms.map(Duration::from_millis)
-    );
+    same!("rejection retry_after", real.retry_after(), model.retry_after_ms.map(Duration::from_millis));
     Ok(())
 }
 
-fn compare_transition(
-    real: &Transition,
-    model: &ModelTransition,
-    threshold: u32,
-) -> Result<(), String> {
+fn compare_transition(real: &Transition, model: &ModelTransition, threshold: u32) -> Result<(), String> {
     let real_fields = (
         real.name,
         real.from,
@@ -844,11 +774,7 @@ fn compare_state(
     expected_outcomes: &[Verdict],
 ) -> Result<(), String> {
     same!("state()", breaker.state(), model.state());
-    same!(
-        "failure_count()",
-        breaker.failure_count(),
-        model.failure_count()
-    );
+    same!("failure_count()", breaker.failure_count(), model.failure_count());
 
     let s: Snapshot = breaker.snapshot();
     let m = model.snapshot();
@@ -880,24 +806,12 @@ fn compare_state(
 
     let real_transitions = recorder.take_transitions();
     let model_transitions = model.take_transitions();
-    same!(
-        "number of transitions reported",
-        real_transitions.len(),
-        model_transitions.len()
-    );
+    same!("number of transitions reported", real_transitions.len(), model_transitions.len());
     for (r, m) in real_transitions.iter().zip(&model_transitions) {
         compare_transition(r, m, model.config().failure_threshold)?;
     }
-    same!(
-        "outcomes reported",
-        recorder.take_outcomes(),
-        expected_outcomes
-    );
-    same!(
-        "unexpected rejections reported",
-        recorder.take_rejections(),
-        Vec::<CircuitOpen>::new()
-    );
+    same!("outcomes reported", recorder.take_outcomes(), expected_outcomes);
+    same!("unexpected rejections reported", recorder.take_rejections(), Vec::<CircuitOpen>::new());
     Ok(())
 }
 
@@ -912,17 +826,9 @@ fn compare_admission(
         (Ok(real_probe), Ok(m)) => same!("admitted as a probe", real_probe, m.is_probe()),
         (Err(open), Err(m)) => {
             compare_rejection(&open, m)?;
-            same!(
-                "rejections reported",
-                recorder.take_rejections(),
-                vec![open]
-            );
+            same!("rejections reported", recorder.take_rejections(), vec![open]);
         }
-        (real, model) => {
-            return Err(format!(
-                "admission: real {real:?} (Ok = is_probe), model {model:?}"
-            ))
-        }
+        (real, model) => return Err(format!("admission: real {real:?} (Ok = is_probe), model {model:?}")),
     }
     Ok(())
 }
@@ -953,15 +859,9 @@ fn compare_admission(
 /// check(&scenario).unwrap();
 /// ```
 pub fn check(scenario: &Scenario) -> Result<(), Divergence> {
-    let before = |what: String| Divergence {
-        step: None,
-        op: None,
-        what,
-    };
-    let valid = scenario
-        .config
-        .validate()
-        .ok_or_else(|| before(format!("invalid config {:?}", scenario.config)))?;
+    let before = |what: String| Divergence { step: None, op: None, what };
+    let valid =
+        scenario.config.validate().ok_or_else(|| before(format!("invalid config {:?}", scenario.config)))?;
     let clock = ManualClock::starting_at(Timestamp::from_millis(scenario.start_ms));
     let recorder = Recorder::default();
     let breaker: RealBreaker<'_> = Breaker::with_observer(BREAKER_NAME, valid, &clock, &recorder);
@@ -971,32 +871,14 @@ pub fn check(scenario: &Scenario) -> Result<(), Divergence> {
     compare_state(&breaker, &recorder, &mut model, &[]).map_err(before)?;
     for (step, &op) in scenario.ops.iter().enumerate() {
         let result = run_op(op, &breaker, &clock, &recorder, &mut model, &mut held);
-        result.map_err(|what| Divergence {
-            step: Some(step),
-            op: Some(op),
-            what,
-        })?;
+        result.map_err(|what| Divergence { step: Some(step), op: Some(op), what })?;
     }
     // Finally drop whatever is still held, oldest first, checking after each (a dropped permit
     // reports Ignore; a ticket is forgotten).
-    let drop_oldest = Op::Settle {
-        index: 0,
-        how: Settle::Drop,
-    };
+    let drop_oldest = Op::Settle { index: 0, how: Settle::Drop };
     for step in scenario.ops.len()..scenario.ops.len() + held.len() {
-        let result = run_op(
-            drop_oldest,
-            &breaker,
-            &clock,
-            &recorder,
-            &mut model,
-            &mut held,
-        );
-        result.map_err(|what| Divergence {
-            step: Some(step),
-            op: Some(drop_oldest),
-            what,
-        })?;
+        let result = run_op(drop_oldest, &breaker, &clock, &recorder, &mut model, &mut held);
+        result.map_err(|what| Divergence { step: Some(step), op: Some(drop_oldest), what })?;
     }
     Ok(())
 }
@@ -1014,31 +896,17 @@ fn run_op<'a>(
         Op::Acquire => {
             let real = breaker.try_acquire();
             let m = model.acquire();
-            compare_admission(
-                real.as_ref().map(Permit::is_probe).map_err(|e| *e),
-                &m,
-                recorder,
-            )?;
+            compare_admission(real.as_ref().map(Permit::is_probe).map_err(|e| *e), &m, recorder)?;
             if let (Ok(permit), Ok(model)) = (real, m) {
-                held.push(Held {
-                    real: Handle::Permit(permit),
-                    model,
-                });
+                held.push(Held { real: Handle::Permit(permit), model });
             }
         }
         Op::AcquireTicket => {
             let real = breaker.try_acquire_ticket();
             let m = model.acquire();
-            compare_admission(
-                real.as_ref().map(Ticket::is_probe).map_err(|e| *e),
-                &m,
-                recorder,
-            )?;
+            compare_admission(real.as_ref().map(Ticket::is_probe).map_err(|e| *e), &m, recorder)?;
             if let (Ok(ticket), Ok(model)) = (real, m) {
-                held.push(Held {
-                    real: Handle::Ticket(ticket),
-                    model,
-                });
+                held.push(Held { real: Handle::Ticket(ticket), model });
             }
         }
         Op::Call(verdict) => {
@@ -1109,13 +977,7 @@ fn run_op<'a>(
                     Handle::Permit(p) => Handle::Ticket(p.into_ticket()),
                     ticket => ticket,
                 };
-                held.insert(
-                    i,
-                    Held {
-                        real,
-                        model: h.model,
-                    },
-                );
+                held.insert(i, Held { real, model: h.model });
             }
         }
         Op::Advance(ms) => {

@@ -11,8 +11,8 @@
 use core::time::Duration;
 
 use breaker_core::{
-    Breaker, CallError, Config, ManualClock, State, Timestamp, Verdict, GENERATIONS,
-    MAX_HALF_OPEN_PROBES, MAX_RECOVERY_TIMEOUT_MS,
+    Breaker, CallError, Config, ManualClock, State, Timestamp, Verdict, GENERATIONS, MAX_HALF_OPEN_PROBES,
+    MAX_RECOVERY_TIMEOUT_MS,
 };
 use breaker_tests::{check, ModelConfig, Op, Scenario, Settle, TIME_MODULUS};
 use proptest::prelude::*;
@@ -20,14 +20,9 @@ use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 
 /// Cases from `PROPTEST_CASES`, else `default`; failures persisted beside this file.
 fn proptest_config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
     ProptestConfig {
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         ..ProptestConfig::with_cases(cases)
     }
 }
@@ -49,18 +44,14 @@ fn configs() -> impl Strategy<Value = ModelConfig> {
         1 => 1u64..=max,
     ];
     let probes = prop_oneof![8 => 1u32..=4, 1 => Just(MAX_HALF_OPEN_PROBES)];
-    (threshold, timeout, probes)
-        .prop_flat_map(|(t, to, p)| (Just(t), Just(to), Just(p), 1..=p))
-        .prop_map(
-            |(failure_threshold, recovery_timeout_ms, half_open_probes, successes_to_close)| {
-                ModelConfig {
-                    failure_threshold,
-                    recovery_timeout_ms,
-                    half_open_probes,
-                    successes_to_close,
-                }
-            },
-        )
+    (threshold, timeout, probes).prop_flat_map(|(t, to, p)| (Just(t), Just(to), Just(p), 1..=p)).prop_map(
+        |(failure_threshold, recovery_timeout_ms, half_open_probes, successes_to_close)| ModelConfig {
+            failure_threshold,
+            recovery_timeout_ms,
+            half_open_probes,
+            successes_to_close,
+        },
+    )
 }
 
 fn start_times() -> impl Strategy<Value = u64> {
@@ -98,9 +89,7 @@ impl Span {
         match self {
             Span::Ms(ms) => ms,
             Span::Timeout(offset) => add(timeout, offset),
-            Span::OfTimeout(per_mille) => {
-                (u128::from(timeout) * u128::from(per_mille) / 1_000) as u64
-            }
+            Span::OfTimeout(per_mille) => (u128::from(timeout) * u128::from(per_mille) / 1_000) as u64,
             Span::Modulus(offset) => add(m, offset),
             Span::ModulusLessTimeout(offset) => add(m - timeout, offset),
             Span::Moduli(k, ms) => m.wrapping_mul(k).wrapping_add(ms),
@@ -125,20 +114,11 @@ fn spans() -> impl Strategy<Value = Span> {
 }
 
 fn settles() -> impl Strategy<Value = Settle> {
-    prop_oneof![
-        Just(Settle::Success),
-        Just(Settle::Failure),
-        Just(Settle::Ignore),
-        Just(Settle::Drop),
-    ]
+    prop_oneof![Just(Settle::Success), Just(Settle::Failure), Just(Settle::Ignore), Just(Settle::Drop),]
 }
 
 fn verdicts() -> impl Strategy<Value = Verdict> {
-    prop_oneof![
-        Just(Verdict::Success),
-        Just(Verdict::Failure),
-        Just(Verdict::Ignore),
-    ]
+    prop_oneof![Just(Verdict::Success), Just(Verdict::Failure), Just(Verdict::Ignore),]
 }
 
 /// An op whose clock spans are still symbolic, or a burst of resets.
@@ -204,22 +184,15 @@ fn ops(churn: u32, bursts: u32) -> BoxedStrategy<GenOp> {
 }
 
 fn scenarios(max_ops: usize, churn: u32, bursts: u32) -> impl Strategy<Value = Scenario> {
-    (
-        configs(),
-        start_times(),
-        proptest::collection::vec(ops(churn, bursts), 0..max_ops),
-    )
-        .prop_map(|(config, start_ms, gen_ops)| {
+    (configs(), start_times(), proptest::collection::vec(ops(churn, bursts), 0..max_ops)).prop_map(
+        |(config, start_ms, gen_ops)| {
             let mut ops = Vec::with_capacity(gen_ops.len());
             for op in gen_ops {
                 op.resolve(config.recovery_timeout_ms, &mut ops);
             }
-            Scenario {
-                config,
-                start_ms,
-                ops,
-            }
-        })
+            Scenario { config, start_ms, ops }
+        },
+    )
 }
 
 proptest! {
@@ -291,11 +264,7 @@ fn settle(index: usize, how: Settle) -> Op {
 }
 
 fn assert_agrees(config: ModelConfig, start_ms: u64, ops: &[Op]) {
-    let scenario = Scenario {
-        config,
-        start_ms,
-        ops: ops.to_vec(),
-    };
+    let scenario = Scenario { config, start_ms, ops: ops.to_vec() };
     if let Err(d) = check(&scenario) {
         panic!("{d}");
     }
@@ -305,15 +274,10 @@ fn assert_agrees(config: ModelConfig, start_ms: u64, ops: &[Op]) {
 #[test]
 fn seed_three_failures_open_and_the_next_call_is_rejected() {
     let clock = ManualClock::new();
-    let config = Config::new()
-        .failure_threshold(3)
-        .recovery_timeout(Duration::from_secs(60));
+    let config = Config::new().failure_threshold(3).recovery_timeout(Duration::from_secs(60));
     let breaker = Breaker::try_new("svc", config, &clock).unwrap();
     for _ in 0..3 {
-        assert_eq!(
-            breaker.call(|| Err::<(), _>("down")),
-            Err(CallError::Inner("down"))
-        );
+        assert_eq!(breaker.call(|| Err::<(), _>("down")), Err(CallError::Inner("down")));
     }
     assert_eq!(breaker.state(), State::Open);
     let mut ran = false;
@@ -333,13 +297,7 @@ fn seed_three_failures_open_and_the_next_call_is_rejected() {
     assert_agrees(
         cfg(3, 60_000, 1, 1),
         0,
-        &[
-            failure,
-            failure,
-            failure,
-            Op::Call(Verdict::Success),
-            Op::Acquire,
-        ],
+        &[failure, failure, failure, Op::Call(Verdict::Success), Op::Acquire],
     );
 }
 
@@ -349,9 +307,7 @@ fn seed_three_failures_open_and_the_next_call_is_rejected() {
 fn recovery_timeout_survives_timestamp_wrap_around() {
     let opened = TIME_MODULUS - 300;
     let clock = ManualClock::starting_at(Timestamp::from_millis(opened));
-    let config = Config::new()
-        .failure_threshold(1)
-        .recovery_timeout(Duration::from_millis(1_000));
+    let config = Config::new().failure_threshold(1).recovery_timeout(Duration::from_millis(1_000));
     let breaker = Breaker::try_new("wrap", config, &clock).unwrap();
     let _ = breaker.call(|| Err::<(), _>("down"));
     clock.advance(Duration::from_millis(999));
@@ -382,9 +338,7 @@ fn recovery_timeout_survives_timestamp_wrap_around() {
 #[test]
 fn backwards_clock_admits_one_probe_instead_of_sticking() {
     let clock = ManualClock::starting_at(Timestamp::from_millis(5_000));
-    let config = Config::new()
-        .failure_threshold(1)
-        .recovery_timeout(Duration::from_secs(60));
+    let config = Config::new().failure_threshold(1).recovery_timeout(Duration::from_secs(60));
     let breaker = Breaker::try_new("back", config, &clock).unwrap();
     let _ = breaker.call(|| Err::<(), _>("down"));
     assert_eq!(breaker.state(), State::Open);
@@ -394,10 +348,7 @@ fn backwards_clock_admits_one_probe_instead_of_sticking() {
     assert!(breaker.try_acquire().is_err(), "only one probe");
     probe.failure();
     assert_eq!(breaker.state(), State::Open);
-    assert_eq!(
-        breaker.try_acquire().unwrap_err().retry_after(),
-        Some(Duration::from_secs(60))
-    );
+    assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(60)));
 
     assert_agrees(
         cfg(1, 60_000, 1, 1),
@@ -420,16 +371,11 @@ fn backwards_clock_admits_one_probe_instead_of_sticking() {
 #[test]
 fn open_for_a_whole_horizon_waits_one_more_timeout() {
     let clock = ManualClock::new();
-    let config = Config::new()
-        .failure_threshold(1)
-        .recovery_timeout(Duration::from_millis(500));
+    let config = Config::new().failure_threshold(1).recovery_timeout(Duration::from_millis(500));
     let breaker = Breaker::try_new("horizon", config, &clock).unwrap();
     let _ = breaker.call(|| Err::<(), _>("down"));
     clock.advance(Duration::from_millis(TIME_MODULUS));
-    assert_eq!(
-        breaker.try_acquire().unwrap_err().retry_after(),
-        Some(Duration::from_millis(500))
-    );
+    assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), Some(Duration::from_millis(500)));
 
     assert_agrees(
         cfg(1, 500, 1, 1),
@@ -500,11 +446,7 @@ fn generation_horizon_aliases_exactly_at_the_modulus() {
         breaker.reset();
     }
     permit.failure();
-    assert_eq!(
-        breaker.failure_count(),
-        1,
-        "after GENERATIONS resets the permit aliases"
-    );
+    assert_eq!(breaker.failure_count(), 1, "after GENERATIONS resets the permit aliases");
 }
 
 /// Manual control holds until a reset, and every control that changes something is reported.

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# End-to-end fault test of the breaker-tokio demo service against a real PostgreSQL and a real
+# Kafka-protocol broker (tansu), on loopback only (tests/e2e/tests/fault.rs).
+#
+# Run as root on a fresh Debian machine: installs PostgreSQL from Debian if its server binaries
+# are missing, installs tansu from crates.io only if `tansu` is not on PATH (about 9 minutes of
+# building; reused afterwards), builds the service, then runs the test, which starts, kills and
+# restarts both dependencies itself (in a temporary directory, on free ports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_bin() {
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+  [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && echo "$d"
+  return 0
+}
+if [ -z "$(pg_bin)" ]; then
+  echo "e2e: installing postgresql (Debian)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+PG_BIN="$(pg_bin)"
+[ -n "$PG_BIN" ] || { echo "e2e: no PostgreSQL server binaries after installing" >&2; exit 1; }
+# initdb refuses to run as root: the test runs PostgreSQL as `postgres` (the package's user).
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin postgres
+fi
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v tansu >/dev/null; then
+  echo "e2e: installing tansu from crates.io (cargo install, several minutes)"
+  cargo install tansu --version '^0.6' --features dynostore --locked
+fi
+TANSU="$(command -v tansu)"
+
+# The same flags and feature set as ci/test.sh, so its build artifacts are reused.
+export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
+cargo build --release --workspace --all-features --example service
+SERVICE="$(realpath "${CARGO_TARGET_DIR:-target}/release/examples/service")"
+
+echo "e2e: postgres $PG_BIN, tansu $TANSU ($("$TANSU" --version 2>/dev/null || echo '?')), service $SERVICE"
+BREAKER_E2E_PG_BIN="$PG_BIN" BREAKER_E2E_TANSU="$TANSU" BREAKER_E2E_SERVICE="$SERVICE" \
+  cargo test --release -p breaker-e2e --all-features --test fault -- --nocapture

@@ -1,0 +1,142 @@
+//! The database behind the "database" breaker: session creation (connecting) and queries go
+//! through it, so while PostgreSQL is down the service stops connecting and answers from its
+//! fallback at once, instead of every request waiting on a connection timeout.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use breaker_core::Verdict;
+use breaker_tokio::{BreakerExt, TimedCallError};
+use tokio_postgres::{Client, NoTls};
+
+/// PostgreSQL, one shared connection, re-established on demand through the breaker.
+pub(crate) struct Database {
+    config: tokio_postgres::Config,
+    breaker: Arc<breaker_tokio::Breaker>,
+    timeout: Duration,
+    client: RwLock<Option<Arc<Client>>>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+/// A database call's error, as the breaker reports it.
+pub(crate) type DbError = TimedCallError<tokio_postgres::Error>;
+
+/// Errors about the caller's data (SQLSTATE classes 22 and 23: data exception, integrity
+/// constraint violation) are not the database's fault: they count as neither success nor
+/// failure. Everything else (connection refused or lost, timeouts, server errors) is a failure.
+fn classify<T>(result: &Result<T, tokio_postgres::Error>) -> Verdict {
+    match result {
+        Ok(_) => Verdict::Success,
+        Err(e) => match e.code().map(|c| &c.code()[..2]) {
+            Some("22" | "23") => Verdict::Ignore,
+            _ => Verdict::Failure,
+        },
+    }
+}
+
+impl Database {
+    pub(crate) fn new(
+        url: &str,
+        breaker: Arc<breaker_tokio::Breaker>,
+        timeout: Duration,
+    ) -> Result<Self, tokio_postgres::Error> {
+        let mut config: tokio_postgres::Config = url.parse()?;
+        config.connect_timeout(timeout);
+        Ok(Database {
+            config,
+            breaker,
+            timeout,
+            client: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn current(&self) -> Option<Arc<Client>> {
+        let client = self.client.read().unwrap_or_else(PoisonError::into_inner);
+        client.as_ref().filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// The session: the live connection, or a new one (the schema is ensured on each).
+    async fn session(&self) -> Result<Arc<Client>, tokio_postgres::Error> {
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let (client, connection) = self.config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "database connection lost");
+            }
+        });
+        client
+            .batch_execute("CREATE TABLE IF NOT EXISTS items (id BIGINT PRIMARY KEY, value TEXT NOT NULL)")
+            .await?;
+        tracing::info!("database session established");
+        let client = Arc::new(client);
+        *self.client.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&client));
+        Ok(client)
+    }
+
+    /// Reads item `id`.
+    pub(crate) async fn get(&self, id: i64) -> Result<Option<String>, DbError> {
+        let query = async {
+            let client = self.session().await?;
+            let row = client.query_opt("SELECT value FROM items WHERE id = $1", &[&id]).await?;
+            Ok(row.map(|r| r.get::<_, String>(0)))
+        };
+        self.breaker.call_async_timeout_with(Some(self.timeout), query, classify).await
+    }
+
+    /// Writes item `id`.
+    pub(crate) async fn put(&self, id: i64, value: &str) -> Result<(), DbError> {
+        let query = async {
+            let client = self.session().await?;
+            client
+                .execute(
+                    "INSERT INTO items (id, value) VALUES ($1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value",
+                    &[&id, &value],
+                )
+                .await?;
+            Ok(())
+        };
+        self.breaker.call_async_timeout_with(Some(self.timeout), query, classify).await
+    }
+
+    pub(crate) fn breaker(&self) -> &Arc<breaker_tokio::Breaker> {
+        &self.breaker
+    }
+}
+
+/// The last good value of each item, for reads while the database is unavailable. Bounded: when
+/// full, new items are not cached (known ones are still refreshed).
+pub(crate) struct LastGood {
+    values: Mutex<HashMap<i64, String>>,
+    capacity: usize,
+}
+
+impl LastGood {
+    pub(crate) fn new(capacity: usize) -> Self {
+        LastGood { values: Mutex::new(HashMap::new()), capacity }
+    }
+
+    pub(crate) fn put(&self, id: i64, value: &str) {
+        let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(v) = values.get_mut(&id) {
+            if v != value {
+                value.clone_into(v);
+            }
+        } else if values.len() < self.capacity {
+            values.insert(id, value.to_owned());
+        }
+    }
+
+    pub(crate) fn get(&self, id: i64) -> Option<String> {
+        let values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        values.get(&id).cloned()
+    }
+}

@@ -1,0 +1,497 @@
+//! # The breaker-tokio demo service
+//!
+//! The seed's application, for real: an HTTP service that keeps answering while its
+//! PostgreSQL database and its Kafka broker fail, behind the seed's two breakers.
+//!
+//! ```sh
+//! cargo run -p breaker-tokio --example service --features axum,serde,metrics -- \
+//!     --database-url postgres://postgres@127.0.0.1:5432/postgres --kafka-brokers 127.0.0.1:9092 \
+//!     --admin-token change-me
+//! ```
+//!
+//! | endpoint | what it does |
+//! |---|---|
+//! | `GET /items/{id}` | reads through the **database** breaker; while it is open (or the read fails) answers from the last good value (`"source": "cache"`, `x-degraded: database`), or `503` with `Retry-After` if there is none |
+//! | `PUT /items/{id}` `{"value": "..."}` | writes through the database breaker (`503` + `Retry-After` while open), then publishes an `item_updated` event |
+//! | `POST /events` `{"id": "...", ...}` | publishes the event through the **kafka** breaker: `202` with `"delivery": "published"` or `"queued"` (the outbox, delivered after recovery), or `503` with `"delivery": "overflow"` when the outbox is full (logged and counted) |
+//! | `GET /health/detailed` | the seed's shape: `status`, one entry per breaker, and the outbox |
+//! | `GET /metrics` | Prometheus text: breaker state, calls, transitions; outbox counters |
+//! | `POST /admin/breakers/{name}/{open,close,reset}` | manual control, with `Authorization: Bearer <ADMIN_TOKEN>`; `401` without it or with a wrong one (compared in constant time); without a configured token the endpoints do not exist (`404`) |
+//!
+//! Settings: `--help`, or `config.rs`.
+
+mod config;
+mod db;
+mod events;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use breaker_core::Config as BreakerConfig;
+use breaker_std::RegistryError;
+use breaker_tokio::layer::Rejected;
+use breaker_tokio::TimedCallError;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+use crate::db::{Database, DbError, LastGood};
+use crate::events::{Delivery, Event, Events};
+
+/// Items whose last good value is kept for reads while the database is unavailable.
+const CACHE_ITEMS: usize = 10_000;
+/// How long the outbox keeps trying to deliver at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything the handlers share.
+struct App {
+    registry: Arc<breaker_tokio::Registry>,
+    db: Database,
+    last_good: LastGood,
+    events: Arc<Events>,
+    prometheus: PrometheusHandle,
+    admin_token: Option<String>,
+    /// For ids of the events the service makes itself (`item_updated`).
+    boot_ms: u128,
+    event_seq: AtomicU64,
+}
+
+fn router(app: Arc<App>) -> Router {
+    let mut router = Router::new()
+        .route("/items/{id}", get(get_item).put(put_item))
+        .route("/events", post(post_event))
+        .route("/health/detailed", get(health))
+        .route("/metrics", get(metrics));
+    // No token configured: the admin endpoints are off, not open.
+    if app.admin_token.is_some() {
+        router = router.route("/admin/breakers/{name}/{action}", post(admin));
+    }
+    router.with_state(app)
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn with_retry_after(mut response: Response, secs: Option<u64>) -> Response {
+    if let Some(secs) = secs {
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// `Retry-After` for a failed database call: when the breaker rejected it, the rejection's;
+/// when the call ran and failed, the breaker's remaining open time if that failure opened it
+/// (none while it is still closed: nothing says when to retry).
+fn db_retry_after(app: &App, error: &DbError) -> Option<u64> {
+    match error {
+        TimedCallError::Open(open) => Rejected::new(*open).retry_after_secs(),
+        _ => app
+            .db
+            .breaker()
+            .snapshot()
+            .retry_after
+            .map(|d| (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)),
+    }
+}
+
+/// The answer for a read the database could not serve: the last good value if there is one,
+/// else a clear degraded `503`. `Retry-After` while the breaker is open.
+fn read_fallback(app: &App, id: i64, error: &DbError) -> Response {
+    let retry_after = db_retry_after(app, error);
+    let reason = error.to_string();
+    let mut response = match app.last_good.get(id) {
+        Some(value) => json_response(
+            StatusCode::OK,
+            json!({"id": id, "value": value, "source": "cache", "degraded": true, "reason": reason}),
+        ),
+        None => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({
+                "id": id, "error": "database unavailable", "source": "none", "degraded": true,
+                "reason": reason, "retry_after_seconds": retry_after,
+            }),
+        ),
+    };
+    response.headers_mut().insert("x-degraded", HeaderValue::from_static("database"));
+    with_retry_after(response, retry_after)
+}
+
+async fn get_item(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response {
+    match app.db.get(id).await {
+        Ok(Some(value)) => {
+            app.last_good.put(id, &value);
+            json_response(StatusCode::OK, json!({"id": id, "value": value, "source": "database"}))
+        }
+        Ok(None) => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"id": id, "error": "not found", "source": "database"}),
+        ),
+        Err(e) => read_fallback(&app, id, &e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ItemBody {
+    value: String,
+}
+
+async fn put_item(State(app): State<Arc<App>>, Path(id): Path<i64>, Json(body): Json<ItemBody>) -> Response {
+    match app.db.put(id, &body.value).await {
+        Ok(()) => {
+            app.last_good.put(id, &body.value);
+            let seq = app.event_seq.fetch_add(1, Ordering::Relaxed);
+            let event_id = format!("item-{id}-{}-{seq}", app.boot_ms);
+            let payload = json!({"id": event_id, "type": "item_updated", "item": id, "value": body.value});
+            let delivery = app
+                .events
+                .publish(Event { id: event_id.clone(), body: payload.to_string().into_bytes() })
+                .await;
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "id": id, "value": body.value, "source": "database",
+                    "event": {"id": event_id, "delivery": delivery.as_str()},
+                }),
+            )
+        }
+        Err(e) => {
+            let retry_after = db_retry_after(&app, &e);
+            let response = json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({
+                    "id": id, "error": "database unavailable: the write was not applied",
+                    "degraded": true, "reason": e.to_string(), "retry_after_seconds": retry_after,
+                }),
+            );
+            with_retry_after(response, retry_after)
+        }
+    }
+}
+
+async fn post_event(State(app): State<Arc<App>>, Json(body): Json<Value>) -> Response {
+    let Some(id) = body.get("id").and_then(Value::as_str).map(str::to_owned) else {
+        return json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "an event needs a string `id`"}),
+        );
+    };
+    let delivery = app.events.publish(Event { id: id.clone(), body: body.to_string().into_bytes() }).await;
+    match delivery {
+        Delivery::Published | Delivery::Queued => {
+            json_response(StatusCode::ACCEPTED, json!({"id": id, "delivery": delivery.as_str()}))
+        }
+        Delivery::Overflow => {
+            let retry_after = app.events.breaker().snapshot().retry_after.map(|d| d.as_secs().max(1));
+            let response = json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({
+                    "id": id, "delivery": "overflow",
+                    "error": "kafka unavailable and the outbox is full: the event was not accepted",
+                }),
+            );
+            with_retry_after(response, retry_after.or(Some(1)))
+        }
+    }
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let mut body = serde_json::to_value(app.registry.health()).unwrap_or_else(|_| json!({}));
+    let outbox = app.events.stats();
+    let closed = app.registry.breakers().iter().all(|b| b.state() == breaker_core::State::Closed);
+    if let Value::Object(map) = &mut body {
+        let status = if closed && outbox.queued == 0 { "healthy" } else { "degraded" };
+        map.insert("status".into(), json!(status));
+        map.insert("outbox".into(), json!(outbox));
+    }
+    json_response(StatusCode::OK, body)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    app.registry.refresh_metrics();
+    app.prometheus.run_upkeep();
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))],
+        app.prometheus.render(),
+    )
+        .into_response()
+}
+
+/// `Authorization: Bearer <token>`, compared in constant time (the comparison does not stop at
+/// the first differing byte; only the length is not hidden).
+fn authorized(headers: &HeaderMap, expected: &str) -> bool {
+    let Some(given) = headers.get(AUTHORIZATION).and_then(|v| v.as_bytes().strip_prefix(b"Bearer ")) else {
+        return false;
+    };
+    given.ct_eq(expected.as_bytes()).into()
+}
+
+async fn admin(
+    State(app): State<Arc<App>>,
+    Path((name, action)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(expected) = app.admin_token.as_deref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if !authorized(&headers, expected) {
+        tracing::warn!(breaker = %name, action = %action, "admin request refused: missing or wrong token");
+        let mut response =
+            json_response(StatusCode::UNAUTHORIZED, json!({"error": "missing or wrong bearer token"}));
+        response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let result = match action.as_str() {
+        "open" => app.registry.force_open(&name),
+        "close" => app.registry.force_closed(&name),
+        "reset" => app.registry.reset(&name),
+        _ => {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                json!({"error": "actions are open, close and reset"}),
+            )
+        }
+    };
+    match result {
+        Ok(()) => {
+            let state = app.registry.get(&name).map(|b| b.state().as_str());
+            tracing::warn!(breaker = %name, action = %action, "admin: breaker controlled manually");
+            json_response(StatusCode::OK, json!({"name": name, "action": action, "circuit_breaker": state}))
+        }
+        Err(RegistryError::Unknown { .. }) => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no circuit breaker named '{name}'")}),
+        ),
+        Err(e) => json_response(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+    }
+}
+
+/// Logs to stdout: INFO and above, except the Kafka client's per-retry chatter (WARN and above).
+fn init_logs(json: bool) {
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("rskafka", LevelFilter::WARN);
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::stdout);
+    let registry = tracing_subscriber::registry().with(filter);
+    if json {
+        registry.with(fmt.json()).init();
+    } else {
+        registry.with(fmt).init();
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGTERM handler; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Builds the application: the metrics recorder first (breakers register their metrics when
+/// built), then the registry with the two breakers, the database and the event publisher.
+fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, String> {
+    let registry = breaker_tokio::registry()
+        .configure(
+            "database",
+            BreakerConfig::new()
+                .failure_threshold(config.db_failure_threshold)
+                .recovery_timeout(config.db_recovery_timeout),
+        )
+        .configure(
+            "kafka",
+            BreakerConfig::new()
+                .failure_threshold(config.kafka_failure_threshold)
+                .recovery_timeout(config.kafka_recovery_timeout),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    let registry = Arc::new(registry);
+    let db = Database::new(&config.database_url, registry.breaker("database"), config.db_timeout)
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let events = Arc::new(Events::new(
+        config.kafka_brokers.clone(),
+        config.kafka_topic.clone(),
+        registry.breaker("kafka"),
+        config.kafka_timeout,
+        config.outbox_capacity,
+    ));
+    Ok(Arc::new(App {
+        registry,
+        db,
+        last_good: LastGood::new(CACHE_ITEMS),
+        events,
+        prometheus,
+        admin_token: config.admin_token.clone(),
+        boot_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis()),
+        event_seq: AtomicU64::new(0),
+    }))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::load(|n| std::env::var(n).ok(), std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(config.log_json);
+    let prometheus = match PrometheusBuilder::new().install_recorder() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the metrics recorder");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = match build(&config, prometheus) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "bad configuration");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, listen = %config.listen, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let outbox = tokio::spawn(Arc::clone(&app.events).run_outbox(stopped, SHUTDOWN_GRACE));
+    tracing::info!(
+        listen = %config.listen,
+        database = %config.database_url,
+        kafka = ?config.kafka_brokers,
+        admin = if config.admin_token.is_some() { "on" } else { "off" },
+        "breaker demo service ready"
+    );
+    let served =
+        axum::serve(listener, router(Arc::clone(&app))).with_graceful_shutdown(shutdown_signal()).await;
+    let _ = stop.send(true);
+    let _ = outbox.await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    fn app(token: Option<&str>) -> Arc<App> {
+        let config = Config::load(
+            |n| match n {
+                // Nothing listens there: the tests below never reach a dependency.
+                "DATABASE_URL" => Some("postgres://postgres@127.0.0.1:1/postgres".into()),
+                "KAFKA_BROKERS" => Some("127.0.0.1:1".into()),
+                "ADMIN_TOKEN" => token.map(str::to_owned),
+                _ => None,
+            },
+            Vec::new(),
+        )
+        .unwrap();
+        let prometheus = PrometheusBuilder::new().build_recorder().handle();
+        build(&config, prometheus).unwrap()
+    }
+
+    async fn admin_call(app: &Arc<App>, auth: Option<&str>) -> StatusCode {
+        let mut req = Request::post("/admin/breakers/kafka/open");
+        if let Some(auth) = auth {
+            req = req.header(AUTHORIZATION, auth);
+        }
+        let req = req.body(Body::empty()).unwrap();
+        router(Arc::clone(app)).oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn admin_endpoints_need_the_token() {
+        let app = app(Some("s3cret"));
+        assert_eq!(admin_call(&app, None).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(admin_call(&app, Some("Bearer wrong")).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(admin_call(&app, Some("Bearer s3cret2")).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(admin_call(&app, Some("Basic s3cret")).await, StatusCode::UNAUTHORIZED);
+        let kafka = app.registry.breaker("kafka");
+        assert_eq!(kafka.state(), breaker_core::State::Closed);
+        assert_eq!(admin_call(&app, Some("Bearer s3cret")).await, StatusCode::OK);
+        assert_eq!(kafka.state(), breaker_core::State::ForcedOpen);
+    }
+
+    #[tokio::test]
+    async fn without_a_token_the_admin_endpoints_do_not_exist() {
+        let app = app(None);
+        assert_eq!(admin_call(&app, Some("Bearer anything")).await, StatusCode::NOT_FOUND);
+        assert_eq!(app.registry.breaker("kafka").state(), breaker_core::State::Closed);
+    }
+
+    #[tokio::test]
+    async fn reads_fall_back_while_the_database_breaker_is_open() {
+        let app = app(None);
+        app.last_good.put(1, "cached");
+        app.db.breaker().force_open();
+        let get = |path: &'static str| {
+            router(Arc::clone(&app)).oneshot(Request::get(path).body(Body::empty()).unwrap())
+        };
+        let cached = get("/items/1").await.unwrap();
+        assert_eq!(cached.status(), StatusCode::OK);
+        assert_eq!(cached.headers()["x-degraded"], "database");
+        let none = get("/items/2").await.unwrap();
+        assert_eq!(none.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn events_are_queued_while_the_kafka_breaker_is_open_and_overflow_is_refused() {
+        let app = app(None);
+        app.events.breaker().force_open();
+        let events = &app.events;
+        let mut outcomes = Vec::new();
+        for n in 0..3 {
+            let delivery = events.publish(Event { id: format!("e{n}"), body: b"{}".to_vec() }).await;
+            outcomes.push(delivery);
+        }
+        assert_eq!(outcomes, [Delivery::Queued; 3]);
+        assert_eq!(events.stats().queued, 3);
+        // A small outbox overflows, and says so.
+        let small = Events::new(
+            vec!["127.0.0.1:1".into()],
+            "events".into(),
+            Arc::clone(events.breaker()),
+            Duration::from_millis(100),
+            1,
+        );
+        let first = small.publish(Event { id: "a".into(), body: Vec::new() }).await;
+        let second = small.publish(Event { id: "b".into(), body: Vec::new() }).await;
+        assert_eq!((first, second), (Delivery::Queued, Delivery::Overflow));
+    }
+}

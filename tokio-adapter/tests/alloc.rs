@@ -1,0 +1,91 @@
+//! No allocation per request through the tower middleware: closed success, closed failure and
+//! open rejection, counted by a global counting allocator (this file holds one test, so no
+//! other test allocates concurrently).
+
+use std::alloc::System;
+use std::future::{ready, Future, Ready};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use breaker_core::State;
+use breaker_tokio::layer::CircuitBreakerLayer;
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use tower::{Layer, Service};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Answers `Ok(n)` for even `n`, `Err(n)` for odd.
+#[derive(Clone, Copy)]
+struct Echo;
+
+impl Service<u64> for Echo {
+    type Response = u64;
+    type Error = u64;
+    type Future = Ready<Result<u64, u64>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), u64>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, n: u64) -> Self::Future {
+        ready(if n % 2 == 0 { Ok(n) } else { Err(n) })
+    }
+}
+
+fn request<S: Service<u64>>(svc: &mut S, n: u64) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(svc.poll_ready(&mut cx).is_ready());
+    let fut = pin!(svc.call(n));
+    match fut.poll(&mut cx) {
+        Poll::Ready(r) => r.is_ok(),
+        Poll::Pending => unreachable!("Echo is always ready"),
+    }
+}
+
+#[test]
+fn no_allocation_per_request() {
+    // Both handles: an `Arc` (from a registry) and a `&'static` (leaked once, here, before
+    // counting).
+    let arc = Arc::new(breaker_tokio::builder("echo").failure_threshold(3).build().unwrap());
+    check(&arc, CircuitBreakerLayer::new(Arc::clone(&arc)).layer(Echo));
+    let forever: &'static breaker_tokio::Breaker =
+        breaker_tokio::leak(Arc::new(breaker_tokio::builder("echo").failure_threshold(3).build().unwrap()));
+    check(forever, CircuitBreakerLayer::new(forever).layer(Echo));
+}
+
+fn check<S: Service<u64, Response = u64>>(breaker: &breaker_tokio::Breaker, mut svc: S) {
+    // Warm up: lazily created state (thread-locals, tokio's clock context) is not per request.
+    for n in 0..1_000 {
+        request(&mut svc, n * 2);
+    }
+
+    let region = Region::new(GLOBAL);
+    for n in 0..100_000 {
+        assert!(request(&mut svc, n * 2));
+    }
+    let success = region.change();
+    assert_eq!((success.allocations, success.reallocations), (0, 0), "closed success: {success:?}");
+
+    let region = Region::new(GLOBAL);
+    // Failures below the threshold, cleared by a success.
+    for n in 0..10_000 {
+        assert!(!request(&mut svc, 1));
+        assert!(request(&mut svc, n * 2));
+    }
+    let failures = region.change();
+    assert_eq!((failures.allocations, failures.reallocations), (0, 0), "closed failure: {failures:?}");
+
+    // Trip it: rejections while OPEN read the clock (tokio's) to compute retry-after.
+    for _ in 0..3 {
+        assert!(!request(&mut svc, 1));
+    }
+    assert_eq!(breaker.state(), State::Open);
+    let region = Region::new(GLOBAL);
+    for n in 0..100_000 {
+        assert!(!request(&mut svc, n * 2));
+    }
+    let rejections = region.change();
+    assert_eq!((rejections.allocations, rejections.reallocations), (0, 0), "rejection: {rejections:?}");
+}
