@@ -484,7 +484,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             Phase::Closed { failures, ramping } => {
                 snap.failure_count = if P::CONSECUTIVE { failures } else { window.map_or(0, |w| w.failures) };
                 if ramping && cfg!(feature = "policies") {
-                    let now = self.now_for(word, self.clock.now().as_millis());
+                    let now = self.now_for(word, self.clock.now().as_millis(), true);
                     let share = ramp_permille(&self.config, now.phase_elapsed.unwrap_or(0));
                     snap.recovering = Some(share as f32 / 1000.0);
                 }

@@ -29,7 +29,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// overwrote it: this reader stamps it now (only over that same stale value) and reports the
     /// phase as just begun, which is the conservative answer for both timers.
     #[inline]
-    pub(crate) fn now_for(&self, word: Word, clock_ms: u64) -> Now {
+    pub(crate) fn now_for(&self, word: Word, clock_ms: u64, may_stamp: bool) -> Now {
         // Every stored time is kept modulo a power of two no wider than `Ms`.
         let ms = clock_ms as Ms;
         let timed = cfg!(feature = "policies")
@@ -44,6 +44,9 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         let gen = layout::gen_of(word);
         let phase_elapsed = match layout::stamp_elapsed(stamp, gen, ms) {
             Some(e) => Some(e),
+            // Only a freshly loaded word may re-stamp: a permit's old snapshot (a stale settle)
+            // would overwrite the current cycle's stamp and restart its timer.
+            None if !may_stamp => Some(0),
             None => {
                 let _ = self.stamp.compare_exchange(
                     stamp,
@@ -69,7 +72,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 Step::NeedsTime => {
                     let clock_ms = self.clock.now().as_millis();
                     reading = Some(clock_ms);
-                    now = Some(self.now_for(current, clock_ms));
+                    now = Some(self.now_for(current, clock_ms, fresh));
                 }
                 Step::Done { next, outcome, change } => {
                     if next == current {
