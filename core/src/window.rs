@@ -36,7 +36,7 @@
 
 use core::time::Duration;
 
-use crate::layout::{Word, GENERATIONS};
+use crate::layout::Word;
 use crate::policy::{Policy, Sample, TripReason, WindowStats};
 use crate::sync::{AtomicU32, AtomicWord, Ordering};
 use crate::ConfigError;
@@ -912,7 +912,7 @@ mod tests {
         // Cycles advance by three generations (closed, open, half-open); the bucket keeps only a
         // few generation bits, so tags wrap many times here.
         for cycle in 0..40u32 {
-            let gen = (cycle * 3) % GENERATIONS;
+            let gen = (cycle * 3) % crate::GENERATIONS;
             assert_eq!(w.record(gen, fail, 0), Some(TripReason::FailureRate), "cycle {cycle}");
             let s = w.stats(gen, 0).unwrap();
             assert_eq!((s.calls, s.failures), (1, 1), "cycle {cycle}");
