@@ -215,7 +215,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             }
             // Acquire yields only the outcomes above (a ramp only with the `policies` feature); treat
             // anything else as a rejection.
-            _ => Err(self.reject(self.state(), None)),
+            _ => Err(self.reject(State::ForcedOpen, None)),
         }
     }
 
@@ -327,9 +327,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             }
             return result.map_err(CallError::Inner);
         }
-        if let Some(open) = self.reject_while_open(word) {
-            return Err(CallError::Open(open));
-        }
+        // Everything else, including the OPEN fast path, is in `try_acquire`, out of line.
         self.call_slow(f, classify)
     }
 
