@@ -327,7 +327,9 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             }
             return result.map_err(CallError::Inner);
         }
-        // Everything else, including the OPEN fast path, is in `try_acquire`, out of line.
+        if let Some(open) = self.reject_while_open(word) {
+            return Err(CallError::Open(open));
+        }
         self.call_slow(f, classify)
     }
 
