@@ -404,11 +404,8 @@ impl<const B: usize, const S: usize> Window<B, S> {
         assert!(S >= 1 && S <= MAX_STRIPES, "a window needs 1..=MAX_STRIPES stripes");
     };
 
-    /// A time-based window: the last `B × bucket_width`, in buckets of `bucket_width` (whole
-    /// milliseconds, non-zero).
-    #[cfg(not(breaker_loom))]
-    pub const fn time(bucket_width: Duration, rule: RateRule) -> Result<Self, ConfigError> {
-        let () = Self::CHECK;
+    /// Validates a time window's bucket width (whole milliseconds, non-zero, below 2^32 ms).
+    const fn time_kind(bucket_width: Duration) -> Result<Kind, ConfigError> {
         if bucket_width.is_zero() {
             return Err(ConfigError::Zero { field: "bucket_width" });
         }
@@ -423,14 +420,11 @@ impl<const B: usize, const S: usize> Window<B, S> {
                 max: u32::MAX as u64,
             });
         }
-        Ok(Self::build(rule, Kind::Time { width_ms: ms as u64 }))
+        Ok(Kind::Time { width_ms: ms as u64 })
     }
 
-    /// A count-based window: the last `B × calls_per_bucket` calls (`calls_per_bucket` in
-    /// 1..=[`BUCKET_CAPACITY`]).
-    #[cfg(not(breaker_loom))]
-    pub const fn count(calls_per_bucket: u32, rule: RateRule) -> Result<Self, ConfigError> {
-        let () = Self::CHECK;
+    /// Validates a count window's calls per bucket (1..=[`BUCKET_CAPACITY`]).
+    const fn count_kind(calls_per_bucket: u32) -> Result<Kind, ConfigError> {
         if calls_per_bucket == 0 {
             return Err(ConfigError::Zero { field: "calls_per_bucket" });
         }
@@ -441,7 +435,29 @@ impl<const B: usize, const S: usize> Window<B, S> {
                 max: BUCKET_CAPACITY as u64,
             });
         }
-        Ok(Self::build(rule, Kind::Count { per_bucket: calls_per_bucket as u64 }))
+        Ok(Kind::Count { per_bucket: calls_per_bucket as u64 })
+    }
+
+    /// A time-based window: the last `B × bucket_width`, in buckets of `bucket_width` (whole
+    /// milliseconds, non-zero).
+    #[cfg(not(breaker_loom))]
+    pub const fn time(bucket_width: Duration, rule: RateRule) -> Result<Self, ConfigError> {
+        let () = Self::CHECK;
+        match Self::time_kind(bucket_width) {
+            Ok(kind) => Ok(Self::build(rule, kind)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A count-based window: the last `B × calls_per_bucket` calls (`calls_per_bucket` in
+    /// 1..=[`BUCKET_CAPACITY`]).
+    #[cfg(not(breaker_loom))]
+    pub const fn count(calls_per_bucket: u32, rule: RateRule) -> Result<Self, ConfigError> {
+        let () = Self::CHECK;
+        match Self::count_kind(calls_per_bucket) {
+            Ok(kind) => Ok(Self::build(rule, kind)),
+            Err(e) => Err(e),
+        }
     }
 
     #[cfg(not(breaker_loom))]
@@ -462,20 +478,14 @@ impl<const B: usize, const S: usize> Window<B, S> {
     #[cfg(breaker_loom)]
     pub fn time(bucket_width: Duration, rule: RateRule) -> Result<Self, ConfigError> {
         let () = Self::CHECK;
-        if bucket_width.is_zero() {
-            return Err(ConfigError::Zero { field: "bucket_width" });
-        }
-        Ok(Self::build(rule, Kind::Time { width_ms: bucket_width.as_millis() as u64 }))
+        Ok(Self::build(rule, Self::time_kind(bucket_width)?))
     }
 
     /// A count-based window (loom build: not `const`).
     #[cfg(breaker_loom)]
     pub fn count(calls_per_bucket: u32, rule: RateRule) -> Result<Self, ConfigError> {
         let () = Self::CHECK;
-        if calls_per_bucket == 0 || calls_per_bucket > BUCKET_CAPACITY {
-            return Err(ConfigError::Zero { field: "calls_per_bucket" });
-        }
-        Ok(Self::build(rule, Kind::Count { per_bucket: calls_per_bucket as u64 }))
+        Ok(Self::build(rule, Self::count_kind(calls_per_bucket)?))
     }
 
     #[cfg(breaker_loom)]
