@@ -4,7 +4,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::layout::{self, Phase};
+use crate::layout::{self, Phase, Word};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
 use crate::sync::{AtomicU32, AtomicWord, Ordering};
@@ -284,6 +284,10 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// Runs `f` and lets `classify` decide the verdict from the whole result, so a successful
     /// response can still count as a failure (an HTTP 503, say).
     ///
+    /// On targets that unwind, a panic in `f` or in `classify` counts as a failure and keeps
+    /// unwinding (as in `call` and `call_filtered`, which go through here). The two-step
+    /// [`Permit`] is different: dropping one, for whatever reason, counts as ignored.
+    ///
     /// # Examples
     ///
     /// ```
@@ -308,20 +312,14 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         let word = self.word.load(Ordering::Acquire);
         if P::CONSECUTIVE && layout::is_clean_closed(word) {
             // The hot path without a permit: a clean closed-state call changes nothing unless
-            // it fails (a panic in `f` records nothing, as a dropped permit would; the guard
-            // only tells the observer, and is free without one).
-            let mut guard = OutcomeGuard { breaker: self, armed: true };
+            // it fails. The guard records a failure if `f` or `classify` unwinds; on the normal
+            // path it is disarmed and compiles away.
+            let mut guard = UnwindGuard { breaker: self, word, armed: true };
             let result = f();
             let verdict = classify(&result);
             guard.armed = false;
             if verdict == Verdict::Failure {
-                let gen = layout::gen_of(word);
-                self.settle_cold(Ticket {
-                    gen,
-                    kind: Admission::Closed { clean: true },
-                    snapshot: word,
-                    started_ms: 0,
-                });
+                self.settle_cold(clean_ticket(word));
             } else {
                 self.observer.on_outcome(self.name, verdict);
             }
@@ -340,9 +338,13 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         f: impl FnOnce() -> Result<T, E>,
         classify: impl FnOnce(&Result<T, E>) -> Verdict,
     ) -> Result<T, CallError<E>> {
-        let permit = self.try_acquire()?;
+        // Dropped while still holding the permit only when `f` or `classify` unwinds.
+        let mut guard = PermitGuard(Some(self.try_acquire()?));
         let result = f();
-        permit.record(classify(&result));
+        let verdict = classify(&result);
+        if let Some(permit) = guard.0.take() {
+            permit.record(verdict);
+        }
         result.map_err(CallError::Inner)
     }
 
@@ -531,17 +533,42 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     }
 }
 
-/// Tells the observer about a call that unwound through the permit-less hot path.
-struct OutcomeGuard<'a, C: Clock, O: Observer, P: Policy> {
+/// The ticket of a call admitted on the permit-less hot path, from the clean closed word it was
+/// admitted on.
+#[inline(always)]
+const fn clean_ticket(word: Word) -> Ticket {
+    Ticket {
+        gen: layout::gen_of(word),
+        kind: Admission::Closed { clean: true },
+        snapshot: word,
+        started_ms: 0,
+    }
+}
+
+/// Records a failure for a call that unwound through the permit-less hot path of `call_with`.
+struct UnwindGuard<'a, C: Clock, O: Observer, P: Policy> {
     breaker: &'a Breaker<C, O, P>,
+    word: Word,
     armed: bool,
 }
 
-impl<C: Clock, O: Observer, P: Policy> Drop for OutcomeGuard<'_, C, O, P> {
+impl<C: Clock, O: Observer, P: Policy> Drop for UnwindGuard<'_, C, O, P> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.armed {
-            self.breaker.observer.on_outcome(self.breaker.name, Verdict::Ignore);
+            self.breaker.settle_cold(clean_ticket(self.word));
+        }
+    }
+}
+
+/// Records a failure for a call that unwound through the permit path of `call_with` (the
+/// permit is taken out before the normal settle, so only an unwind finds it here).
+struct PermitGuard<'a, C: Clock, O: Observer, P: Policy>(Option<Permit<'a, C, O, P>>);
+
+impl<C: Clock, O: Observer, P: Policy> Drop for PermitGuard<'_, C, O, P> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.0.take() {
+            permit.failure();
         }
     }
 }

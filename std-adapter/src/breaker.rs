@@ -1,12 +1,10 @@
 //! [`Breaker`]: a named breaker for threaded code, and its [`Builder`].
 //!
 //! A thin wrapper around [`breaker_core::Breaker`] with [`Hooks`] as its observer: every decision
-//! is the core's; this type adds the panic rule, the decorator, health data, and the logs,
+//! is the core's (the panic rule included); this type adds the decorator, health data, and the logs,
 //! listeners and metrics the hooks produce.
 
-use core::panic::AssertUnwindSafe;
 use core::time::Duration;
-use std::panic::{catch_unwind, resume_unwind};
 
 use breaker_core::{
     CallError, CircuitOpen, Clock, Config, ConfigError, Consecutive, Permit, Policy, Snapshot, State,
@@ -201,24 +199,9 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         f: impl FnOnce() -> Result<T, E>,
         classify: impl FnOnce(&Result<T, E>) -> Verdict,
     ) -> Result<T, CallError<E>> {
-        let ticket = self.inner.try_acquire_ticket()?;
-        // The ticket is settled exactly once on both paths; a panic in `f` or in `classify`
-        // counts as a failure and keeps unwinding.
-        let run = AssertUnwindSafe(|| {
-            let result = f();
-            let verdict = classify(&result);
-            (result, verdict)
-        });
-        match catch_unwind(run) {
-            Ok((result, verdict)) => {
-                self.inner.settle(ticket, verdict);
-                result.map_err(CallError::Inner)
-            }
-            Err(panic) => {
-                self.inner.settle(ticket, Verdict::Failure);
-                resume_unwind(panic)
-            }
-        }
+        // The core's call path already counts a panic in `f` or `classify` as a failure (a
+        // guard that is disarmed on the normal path) and lets it keep unwinding.
+        self.inner.call_with(f, classify)
     }
 
     /// The decorator: wraps `f` into a function with the same argument that runs through this
