@@ -160,13 +160,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         // The hot path, spelled out so it stays one load and one compare, and small enough to be
         // inlined into every caller; everything else is out of line in `acquire_slow`.
         if layout::is_clean_closed(word) {
-            let gen = layout::gen_of(word);
-            return Ok(Ticket {
-                gen,
-                kind: Admission::Closed { clean: true },
-                snapshot: word,
-                started_ms: self.start_ms(),
-            });
+            return Ok(Ticket::new(layout::gen_of(word), Admission::Closed { clean: true }, self.start_ms()));
         }
         if let Some(open) = self.reject_while_open(word) {
             return Err(open);
@@ -193,19 +187,11 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     #[inline(never)]
     fn acquire_slow(&self, word: layout::Word) -> Result<Ticket, CircuitOpen> {
         match self.apply(Event::Acquire, word, true) {
-            // The word admission was decided on is the first CAS guess when settling.
-            (Outcome::Admitted { gen, kind }, snapshot) => {
-                Ok(Ticket { gen, kind, snapshot, started_ms: self.start_ms() })
-            }
-            (Outcome::Ramp { gen, permille, clean }, snapshot) if cfg!(feature = "policies") => {
+            (Outcome::Admitted { gen, kind }, _) => Ok(Ticket::new(gen, kind, self.start_ms())),
+            (Outcome::Ramp { gen, permille, clean }, _) if cfg!(feature = "policies") => {
                 let n = self.ramp_calls.fetch_add(1, Ordering::Relaxed);
                 if ramp_admits(n, permille) {
-                    Ok(Ticket {
-                        gen,
-                        kind: Admission::Closed { clean },
-                        snapshot,
-                        started_ms: self.start_ms(),
-                    })
+                    Ok(Ticket::new(gen, Admission::Closed { clean }, self.start_ms()))
                 } else {
                     Err(self.reject(State::Closed, Some(0)))
                 }
@@ -537,12 +523,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 /// admitted on.
 #[inline(always)]
 const fn clean_ticket(word: Word) -> Ticket {
-    Ticket {
-        gen: layout::gen_of(word),
-        kind: Admission::Closed { clean: true },
-        snapshot: word,
-        started_ms: 0,
-    }
+    Ticket::new(layout::gen_of(word), Admission::Closed { clean: true }, 0)
 }
 
 /// Records a failure for a call that unwound through the permit-less hot path of `call_with`.

@@ -9,7 +9,7 @@
 
 use core::mem::ManuallyDrop;
 
-use crate::layout::{self, Phase, Word};
+use crate::layout::{self, Phase};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy, Sample};
 use crate::sync::Ordering;
@@ -31,27 +31,90 @@ use crate::{Breaker, Clock};
 /// assert_eq!(breaker.failure_count(), 1);
 /// ```
 #[must_use = "a ticket must be settled with `Breaker::settle`"]
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct Ticket {
-    pub(crate) gen: u32,
-    pub(crate) kind: Admission,
-    /// The word just after admission: the first CAS guess when settling.
-    pub(crate) snapshot: Word,
-    /// Clock reading at admission, when the policy times calls (slow calls); 0 otherwise.
-    pub(crate) started_ms: u64,
+    /// One `u64`, so a ticket moves in a register and is stored and loaded whole (a struct of
+    /// mixed-width fields, copied into a response future, cost a store-forwarding stall per
+    /// request): bits 0..2 the admission kind, 2..18 the generation, 18..64 the clock reading
+    /// at admission modulo 2^46 ms when the policy times calls (slow calls), 0 otherwise.
+    bits: u64,
 }
 
+/// Bits of the admission kind in a ticket.
+const KIND_BITS: u32 = 2;
+/// Bits of the generation in a ticket: room for the widest layout's.
+const TICKET_GEN_BITS: u32 = 16;
+const STARTED_SHIFT: u32 = KIND_BITS + TICKET_GEN_BITS;
+/// A ticket keeps the admission time modulo 2^46 ms (about 2 230 years).
+const STARTED_MODULUS: u64 = 1 << (u64::BITS - STARTED_SHIFT);
+const _: () = assert!(layout::GEN_BITS <= TICKET_GEN_BITS);
+
 impl Ticket {
+    #[inline(always)]
+    pub(crate) const fn new(gen: u32, kind: Admission, started_ms: u64) -> Ticket {
+        let kind = match kind {
+            Admission::Closed { clean: false } => 0,
+            Admission::Closed { clean: true } => 1,
+            Admission::Probe => 2,
+            Admission::Disabled => 3,
+        };
+        Ticket { bits: kind | (gen as u64) << KIND_BITS | started_ms << STARTED_SHIFT }
+    }
+
+    /// The generation of the cycle the call was admitted in.
+    #[inline(always)]
+    pub(crate) const fn gen(&self) -> u32 {
+        ((self.bits >> KIND_BITS) & ((1 << TICKET_GEN_BITS) - 1)) as u32
+    }
+
+    #[inline(always)]
+    pub(crate) const fn kind(&self) -> Admission {
+        match self.bits & ((1 << KIND_BITS) - 1) {
+            0 => Admission::Closed { clean: false },
+            1 => Admission::Closed { clean: true },
+            2 => Admission::Probe,
+            _ => Admission::Disabled,
+        }
+    }
+
+    /// Admitted in CLOSED with no failures pending (the settle fast path's test).
+    #[inline(always)]
+    const fn is_clean_closed(&self) -> bool {
+        self.bits & ((1 << KIND_BITS) - 1) == 1
+    }
+
+    /// How long the call took at clock reading `now_ms`: the difference modulo 2^46 ms, and 0
+    /// if that is 2^45 ms or more (the clock went back).
+    #[inline]
+    pub(crate) const fn elapsed_ms(&self, now_ms: u64) -> u64 {
+        let d = now_ms.wrapping_sub(self.bits >> STARTED_SHIFT) & (STARTED_MODULUS - 1);
+        if d >= STARTED_MODULUS / 2 {
+            0
+        } else {
+            d
+        }
+    }
+
     /// `true` if this call is a half-open probe.
     pub fn is_probe(&self) -> bool {
-        self.kind == Admission::Probe
+        self.kind() == Admission::Probe
     }
 
     /// A bitwise copy, for the permit's consuming methods. Deliberately not `Clone`: outside
     /// this crate a ticket is settled exactly once.
     #[inline(always)]
     pub(crate) fn copy(&self) -> Ticket {
-        Ticket { gen: self.gen, kind: self.kind, snapshot: self.snapshot, started_ms: self.started_ms }
+        Ticket { bits: self.bits }
+    }
+}
+
+impl core::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("gen", &self.gen())
+            .field("kind", &self.kind())
+            .field("started_ms", &(self.bits >> STARTED_SHIFT))
+            .finish()
     }
 }
 
@@ -146,8 +209,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     pub fn settle(&self, ticket: Ticket, verdict: Verdict) {
         // The hot path stays small enough to inline into every caller: a clean closed-state
         // success under the consecutive policy changes nothing.
-        if P::CONSECUTIVE && verdict == Verdict::Success && ticket.kind == (Admission::Closed { clean: true })
-        {
+        if P::CONSECUTIVE && verdict == Verdict::Success && ticket.is_clean_closed() {
             self.observer.on_outcome(self.name, verdict);
             return;
         }
@@ -157,14 +219,15 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     #[inline(never)]
     fn settle_slow(&self, ticket: Ticket, verdict: Verdict) {
         let (verdict, slow, now_ms) = self.classify_slow(&ticket, verdict);
-        match (ticket.kind, verdict) {
+        match (ticket.kind(), verdict) {
             (Admission::Disabled, _) | (Admission::Closed { .. }, Verdict::Ignore) => {}
             (Admission::Closed { .. }, _) if !P::CONSECUTIVE => {
                 self.record_in_window(&ticket, verdict, slow, now_ms)
             }
             (Admission::Closed { clean: true }, Verdict::Success) => {}
             (kind, verdict) => {
-                self.apply(Event::Record { gen: ticket.gen, kind, verdict }, ticket.snapshot, false);
+                let word = self.word.load(Ordering::Acquire);
+                self.apply(Event::Record { gen: ticket.gen(), kind, verdict }, word, false);
             }
         }
         // After the word is updated: a panicking observer cannot lose the verdict.
@@ -175,14 +238,14 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// success to a failure when so configured. Also returns the clock reading, if one was taken.
     #[inline(always)]
     fn classify_slow(&self, ticket: &Ticket, verdict: Verdict) -> (Verdict, bool, Option<u64>) {
-        if P::CONSECUTIVE || ticket.kind == Admission::Disabled || verdict == Verdict::Ignore {
+        if P::CONSECUTIVE || ticket.kind() == Admission::Disabled || verdict == Verdict::Ignore {
             return (verdict, false, None);
         }
         let Some(threshold) = self.policy.slow_call_ms() else {
             return (verdict, false, None);
         };
         let now = self.clock.now().as_millis();
-        let slow = now.saturating_sub(ticket.started_ms) >= threshold;
+        let slow = ticket.elapsed_ms(now) >= threshold;
         let verdict = if slow && verdict == Verdict::Success && self.policy.slow_counts_as_failure() {
             Verdict::Failure
         } else {
@@ -196,7 +259,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     fn record_in_window(&self, ticket: &Ticket, verdict: Verdict, slow: bool, now_ms: Option<u64>) {
         // Stale permits (an earlier cycle) stay out of the window.
         let word = self.word.load(Ordering::Acquire);
-        if layout::gen_of(word) != ticket.gen || !matches!(layout::decode(word).phase, Phase::Closed { .. }) {
+        if layout::gen_of(word) != ticket.gen() || !matches!(layout::decode(word).phase, Phase::Closed { .. })
+        {
             return;
         }
         let now = match now_ms {
@@ -205,9 +269,9 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             None => 0,
         };
         let sample = Sample { failed: verdict == Verdict::Failure, slow };
-        if let Some(reason) = self.policy.record(ticket.gen, sample, now) {
-            let failures = self.policy.stats(ticket.gen, now).map_or(0, |w| w.failures);
-            self.apply(Event::Trip { gen: ticket.gen, reason, failures }, word, true);
+        if let Some(reason) = self.policy.record(ticket.gen(), sample, now) {
+            let failures = self.policy.stats(ticket.gen(), now).map_or(0, |w| w.failures);
+            self.apply(Event::Trip { gen: ticket.gen(), reason, failures }, word, true);
         }
     }
 }

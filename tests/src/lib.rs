@@ -1383,7 +1383,12 @@ impl Model {
         if permit.kind == PermitKind::Disabled || verdict == Verdict::Ignore {
             return (verdict, false);
         }
-        let is_slow = self.now_ms.saturating_sub(permit.started_ms) >= slow.threshold_ms;
+        // The breaker measures a call modulo 2^46 ms and reads a difference of 2^45 ms or more
+        // as a clock that went back (duration 0).
+        const MODULUS: u64 = 1 << 46;
+        let d = self.now_ms.wrapping_sub(permit.started_ms) % MODULUS;
+        let took = if d >= MODULUS / 2 { 0 } else { d };
+        let is_slow = took >= slow.threshold_ms;
         self.coverage.slow_calls += u64::from(is_slow);
         if is_slow && verdict == Verdict::Success && slow.as_failure {
             self.coverage.promoted += 1;
