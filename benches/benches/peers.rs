@@ -7,6 +7,9 @@
 //! circuitbreaker-rs requires it) through its own `call`:
 //!
 //! - `baseline/direct_call`: `ok_call` without a breaker.
+//! - `baseline/atomic_load`, `baseline/atomic_load_2t`: one `Acquire` load of a shared
+//!   `AtomicU64`, alone and on two threads at once: the floor for any breaker that reads shared
+//!   state on every call.
 //! - `*/closed_success`: a CLOSED breaker, the call succeeds.
 //! - `*/closed_failure`: a CLOSED breaker configured never to trip, the call fails.
 //! - `*/open_reject`: an OPEN breaker whose recovery timeout (1 h) has not passed.
@@ -22,6 +25,7 @@
 //! reachable count or rate.
 
 use core::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -272,6 +276,15 @@ fn bench_subject<S: Subject>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, clo
 fn peers(c: &mut Criterion) {
     let mut g = c.benchmark_group("peers");
     g.bench_function("baseline/direct_call", |b| b.iter(|| consume(ok_call())));
+    // The floor for any breaker that reads shared state: one load of a shared atomic, alone and
+    // with two threads loading the same word.
+    let word = AtomicU64::new(0);
+    g.bench_function("baseline/atomic_load", |b| {
+        b.iter(|| consume(black_box(&word).load(Ordering::Acquire)))
+    });
+    g.bench_function("baseline/atomic_load_2t", |b| {
+        b.iter_custom(|iters| two_threads(iters, || consume(black_box(&word).load(Ordering::Acquire))))
+    });
     bench_subject::<Ours<breaker_std::CoarseClock>>(&mut g, "breaker", true);
     bench_subject::<Ours<breaker_std::MonotonicClock>>(&mut g, "breaker_monotonic", false);
     bench_subject::<Failsafe>(&mut g, "failsafe", true);

@@ -11,6 +11,8 @@
 //! - `breaker_layer`: behind `breaker_tokio::layer::CircuitBreakerLayer` (a CLOSED breaker-std
 //!   breaker on tokio's clock, no listeners, no metrics recorder), closed success, with the
 //!   breaker held as an `Arc` (what a registry hands out): each request clones and drops it.
+//! - `arc_clone_drop`: cloning and dropping that `Arc` alone, which is what the `Arc` handle
+//!   costs per request (two atomic read-modify-writes on the shared count).
 //! - `breaker_layer_static`: the same with the breaker held as a `&'static`
 //!   (`breaker_tokio::leak`): no reference counting per request.
 //! - `tower_resilience_layer`: behind `tower_resilience_circuitbreaker::CircuitBreakerLayer`
@@ -102,6 +104,8 @@ fn tower(c: &mut Criterion) {
         "breaker_layer",
         breaker_tokio::layer::CircuitBreakerLayer::new(Arc::clone(&breaker)).layer(Echo),
     );
+    // What the `Arc` handle costs by itself: the clone and drop every request makes.
+    g.bench_function("arc_clone_drop", |b| b.iter(|| drop(black_box(Arc::clone(black_box(&breaker))))));
     let forever: &'static breaker_tokio::Breaker = breaker_tokio::leak(breaker);
     run(&mut g, "breaker_layer_static", breaker_tokio::layer::CircuitBreakerLayer::new(forever).layer(Echo));
 

@@ -18,7 +18,9 @@
 //! `fetch_add` on the call counter): a bucket whose tag is older than the call's is recycled in
 //! the same CAS, so a rollover racing with recording never loses or double-counts a call of the
 //! current bucket; a call whose epoch is a whole window behind the newest one recorded lies
-//! outside the window and is dropped. The window tracks the newest epoch (full width) and the
+//! outside the window and is dropped (decided on the newest epoch at the word's width, not on
+//! the truncated tags; on the 32-bit layout, where that width is a reachable horizon, only
+//! within half the tag range). The window tracks the newest epoch (word width) and the
 //! closed cycle (generation) it counts: the first call of a newer cycle empties it (O(B·S), once
 //! per cycle), a late call of an older cycle is refused, and after a quiet period the slots of the
 //! skipped epochs are emptied (O(B), only after silence), so truncated bucket tags never alias.
@@ -566,13 +568,17 @@ impl<const B: usize, const S: usize> Window<B, S> {
     /// period), the slots those epochs map to still hold older rotations whose truncated tags
     /// could alias the new ones; they are emptied here (only if they still hold something else
     /// than the skipped epoch), which is O(B) and only happens after silence.
-    fn advance(&self, epoch: u64) {
+    ///
+    /// Returns how many epochs `epoch` is behind the newest one (0 if it is the newest), at the
+    /// word's width: the truncated bucket tags cannot tell, so a call a whole window behind
+    /// (a clock stepped back) is dropped on this figure, not on the tags.
+    fn advance(&self, epoch: u64) -> u64 {
         let next = (epoch as Word).wrapping_add(1);
         let mut cur = self.latest.load(Ordering::Acquire);
         loop {
             let ahead = next.wrapping_sub(cur);
             if cur != 0 && (ahead == 0 || ahead > Word::MAX / 2) {
-                return; // not newer
+                return cur.wrapping_sub(next) as u64; // not newer: how far behind
             }
             match self.latest.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
@@ -580,7 +586,7 @@ impl<const B: usize, const S: usize> Window<B, S> {
             }
         }
         if cur == 0 {
-            return;
+            return 0;
         }
         // Epochs strictly between the previous newest and this one had no calls, so whatever
         // their slots hold is an older rotation, and so is this epoch's own slot: empty them
@@ -589,7 +595,7 @@ impl<const B: usize, const S: usize> Window<B, S> {
         // value just read, so a call that raced in meanwhile is kept.
         let gap = next.wrapping_sub(cur) as u64;
         if gap <= 1 {
-            return;
+            return 0;
         }
         for k in 0..gap.min(B as u64) {
             let e = epoch.wrapping_sub(k);
@@ -601,6 +607,7 @@ impl<const B: usize, const S: usize> Window<B, S> {
                 }
             }
         }
+        0
     }
 
     /// Folds a finished bucket into the adaptive baseline.
@@ -635,9 +642,18 @@ impl<const B: usize, const S: usize> Window<B, S> {
         // The window ends at the newest epoch recorded (at least this caller's).
         let newest = (latest.wrapping_sub(1)) as u64;
         let ahead = (newest as Word).wrapping_sub(epoch as Word);
-        let end =
-            if latest != 0 && ahead <= Word::MAX / 2 { epoch.wrapping_add(ahead as u64) } else { epoch };
         let mut total = Counts { calls: 0, failures: 0, slow: 0 };
+        let end = if latest == 0 {
+            epoch
+        } else if ahead <= Word::MAX / 2 {
+            epoch.wrapping_add(ahead as u64)
+        } else if (ahead.wrapping_neg() as u64) < B as u64 {
+            epoch
+        } else {
+            // The caller is a whole window past the newest epoch recorded (a read after a
+            // silence): every bucket is older than the window, whatever its truncated tag says.
+            return total;
+        };
         for row in &self.rows {
             for slot in &row.0 {
                 let (tag, c) = split(slot.load(Ordering::Acquire));
@@ -677,7 +693,13 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
             return None; // a late call from an earlier closed cycle
         }
         let tag = tag_of(gen, epoch);
-        self.advance(epoch);
+        // A call a whole window behind the newest epoch (a clock stepped back) is outside the
+        // window: dropped. Only on the 64-bit layout, whose word-width epochs never wrap (2^63
+        // epochs); on the 32-bit layout a silence of 2^31 epochs (25 days of 1 ms buckets) would
+        // read as a step back and stop the window counting, so there the tags decide as below.
+        if self.advance(epoch) >= B as u64 && Word::BITS == 64 {
+            return None;
+        }
         let slot = &self.rows[Self::stripe()].0[(epoch % B as u64) as usize];
         let fresh = Counts { calls: 1, failures: sample.failed as u32, slow: sample.slow as u32 };
         let mut cur = slot.load(Ordering::Relaxed);

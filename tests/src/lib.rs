@@ -420,20 +420,22 @@ impl ModelConfig {
 ///
 /// Fixed since the model found them (now regression tests in `tests/tests/model.rs`): windows
 /// blinded by a quiet period, by wrapped generation tags or by a cycle taken for an older one;
-/// a stale settle re-stamping the current phase timer.
+/// a stale settle re-stamping the current phase timer; a window read after a silence of a
+/// whole epoch-tag range showing old buckets; a call far behind the newest epoch recycling a
+/// current bucket (64-bit layout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KnownBugs {
     /// The window's epochs are compared through finite fields (see [`ModelWindow`]): bucket
     /// epoch tags modulo [`EPOCH_TAGS`], and the newest epoch in the word's width with 0 meaning
-    /// "none yet". Strictly, a read of the window (`snapshot().window`, `failure_count()`) shows
-    /// the last `B` epochs; with the tags, a read after a silence of `k × EPOCH_TAGS + (0..B)`
-    /// bucket widths, before the next call empties the skipped slots, sums the old buckets as
-    /// current; and a call at least `EPOCH_TAGS / 2` epochs behind the newest one (a clock
-    /// stepped back) finds its slot's current bucket "older" and recycles it, losing that
-    /// bucket's calls, instead of being dropped. The word-width newest epoch also aliases on
-    /// clock jumps of half the word's range of epochs (only reachable with 1 ms buckets on the
-    /// 32-bit layout) and forgets itself after a call at an epoch of `2^W − 1`. (Strict mode
-    /// also flags effects of the `u64` clock wrapping around, which are not bugs.)
+    /// "none yet". Reads and calls are first compared with the newest epoch at the word's width
+    /// (a read a whole window past it sees nothing; on the 64-bit layout a call a whole window
+    /// behind it is dropped), so the tags only decide within a window. What is left: on the
+    /// 32-bit layout a call at least `EPOCH_TAGS / 2` epochs behind the newest one (a clock
+    /// stepped back) finds its slot's current bucket "older" and recycles it, instead of being
+    /// dropped; the word-width newest epoch aliases on clock jumps of half the word's range of
+    /// epochs (only reachable with 1 ms buckets on the 32-bit layout) and forgets itself after a
+    /// call at an epoch of `2^W − 1`. (Strict mode also flags effects of the `u64` clock
+    /// wrapping around, which are not bugs.)
     pub window_tag_horizons: bool,
 }
 
@@ -777,6 +779,8 @@ fn newer(a: u64, b: u64, modulus: u64) -> bool {
 ///   Generations are compared modulo [`GENERATIONS`], the permits' horizon.)
 /// - Then the newest epoch moves forward to `e` if `e` is newer; if epochs were skipped (a quiet
 ///   period), the slots of the last `min(gap, B)` epochs up to `e` are emptied, by position.
+/// - A call `B` or more epochs behind the newest one (a clock stepped back) is outside the
+///   window and dropped (with [`KnownBugs::window_tag_horizons`], only on the 64-bit layout).
 /// - Then the call goes to bucket `e mod B`: a bucket of the same cycle and epoch counts it
 ///   (unless it already holds `BUCKET_CAPACITY` calls); an empty bucket, one of another cycle or
 ///   one of an older epoch is recycled for it; otherwise (the slot holds a newer epoch: the call
@@ -886,41 +890,42 @@ impl ModelWindow {
         }
     }
 
-    /// Moves the newest epoch forward to `epoch`, emptying the slots of skipped epochs.
-    fn advance(&mut self, epoch: u64) {
+    /// Moves the newest epoch forward to `epoch`, emptying the slots of skipped epochs. Returns
+    /// how many epochs `epoch` is behind the newest one (0 if it is the newest).
+    fn advance(&mut self, epoch: u64) -> u64 {
         let width = self.spec.buckets as u64;
         let gap = if self.tags {
             let next = word(epoch.wrapping_add(1));
             let cur = self.latest_word;
             let ahead = word(next.wrapping_sub(cur));
             if cur != 0 && (ahead == 0 || ahead > word(u64::MAX) / 2) {
-                return;
+                return word(cur.wrapping_sub(next));
             }
             self.latest_word = next;
             if cur == 0 {
-                return;
+                return 0;
             }
             ahead
         } else {
             match self.latest {
-                Some(latest) if !newer(epoch, latest, 0) => return,
+                Some(latest) if !newer(epoch, latest, 0) => return latest.wrapping_sub(epoch),
                 Some(latest) => {
                     self.latest = Some(epoch);
                     epoch.wrapping_sub(latest)
                 }
                 None => {
                     self.latest = Some(epoch);
-                    return;
+                    return 0;
                 }
             }
         };
-        if gap <= 1 {
-            return;
+        if gap > 1 {
+            for k in 0..gap.min(width) {
+                let slot = (epoch.wrapping_sub(k) % width) as usize;
+                self.buckets[slot] = Bucket::default();
+            }
         }
-        for k in 0..gap.min(width) {
-            let slot = (epoch.wrapping_sub(k) % width) as usize;
-            self.buckets[slot] = Bucket::default();
-        }
+        0
     }
 
     /// Sums cycle `gen`'s window ending at the newest epoch, or at `epoch` if that is newer.
@@ -931,10 +936,14 @@ impl ModelWindow {
         let in_window: &dyn Fn(&Bucket) -> bool = if self.tags {
             let newest = word(self.latest_word.wrapping_sub(1));
             let ahead = word(newest.wrapping_sub(epoch));
-            let end = if self.latest_word != 0 && ahead <= word(u64::MAX) / 2 {
-                epoch.wrapping_add(ahead)
-            } else {
+            let end = if self.latest_word == 0 {
                 epoch
+            } else if ahead <= word(u64::MAX) / 2 {
+                epoch.wrapping_add(ahead)
+            } else if word(ahead.wrapping_neg()) < width {
+                epoch
+            } else {
+                return total; // a whole window past the newest epoch: all older
             };
             total.epoch = end;
             &move |b: &Bucket| end.wrapping_sub(b.epoch_tag()) % EPOCH_TAGS < width
@@ -1001,7 +1010,10 @@ impl ModelWindow {
             }
         };
         self.enter_cycle(gen);
-        self.advance(epoch);
+        if self.advance(epoch) >= self.spec.buckets as u64 && (WORD_BITS == 64 || !self.tags) {
+            coverage.window_dropped += 1;
+            return None;
+        }
         let index = (epoch % self.spec.buckets as u64) as usize;
         let bucket = self.buckets[index];
         let same = self.of_gen(gen, &bucket)
