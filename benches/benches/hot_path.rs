@@ -16,7 +16,10 @@
 //! Group `contended_2t`: two threads hammer one shared value (`atomic_load`) or one shared
 //! breaker (`closed_success`, `open_reject`). Each thread makes `iters` calls after a barrier
 //! and times its own loop; the figure reported is the **slower thread's** elapsed time divided
-//! by `iters`, i.e. nanoseconds per call per thread while both threads run.
+//! by `iters`, i.e. nanoseconds per call per thread while both threads run. `atomic_cas` there
+//! is each thread's compare-and-swap on a word of its own cache line: the floor for a call that
+//! records itself with one atomic read-modify-write (`rate_time_success`, whose stripes give
+//! each thread its own buckets).
 
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -189,14 +192,23 @@ fn two_threads<F>(iters: u64, op: F) -> Duration
 where
     F: Fn() + Sync,
 {
+    two_threads_indexed(iters, |_| op())
+}
+
+/// [`two_threads`], telling `op` which thread (0 or 1) runs it.
+fn two_threads_indexed<F>(iters: u64, op: F) -> Duration
+where
+    F: Fn(usize) + Sync,
+{
     let barrier = Barrier::new(2);
     thread::scope(|s| {
-        let workers = [(); 2].map(|()| {
-            s.spawn(|| {
+        let (barrier, op) = (&barrier, &op);
+        let workers = [0, 1].map(|i| {
+            s.spawn(move || {
                 barrier.wait();
                 let start = Instant::now();
                 for _ in 0..iters {
-                    op();
+                    op(i);
                 }
                 start.elapsed()
             })
@@ -304,6 +316,20 @@ fn contended_policies(c: &mut Criterion) {
     let mut g = c.benchmark_group("contended_2t");
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(3));
+    // The floor of any design that records each call with one atomic read-modify-write: each
+    // thread's successful compare-and-swap on a word of its own cache line, both at once.
+    g.bench_function("atomic_cas", |b| {
+        #[repr(align(128))]
+        struct Line(AtomicU64);
+        let lines = [Line(AtomicU64::new(0)), Line(AtomicU64::new(0))];
+        b.iter_custom(|iters| {
+            two_threads_indexed(iters, |i| {
+                let a = &black_box(&lines)[i].0;
+                let cur = a.load(Ordering::Relaxed);
+                consume(a.compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire));
+            })
+        });
+    });
     g.bench_function("rate_time_success", |b| {
         let breaker = rate_time();
         b.iter_custom(|iters| {

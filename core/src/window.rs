@@ -524,12 +524,30 @@ impl<const B: usize, const S: usize> Window<B, S> {
     #[inline]
     fn current_epoch(&self, now_ms: u64) -> u64 {
         match self.kind {
-            Kind::Time { width_ms } => now_ms / width_ms,
+            Kind::Time { width_ms } => self.time_epoch(now_ms, width_ms, self.latest.load(Ordering::Relaxed)),
             // The epoch of the last recorded call.
             Kind::Count { per_bucket } => {
                 (self.seq.load(Ordering::Relaxed) as u64).saturating_sub(1) / per_bucket
             }
         }
+    }
+
+    /// `now_ms / width_ms`, without the division when `now_ms` falls in the newest epoch
+    /// recorded (the common case: a 64-bit division costs more than the rest of the lookup).
+    /// Only on the 64-bit layout, whose `latest` holds the whole epoch.
+    #[inline(always)]
+    fn time_epoch(&self, now_ms: u64, width_ms: u64, latest: Word) -> u64 {
+        if Word::BITS == 64 {
+            let latest = latest as u64;
+            // `latest` only ever holds `now / width_ms + 1` of some reading, so the product
+            // cannot overflow; `checked_mul` keeps that a proof, not an assumption.
+            if let Some(start) = latest.wrapping_sub(1).checked_mul(width_ms) {
+                if latest != 0 && now_ms >= start && now_ms - start < width_ms {
+                    return latest - 1;
+                }
+            }
+        }
+        now_ms / width_ms
     }
 
     /// Switches the window to the closed cycle `gen` if it counts another one: the buckets of
@@ -572,9 +590,9 @@ impl<const B: usize, const S: usize> Window<B, S> {
     /// Returns how many epochs `epoch` is behind the newest one (0 if it is the newest), at the
     /// word's width: the truncated bucket tags cannot tell, so a call a whole window behind
     /// (a clock stepped back) is dropped on this figure, not on the tags.
-    fn advance(&self, epoch: u64) -> u64 {
+    fn advance(&self, epoch: u64, latest: Word) -> u64 {
         let next = (epoch as Word).wrapping_add(1);
-        let mut cur = self.latest.load(Ordering::Acquire);
+        let mut cur = latest;
         loop {
             let ahead = next.wrapping_sub(cur);
             if cur != 0 && (ahead == 0 || ahead > Word::MAX / 2) {
@@ -685,8 +703,11 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
     }
 
     fn record(&self, gen: u32, sample: Sample, now_ms: u64) -> Option<TripReason> {
+        // Loaded once here for both the epoch and `advance`, which re-reads it only if its
+        // compare-and-swap fails.
+        let latest = self.latest.load(Ordering::Acquire);
         let epoch = match self.kind {
-            Kind::Time { width_ms } => now_ms / width_ms,
+            Kind::Time { width_ms } => self.time_epoch(now_ms, width_ms, latest),
             Kind::Count { per_bucket } => self.seq.fetch_add(1, Ordering::Relaxed) as u64 / per_bucket,
         };
         if !self.enter_cycle(gen) {
@@ -697,7 +718,7 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
         // window: dropped. Only on the 64-bit layout, whose word-width epochs never wrap (2^63
         // epochs); on the 32-bit layout a silence of 2^31 epochs (25 days of 1 ms buckets) would
         // read as a step back and stop the window counting, so there the tags decide as below.
-        if self.advance(epoch) >= B as u64 && Word::BITS == 64 {
+        if self.advance(epoch, latest) >= B as u64 && Word::BITS == 64 {
             return None;
         }
         let slot = &self.rows[Self::stripe()].0[(epoch % B as u64) as usize];
