@@ -9,8 +9,8 @@
 //! - The clock is read only when the transition function asks for it, and always *after* the
 //!   word it is compared with was loaded. A reading taken before a concurrent re-open would look
 //!   like a clock going backwards (an early probe), so a lost race discards the reading.
-//! - "Nothing to do" is trusted only on a freshly loaded word: a permit's snapshot word is used
-//!   as the first CAS guess (saving a load), never as proof that nothing changed.
+//! - "Nothing to do" is trusted only on a freshly loaded word: a word seen earlier (the one an
+//!   admission was decided on, say) may be the first CAS guess, never proof that nothing changed.
 //! - Orderings: loads are `Acquire`, successful CASes `AcqRel`, so a transition and everything
 //!   its maker did before it happen-before whoever observes the new word.
 
@@ -44,8 +44,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         let gen = layout::gen_of(word);
         let phase_elapsed = match layout::stamp_elapsed(stamp, gen, ms) {
             Some(e) => Some(e),
-            // Only a freshly loaded word may re-stamp: a permit's old snapshot (a stale settle)
-            // would overwrite the current cycle's stamp and restart its timer.
+            // Only a freshly loaded word may re-stamp: a word seen earlier may belong to an
+            // older cycle, and re-stamping for it would restart the current cycle's timer.
             None if !may_stamp => Some(0),
             None => {
                 let _ = self.stamp.compare_exchange(

@@ -227,7 +227,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             (Admission::Closed { clean: true }, Verdict::Success) => {}
             (kind, verdict) => {
                 let word = self.word.load(Ordering::Acquire);
-                self.apply(Event::Record { gen: ticket.gen(), kind, verdict }, word, false);
+                self.apply(Event::Record { gen: ticket.gen(), kind, verdict }, word, true);
             }
         }
         // After the word is updated: a panicking observer cannot lose the verdict.

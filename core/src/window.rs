@@ -19,11 +19,11 @@
 //! the same CAS, so a rollover racing with recording never loses or double-counts a call of the
 //! current bucket; a call whose epoch is a whole window behind the newest one recorded lies
 //! outside the window and is dropped (decided on the newest epoch at the word's width, not on
-//! the truncated tags; on the 32-bit layout, where that width is a reachable horizon, only
-//! within half the tag range). The window tracks the newest epoch (word width) and the
+//! the truncated tags), unless it is [`JUMP_EPOCHS`] or more behind: that is taken for a jump
+//! forward, and the window restarts there. The window tracks the newest epoch (word width) and the
 //! closed cycle (generation) it counts: the first call of a newer cycle empties it (O(B·S), once
 //! per cycle), a late call of an older cycle is refused, and after a quiet period the slots of the
-//! skipped epochs are emptied (O(B), only after silence), so truncated bucket tags never alias.
+//! skipped epochs are emptied (O(B), only after silence), so truncated bucket tags do not alias.
 //! Successes never trip, so the window is summed (`B × S` loads) only after a failure or a slow
 //! call, which first passes through one shared read-modify-write so that of two racing failures
 //! the later always sees the earlier (loom found the lost trip without it).
@@ -73,6 +73,34 @@ pub const BUCKET_CAPACITY: u32 = (1 << bits::COUNT) - 1;
 pub const MAX_BUCKETS: usize = 1 << (bits::EPOCH - 1);
 /// Most stripes a window may have.
 pub const MAX_STRIPES: usize = 64;
+
+/// A call or a read this many epochs or more *behind* the newest epoch recorded is taken for a
+/// jump forward instead (the window empties and restarts there). Behind by less, a call is
+/// dropped once it is a whole window behind (a clock stepped back, or a thread that read the
+/// clock long before recording) and a read ends at the newest epoch. The bound makes the
+/// word-width epoch safe on the 32-bit layout, where a silence of `2^32 − k` epochs (50 days of
+/// 1 ms buckets) looks like `k` epochs behind: only silences within this bound of a multiple of
+/// `2^32` epochs are misread, and then for at most this many epochs.
+///
+/// # Examples
+///
+/// ```
+/// use breaker_core::{Breaker, Config, ManualClock, RateConfig, Window, JUMP_EPOCHS};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let rule = RateConfig::new(500, 2).validate().unwrap();
+/// let window: Window<4> = Window::time(Duration::from_millis(1), rule).unwrap();
+/// let b = Breaker::with_policy("api", Config::new().validate().unwrap(), &clock, (), window);
+/// clock.advance(Duration::from_millis(2 * JUMP_EPOCHS));
+/// let _ = b.call(|| Ok::<(), ()>(()));
+/// // A clock stepped back by more than the bound: a jump, the window restarts there.
+/// clock.set(breaker_core::Timestamp::from_millis(0));
+/// let _ = b.call(|| Ok::<(), ()>(()));
+/// assert_eq!(b.snapshot().window.unwrap().calls, 1);
+/// ```
+pub const JUMP_EPOCHS: u64 = 1 << 16;
+const _: () = assert!(JUMP_EPOCHS > MAX_BUCKETS as u64 && JUMP_EPOCHS <= 1 << 31);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Counts {
@@ -582,21 +610,24 @@ impl<const B: usize, const S: usize> Window<B, S> {
         }
     }
 
-    /// Moves the window's newest epoch forward to `epoch`. When epochs were skipped (a quiet
-    /// period), the slots those epochs map to still hold older rotations whose truncated tags
-    /// could alias the new ones; they are emptied here (only if they still hold something else
-    /// than the skipped epoch), which is O(B) and only happens after silence.
+    /// Moves the window's newest epoch forward to `epoch` (or back to it, when it is at least
+    /// [`JUMP_EPOCHS`] behind: a jump). When epochs were skipped (a quiet period, or a jump), the
+    /// slots those epochs map to still hold older rotations whose truncated tags could alias the
+    /// new ones; they are emptied here (only if they still hold something else than the skipped
+    /// epoch), which is O(B) and only happens after silence.
     ///
-    /// Returns how many epochs `epoch` is behind the newest one (0 if it is the newest), at the
-    /// word's width: the truncated bucket tags cannot tell, so a call a whole window behind
-    /// (a clock stepped back) is dropped on this figure, not on the tags.
+    /// `latest` is a recent load of `self.latest`, the first guess of the compare-and-swap.
+    /// Returns how many epochs `epoch` is behind the newest one (0 if it is the newest or now
+    /// is), at the word's width: the truncated bucket tags cannot tell, so a call a whole window
+    /// behind is dropped on this figure, not on the tags.
     fn advance(&self, epoch: u64, latest: Word) -> u64 {
         let next = (epoch as Word).wrapping_add(1);
         let mut cur = latest;
         loop {
             let ahead = next.wrapping_sub(cur);
-            if cur != 0 && (ahead == 0 || ahead > Word::MAX / 2) {
-                return cur.wrapping_sub(next) as u64; // not newer: how far behind
+            let behind = cur.wrapping_sub(next) as u64;
+            if cur != 0 && (ahead == 0 || ahead > Word::MAX / 2) && behind < JUMP_EPOCHS {
+                return behind; // not newer, and not a jump
             }
             match self.latest.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
@@ -608,7 +639,8 @@ impl<const B: usize, const S: usize> Window<B, S> {
         }
         // Epochs strictly between the previous newest and this one had no calls, so whatever
         // their slots hold is an older rotation, and so is this epoch's own slot: empty them
-        // (within one window). Truncated tags cannot tell those apart from the new epochs after a
+        // (within one window; all of them after a jump, whose distance is at least half the
+        // word's range). Truncated tags cannot tell those apart from the new epochs after a
         // long silence, so this is by position, not by tag. Each is a compare-and-swap from the
         // value just read, so a call that raced in meanwhile is kept.
         let gap = next.wrapping_sub(cur) as u64;
@@ -663,8 +695,12 @@ impl<const B: usize, const S: usize> Window<B, S> {
         let mut total = Counts { calls: 0, failures: 0, slow: 0 };
         let end = if latest == 0 {
             epoch
-        } else if ahead <= Word::MAX / 2 {
+        } else if ahead <= Word::MAX / 2 && (ahead as u64) < JUMP_EPOCHS {
             epoch.wrapping_add(ahead as u64)
+        } else if ahead <= Word::MAX / 2 {
+            // At least `JUMP_EPOCHS` behind the newest epoch: a jump (see `advance`), after
+            // which the window is empty.
+            return total;
         } else if (ahead.wrapping_neg() as u64) < B as u64 {
             epoch
         } else {
@@ -714,11 +750,9 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
             return None; // a late call from an earlier closed cycle
         }
         let tag = tag_of(gen, epoch);
-        // A call a whole window behind the newest epoch (a clock stepped back) is outside the
-        // window: dropped. Only on the 64-bit layout, whose word-width epochs never wrap (2^63
-        // epochs); on the 32-bit layout a silence of 2^31 epochs (25 days of 1 ms buckets) would
-        // read as a step back and stop the window counting, so there the tags decide as below.
-        if self.advance(epoch, latest) >= B as u64 && Word::BITS == 64 {
+        // A call a whole window behind the newest epoch (a clock stepped back, or a thread that
+        // read the clock long ago) is outside the window: dropped.
+        if self.advance(epoch, latest) >= B as u64 {
             return None;
         }
         let slot = &self.rows[Self::stripe()].0[(epoch % B as u64) as usize];

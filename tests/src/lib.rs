@@ -62,8 +62,8 @@ use core::time::Duration;
 use breaker_core::{
     Breaker, CallError, CircuitOpen, Config, Consecutive, ManualClock, Observer, Permit, Policy, RateConfig,
     RateRule, Snapshot, State, Ticket, Timestamp, Transition, Trigger, ValidConfig, Verdict, Window,
-    WindowStats, BUCKET_CAPACITY, GENERATIONS, MAX_BACKOFF_LEVEL, MAX_BUCKETS, MAX_FAILURE_THRESHOLD,
-    MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS, WORD_LAYOUT,
+    WindowStats, BUCKET_CAPACITY, GENERATIONS, JUMP_EPOCHS, MAX_BACKOFF_LEVEL, MAX_BUCKETS,
+    MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS, WORD_LAYOUT,
 };
 
 /// The modulus of the stored open timestamp in milliseconds (`2^T`), on this build's layout.
@@ -428,14 +428,12 @@ pub struct KnownBugs {
     /// The window's epochs are compared through finite fields (see [`ModelWindow`]): bucket
     /// epoch tags modulo [`EPOCH_TAGS`], and the newest epoch in the word's width with 0 meaning
     /// "none yet". Reads and calls are first compared with the newest epoch at the word's width
-    /// (a read a whole window past it sees nothing; on the 64-bit layout a call a whole window
-    /// behind it is dropped), so the tags only decide within a window. What is left: on the
-    /// 32-bit layout a call at least `EPOCH_TAGS / 2` epochs behind the newest one (a clock
-    /// stepped back) finds its slot's current bucket "older" and recycles it, instead of being
-    /// dropped; the word-width newest epoch aliases on clock jumps of half the word's range of
-    /// epochs (only reachable with 1 ms buckets on the 32-bit layout) and forgets itself after a
-    /// call at an epoch of `2^W − 1`. (Strict mode also flags effects of the `u64` clock
-    /// wrapping around, which are not bugs.)
+    /// (a read a whole window past it sees nothing, a call a whole window behind it is dropped,
+    /// [`JUMP_EPOCHS`] or more behind is a jump), so the tags only decide within a window. What
+    /// is left is the word's width on the 32-bit layout: a silence within `JUMP_EPOCHS` of a
+    /// multiple of 2^32 epochs reads as a step back (calls dropped until the clock moves on by
+    /// that much), and the newest epoch forgets itself after a call at an epoch of `2^W − 1`.
+    /// (Strict mode also flags effects of the `u64` clock wrapping around, which are not bugs.)
     pub window_tag_horizons: bool,
 }
 
@@ -780,7 +778,9 @@ fn newer(a: u64, b: u64, modulus: u64) -> bool {
 /// - Then the newest epoch moves forward to `e` if `e` is newer; if epochs were skipped (a quiet
 ///   period), the slots of the last `min(gap, B)` epochs up to `e` are emptied, by position.
 /// - A call `B` or more epochs behind the newest one (a clock stepped back) is outside the
-///   window and dropped (with [`KnownBugs::window_tag_horizons`], only on the 64-bit layout).
+///   window and dropped; one [`JUMP_EPOCHS`] or more behind is taken for a jump instead: the
+///   newest epoch becomes the call's and the window empties. A read that far behind sees an
+///   empty window.
 /// - Then the call goes to bucket `e mod B`: a bucket of the same cycle and epoch counts it
 ///   (unless it already holds `BUCKET_CAPACITY` calls); an empty bucket, one of another cycle or
 ///   one of an older epoch is recycled for it; otherwise (the slot holds a newer epoch: the call
@@ -890,16 +890,19 @@ impl ModelWindow {
         }
     }
 
-    /// Moves the newest epoch forward to `epoch`, emptying the slots of skipped epochs. Returns
-    /// how many epochs `epoch` is behind the newest one (0 if it is the newest).
+    /// Moves the newest epoch forward to `epoch` (or back to it, when it is at least
+    /// [`JUMP_EPOCHS`] behind: a jump), emptying the slots of skipped epochs (all of them after
+    /// a jump). Returns how many epochs `epoch` is behind the newest one (0 if it is the newest
+    /// or now is).
     fn advance(&mut self, epoch: u64) -> u64 {
         let width = self.spec.buckets as u64;
         let gap = if self.tags {
             let next = word(epoch.wrapping_add(1));
             let cur = self.latest_word;
             let ahead = word(next.wrapping_sub(cur));
-            if cur != 0 && (ahead == 0 || ahead > word(u64::MAX) / 2) {
-                return word(cur.wrapping_sub(next));
+            let behind = word(cur.wrapping_sub(next));
+            if cur != 0 && (ahead == 0 || ahead > word(u64::MAX) / 2) && behind < JUMP_EPOCHS {
+                return behind;
             }
             self.latest_word = next;
             if cur == 0 {
@@ -908,7 +911,9 @@ impl ModelWindow {
             ahead
         } else {
             match self.latest {
-                Some(latest) if !newer(epoch, latest, 0) => return latest.wrapping_sub(epoch),
+                Some(latest) if !newer(epoch, latest, 0) && latest.wrapping_sub(epoch) < JUMP_EPOCHS => {
+                    return latest.wrapping_sub(epoch)
+                }
                 Some(latest) => {
                     self.latest = Some(epoch);
                     epoch.wrapping_sub(latest)
@@ -938,8 +943,10 @@ impl ModelWindow {
             let ahead = word(newest.wrapping_sub(epoch));
             let end = if self.latest_word == 0 {
                 epoch
-            } else if ahead <= word(u64::MAX) / 2 {
+            } else if ahead <= word(u64::MAX) / 2 && ahead < JUMP_EPOCHS {
                 epoch.wrapping_add(ahead)
+            } else if ahead <= word(u64::MAX) / 2 {
+                return total; // a jump: the window restarts empty
             } else if word(ahead.wrapping_neg()) < width {
                 epoch
             } else {
@@ -949,6 +956,7 @@ impl ModelWindow {
             &move |b: &Bucket| end.wrapping_sub(b.epoch_tag()) % EPOCH_TAGS < width
         } else {
             let end = match self.latest {
+                Some(l) if newer(l, epoch, 0) && l.wrapping_sub(epoch) >= JUMP_EPOCHS => return total,
                 Some(l) if newer(l, epoch, 0) => l,
                 _ => epoch,
             };
@@ -1010,7 +1018,7 @@ impl ModelWindow {
             }
         };
         self.enter_cycle(gen);
-        if self.advance(epoch) >= self.spec.buckets as u64 && (WORD_BITS == 64 || !self.tags) {
+        if self.advance(epoch) >= self.spec.buckets as u64 {
             coverage.window_dropped += 1;
             return None;
         }

@@ -1296,9 +1296,9 @@ fn stale_probe_does_not_postpone_the_probe_timeout() {
 // Two cases the model once found (a read after a silence of exactly k × EPOCH_TAGS + (0..B)
 // bucket widths, and a call after the clock stepped back by half the tag range) are regression
 // tests now: the window compares the reader's and the caller's epoch with the newest one at the
-// word's width before it trusts a tag. On the 32-bit layout the word's width is itself a
-// reachable horizon, so a call far behind the newest epoch is still decided by the tags there:
-// `KnownBugs::window_tag_horizons` models that, and the second test pins it.
+// word's width before it trusts a tag, and takes anything `JUMP_EPOCHS` or more behind for a
+// jump forward. What `KnownBugs::window_tag_horizons` still models is the 32-bit layout's word
+// width: a silence within `JUMP_EPOCHS` of a multiple of 2^32 epochs reads as a step back.
 // `BREAKER_MODEL_STRICT=<field>` runs the property tests against the documented behaviour.
 
 /// A time window (4 buckets of 100 ms) sees 3 failures, then `EPOCH_TAGS` bucket widths of
@@ -1331,20 +1331,30 @@ fn window_read_after_an_epoch_tag_range_of_silence_is_empty() {
     agrees_with(KnownBugs::NONE, &case).unwrap();
 }
 
-/// A call a whole window behind the newest epoch is dropped and the window keeps its calls, on
-/// the 64-bit layout; on the 32-bit layout the tags still decide (the model's known bug, pinned
-/// here so that a fix shows up).
+/// A call a whole window behind the newest epoch is dropped and the window keeps its calls.
 #[test]
-fn window_call_far_behind_the_newest_epoch() {
+fn window_call_far_behind_the_newest_epoch_is_dropped() {
     let case = call_far_behind_the_newest_epoch();
     agrees_with(KnownBugs::CORE, &case).unwrap();
-    if breaker_tests::WORD_BITS == 64 {
-        agrees_with(KnownBugs::NONE, &case).unwrap();
-    } else {
-        assert!(
-            agrees_with(KnownBugs::NONE, &case).is_err(),
-            "the 32-bit layout agrees with the documented behaviour: fixed? Update this test and \
-             KnownBugs::window_tag_horizons"
-        );
-    }
+    agrees_with(KnownBugs::NONE, &case).unwrap();
+}
+
+/// A silence of 2^31 + 10 bucket widths (1 ms buckets: 25 days), which the 32-bit layout's
+/// word-width newest epoch sees as 2^31 − 10 epochs *behind*: taken for the jump it is, so the
+/// window restarts empty and the next failures trip it as on a fresh window.
+fn time_window_after_a_half_word_silence() -> (ModelConfig, Vec<Op>) {
+    let config = rate(WindowKind::Time { bucket_width_ms: 1 }, 4, rule(500, 4));
+    let mut ops = vec![Op::Call(Verdict::Failure), Op::Advance(1)];
+    ops.extend([Op::Call(Verdict::Success), Op::Advance(1)].repeat(3));
+    ops.push(Op::Advance((1 << 31) + 10));
+    ops.extend([Op::Call(Verdict::Success), Op::Call(Verdict::Success), Op::Call(Verdict::Failure)]);
+    ops.push(Op::Call(Verdict::Failure));
+    (config, ops)
+}
+
+#[test]
+fn window_survives_a_half_word_silence() {
+    let case = time_window_after_a_half_word_silence();
+    agrees_with(KnownBugs::CORE, &case).unwrap();
+    agrees_with(KnownBugs::NONE, &case).unwrap();
 }
