@@ -271,8 +271,11 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// response can still count as a failure (an HTTP 503, say).
     ///
     /// On targets that unwind, a panic in `f` or in `classify` counts as a failure and keeps
-    /// unwinding (as in `call` and `call_filtered`, which go through here). The two-step
-    /// [`Permit`] is different: dropping one, for whatever reason, counts as ignored.
+    /// unwinding (as in `call` and `call_filtered`, which go through here). The failure is
+    /// recorded from a drop guard while the panic unwinds, so an [`Observer`] that panics then
+    /// aborts the process, as any panic during unwinding does (breaker-std's hooks catch their
+    /// listeners' panics). The two-step [`Permit`] is different: dropping one, for whatever
+    /// reason, counts as ignored.
     ///
     /// # Examples
     ///
