@@ -12,4 +12,5 @@ RUSTFLAGS="-D warnings --cfg breaker_word32" CARGO_TARGET_DIR=target/word32 \
   cargo test -p breaker-core -p breaker-tests --all-features --release
 # The core without its default `policies` feature: the seed's consecutive breaker alone.
 cargo test -p breaker-core --no-default-features --release --lib --tests
+cargo test -p breaker-core --no-default-features --release --doc
 cargo run --release -p breaker-core --example demo

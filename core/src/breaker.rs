@@ -107,6 +107,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         /// # Examples
         ///
         /// ```
+        /// # #[cfg(feature = "policies")] {
         /// use breaker_core::{Breaker, Config, ManualClock, RateConfig, Window};
         /// use core::time::Duration;
         ///
@@ -115,6 +116,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         /// let config = Config::new().validate().unwrap();
         /// let breaker = Breaker::with_policy("payments", config, ManualClock::new(), (), window);
         /// assert_eq!(breaker.snapshot().window.unwrap().calls, 0);
+        /// # }
         /// ```
         pub fn with_policy(name: &'static str, config: ValidConfig, clock: C, observer: O, policy: P) -> Self {
             Breaker {

@@ -67,14 +67,15 @@ pub struct WindowStats {
 /// Choosing a policy:
 ///
 /// ```
+/// # #[cfg(feature = "policies")] {
 /// use breaker_core::{Breaker, Config, ManualClock, RateConfig, Window};
-/// use core::time::Duration;
 ///
 /// // Trip at 50 % failures over the last 100 calls (10 buckets of 10), once 20 calls are in.
 /// let rule = RateConfig::new(500, 20).validate().unwrap();
 /// let window: Window<10> = Window::count(10, rule).unwrap();
 /// let breaker = Breaker::with_policy("api", Config::new().validate().unwrap(), ManualClock::new(), (), window);
 /// assert!(breaker.call(|| Ok::<_, ()>(1)).is_ok());
+/// # }
 /// ```
 pub trait Policy {
     /// `true` when the trip rule is the word's consecutive-failure counter ([`Consecutive`]).
