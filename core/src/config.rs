@@ -397,6 +397,11 @@ impl ValidConfig {
             return self.recovery_timeout_ms;
         }
         let base = self.recovery_timeout_ms;
+        // Level 0, the only level without backoff: `backoff_max_ms >= base` (validated), so the
+        // general rule below gives `base`; answered up front for the rejection fast path.
+        if level == 0 {
+            return base;
+        }
         // `base >= 1`, so shifting by less than its leading zeros cannot overflow.
         let scaled = if level >= base.leading_zeros() { Ms::MAX } else { base << level };
         if scaled < self.backoff_max_ms {
