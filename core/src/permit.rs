@@ -269,7 +269,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             None => 0,
         };
         let sample = Sample { failed: verdict == Verdict::Failure, slow };
-        if let Some(reason) = self.policy.record(ticket.gen(), sample, now) {
+        let clock_ms = || self.clock.now().as_millis();
+        if let Some(reason) = self.policy.record(ticket.gen(), sample, now, &clock_ms) {
             let failures = self.policy.stats(ticket.gen(), now).map_or(0, |w| w.failures);
             self.apply(Event::Trip { gen: ticket.gen(), reason, failures }, word, true);
         }

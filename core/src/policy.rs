@@ -98,9 +98,12 @@ pub trait Policy {
     }
 
     /// Records an outcome of a call admitted in CLOSED generation `gen`, at `now_ms` (0 when
-    /// neither [`needs_now`](Policy::needs_now) nor slow-call tracking asked for the time). Returns why the breaker should open, if it
-    /// should.
-    fn record(&self, gen: u32, sample: Sample, now_ms: u64) -> Option<TripReason>;
+    /// neither [`needs_now`](Policy::needs_now) nor slow-call tracking asked for the time).
+    /// `clock_ms` reads the breaker's clock again, for a policy that must confirm a decision on
+    /// a reading newer than its own state (a window taking a jump). Returns why the breaker
+    /// should open, if it should.
+    fn record(&self, gen: u32, sample: Sample, now_ms: u64, clock_ms: &dyn Fn() -> u64)
+        -> Option<TripReason>;
 
     /// The window's figures for CLOSED generation `gen`, if this policy keeps a window.
     fn stats(&self, gen: u32, now_ms: u64) -> Option<WindowStats>;
@@ -127,7 +130,13 @@ impl Policy for Consecutive {
     const CONSECUTIVE: bool = true;
 
     #[inline(always)]
-    fn record(&self, _gen: u32, _sample: Sample, _now_ms: u64) -> Option<TripReason> {
+    fn record(
+        &self,
+        _gen: u32,
+        _sample: Sample,
+        _now_ms: u64,
+        _clock_ms: &dyn Fn() -> u64,
+    ) -> Option<TripReason> {
         None
     }
 

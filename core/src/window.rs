@@ -23,7 +23,9 @@
 //! forward, and the window restarts there. The window tracks the newest epoch (word width) and the
 //! closed cycle (generation) it counts: the first call of a newer cycle empties it (O(B·S), once
 //! per cycle), a late call of an older cycle is refused, and after a quiet period the slots of the
-//! skipped epochs are emptied (O(B), only after silence), so truncated bucket tags do not alias.
+//! skipped epochs are emptied (O(B), only after silence), so truncated bucket tags do not alias
+//! (on the 32-bit layout, except after silences within [`JUMP_EPOCHS`] of a multiple of 2^32
+//! epochs; see there).
 //! Successes never trip, so the window is summed (`B × S` loads) only after a failure or a slow
 //! call, which first passes through one shared read-modify-write so that of two racing failures
 //! the later always sees the earlier (loom found the lost trip without it).
@@ -75,12 +77,15 @@ pub const MAX_BUCKETS: usize = 1 << (bits::EPOCH - 1);
 pub const MAX_STRIPES: usize = 64;
 
 /// A call or a read this many epochs or more *behind* the newest epoch recorded is taken for a
-/// jump forward instead (the window empties and restarts there). Behind by less, a call is
-/// dropped once it is a whole window behind (a clock stepped back, or a thread that read the
-/// clock long before recording) and a read ends at the newest epoch. The bound makes the
-/// word-width epoch safe on the 32-bit layout, where a silence of `2^32 − k` epochs (50 days of
-/// 1 ms buckets) looks like `k` epochs behind: only silences within this bound of a multiple of
-/// `2^32` epochs are misread, and then for at most this many epochs.
+/// jump forward instead (the window empties and restarts there), once a fresh reading of the
+/// clock (or of the call counter) confirms it: a call that only looks that far behind because
+/// its thread was descheduled after reading the clock is dropped, not taken for a jump. Behind
+/// by less, a call is dropped once it is a whole window behind (a clock stepped back, or a late
+/// thread) and a read ends at the newest epoch. The bound makes the word-width epoch safe on
+/// the 32-bit layout, where a silence of `2^32 − k` epochs (50 days of 1 ms buckets) looks like
+/// `k` epochs behind: only silences within this bound of a multiple of `2^32` epochs are
+/// misread (just under it, calls are dropped and reads show old buckets for at most this many
+/// epochs; within `B` epochs over it, old buckets count as current until they rotate out).
 ///
 /// # Examples
 ///
@@ -620,14 +625,24 @@ impl<const B: usize, const S: usize> Window<B, S> {
     /// Returns how many epochs `epoch` is behind the newest one (0 if it is the newest or now
     /// is), at the word's width: the truncated bucket tags cannot tell, so a call a whole window
     /// behind is dropped on this figure, not on the tags.
-    fn advance(&self, epoch: u64, latest: Word) -> u64 {
+    ///
+    /// A jump is only taken on an epoch at least as fresh as the newest one it is compared with:
+    /// `epoch` was fixed before this thread looked at `self.latest` (and a thread can be
+    /// descheduled in between while others record many epochs), so a jump candidate is
+    /// confirmed with `epoch_now()`, the epoch as of now. A call that only looked far behind
+    /// because it is late is dropped instead.
+    fn advance(&self, epoch: u64, latest: Word, epoch_now: &dyn Fn() -> u64) -> u64 {
         let next = (epoch as Word).wrapping_add(1);
         let mut cur = latest;
         loop {
             let ahead = next.wrapping_sub(cur);
             let behind = cur.wrapping_sub(next) as u64;
-            if cur != 0 && (ahead == 0 || ahead > Word::MAX / 2) && behind < JUMP_EPOCHS {
+            let not_newer = cur != 0 && (ahead == 0 || ahead > Word::MAX / 2);
+            if not_newer && behind < JUMP_EPOCHS {
                 return behind; // not newer, and not a jump
+            }
+            if not_newer && !Self::far_behind(cur, epoch_now()) {
+                return behind; // late, not a jump: `behind >= JUMP_EPOCHS >= B`, so dropped
             }
             match self.latest.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
@@ -642,7 +657,9 @@ impl<const B: usize, const S: usize> Window<B, S> {
         // (within one window; all of them after a jump, whose distance is at least half the
         // word's range). Truncated tags cannot tell those apart from the new epochs after a
         // long silence, so this is by position, not by tag. Each is a compare-and-swap from the
-        // value just read, so a call that raced in meanwhile is kept.
+        // value just read. A call at one of these epochs that a racing thread records between
+        // the newest-epoch compare-and-swap above and this clearing can be cleared with them
+        // (at most one bucket per slot, only when the window moves after a silence).
         let gap = next.wrapping_sub(cur) as u64;
         if gap <= 1 {
             return 0;
@@ -658,6 +675,13 @@ impl<const B: usize, const S: usize> Window<B, S> {
             }
         }
         0
+    }
+
+    /// `epoch` is at least [`JUMP_EPOCHS`] behind the newest epoch `latest` (stored plus one).
+    fn far_behind(latest: Word, epoch: u64) -> bool {
+        let next = (epoch as Word).wrapping_add(1);
+        let ahead = next.wrapping_sub(latest);
+        (ahead == 0 || ahead > Word::MAX / 2) && latest.wrapping_sub(next) as u64 >= JUMP_EPOCHS
     }
 
     /// Folds a finished bucket into the adaptive baseline.
@@ -738,7 +762,13 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
         matches!(self.rule.slow, Some(SlowCalls { as_failure: true, .. }))
     }
 
-    fn record(&self, gen: u32, sample: Sample, now_ms: u64) -> Option<TripReason> {
+    fn record(
+        &self,
+        gen: u32,
+        sample: Sample,
+        now_ms: u64,
+        clock_ms: &dyn Fn() -> u64,
+    ) -> Option<TripReason> {
         // Loaded once here for both the epoch and `advance`, which re-reads it only if its
         // compare-and-swap fails.
         let latest = self.latest.load(Ordering::Acquire);
@@ -752,7 +782,14 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
         let tag = tag_of(gen, epoch);
         // A call a whole window behind the newest epoch (a clock stepped back, or a thread that
         // read the clock long ago) is outside the window: dropped.
-        if self.advance(epoch, latest) >= B as u64 {
+        let epoch_now = || match self.kind {
+            Kind::Time { width_ms } => clock_ms() / width_ms,
+            // The newest call number handed out (this call's included).
+            Kind::Count { per_bucket } => {
+                (self.seq.load(Ordering::Relaxed) as u64).saturating_sub(1) / per_bucket
+            }
+        };
+        if self.advance(epoch, latest, &epoch_now) >= B as u64 {
             return None;
         }
         let slot = &self.rows[Self::stripe()].0[(epoch % B as u64) as usize];
@@ -862,10 +899,10 @@ mod tests {
     fn count_window_trips_only_after_min_calls() {
         let w: Window<10> = Window::count(1, rule(500, 4)).unwrap();
         let fail = Sample { failed: true, slow: false };
-        assert_eq!(w.record(0, fail, 0), None, "1 call < min 4");
-        assert_eq!(w.record(0, fail, 0), None);
-        assert_eq!(w.record(0, fail, 0), None);
-        assert_eq!(w.record(0, fail, 0), Some(TripReason::FailureRate));
+        assert_eq!(w.record(0, fail, 0, &|| 0), None, "1 call < min 4");
+        assert_eq!(w.record(0, fail, 0, &|| 0), None);
+        assert_eq!(w.record(0, fail, 0, &|| 0), None);
+        assert_eq!(w.record(0, fail, 0, &|| 0), Some(TripReason::FailureRate));
         let s = w.stats(0, 0).unwrap();
         assert_eq!((s.calls, s.failures), (4, 4));
     }
@@ -876,10 +913,10 @@ mod tests {
         let fail = Sample { failed: true, slow: false };
         let ok = Sample::default();
         for _ in 0..3 {
-            w.record(0, fail, 0);
+            w.record(0, fail, 0, &|| 0);
         }
         for _ in 0..4 {
-            w.record(0, ok, 0);
+            w.record(0, ok, 0, &|| 0);
         }
         let s = w.stats(0, 0).unwrap();
         assert_eq!((s.calls, s.failures), (4, 0), "the failures slid out");
@@ -889,7 +926,7 @@ mod tests {
     fn time_window_expires_buckets_by_time() {
         let w: Window<3> = Window::time(Duration::from_millis(100), rule(500, 1)).unwrap();
         let fail = Sample { failed: true, slow: false };
-        assert_eq!(w.record(0, fail, 50), Some(TripReason::FailureRate));
+        assert_eq!(w.record(0, fail, 50, &|| 50), Some(TripReason::FailureRate));
         assert_eq!(w.stats(0, 250).unwrap().failures, 1, "epoch 0 is still in [0, 2]");
         assert_eq!(w.stats(0, 300).unwrap().failures, 0, "epoch 0 left the window");
     }
@@ -898,9 +935,9 @@ mod tests {
     fn another_generation_starts_empty() {
         let w: Window<4> = Window::time(Duration::from_millis(10), rule(500, 1)).unwrap();
         let fail = Sample { failed: true, slow: false };
-        w.record(3, fail, 0);
+        w.record(3, fail, 0, &|| 0);
         assert_eq!(w.stats(4, 0).unwrap().calls, 0);
-        w.record(4, Sample::default(), 0);
+        w.record(4, Sample::default(), 0, &|| 0);
         let s = w.stats(4, 0).unwrap();
         assert_eq!((s.calls, s.failures), (1, 0));
     }
@@ -909,8 +946,11 @@ mod tests {
     fn slow_calls_trip_on_their_own_rate() {
         let r = RateConfig::new(1000, 2).slow_calls(Duration::from_millis(5), 500, false).validate().unwrap();
         let w: Window<4> = Window::count(1, r).unwrap();
-        assert_eq!(w.record(0, Sample::default(), 0), None);
-        assert_eq!(w.record(0, Sample { failed: false, slow: true }, 0), Some(TripReason::SlowCallRate));
+        assert_eq!(w.record(0, Sample::default(), 0, &|| 0), None);
+        assert_eq!(
+            w.record(0, Sample { failed: false, slow: true }, 0, &|| 0),
+            Some(TripReason::SlowCallRate)
+        );
     }
 
     #[test]
@@ -921,7 +961,7 @@ mod tests {
         assert_eq!(w.stats(0, 0).unwrap().trip_rate, 0.1);
         // Ten buckets at a steady 20 % failure rate.
         for i in 0..1_000u32 {
-            w.record(0, Sample { failed: i % 5 == 0, slow: false }, 0);
+            w.record(0, Sample { failed: i % 5 == 0, slow: false }, 0, &|| 0);
         }
         let s = w.stats(0, 0).unwrap();
         let baseline = s.baseline.unwrap();
@@ -972,22 +1012,54 @@ mod tests {
     }
 
     #[test]
+    fn a_late_call_is_not_taken_for_a_jump() {
+        // A count window, and a call whose number was taken long ago (a thread descheduled
+        // between `fetch_add` and recording while others recorded a jump's worth of calls).
+        let w: Window<4> = Window::count(1, rule(1000, 1_000_000)).unwrap();
+        for _ in 0..JUMP_EPOCHS + 10 {
+            w.record(0, Sample::default(), 0, &|| 0);
+        }
+        let latest = w.latest.load(Ordering::Acquire);
+        let before = w.stats(0, 0).unwrap().calls;
+        assert_eq!(before, 4);
+        let now = || (w.seq.load(Ordering::Relaxed) as u64).saturating_sub(1);
+        assert!(w.advance(3, latest, &now) >= JUMP_EPOCHS, "dropped as late");
+        assert_eq!(w.latest.load(Ordering::Acquire), latest, "the newest epoch stays");
+        assert_eq!(w.stats(0, 0).unwrap().calls, before, "the window stays");
+    }
+
+    #[test]
+    fn a_time_window_jumps_only_on_a_fresh_reading() {
+        let w: Window<4> = Window::time(Duration::from_millis(1), rule(1000, 1_000_000)).unwrap();
+        let t = 3 * JUMP_EPOCHS;
+        for i in 0..3 {
+            w.record(0, Sample::default(), t + i, &|| t + i);
+        }
+        // An old reading, but the clock has not gone back: a late call, dropped.
+        assert_eq!(w.record(0, Sample::default(), 5, &|| t + 3), None);
+        assert_eq!(w.stats(0, t + 3).unwrap().calls, 3);
+        // The clock itself went back by more than the bound: a jump, the window restarts.
+        w.record(0, Sample::default(), 5, &|| 5);
+        assert_eq!(w.stats(0, 5).unwrap().calls, 1);
+    }
+
+    #[test]
     fn a_quiet_period_never_blinds_a_time_window() {
         let w: Window<4> = Window::time(Duration::from_millis(10), rule(500, 1)).unwrap();
         let fail = Sample { failed: true, slow: false };
         for t in [0, 10, 20, 30] {
-            w.record(0, Sample::default(), t);
+            w.record(0, Sample::default(), t, &|| t);
         }
         // Silence for a whole epoch-tag range and a bit: the old tags would alias the new ones.
         let mut t = 30;
         for gap in [EPOCH_MASK + 1, EPOCH_MASK + 2, 3 * (EPOCH_MASK + 1) + 1] {
             t += gap * 10;
-            w.record(0, fail, t);
+            w.record(0, fail, t, &|| t);
             let s = w.stats(0, t).unwrap();
             assert_eq!((s.calls, s.failures), (1, 1), "after a gap of {gap} epochs");
             for _ in 0..3 {
                 t += 10;
-                w.record(0, Sample::default(), t);
+                w.record(0, Sample::default(), t, &|| t);
             }
         }
     }
@@ -1000,7 +1072,7 @@ mod tests {
         // few generation bits, so tags wrap many times here.
         for cycle in 0..40u32 {
             let gen = (cycle * 3) % crate::GENERATIONS;
-            assert_eq!(w.record(gen, fail, 0), Some(TripReason::FailureRate), "cycle {cycle}");
+            assert_eq!(w.record(gen, fail, 0, &|| 0), Some(TripReason::FailureRate), "cycle {cycle}");
             let s = w.stats(gen, 0).unwrap();
             assert_eq!((s.calls, s.failures), (1, 1), "cycle {cycle}");
         }

@@ -36,9 +36,9 @@ fn concurrent_records_in_one_bucket_are_all_counted() {
         let w = Arc::new(Window::<2>::time(Duration::from_millis(10), rule).unwrap());
         let w2 = w.clone();
         let t = thread::spawn(move || {
-            w2.record(0, fail(), 5);
+            w2.record(0, fail(), 5, &|| 5);
         });
-        w.record(0, Sample::default(), 7);
+        w.record(0, Sample::default(), 7, &|| 7);
         t.join().unwrap();
         let s = w.stats(0, 9).unwrap();
         assert_eq!((s.calls, s.failures), (2, 1));
@@ -56,9 +56,9 @@ fn rollover_racing_with_recording() {
         let w = Arc::new(Window::<2>::time(Duration::from_millis(10), rule).unwrap());
         let w2 = w.clone();
         let old = thread::spawn(move || {
-            w2.record(0, fail(), 1); // epoch 0
+            w2.record(0, fail(), 1, &|| 1); // epoch 0
         });
-        w.record(0, Sample::default(), 21); // epoch 2
+        w.record(0, Sample::default(), 21, &|| 21); // epoch 2
         old.join().unwrap();
         let now = w.stats(0, 21).unwrap();
         assert_eq!((now.calls, now.failures), (1, 0), "epoch 2's window holds only its own call");

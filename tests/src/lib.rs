@@ -430,9 +430,11 @@ pub struct KnownBugs {
     /// "none yet". Reads and calls are first compared with the newest epoch at the word's width
     /// (a read a whole window past it sees nothing, a call a whole window behind it is dropped,
     /// [`JUMP_EPOCHS`] or more behind is a jump), so the tags only decide within a window. What
-    /// is left is the word's width on the 32-bit layout: a silence within `JUMP_EPOCHS` of a
-    /// multiple of 2^32 epochs reads as a step back (calls dropped until the clock moves on by
-    /// that much), and the newest epoch forgets itself after a call at an epoch of `2^W − 1`.
+    /// is left is the word's width on the 32-bit layout: a silence just under a multiple of
+    /// 2^32 epochs (within `JUMP_EPOCHS`) reads as a step back (calls dropped and reads showing
+    /// old buckets until the clock moves on by that much), one just over it (within `B`) as a
+    /// short step forward (old buckets with matching tags count as current), and the newest
+    /// epoch forgets itself after a call at an epoch of `2^W − 1`.
     /// (Strict mode also flags effects of the `u64` clock wrapping around, which are not bugs.)
     pub window_tag_horizons: bool,
 }
