@@ -24,8 +24,6 @@
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
-use std::sync::Barrier;
-use std::thread;
 use std::time::Instant;
 
 use breaker_core::{
@@ -33,14 +31,8 @@ use breaker_core::{
 };
 use criterion::{criterion_main, Criterion};
 
-/// Keeps `value` alive without reloading it: `black_box(&value)` makes the optimizer assume the
-/// value is read, so it is fully computed and stored, but (unlike `black_box(value)` on a
-/// multi-word value) nothing is loaded back, which would add store-forwarding stalls of the
-/// harness's own making to nanosecond-scale figures.
-#[inline(always)]
-fn consume<T>(value: T) {
-    black_box(&value);
-}
+mod common;
+use common::{consume, two_threads, two_threads_indexed};
 
 /// The closure every breaker bench runs on success, and `direct_call` runs bare.
 #[inline(always)]
@@ -184,37 +176,6 @@ fn hot_path(c: &mut Criterion) {
     });
 
     g.finish();
-}
-
-/// Runs `op` `iters` times on each of two threads started together; returns the slower
-/// thread's elapsed time (so `elapsed / iters` is the time per call per thread).
-fn two_threads<F>(iters: u64, op: F) -> Duration
-where
-    F: Fn() + Sync,
-{
-    two_threads_indexed(iters, |_| op())
-}
-
-/// [`two_threads`], telling `op` which thread (0 or 1) runs it.
-fn two_threads_indexed<F>(iters: u64, op: F) -> Duration
-where
-    F: Fn(usize) + Sync,
-{
-    let barrier = Barrier::new(2);
-    thread::scope(|s| {
-        let (barrier, op) = (&barrier, &op);
-        let workers = [0, 1].map(|i| {
-            s.spawn(move || {
-                barrier.wait();
-                let start = Instant::now();
-                for _ in 0..iters {
-                    op(i);
-                }
-                start.elapsed()
-            })
-        });
-        workers.map(|w| w.join().expect("worker panicked")).into_iter().max().unwrap_or_default()
-    })
 }
 
 fn contended_2t(c: &mut Criterion) {

@@ -26,12 +26,13 @@
 
 use core::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Barrier;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_main, BenchmarkGroup, Criterion};
+
+mod common;
+use common::{consume, two_threads};
 
 /// The error every subject's failing call returns.
 #[derive(Debug)]
@@ -44,12 +45,6 @@ impl core::fmt::Display for BenchError {
 }
 
 impl std::error::Error for BenchError {}
-
-/// Keeps `value` alive without reloading it (see `hot_path.rs`).
-#[inline(always)]
-fn consume<T>(value: T) {
-    black_box(&value);
-}
 
 #[inline(always)]
 fn ok_call() -> Result<u64, BenchError> {
@@ -215,25 +210,6 @@ impl Subject for CircuitbreakerRs {
     fn is_open(&self) -> bool {
         self.0.current_state() == circuitbreaker_rs::State::Open
     }
-}
-
-/// Runs `op` `iters` times on each of two threads started together; returns the slower
-/// thread's elapsed time.
-fn two_threads<F: Fn() + Sync>(iters: u64, op: F) -> Duration {
-    let barrier = Barrier::new(2);
-    thread::scope(|s| {
-        let workers = [(); 2].map(|()| {
-            s.spawn(|| {
-                barrier.wait();
-                let start = Instant::now();
-                for _ in 0..iters {
-                    op();
-                }
-                start.elapsed()
-            })
-        });
-        workers.map(|w| w.join().expect("worker panicked")).into_iter().max().unwrap_or_default()
-    })
 }
 
 fn bench_subject<S: Subject>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, closed_rows: bool) {

@@ -138,7 +138,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// ```
     #[inline]
     pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
-        self.call_with(f, |r| if r.is_ok() { Verdict::Success } else { Verdict::Failure })
+        self.inner.call(f)
     }
 
     /// Runs `f`; only errors for which `is_failure` returns `true` count as failures (the
@@ -165,11 +165,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         f: impl FnOnce() -> Result<T, E>,
         is_failure: impl FnOnce(&E) -> bool,
     ) -> Result<T, CallError<E>> {
-        self.call_with(f, |r| match r {
-            Ok(_) => Verdict::Success,
-            Err(e) if is_failure(e) => Verdict::Failure,
-            Err(_) => Verdict::Ignore,
-        })
+        self.inner.call_filtered(f, is_failure)
     }
 
     /// Runs `f` and lets `classify` decide the verdict from the whole result, so a successful
