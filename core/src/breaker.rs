@@ -9,7 +9,7 @@ use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
 use crate::sync::{AtomicU32, AtomicWord, Ordering};
 use crate::transition::{
-    open_retry_ms, ramp_admits, ramp_permille, state_of, Admission, Control, Event, Outcome,
+    open_retry_ms, ramp_admits, ramp_count, ramp_permille, state_of, Admission, Control, Event, Outcome,
 };
 use crate::{
     CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket, ValidConfig,
@@ -54,7 +54,8 @@ pub struct Breaker<C, O = (), P = Consecutive> {
     pub(crate) word: AtomicWord,
     /// When the current phase began, for phases with a timer (see `layout.rs`).
     pub(crate) stamp: AtomicWord,
-    /// Calls seen during a ramp, for deterministic rationing.
+    /// Calls seen during the current ramp, for deterministic rationing: `[n mod 1000 |
+    /// generation]`, so each ramp counts its own (see `transition::ramp_count`).
     pub(crate) ramp_calls: AtomicU32,
     pub(crate) config: ValidConfig,
     pub(crate) name: &'static str,
@@ -191,8 +192,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         match self.apply(Event::Acquire, word, true) {
             (Outcome::Admitted { gen, kind }, _) => Ok(Ticket::new(gen, kind, self.start_ms())),
             (Outcome::Ramp { gen, permille, clean }, _) if cfg!(feature = "policies") => {
-                let n = self.ramp_calls.fetch_add(1, Ordering::Relaxed);
-                if ramp_admits(n, permille) {
+                if ramp_admits(self.ramp_call(gen), permille) {
                     Ok(Ticket::new(gen, Admission::Closed { clean }, self.start_ms()))
                 } else {
                     Err(self.reject(State::Closed, Some(0)))
@@ -204,6 +204,20 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             // Acquire yields only the outcomes above (a ramp only with the `policies` feature); treat
             // anything else as a rejection.
             _ => Err(self.reject(State::ForcedOpen, None)),
+        }
+    }
+
+    /// Counts a call rationed by the ramp of CLOSED generation `gen` and returns its 0-based
+    /// index in that ramp. `Relaxed`: the counter publishes nothing but itself, and its tag says
+    /// which ramp it belongs to.
+    fn ramp_call(&self, gen: u32) -> u32 {
+        let mut current = self.ramp_calls.load(Ordering::Relaxed);
+        loop {
+            let (n, next) = ramp_count(current, gen);
+            match self.ramp_calls.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return n,
+                Err(actual) => current = actual,
+            }
         }
     }
 

@@ -196,7 +196,7 @@ impl Config {
     /// Gradual recovery: for `period` after closing, admit a share of calls rising linearly from
     /// `start_percent` to 100 %, rejecting the rest fast with the usual open error. Admission is
     /// deterministic (a counter, no randomness): at share `s`, exactly ⌊n·s⌋ of the first `n`
-    /// calls are admitted.
+    /// calls of each ramp are admitted (every ramp starts its own count).
     ///
     /// # Examples
     ///

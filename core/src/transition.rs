@@ -181,6 +181,28 @@ pub(crate) const fn ramp_admits(n: u32, permille: u32) -> bool {
     (m + 1) * permille / 1000 > m * permille / 1000
 }
 
+/// Bits of the generation tag in the ramp's admission counter.
+const RAMP_TAG_MASK: u32 = (1 << layout::GEN_BITS) - 1;
+// The counter keeps `n mod 1000` (10 bits) above the tag.
+const _: () = assert!(layout::GEN_BITS + 10 <= u32::BITS);
+
+/// One step of the ramp's admission counter, `[calls mod 1000 | generation (G bits)]` in one
+/// `u32`, for a call rationed by the ramp of CLOSED generation `gen`: the call's 0-based index
+/// in *its* ramp, and the counter to store. A counter tagged with another generation belongs to
+/// an earlier ramp, so this ramp starts its own count at 0; that is what makes "⌊n·s⌋ of the
+/// first n calls" hold for every ramp, not only the first. Only `n mod 1000` is kept, which is
+/// all [`ramp_admits`] looks at.
+///
+/// A ramp whose generation equals an earlier ramp's modulo 2^G (the permits' horizon, see
+/// `layout.rs`) continues that ramp's count; a thread that decided on an earlier ramp's word
+/// restarts the count for that ramp, and the current ramp's next call restarts it again. Both
+/// only ever shed a few calls more, never admit more.
+pub(crate) const fn ramp_count(counter: u32, gen: u32) -> (u32, u32) {
+    let gen = gen & RAMP_TAG_MASK;
+    let n = if counter & RAMP_TAG_MASK == gen { (counter >> layout::GEN_BITS) % 1000 } else { 0 };
+    (n, ((n + 1) % 1000) << layout::GEN_BITS | gen)
+}
+
 const fn unchanged(word: Word, outcome: Outcome) -> Step {
     Step::Done { next: word, outcome, change: None }
 }
@@ -809,6 +831,55 @@ mod tests {
             (0..6).map(|n| ramp_admits(n, 500)).collect::<std::vec::Vec<_>>(),
             [false, true, false, true, false, true]
         );
+    }
+
+    #[test]
+    fn each_ramp_counts_its_own_calls() {
+        // A fresh breaker's counter (0) is generation 0's, at call 0.
+        assert_eq!(ramp_count(0, 0).0, 0);
+        // First ramp (generation 3): ten calls at 10 % admit one, the tenth.
+        let mut counter = 0;
+        let mut first = std::vec::Vec::new();
+        for _ in 0..10 {
+            let (n, next) = ramp_count(counter, 3);
+            first.push(ramp_admits(n, 100));
+            counter = next;
+        }
+        assert_eq!(first.iter().filter(|&&a| a).count(), 1);
+        assert!(first[9], "the tenth call passes");
+        // Five more calls of the same ramp continue its count...
+        let (n, _) = ramp_count(counter, 3);
+        assert_eq!(n, 10);
+        // ...but a second ramp (generation 6) starts at 0: its first 5 calls admit ⌊5 · 0.1⌋ = 0.
+        let mut second = 0;
+        for i in 0..5 {
+            let (n, next) = ramp_count(counter, 6);
+            assert_eq!(n, i);
+            second += u32::from(ramp_admits(n, 100));
+            counter = next;
+        }
+        assert_eq!(second, 0);
+        // The count wraps at 1000, where `ramp_admits` repeats, and keeps its tag.
+        let mut c = ramp_count(0, 6).1;
+        for _ in 1..1000 {
+            c = ramp_count(c, 6).1;
+        }
+        assert_eq!(ramp_count(c, 6).0, 0);
+        let top = GENERATIONS - 1;
+        assert_eq!(ramp_count(ramp_count(0, top).1, top).0, 1, "the widest tag fits");
+        // Exactly ⌊n·s⌋ of the first n calls of any ramp, whatever the previous ramp left.
+        for permille in [0, 1, 100, 333, 500, 999] {
+            for left in [0u32, 7, 999] {
+                let mut counter = (left << layout::GEN_BITS) | 1;
+                let mut admitted = 0;
+                for n in 1..=2_000u32 {
+                    let (i, next) = ramp_count(counter, 2);
+                    admitted += u32::from(ramp_admits(i, permille));
+                    counter = next;
+                    assert_eq!(admitted, n * permille / 1000, "share {permille}, left {left}, n {n}");
+                }
+            }
+        }
     }
 
     // ---- manual control ----

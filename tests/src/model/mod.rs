@@ -374,8 +374,10 @@ pub struct Model {
     /// Number of state changes (and resets) so far; never wraps in practice.
     generation: u64,
     now_ms: u64,
-    /// Acquisitions seen during ramps, for rationing; never reset, wraps at `u32`.
-    ramp_calls: u32,
+    /// Acquisitions seen during the current ramp, for rationing: the generation (modulo
+    /// [`GENERATIONS`]) of the ramp they belong to and their count modulo 1000 (rationing
+    /// repeats every 1000 calls). A ramp of another generation starts its own count at 0.
+    ramp_calls: (u32, u32),
     /// The phase stamp: the generation (modulo [`GENERATIONS`]) it belongs to and the full
     /// clock reading it holds (compared modulo [`STAMP_MODULUS`]).
     stamp: (u32, u64),
@@ -399,7 +401,7 @@ impl Model {
             phase: Phase::Closed { failures: 0, ramping: false },
             generation: 0,
             now_ms,
-            ramp_calls: 0,
+            ramp_calls: (0, 0),
             stamp: (0, 0),
             bugs,
             window: config.window().map(|w| ModelWindow::new(*w, bugs.window_tag_horizons)),
@@ -609,8 +611,13 @@ impl Model {
                 }
                 let permille = u64::from(self.config.ramp_permille(elapsed));
                 // The n-th call (0-based) passes when it lifts ⌊n·share⌋.
-                let n = u64::from(self.ramp_calls);
-                self.ramp_calls = self.ramp_calls.wrapping_add(1);
+                let gen = self.generation();
+                let n = match self.ramp_calls {
+                    (ramp, n) if ramp == gen => n,
+                    _ => 0,
+                };
+                self.ramp_calls = (gen, (n + 1) % 1000);
+                let n = u64::from(n);
                 if (n + 1) * permille / 1000 > n * permille / 1000 {
                     self.coverage.ramp_admitted += 1;
                     Ok(permit(self, kind))
