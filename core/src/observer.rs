@@ -36,7 +36,11 @@ pub enum Trigger {
     RecoveryTimeout,
     /// Enough half-open probes succeeded.
     ProbeSucceeded,
-    /// A half-open probe failed.
+    /// A half-open probe failed; with a slow-call policy, also a probe that took at least the
+    /// slow-call threshold, whether or not slow calls count as failures (Resilience4j's rule:
+    /// a dependency that is still slow has not recovered). Such a probe's own outcome is
+    /// reported to [`Observer::on_outcome`] as it was: a success, unless slow calls count as
+    /// failures.
     ProbeFailed,
     /// Every probe slot stayed taken past `probe_timeout`: treated as a failed probe.
     ProbeTimeout,
@@ -119,7 +123,10 @@ pub trait Observer {
     }
 
     /// An admitted call finished with `verdict` (a permit dropped without one reports
-    /// [`Verdict::Ignore`]).
+    /// [`Verdict::Ignore`]). With a slow-call policy whose slow calls count as failures, a slow
+    /// success arrives here as a [`Verdict::Failure`]; otherwise as the success it was, even
+    /// when it is a half-open probe whose slowness reopens the breaker
+    /// ([`Trigger::ProbeFailed`]).
     #[inline(always)]
     fn on_outcome(&self, name: &'static str, verdict: Verdict) {
         let _ = (name, verdict);

@@ -13,7 +13,7 @@ use crate::layout::{self, Phase};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy, Sample};
 use crate::sync::Ordering;
-use crate::transition::{Admission, Event};
+use crate::transition::{slow_verdicts, Admission, Event};
 use crate::{Breaker, Clock};
 
 /// Proof of admission, without a drop guard. Settle it exactly once with [`Breaker::settle`];
@@ -218,7 +218,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 
     #[inline(never)]
     fn settle_slow(&self, ticket: Ticket, verdict: Verdict) {
-        let (verdict, slow, now_ms) = self.classify_slow(&ticket, verdict);
+        let (verdict, reported, slow, now_ms) = self.classify_slow(&ticket, verdict);
         match (ticket.kind(), verdict) {
             (Admission::Disabled, _) | (Admission::Closed { .. }, Verdict::Ignore) => {}
             (Admission::Closed { .. }, _) if !P::CONSECUTIVE => {
@@ -231,27 +231,25 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             }
         }
         // After the word is updated: a panicking observer cannot lose the verdict.
-        self.observer.on_outcome(self.name, verdict);
+        self.observer.on_outcome(self.name, reported);
     }
 
-    /// Slow-call tracking: whether the call was slow, and the verdict after promoting a slow
-    /// success to a failure when so configured. Also returns the clock reading, if one was taken.
+    /// Slow-call tracking: the verdict to record and the one to report (see
+    /// [`slow_verdicts`]: a slow success may be promoted, and a slow probe counts against
+    /// recovery), whether the call was slow, and the clock reading, if one was taken.
     #[inline(always)]
-    fn classify_slow(&self, ticket: &Ticket, verdict: Verdict) -> (Verdict, bool, Option<u64>) {
+    fn classify_slow(&self, ticket: &Ticket, verdict: Verdict) -> (Verdict, Verdict, bool, Option<u64>) {
         if P::CONSECUTIVE || ticket.kind() == Admission::Disabled || verdict == Verdict::Ignore {
-            return (verdict, false, None);
+            return (verdict, verdict, false, None);
         }
         let Some(threshold) = self.policy.slow_call_ms() else {
-            return (verdict, false, None);
+            return (verdict, verdict, false, None);
         };
         let now = self.clock.now().as_millis();
         let slow = ticket.elapsed_ms(now) >= threshold;
-        let verdict = if slow && verdict == Verdict::Success && self.policy.slow_counts_as_failure() {
-            Verdict::Failure
-        } else {
-            verdict
-        };
-        (verdict, slow, Some(now))
+        let (record, report) =
+            slow_verdicts(ticket.kind(), verdict, slow, self.policy.slow_counts_as_failure());
+        (record, report, slow, Some(now))
     }
 
     /// A closed-state outcome under a rate policy: into the window; a trip goes through the CAS

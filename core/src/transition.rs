@@ -203,6 +203,32 @@ pub(crate) const fn ramp_count(counter: u32, gen: u32) -> (u32, u32) {
     (n, ((n + 1) % 1000) << layout::GEN_BITS | gen)
 }
 
+/// What slow-call tracking makes of a finished call that took at least the slow-call threshold
+/// (`slow`): the verdict the breaker records, and the verdict its observer is told.
+///
+/// - With `as_failure` (slow calls count as failures), a slow success is a failure, recorded
+///   and reported as one, in every state.
+/// - Otherwise a slow success in CLOSED stays a success; the window counts it as slow.
+/// - A slow *probe* counts against recovery whether or not slow calls are failures: it is
+///   recorded as a failed probe (the breaker reopens, [`Trigger::ProbeFailed`]). This is
+///   Resilience4j's rule (a half-open breaker evaluates its probes' slow-call rate too): a
+///   dependency that tripped the breaker by being slow has not recovered while it is still
+///   slow. Without `as_failure` the observer is told the call's own outcome, a success, as in
+///   CLOSED: outcome counters stay "what the calls returned", and the transition says why the
+///   breaker reopened.
+pub(crate) const fn slow_verdicts(
+    kind: Admission,
+    verdict: Verdict,
+    slow: bool,
+    as_failure: bool,
+) -> (Verdict, Verdict) {
+    match (verdict, slow, kind) {
+        (Verdict::Success, true, _) if as_failure => (Verdict::Failure, Verdict::Failure),
+        (Verdict::Success, true, Admission::Probe) => (Verdict::Failure, Verdict::Success),
+        _ => (verdict, verdict),
+    }
+}
+
 const fn unchanged(word: Word, outcome: Outcome) -> Step {
     Step::Done { next: word, outcome, change: None }
 }
@@ -880,6 +906,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn slow_calls_are_promoted_when_configured_and_slow_probes_always_count_against_recovery() {
+        use Verdict::{Failure as F, Ignore as I, Success as S};
+        let kinds = [CLEAN, CLOSED, Admission::Probe, Admission::Disabled];
+        for kind in kinds {
+            for as_failure in [false, true] {
+                // A call under the threshold, and every non-success, is left alone.
+                for v in [S, F, I] {
+                    assert_eq!(slow_verdicts(kind, v, false, as_failure), (v, v));
+                }
+                assert_eq!(slow_verdicts(kind, F, true, as_failure), (F, F));
+                assert_eq!(slow_verdicts(kind, I, true, as_failure), (I, I));
+            }
+            // A slow success counting as a failure is one, recorded and reported.
+            assert_eq!(slow_verdicts(kind, S, true, true), (F, F));
+        }
+        // Without promotion: a success in CLOSED, but a failed probe (reported as the success it
+        // was, the reopening says the rest).
+        assert_eq!(slow_verdicts(CLEAN, S, true, false), (S, S));
+        assert_eq!(slow_verdicts(CLOSED, S, true, false), (S, S));
+        assert_eq!(slow_verdicts(Admission::Probe, S, true, false), (F, S));
     }
 
     // ---- manual control ----

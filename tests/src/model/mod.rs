@@ -702,8 +702,13 @@ impl Model {
 
     /// Reports how a permitted call went (dropping a permit is `Verdict::Ignore`); returns the
     /// verdict the observer hears (a slow success may have been promoted to a failure).
+    ///
+    /// A slow probe counts against recovery, as a failed probe, whether or not slow calls count
+    /// as failures; unpromoted, the observer still hears the success it was.
     pub fn record(&mut self, permit: &ModelPermit, verdict: Verdict) -> Verdict {
-        let (verdict, slow) = self.classify(permit, verdict);
+        let (heard, slow) = self.classify(permit, verdict);
+        let verdict =
+            if permit.is_probe() && slow && heard == Verdict::Success { Verdict::Failure } else { heard };
         let rate = self.window.is_some();
         match (permit.kind, verdict) {
             // Counts nothing, ever.
@@ -723,7 +728,7 @@ impl Model {
         }
         // A permit from another cycle changes nothing.
         if !self.is_current(permit) {
-            return verdict;
+            return heard;
         }
         let threshold = self.config.failure_threshold;
         let now = self.now_ms;
@@ -767,7 +772,7 @@ impl Model {
             // A kind this phase never hands out: only possible after generations aliased.
             _ => {}
         }
-        verdict
+        heard
     }
 
     /// A closed-state outcome of the current generation into the rate window; a trip opens
