@@ -61,14 +61,16 @@ impl Default for Config {
 }
 
 /// Converts a duration to whole milliseconds no larger than `max`, or says why it cannot be one.
+/// The size is checked first: a duration that is far too long (`Duration::MAX`, say) is too
+/// long, whatever its sub-millisecond part.
 const fn whole_ms(d: Duration, field: &'static str, max: u64) -> Result<u64, ConfigError> {
-    if d.subsec_nanos() % 1_000_000 != 0 {
-        return Err(ConfigError::SubMillisecond { field });
-    }
     let ms = d.as_millis();
     if ms > max as u128 {
         let value = if ms > u64::MAX as u128 { u64::MAX } else { ms as u64 };
         return Err(ConfigError::TooLarge { field, value, max });
+    }
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(ConfigError::SubMillisecond { field });
     }
     Ok(ms as u64)
 }
@@ -253,7 +255,12 @@ impl Config {
             Some(max) => {
                 let ms = tri!(whole_ms(max, "backoff_max", MAX_OPEN_MS));
                 if ms < timeout_ms {
-                    return Err(ConfigError::TooSmall { field: "backoff_max", value: ms, min: timeout_ms });
+                    return Err(ConfigError::Conflict {
+                        field: "backoff_max",
+                        value: ms,
+                        limit: timeout_ms,
+                        rule: "at least `recovery_timeout`",
+                    });
                 }
                 ms
             }
@@ -261,11 +268,21 @@ impl Config {
         let (jitter_ms, jitter_seed) = match self.jitter {
             None => (0, 0),
             Some((max, seed)) => {
-                // The longest open time must still fit the stored timestamp's horizon, and the
-                // jitter must stay below 2^32 ms (see `jitter_for`).
+                // The jitter must stay below 2^32 ms (see `jitter_for`), and the longest open
+                // time, the backoff cap plus the jitter, must still fit the stored timestamp's
+                // horizon.
+                let ms = tri!(whole_ms(max, "jitter", MAX_JITTER_MS));
                 let room = MAX_OPEN_MS - backoff_max_ms;
-                let max_jitter = if room < MAX_JITTER_MS { room } else { MAX_JITTER_MS };
-                (tri!(whole_ms(max, "jitter", max_jitter)), seed)
+                if ms > room {
+                    return Err(ConfigError::Conflict {
+                        field: "jitter",
+                        value: ms,
+                        limit: room,
+                        rule:
+                            "at most `MAX_OPEN_MS` − `backoff_max` (or − `recovery_timeout` without backoff)",
+                    });
+                }
+                (ms, seed)
             }
         };
         let probe_timeout_ms = match self.probe_timeout {
@@ -489,7 +506,21 @@ mod tests {
             ),
             (
                 Config::new().recovery_timeout(Duration::MAX),
-                ConfigError::SubMillisecond { field: "recovery_timeout" },
+                ConfigError::TooLarge {
+                    field: "recovery_timeout",
+                    value: u64::MAX,
+                    max: MAX_RECOVERY_TIMEOUT_MS,
+                },
+            ),
+            (
+                // Too long and sub-millisecond: too long is what matters.
+                Config::new()
+                    .recovery_timeout(Duration::from_micros((MAX_RECOVERY_TIMEOUT_MS + 1) * 1_000 + 500)),
+                ConfigError::TooLarge {
+                    field: "recovery_timeout",
+                    value: MAX_RECOVERY_TIMEOUT_MS + 1,
+                    max: MAX_RECOVERY_TIMEOUT_MS,
+                },
             ),
             (
                 Config::new().recovery_timeout(Duration::from_secs(u64::MAX)),
@@ -534,8 +565,32 @@ mod tests {
     fn recovery_policy_fields_are_checked_and_named() {
         let ms = Duration::from_millis;
         let t = Config::new().recovery_timeout(ms(1_000));
+        let jitter_room = |value, limit| ConfigError::Conflict {
+            field: "jitter",
+            value,
+            limit,
+            rule: "at most `MAX_OPEN_MS` − `backoff_max` (or − `recovery_timeout` without backoff)",
+        };
+        let too_long = |field, max| ConfigError::TooLarge { field, value: u64::MAX, max };
+        let sub_ms = Duration::from_micros(2_500);
         let cases = [
-            (t.backoff(ms(999)), ConfigError::TooSmall { field: "backoff_max", value: 999, min: 1_000 }),
+            // `Duration::MAX` is too long for every duration, not "sub-millisecond".
+            (t.backoff(Duration::MAX), too_long("backoff_max", MAX_OPEN_MS)),
+            (t.jitter(Duration::MAX, 1), too_long("jitter", MAX_JITTER_MS)),
+            (t.probe_timeout(Duration::MAX), too_long("probe_timeout", MAX_PHASE_TIMER_MS)),
+            (t.gradual_recovery(Duration::MAX, 10), too_long("ramp_period", MAX_PHASE_TIMER_MS)),
+            (t.jitter(sub_ms, 1), ConfigError::SubMillisecond { field: "jitter" }),
+            (t.probe_timeout(sub_ms), ConfigError::SubMillisecond { field: "probe_timeout" }),
+            (t.gradual_recovery(sub_ms, 10), ConfigError::SubMillisecond { field: "ramp_period" }),
+            (
+                t.backoff(ms(999)),
+                ConfigError::Conflict {
+                    field: "backoff_max",
+                    value: 999,
+                    limit: 1_000,
+                    rule: "at least `recovery_timeout`",
+                },
+            ),
             (
                 t.backoff(Duration::from_micros(1_000_500)),
                 ConfigError::SubMillisecond { field: "backoff_max" },
@@ -544,21 +599,12 @@ mod tests {
                 t.backoff(ms(MAX_OPEN_MS + 1)),
                 ConfigError::TooLarge { field: "backoff_max", value: MAX_OPEN_MS + 1, max: MAX_OPEN_MS },
             ),
+            (t.backoff(ms(MAX_OPEN_MS - 10)).jitter(ms(11), 1), jitter_room(11, 10)),
+            // Without backoff the room is what the recovery timeout leaves.
+            (Config::new().recovery_timeout(ms(MAX_OPEN_MS - 5)).jitter(ms(6), 1), jitter_room(6, 5)),
             (
-                t.backoff(ms(MAX_OPEN_MS - 10)).jitter(ms(11), 1),
-                ConfigError::TooLarge { field: "jitter", value: 11, max: 10 },
-            ),
-            (
-                t.jitter(ms(MAX_OPEN_MS), 1),
-                ConfigError::TooLarge {
-                    field: "jitter",
-                    value: MAX_OPEN_MS,
-                    max: if MAX_OPEN_MS - 1_000 < MAX_JITTER_MS {
-                        MAX_OPEN_MS - 1_000
-                    } else {
-                        MAX_JITTER_MS
-                    },
-                },
+                t.jitter(ms(MAX_JITTER_MS + 1), 1),
+                ConfigError::TooLarge { field: "jitter", value: MAX_JITTER_MS + 1, max: MAX_JITTER_MS },
             ),
             (t.probe_timeout(Duration::ZERO), ConfigError::Zero { field: "probe_timeout" }),
             (

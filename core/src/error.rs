@@ -160,7 +160,13 @@ impl<E: core::error::Error + 'static> core::error::Error for CallError<E> {
     }
 }
 
-/// A configuration value was rejected. Names the field and says why; nothing is clamped.
+/// A configuration value was rejected. Names the field and the limit it broke; nothing is
+/// clamped. Durations are in milliseconds, the breaker's resolution.
+///
+/// Every variant's `Display` says which field is wrong and what it must be, e.g.
+/// "`recovery_timeout` must be at least 1 ms" or "`jitter` must be at most `MAX_OPEN_MS` −
+/// `backoff_max` (10 ms), got 11 ms". A value too large to be a `u64` of milliseconds (such as
+/// `Duration::MAX`) is reported as too large, with `value` saturated at `u64::MAX`.
 ///
 /// # Examples
 ///
@@ -170,27 +176,31 @@ impl<E: core::error::Error + 'static> core::error::Error for CallError<E> {
 /// let err = Config::new().failure_threshold(0).validate().unwrap_err();
 /// assert_eq!(err, ConfigError::Zero { field: "failure_threshold" });
 /// assert_eq!(err.field(), "failure_threshold");
-/// assert_eq!(err.to_string(), "invalid breaker config: `failure_threshold` must not be zero");
+/// assert_eq!(err.to_string(), "invalid breaker config: `failure_threshold` must be at least 1");
+///
+/// let err = Config::new().recovery_timeout(core::time::Duration::MAX).validate().unwrap_err();
+/// assert!(matches!(err, ConfigError::TooLarge { field: "recovery_timeout", value: u64::MAX, .. }));
+/// assert!(err.to_string().starts_with("invalid breaker config: `recovery_timeout` must be at most"));
 /// ```
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The field must be at least 1 (or a non-zero duration).
+    /// The field must be at least 1 (1 ms for a duration).
     Zero {
         /// The offending field.
         field: &'static str,
     },
-    /// The field is above what the word can hold on this target.
+    /// The field is above what the word can hold on this target (or another fixed limit).
     TooLarge {
         /// The offending field.
         field: &'static str,
-        /// The value given (milliseconds for durations).
+        /// The value given (milliseconds for durations, saturated at `u64::MAX`).
         value: u64,
         /// The largest accepted value (milliseconds for durations).
         max: u64,
     },
-    /// The field is below the smallest value that makes sense with the others.
+    /// The field is below its smallest accepted value.
     TooSmall {
         /// The offending field.
         field: &'static str,
@@ -211,42 +221,171 @@ pub enum ConfigError {
         /// `half_open_probes` as given.
         half_open_probes: u32,
     },
+    /// The field is outside the range that other settings allow (a cross-field constraint):
+    /// `backoff_max` below `recovery_timeout`, a `jitter` that would take the longest open
+    /// period past [`MAX_OPEN_MS`](crate::MAX_OPEN_MS), …
+    Conflict {
+        /// The offending field.
+        field: &'static str,
+        /// The value given (milliseconds for durations).
+        value: u64,
+        /// The bound the other settings imply (milliseconds for durations).
+        limit: u64,
+        /// How the value must relate to `limit` and where the limit comes from, e.g.
+        /// "at least `recovery_timeout`".
+        rule: &'static str,
+    },
 }
 
 impl ConfigError {
     /// The name of the offending field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    ///
+    /// let err = Config::new().half_open_probes(2).successes_to_close(3).validate().unwrap_err();
+    /// assert_eq!(err.field(), "successes_to_close");
+    /// ```
     pub const fn field(&self) -> &'static str {
         match self {
             ConfigError::Zero { field }
             | ConfigError::TooLarge { field, .. }
             | ConfigError::TooSmall { field, .. }
-            | ConfigError::SubMillisecond { field } => field,
+            | ConfigError::SubMillisecond { field }
+            | ConfigError::Conflict { field, .. } => field,
             ConfigError::SuccessesExceedProbes { .. } => "successes_to_close",
         }
     }
 }
 
+/// The unit a field's values are shown in: " ms" for the durations (every duration the
+/// breaker and its windows take), nothing for counts and rates.
+const fn unit(field: &str) -> &'static str {
+    const DURATIONS: [&str; 7] = [
+        "recovery_timeout",
+        "backoff_max",
+        "jitter",
+        "probe_timeout",
+        "ramp_period",
+        "slow_call_threshold",
+        "bucket_width",
+    ];
+    let mut i = 0;
+    while i < DURATIONS.len() {
+        if str_eq(DURATIONS[i], field) {
+            return " ms";
+        }
+        i += 1;
+    }
+    ""
+}
+
+/// `a == b`, in a `const fn`.
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("invalid breaker config: ")?;
-        match self {
-            ConfigError::Zero { field } => write!(f, "`{field}` must not be zero"),
+        let unit = unit(self.field());
+        match *self {
+            ConfigError::Zero { field } => write!(f, "`{field}` must be at least 1{unit}"),
             ConfigError::TooLarge { field, value, max } => {
-                write!(f, "`{field}` is {value}, above the largest supported value {max}")
+                // A saturated value stands for anything beyond `u64::MAX` ms.
+                let more = if value == u64::MAX { " or more" } else { "" };
+                write!(f, "`{field}` must be at most {max}{unit}, got {value}{unit}{more}")
             }
             ConfigError::TooSmall { field, value, min } => {
-                write!(f, "`{field}` is {value}, below the smallest accepted value {min}")
+                write!(f, "`{field}` must be at least {min}{unit}, got {value}{unit}")
             }
             ConfigError::SubMillisecond { field } => {
-                write!(f, "`{field}` must be a whole number of milliseconds")
+                write!(f, "`{field}` must be whole milliseconds (the breaker's resolution is 1 ms)")
             }
             ConfigError::SuccessesExceedProbes { successes_to_close, half_open_probes } => write!(
                 f,
-                "`successes_to_close` ({successes_to_close}) exceeds `half_open_probes` \
-                 ({half_open_probes}); the breaker could never close"
+                "`successes_to_close` must be at most `half_open_probes` ({half_open_probes}), got \
+                 {successes_to_close}: the breaker could never close"
             ),
+            ConfigError::Conflict { field, value, limit, rule } => {
+                write!(f, "`{field}` must be {rule} ({limit}{unit}), got {value}{unit}")
+            }
         }
     }
 }
 
 impl core::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn every_variant_names_the_field_and_the_limit() {
+        let cases = [
+            (ConfigError::Zero { field: "failure_threshold" }, "`failure_threshold` must be at least 1"),
+            (ConfigError::Zero { field: "recovery_timeout" }, "`recovery_timeout` must be at least 1 ms"),
+            (
+                ConfigError::TooLarge { field: "half_open_probes", value: 256, max: 255 },
+                "`half_open_probes` must be at most 255, got 256",
+            ),
+            (
+                ConfigError::TooLarge { field: "probe_timeout", value: u64::MAX, max: 1_000 },
+                "`probe_timeout` must be at most 1000 ms, got 18446744073709551615 ms or more",
+            ),
+            (
+                ConfigError::TooSmall { field: "adaptive_multiplier_percent", value: 99, min: 100 },
+                "`adaptive_multiplier_percent` must be at least 100, got 99",
+            ),
+            (
+                ConfigError::SubMillisecond { field: "ramp_period" },
+                "`ramp_period` must be whole milliseconds (the breaker's resolution is 1 ms)",
+            ),
+            (
+                ConfigError::SuccessesExceedProbes { successes_to_close: 3, half_open_probes: 2 },
+                "`successes_to_close` must be at most `half_open_probes` (2), got 3: the breaker could \
+                 never close",
+            ),
+            (
+                ConfigError::Conflict {
+                    field: "backoff_max",
+                    value: 999,
+                    limit: 1_000,
+                    rule: "at least `recovery_timeout`",
+                },
+                "`backoff_max` must be at least `recovery_timeout` (1000 ms), got 999 ms",
+            ),
+        ];
+        for (err, message) in cases {
+            assert_eq!(err.to_string(), std::format!("invalid breaker config: {message}"));
+            assert!(err.to_string().contains(err.field()));
+        }
+    }
+
+    #[test]
+    fn durations_are_shown_in_milliseconds_and_counts_without_a_unit() {
+        for field in ["recovery_timeout", "backoff_max", "jitter", "probe_timeout", "ramp_period"] {
+            assert_eq!(unit(field), " ms", "{field}");
+        }
+        for field in ["slow_call_threshold", "bucket_width"] {
+            assert_eq!(unit(field), " ms", "{field}");
+        }
+        for field in ["failure_threshold", "half_open_probes", "ramp_start_percent", "min_calls", "jitte"] {
+            assert_eq!(unit(field), "", "{field}");
+        }
+    }
+}

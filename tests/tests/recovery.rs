@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use breaker_core::{
-    Breaker, CallError, Config, ManualClock, Observer, RateConfig, State, Transition, Trigger, Verdict,
-    Window,
+    Breaker, CallError, Config, ConfigError, ManualClock, Observer, RateConfig, State, Transition, Trigger,
+    Verdict, Window, MAX_RECOVERY_TIMEOUT_MS,
 };
 
 fn ms(n: u64) -> Duration {
@@ -124,4 +124,28 @@ fn a_slow_probe_reopens_after_a_slow_call_rate_trip() {
 #[test]
 fn a_slow_probe_reopens_after_a_slow_call_rate_trip_when_slow_calls_are_failures() {
     slow_probe_after_a_slow_call_rate_trip(true);
+}
+
+#[test]
+fn a_recovery_timeout_of_duration_max_is_too_long_not_sub_millisecond() {
+    let err = Breaker::try_new("db", Config::new().recovery_timeout(Duration::MAX), ManualClock::new())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::TooLarge { field: "recovery_timeout", value: u64::MAX, max: MAX_RECOVERY_TIMEOUT_MS }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid breaker config: `recovery_timeout` must be at most {MAX_RECOVERY_TIMEOUT_MS} ms, got \
+             {} ms or more",
+            u64::MAX
+        )
+    );
+    // The smallest mistake of the other kind still says so.
+    let err = Config::new().recovery_timeout(Duration::from_micros(1_500)).validate().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid breaker config: `recovery_timeout` must be whole milliseconds (the breaker's resolution is 1 ms)"
+    );
 }
