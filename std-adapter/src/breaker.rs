@@ -388,7 +388,8 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.observer().key()
     }
 
-    /// Its validated configuration.
+    /// The configuration in force, a copy (change it with
+    /// [`core().reconfigure(..)`](breaker_core::Breaker::reconfigure)).
     ///
     /// # Examples
     ///
@@ -399,7 +400,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// let db = Breaker::builder("db").build().unwrap();
     /// assert_eq!(db.config().recovery_timeout(), Duration::from_secs(60));
     /// ```
-    pub fn config(&self) -> &ValidConfig {
+    pub fn config(&self) -> ValidConfig {
         self.inner.config()
     }
 
@@ -488,7 +489,7 @@ impl<C: Clock, P: Policy> core::fmt::Debug for Breaker<C, P> {
             .field("name", &self.name())
             .field("key", &self.key())
             .field("state", &self.state())
-            .field("config", self.config())
+            .field("config", &self.config())
             .finish_non_exhaustive()
     }
 }

@@ -8,6 +8,7 @@
 //! | force open | WARN | `Circuit breaker '{name}' forced open` | `circuit_breaker`, `state = "forced_open"`, `failure_count`, `threshold` |
 //! | force closed | WARN | `Circuit breaker '{name}' forced closed` | `circuit_breaker`, `state = "disabled"`, `failure_count`, `threshold` |
 //! | reset | INFO | `Circuit breaker '{name}' reset, closing circuit` | `circuit_breaker`, `state = "closed"`, `failure_count`, `threshold` |
+//! | restore (a saved state put back, any state) | INFO | `Circuit breaker '{name}' restored, {state}` | `circuit_breaker`, `state`, `failure_count`, `retry_after_seconds` (into OPEN) |
 //!
 //! Breakers of a keyed family add `key`. The target is `breaker_std`.
 
@@ -19,6 +20,20 @@ use crate::LOG_TARGET;
 pub(crate) fn transition(t: &Transition, key: Option<&str>) {
     let name = t.name;
     match (t.to, t.trigger) {
+        // Not the threshold's or the recovery's message: nothing failed or recovered just now.
+        (to, Trigger::Restore) => tracing::info!(
+            target: LOG_TARGET,
+            circuit_breaker = name,
+            key,
+            state = to.as_str(),
+            failure_count = t.failure_count,
+            retry_after_seconds = t
+                .open_duration
+                .map(|d| d.saturating_sub(t.open_for.unwrap_or_default()).as_secs_f64()),
+            "Circuit breaker '{}' restored, {}",
+            name,
+            to.as_str()
+        ),
         (State::Open, _) => tracing::error!(
             target: LOG_TARGET,
             circuit_breaker = name,

@@ -1,0 +1,433 @@
+//! The breaker's configuration in a double-buffered cell: every decision reads one consistent
+//! copy of it without waiting, and [`Breaker::reconfigure`](crate::Breaker::reconfigure)
+//! replaces it while calls go on.
+//!
+//! ```text
+//!   version V: u32        slot 0: one atomic per ValidConfig field
+//!                         slot 1: one atomic per ValidConfig field
+//!
+//!   V even: stable, the active slot is (V/2) & 1
+//!   V odd:  a writer has claimed the cell and is writing the *inactive* slot
+//! ```
+//!
+//! - **Writer** (one at a time): claims with a CAS `V → V + 1` from an even `V`, issues a
+//!   `Release` fence, stores the new values into the inactive slot with relaxed stores, and
+//!   publishes with a `Release` store of `V + 2`, which makes that slot the active one. A second
+//!   writer that finds `V` odd does not wait for the first: it is told the cell is busy
+//!   ([`ReconfigureError::Busy`](crate::ReconfigureError::Busy)). Waiting could deadlock a
+//!   single core, where the writer that holds the claim is the thread an interrupt handler
+//!   interrupted.
+//! - **Reader**: loads `V` (`Acquire`), reads slot `(V/2) & 1` with relaxed loads, issues an
+//!   `Acquire` fence and reloads `V`; it retries only if `V/2` changed, that is if a writer
+//!   *completed* in the meantime. A writer that is merely in progress writes the other slot, so
+//!   readers never wait for one: they are lock-free, and wait-free while nobody reconfigures.
+//!
+//! Why a reader never sees a mix of two configs: the slot it reads was last written by the writer
+//! that published `V/2` (or by the constructor), and its `Acquire` load of `V` makes those stores
+//! visible (a claim CAS continues that store's release sequence). The next writer to touch that
+//! slot is the one after the next: it first claims `V + 2 → V + 3`, then fences. If any of the
+//! reader's loads saw one of its stores, that writer's `Release` fence synchronises with the
+//! reader's `Acquire` fence, so the reload of `V` sees at least `V + 3` and the reader retries.
+//! `V` only grows (no writer ever backs out: a new config is validated before the claim), so
+//! equal halves mean no writer completed. `V` is a `u32`: the check could only be fooled by a
+//! reader stalled between its two loads of `V` across exactly a multiple of 2^31 completed
+//! reconfigurations.
+//!
+//! Costs: a read is two loads of `V`, one relaxed load per field and, on weakly ordered targets,
+//! the fence (`dmb` on Arm); `x86` needs no instruction for either ordering. Memory: two slots
+//! of ten fields and `V`, 136 bytes on the 64-bit layout and 84 on the 32-bit one (56 and 36
+//! without `policies`), where a plain `ValidConfig` takes 64 and 40. The closed-state hot path
+//! does not read the config at all.
+//!
+//! Nothing here decides anything about the breaker: which slot, and whether a read must be
+//! retried, are the two pure functions [`active_slot`] and [`unchanged`], tested below.
+//!
+//! Without the `policies` feature a slot holds only the four fields a consecutive-failure
+//! breaker can set (threshold, timeout, probes, successes); the others have their fixed
+//! "off" values there. Without the `reconfigure` feature the cell is a plain [`ValidConfig`]
+//! (`read` is a copy the optimiser folds into constants for a `static` breaker): the cell costs
+//! about 400 B of `.text` on thumbv7em, which a firmware build at its smallest leaves out.
+
+#[cfg(feature = "reconfigure")]
+pub(crate) use cell::{ConfigCell, Contention};
+#[cfg(not(feature = "reconfigure"))]
+pub(crate) use plain::ConfigCell;
+
+/// The config as a plain value: nothing can replace it.
+#[cfg(not(feature = "reconfigure"))]
+mod plain {
+    use crate::sync::constructor;
+    use crate::ValidConfig;
+
+    /// The config of a breaker built without the `reconfigure` feature.
+    pub(crate) struct ConfigCell(ValidConfig);
+
+    impl ConfigCell {
+        constructor! {
+            pub(crate) fn new(config: ValidConfig) -> Self {
+                ConfigCell(config)
+            }
+        }
+
+        /// The config.
+        #[inline(always)]
+        pub(crate) fn read(&self) -> ValidConfig {
+            self.0
+        }
+
+        /// The config (all of it: a copy costs nothing here).
+        #[inline(always)]
+        pub(crate) fn read_open_timing(&self) -> ValidConfig {
+            self.0
+        }
+    }
+}
+
+#[cfg(feature = "reconfigure")]
+mod cell {
+    use crate::layout::Ms;
+    use crate::sync::{constructor, fence, AtomicU32, HasAtomic, Ordering};
+    use crate::ValidConfig;
+
+    type AtomicMs = <Ms as HasAtomic>::Atomic;
+
+    /// A config with this open timing (recovery timeout, backoff cap, jitter) and the defaults
+    /// elsewhere: `open_ms` and `open_retry_ms` read nothing else, and it is still a valid config.
+    /// Only the OPEN rejection fast path uses it, to load four fields instead of ten.
+    #[inline(always)]
+    pub(crate) const fn open_timing(
+        recovery_timeout_ms: Ms,
+        backoff_max_ms: Ms,
+        jitter_ms: Ms,
+        jitter_seed: u32,
+    ) -> ValidConfig {
+        ValidConfig {
+            failure_threshold: 1,
+            recovery_timeout_ms,
+            half_open_probes: 1,
+            successes_to_close: 1,
+            backoff_max_ms,
+            jitter_ms,
+            jitter_seed,
+            probe_timeout_ms: 0,
+            ramp_ms: 0,
+            ramp_start_percent: 0,
+        }
+    }
+
+    /// The slot a reader at version `v` reads, and the one a writer claiming at even `v` does *not*
+    /// write.
+    #[inline(always)]
+    pub(crate) const fn active_slot(v: u32) -> usize {
+        ((v >> 1) & 1) as usize
+    }
+
+    /// `true` when a read that began at version `before` and ended at `after` saw one slot that no
+    /// writer touched meanwhile: no writer completed in between.
+    #[inline(always)]
+    pub(crate) const fn unchanged(before: u32, after: u32) -> bool {
+        before >> 1 == after >> 1
+    }
+
+    /// Why a replacement did not happen.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Contention {
+        /// Another writer holds the claim.
+        Busy,
+        /// Another writer completed since the version the caller read: recompute and retry.
+        Changed,
+    }
+
+    /// One copy of the config, one atomic per field.
+    struct Slot {
+        failure_threshold: AtomicU32,
+        recovery_timeout_ms: AtomicMs,
+        half_open_probes: AtomicU32,
+        successes_to_close: AtomicU32,
+        #[cfg(feature = "policies")]
+        recovery: RecoverySlot,
+    }
+
+    /// The fields only the recovery policies (`policies` feature) set.
+    #[cfg(feature = "policies")]
+    struct RecoverySlot {
+        backoff_max_ms: AtomicMs,
+        jitter_ms: AtomicMs,
+        jitter_seed: AtomicU32,
+        probe_timeout_ms: AtomicMs,
+        ramp_ms: AtomicMs,
+        ramp_start_percent: AtomicU32,
+    }
+
+    impl Slot {
+        constructor! {
+            fn new(c: ValidConfig) -> Self {
+                Slot {
+                    failure_threshold: AtomicU32::new(c.failure_threshold),
+                    recovery_timeout_ms: AtomicMs::new(c.recovery_timeout_ms),
+                    half_open_probes: AtomicU32::new(c.half_open_probes),
+                    successes_to_close: AtomicU32::new(c.successes_to_close),
+                    #[cfg(feature = "policies")]
+                    recovery: RecoverySlot {
+                        backoff_max_ms: AtomicMs::new(c.backoff_max_ms),
+                        jitter_ms: AtomicMs::new(c.jitter_ms),
+                        jitter_seed: AtomicU32::new(c.jitter_seed),
+                        probe_timeout_ms: AtomicMs::new(c.probe_timeout_ms),
+                        ramp_ms: AtomicMs::new(c.ramp_ms),
+                        ramp_start_percent: AtomicU32::new(c.ramp_start_percent),
+                    },
+                }
+            }
+        }
+
+        #[inline(always)]
+        fn load(&self) -> ValidConfig {
+            let r = Ordering::Relaxed;
+            let recovery_timeout_ms = self.recovery_timeout_ms.load(r);
+            #[cfg(feature = "policies")]
+            let p = &self.recovery;
+            ValidConfig {
+                failure_threshold: self.failure_threshold.load(r),
+                recovery_timeout_ms,
+                half_open_probes: self.half_open_probes.load(r),
+                successes_to_close: self.successes_to_close.load(r),
+                #[cfg(feature = "policies")]
+                backoff_max_ms: p.backoff_max_ms.load(r),
+                #[cfg(feature = "policies")]
+                jitter_ms: p.jitter_ms.load(r),
+                #[cfg(feature = "policies")]
+                jitter_seed: p.jitter_seed.load(r),
+                #[cfg(feature = "policies")]
+                probe_timeout_ms: p.probe_timeout_ms.load(r),
+                #[cfg(feature = "policies")]
+                ramp_ms: p.ramp_ms.load(r),
+                #[cfg(feature = "policies")]
+                ramp_start_percent: p.ramp_start_percent.load(r),
+                // What `Config::validate` produces when the recovery policies cannot be set.
+                #[cfg(not(feature = "policies"))]
+                backoff_max_ms: recovery_timeout_ms,
+                #[cfg(not(feature = "policies"))]
+                jitter_ms: 0,
+                #[cfg(not(feature = "policies"))]
+                jitter_seed: 0,
+                #[cfg(not(feature = "policies"))]
+                probe_timeout_ms: 0,
+                #[cfg(not(feature = "policies"))]
+                ramp_ms: 0,
+                #[cfg(not(feature = "policies"))]
+                ramp_start_percent: 0,
+            }
+        }
+
+        /// Only the fields an open duration is computed from (see [`open_timing`]).
+        #[inline(always)]
+        fn load_open_timing(&self) -> ValidConfig {
+            let r = Ordering::Relaxed;
+            let recovery_timeout_ms = self.recovery_timeout_ms.load(r);
+            #[cfg(feature = "policies")]
+            let (backoff_max_ms, jitter_ms, jitter_seed) = {
+                let p = &self.recovery;
+                (p.backoff_max_ms.load(r), p.jitter_ms.load(r), p.jitter_seed.load(r))
+            };
+            #[cfg(not(feature = "policies"))]
+            let (backoff_max_ms, jitter_ms, jitter_seed) = (recovery_timeout_ms, 0, 0);
+            open_timing(recovery_timeout_ms, backoff_max_ms, jitter_ms, jitter_seed)
+        }
+
+        fn store(&self, c: &ValidConfig) {
+            let r = Ordering::Relaxed;
+            self.failure_threshold.store(c.failure_threshold, r);
+            self.recovery_timeout_ms.store(c.recovery_timeout_ms, r);
+            self.half_open_probes.store(c.half_open_probes, r);
+            self.successes_to_close.store(c.successes_to_close, r);
+            #[cfg(feature = "policies")]
+            {
+                let p = &self.recovery;
+                p.backoff_max_ms.store(c.backoff_max_ms, r);
+                p.jitter_ms.store(c.jitter_ms, r);
+                p.jitter_seed.store(c.jitter_seed, r);
+                p.probe_timeout_ms.store(c.probe_timeout_ms, r);
+                p.ramp_ms.store(c.ramp_ms, r);
+                p.ramp_start_percent.store(c.ramp_start_percent, r);
+            }
+        }
+    }
+
+    /// The double-buffered config (see the module docs).
+    pub(crate) struct ConfigCell {
+        version: AtomicU32,
+        slots: [Slot; 2],
+    }
+
+    impl ConfigCell {
+        constructor! {
+            /// A cell holding `config` in slot 0 (version 0). The inactive slot holds a copy too, so
+            /// every slot holds a validated config at all times.
+            pub(crate) fn new(config: ValidConfig) -> Self {
+                ConfigCell { version: AtomicU32::new(0), slots: [Slot::new(config), Slot::new(config)] }
+            }
+        }
+
+        /// `part` of one slot, consistently, and the (possibly odd) version it was read at.
+        /// One attempt at `part` of the active slot: `None` if a writer completed meanwhile.
+        #[inline(always)]
+        fn try_read_part<R>(&self, part: impl Fn(&Slot) -> R) -> Option<(R, u32)> {
+            let before = self.version.load(Ordering::Acquire);
+            let value = part(&self.slots[active_slot(before)]);
+            fence(Ordering::Acquire);
+            let after = self.version.load(Ordering::Relaxed);
+            if unchanged(before, after) {
+                Some((value, before))
+            } else {
+                None
+            }
+        }
+
+        /// A consistent copy of the config in force, and the (possibly odd) version it was read at.
+        /// Out of line: one copy of the loop serves every decision.
+        #[inline(never)]
+        pub(crate) fn read_versioned(&self) -> (ValidConfig, u32) {
+            loop {
+                if let Some(read) = self.try_read_part(Slot::load) {
+                    return read;
+                }
+            }
+        }
+
+        /// A consistent copy of the config in force.
+        #[inline(always)]
+        pub(crate) fn read(&self) -> ValidConfig {
+            self.read_versioned().0
+        }
+
+        /// The open timing of the config in force (see [`open_timing`]), for the OPEN rejection
+        /// fast path: one to four loads instead of ten, inlined; a read that a writer's
+        /// completion spoilt falls back to the full read.
+        #[inline(always)]
+        pub(crate) fn read_open_timing(&self) -> ValidConfig {
+            match self.try_read_part(Slot::load_open_timing) {
+                Some((timing, _)) => timing,
+                None => self.read_open_timing_again(),
+            }
+        }
+
+        #[cold]
+        #[inline(never)]
+        fn read_open_timing_again(&self) -> ValidConfig {
+            let c = self.read();
+            open_timing(c.recovery_timeout_ms, c.backoff_max_ms, c.jitter_ms, c.jitter_seed)
+        }
+
+        /// Replaces the config with `config` if no writer completed since version `seen` (from
+        /// [`read_versioned`](ConfigCell::read_versioned)) and none is writing now.
+        pub(crate) fn replace(&self, seen: u32, config: &ValidConfig) -> Result<(), Contention> {
+            if seen & 1 == 1 {
+                return Err(Contention::Busy);
+            }
+            // `Acquire`: the stores of the writer that last wrote the slot about to be written
+            // (two completions ago) happen before ours, so ours come later in every field's order.
+            if let Err(actual) = self.version.compare_exchange(
+                seen,
+                seen.wrapping_add(1),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                return Err(if actual & 1 == 1 { Contention::Busy } else { Contention::Changed });
+            }
+            // Orders the claim before the stores: a reader that sees any of them sees the claim.
+            fence(Ordering::Release);
+            self.slots[active_slot(seen) ^ 1].store(config);
+            self.version.store(seen.wrapping_add(2), Ordering::Release);
+            Ok(())
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::sync::Ordering;
+        use crate::Config;
+        use core::time::Duration;
+
+        #[test]
+        fn the_open_timing_is_the_configs() {
+            use crate::layout::GENERATIONS;
+            let ms = Duration::from_millis;
+            let mut configs =
+                std::vec![Config::new(), Config::new().recovery_timeout(ms(7)).failure_threshold(9)];
+            #[cfg(feature = "policies")]
+            configs.extend([
+                Config::new().recovery_timeout(ms(100)).backoff(ms(5_000)).jitter(ms(77), 0xabc),
+                Config::new().probe_timeout(ms(3)).gradual_recovery(ms(9), 5).jitter(ms(1), 1),
+            ]);
+            for c in configs {
+                let c = c.validate().unwrap();
+                let cell = ConfigCell::new(c);
+                let t = cell.read_open_timing();
+                assert_eq!(Config::from(t).validate(), Ok(t), "a valid config");
+                for level in 0..=crate::MAX_BACKOFF_LEVEL {
+                    for gen in [0, 1, GENERATIONS - 1] {
+                        assert_eq!(t.open_ms(level, gen), c.open_ms(level, gen));
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn slots_alternate_and_a_claim_keeps_the_active_slot() {
+            assert_eq!([0, 1, 2, 3, 4, 5, 6].map(active_slot), [0, 0, 1, 1, 0, 0, 1]);
+            // A writer claiming at even v writes the slot readers at v and v + 1 do not read.
+            for v in (0..16).step_by(2) {
+                assert_eq!(active_slot(v), active_slot(v + 1));
+                assert_ne!(active_slot(v), active_slot(v + 2));
+            }
+            assert_eq!(active_slot(u32::MAX - 1), active_slot(u32::MAX));
+            assert_ne!(active_slot(u32::MAX), active_slot(u32::MAX.wrapping_add(1)));
+        }
+
+        #[test]
+        fn a_read_is_retried_exactly_when_a_writer_completed() {
+            for v in 0..64u32 {
+                for d in 0..5u32 {
+                    let after = v + d;
+                    // From an even v: unchanged through the claim (v + 1), not after the publish.
+                    // From an odd v (claimed): unchanged only while that writer has not published.
+                    let completed = if v % 2 == 0 { d >= 2 } else { d >= 1 };
+                    assert_eq!(unchanged(v, after), !completed, "{v} -> {after}");
+                }
+            }
+        }
+
+        #[test]
+        fn replace_publishes_and_contention_is_reported() {
+            let a = Config::new().failure_threshold(3).validate().unwrap();
+            let b = Config::new().recovery_timeout(Duration::from_secs(7)).validate().unwrap();
+            let cell = ConfigCell::new(a);
+            let (c, v) = cell.read_versioned();
+            assert_eq!((c, v), (a, 0));
+            assert_eq!(cell.replace(v, &b), Ok(()));
+            assert_eq!(cell.read_versioned(), (b, 2));
+            // A writer that read before the last completion must recompute.
+            assert_eq!(cell.replace(v, &a), Err(Contention::Changed));
+            // A claimed cell is busy; readers still read the published slot.
+            cell.version.store(3, Ordering::Relaxed);
+            assert_eq!(cell.replace(2, &a), Err(Contention::Busy));
+            assert_eq!(cell.replace(3, &a), Err(Contention::Busy));
+            assert_eq!(cell.read(), b);
+            cell.version.store(4, Ordering::Relaxed);
+            assert_eq!(cell.replace(4, &a), Ok(()));
+            assert_eq!(cell.read_versioned(), (a, 6));
+        }
+
+        #[test]
+        fn the_version_wraps_without_losing_the_slot() {
+            let a = Config::new().validate().unwrap();
+            let b = Config::new().failure_threshold(9).validate().unwrap();
+            let cell = ConfigCell::new(a);
+            cell.version.store(u32::MAX - 1, Ordering::Relaxed);
+            // Slot 1 is active at u32::MAX - 1; writing goes to slot 0, active at 0.
+            assert_eq!(cell.replace(u32::MAX - 1, &b), Ok(()));
+            assert_eq!(cell.read_versioned(), (b, 0));
+        }
+    }
+}
