@@ -215,25 +215,51 @@ fn contended_2t(c: &mut Criterion) {
     g.finish();
 }
 
-/// A rate rule that never trips in these benches (100 % failures over at least a million calls).
-fn never_trips() -> RateRule {
-    RateConfig::new(1000, 1_000_000).validate().expect("valid rule")
+/// The rate rule of these benches: 60 % failures over at least 20 calls. Successes never trip
+/// it, nor does the failure bench, which keeps the window at 50 %.
+fn rule() -> RateRule {
+    RateConfig::new(600, 20).validate().expect("valid rule")
 }
 
 /// Count window: the last 1 000 calls in 10 buckets of 100.
 fn rate_count() -> Breaker<ManualClock, (), Window<10>> {
-    let window = Window::count(100, never_trips()).expect("valid window");
+    let window = Window::count(100, rule()).expect("valid window");
     Breaker::with_policy("bench", Config::new().validate().expect("valid"), ManualClock::new(), (), window)
 }
 
-/// Time window: the last 10 s in 10 buckets of 1 s, 4 stripes for contending threads.
-fn rate_time() -> Breaker<ManualClock, (), Window<10, 4>> {
-    let window = Window::time(Duration::from_secs(1), never_trips()).expect("valid window");
-    Breaker::with_policy("bench", Config::new().validate().expect("valid"), ManualClock::new(), (), window)
+/// A clock that moves on by 1 ms every 1 000 readings, counted per thread (no shared write):
+/// a time window then rolls a bucket every 1 000 calls, as at 1 000 calls per bucket width in
+/// production. On a clock that stands still every call would land in one bucket, which stops
+/// counting at `BUCKET_CAPACITY`: the bench would measure a saturated bucket, not a record.
+#[derive(Clone, Copy, Default)]
+struct TickClock;
+
+thread_local! {
+    static TICKS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
 }
 
-/// Rate policies: every outcome is recorded in the window (one CAS on the current bucket, plus
-/// one `fetch_add` on the call counter for count windows); the clock is the manual clock (one
+impl Clock for TickClock {
+    #[inline]
+    fn now(&self) -> breaker_core::Timestamp {
+        let t = TICKS.with(|t| {
+            let n = t.get() + 1;
+            t.set(n);
+            n
+        });
+        breaker_core::Timestamp::from_millis(t / 1_000)
+    }
+}
+
+/// Time window: the last 10 ms in 10 buckets of 1 ms, 4 stripes for contending threads, on the
+/// tick clock (about 1 000 calls per bucket).
+fn rate_time() -> Breaker<TickClock, (), Window<10, 4>> {
+    let window = Window::time(Duration::from_millis(1), rule()).expect("valid window");
+    Breaker::with_policy("bench", Config::new().validate().expect("valid"), TickClock, (), window)
+}
+
+/// Rate policies: every outcome is recorded in the window (one CAS on the current bucket; the
+/// head moves once per bucket); a success is evaluated only when it can change the decision
+/// (the window moved, or has not yet held `min_calls` calls). The clock is the manual clock (one
 /// atomic load), as in `hot_path/clock_now`.
 fn policies(c: &mut Criterion) {
     let mut g = c.benchmark_group("policies");
@@ -248,15 +274,19 @@ fn policies(c: &mut Criterion) {
         let breaker = rate_time();
         b.iter(|| consume(black_box(&breaker).call(ok_call)));
     });
-    // A failure also sums the window (it might trip): 10 buckets here.
-    g.bench_function("rate_count_failure", |b| {
+    // A failure also sums the window (it might trip): 10 buckets here. One iteration is a
+    // failure and a success, which keeps the window at 50 %, below the 60 % threshold.
+    g.bench_function("rate_count_failure_and_success", |b| {
         let breaker = rate_count();
-        b.iter(|| consume(black_box(&breaker).call(err_call)));
+        b.iter(|| {
+            consume(black_box(&breaker).call(err_call));
+            consume(black_box(&breaker).call(ok_call));
+        });
         assert_eq!(breaker.state(), breaker_core::State::Closed);
     });
     // Slow-call tracking: the permit reads the clock at admission and at the verdict.
     g.bench_function("slow_call_success", |b| {
-        let rule = RateConfig::new(1000, 1_000_000)
+        let rule = RateConfig::new(600, 20)
             .slow_calls(Duration::from_secs(1), 1000, false)
             .validate()
             .expect("valid rule");

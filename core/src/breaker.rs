@@ -7,7 +7,7 @@ use core::time::Duration;
 use crate::layout::{self, Phase, Word};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
-use crate::sync::{AtomicU32, AtomicWord, Ordering};
+use crate::sync::{constructor, AtomicU32, AtomicWord, Ordering};
 use crate::transition::{
     open_retry_ms, ramp_admits, ramp_count, ramp_permille, state_of, Admission, Control, Event, Outcome,
 };
@@ -62,18 +62,6 @@ pub struct Breaker<C, O = (), P = Consecutive> {
     pub(crate) clock: C,
     pub(crate) observer: O,
     pub(crate) policy: P,
-}
-
-/// `const fn` outside loom, plain `fn` under loom (whose atomics have no `const` constructor).
-macro_rules! constructor {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty { $($body:tt)* }) => {
-        $(#[$m])*
-        #[cfg(not(breaker_loom))]
-        $vis const fn $name($($arg: $ty),*) -> $ret { $($body)* }
-        $(#[$m])*
-        #[cfg(breaker_loom)]
-        $vis fn $name($($arg: $ty),*) -> $ret { $($body)* }
-    };
 }
 
 impl<C: Clock> Breaker<C, (), Consecutive> {

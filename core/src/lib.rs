@@ -92,7 +92,9 @@ pub use permit::{Permit, Ticket};
 pub use policy::{Consecutive, Policy, Sample, TripReason, WindowStats};
 pub use state::{Snapshot, State};
 #[cfg(feature = "policies")]
-pub use window::{RateConfig, RateRule, Window, BUCKET_CAPACITY, JUMP_EPOCHS, MAX_BUCKETS, MAX_STRIPES};
+pub use window::{
+    RateConfig, RateRule, Window, BUCKET_CAPACITY, JUMP_EPOCHS, MAX_BUCKETS, MAX_COUNT_BUCKETS, MAX_STRIPES,
+};
 
 /// Which word layout this build uses: `"64-bit"` or `"32-bit"`.
 ///

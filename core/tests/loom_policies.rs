@@ -136,3 +136,46 @@ fn probe_timeout_racing_with_late_probe_failure() {
         assert_eq!(b.observer().0.load(Ordering::SeqCst), 2);
     });
 }
+
+/// A success that brings the window to `min_calls` racing with a failure: the rate (1 in 2 =
+/// 50 %) is at the threshold once both are in, so the breaker opens, exactly once, whichever
+/// evaluates last.
+#[test]
+fn a_success_reaching_min_calls_racing_a_failure_trips_once() {
+    loom::model(|| {
+        let rule = RateConfig::new(500, 2).validate().unwrap();
+        let window = Window::<4>::count(1, rule).unwrap();
+        let config = Config::new().validate().unwrap();
+        let b = Arc::new(Breaker::with_policy("w", config, ManualClock::new(), Opens::default(), window));
+        let ok = b.try_acquire().unwrap().into_ticket();
+        let fail = b.try_acquire().unwrap().into_ticket();
+        let b2 = b.clone();
+        let t = thread::spawn(move || b2.settle(fail, breaker_core::Verdict::Failure));
+        b.settle(ok, breaker_core::Verdict::Success);
+        t.join().unwrap();
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(b.observer().0.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// Two calls filling a count window's bucket and moving its head at once: both are counted,
+/// each in its own bucket of one call, and the head moves once per bucket.
+#[test]
+fn count_window_head_moves_once_per_full_bucket() {
+    loom::model(|| {
+        let rule = RateConfig::new(1000, 3).validate().unwrap();
+        let w = Arc::new(Window::<3>::count(1, rule).unwrap());
+        w.record(0, Sample::default(), 0, &|| 0);
+        let w2 = w.clone();
+        let t = thread::spawn(move || {
+            w2.record(0, fail(), 0, &|| 0);
+        });
+        w.record(0, Sample::default(), 0, &|| 0);
+        t.join().unwrap();
+        let s = w.stats(0, 0).unwrap();
+        assert_eq!((s.calls, s.failures), (3, 1));
+        // One more call: exactly the last three calls remain.
+        w.record(0, Sample::default(), 0, &|| 0);
+        assert_eq!(w.stats(0, 0).unwrap().calls, 3);
+    });
+}

@@ -97,7 +97,7 @@ impl RuleSpec {
 /// How a rate window cuts time into buckets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WindowKind {
-    /// `Window::count`: epoch = call number / `calls_per_bucket`.
+    /// `Window::count`: buckets of `calls_per_bucket` calls, filled in order.
     Count {
         /// Calls per bucket (1..=`BUCKET_CAPACITY`).
         calls_per_bucket: u32,
@@ -128,7 +128,34 @@ impl WindowSpec {
             WindowKind::Count { calls_per_bucket } => (1..=BUCKET_CAPACITY).contains(&calls_per_bucket),
             WindowKind::Time { bucket_width_ms } => (1..=u64::from(u32::MAX)).contains(&bucket_width_ms),
         };
-        kind_ok && SUPPORTED_BUCKETS.contains(&self.buckets) && self.rule.validate().is_some()
+        let fits = self.rule.min_calls <= self.capacity()
+            && self.rule.adaptive.is_none_or(|a| a.min_bucket_calls <= self.bucket_limit());
+        kind_ok && fits && SUPPORTED_BUCKETS.contains(&self.buckets) && self.rule.validate().is_some()
+    }
+
+    /// The same window with `min_calls` and the adaptive `min_bucket_calls` lowered to what it
+    /// can hold, so generated specs keep the cross-field constraints (breaking them is a config
+    /// error, tested on its own).
+    pub fn fitted(mut self) -> Self {
+        let (capacity, limit) = (self.capacity(), self.bucket_limit());
+        self.rule.min_calls = self.rule.min_calls.min(capacity);
+        if let Some(a) = self.rule.adaptive.as_mut() {
+            a.min_bucket_calls = a.min_bucket_calls.min(limit);
+        }
+        self
+    }
+
+    /// Most calls one bucket takes: `calls_per_bucket`, or `BUCKET_CAPACITY` in a time window.
+    pub fn bucket_limit(&self) -> u32 {
+        match self.kind {
+            WindowKind::Count { calls_per_bucket } => calls_per_bucket,
+            WindowKind::Time { .. } => BUCKET_CAPACITY,
+        }
+    }
+
+    /// Most calls the window holds (`min_calls` above it is a config error).
+    pub fn capacity(&self) -> u32 {
+        self.buckets as u32 * self.bucket_limit()
     }
 }
 

@@ -275,11 +275,10 @@ impl Scenario {
                 alpha_shift: 1 + u32::from(b.u8() % 16),
                 min_bucket_calls: 1 + u32::from(b.u8() % 8),
             });
-            config.policy = ModelPolicy::Window(WindowSpec {
-                buckets,
-                kind,
-                rule: RuleSpec { failure_permille, min_calls, slow, adaptive },
-            });
+            let spec =
+                WindowSpec { buckets, kind, rule: RuleSpec { failure_permille, min_calls, slow, adaptive } }
+                    .fitted();
+            config.policy = ModelPolicy::Window(spec);
         }
         let scales = config.timescales();
         let mut ops = Vec::new();

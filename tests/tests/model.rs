@@ -195,7 +195,7 @@ fn window_specs() -> impl Strategy<Value = WindowSpec> {
         .prop_map(|bucket_width_ms| WindowKind::Time { bucket_width_ms }),
     ];
     (proptest::sample::select(SUPPORTED_BUCKETS.to_vec()), kind, rules())
-        .prop_map(|(buckets, kind, rule)| WindowSpec { buckets, kind, rule })
+        .prop_map(|(buckets, kind, rule)| WindowSpec { buckets, kind, rule }.fitted())
 }
 
 /// Every policy, every recovery setting. `rate` (out of 10) weights rate windows.
@@ -949,10 +949,10 @@ fn rule(failure_permille: u32, min_calls: u32) -> RuleSpec {
 const COUNT1: WindowKind = WindowKind::Count { calls_per_bucket: 1 };
 
 /// The README's example: 5 % over the last 100 calls (10 buckets of 10), at least 20 calls,
-/// every 16th call failing: the trip comes at call 32, reporting FailureRate with the window's
-/// 2 failures.
+/// every 16th call failing: the trip comes at call 20 (a success: 1 failure in 20 calls),
+/// reporting FailureRate with the window's 1 failure.
 #[test]
-fn count_window_trips_at_call_32() {
+fn count_window_trips_at_call_20() {
     let config = rate(WindowKind::Count { calls_per_bucket: 10 }, 10, rule(50, 20));
     let ops: Vec<Op> = (1..=100u32)
         .map(|n| Op::Call(if n % 16 == 0 { Verdict::Failure } else { Verdict::Success }))
@@ -1085,7 +1085,7 @@ fn full_buckets_stop_counting() {
 /// policy does not use: 0, even with failures in the window.
 #[test]
 fn manual_control_in_rate_mode() {
-    let config = rate(COUNT1, 4, rule(1000, 10));
+    let config = rate(COUNT1, 4, rule(1000, 4));
     let c = assert_agrees(
         config,
         0,

@@ -56,16 +56,20 @@ fn newer(a: u64, b: u64, modulus: u64) -> bool {
     d != 0 && d < modulus / 2
 }
 
-/// The model of a rate window: `B` buckets, the call counter of a count window, the closed
-/// cycle it counts, the newest epoch recorded and the adaptive baseline.
+/// The model of a rate window: `B` buckets, the head of a count window, the closed cycle it
+/// counts, the newest epoch recorded and the adaptive baseline.
 ///
-/// - A call of generation `g` at epoch `e` (time: `now / width`; count: the number of calls
-///   recorded before it, over all generations, divided by `calls_per_bucket`) first enters its
-///   cycle: the first call of another cycle than the one counted makes it the counted cycle and
-///   empties the buckets of other cycles. (The breaker records only calls of its current cycle.
-///   Generations are compared modulo [`GENERATIONS`], the permits' horizon.)
-/// - Then the newest epoch moves forward to `e` if `e` is newer; if epochs were skipped (a quiet
-///   period), the slots of the last `min(gap, B)` epochs up to `e` are emptied, by position.
+/// - A call of generation `g` first enters its cycle: the first call of another cycle than the
+///   one counted makes it the counted cycle and empties the buckets of other cycles. (The
+///   breaker records only calls of its current cycle. Generations are compared modulo
+///   [`GENERATIONS`], the permits' horizon.)
+/// - A count window's call goes to the head epoch (0 at first, never reset); if the head's
+///   bucket already holds `calls_per_bucket` calls of this cycle, the head moves on by one
+///   first. The window is the buckets of this cycle within `B` epochs of the head: exactly the
+///   last `B` calls with `calls_per_bucket = 1`. Count windows never drop or saturate a call.
+/// - A time window's call is at epoch `e = now / width`. The newest epoch moves forward to `e`
+///   if `e` is newer; if epochs were skipped (a quiet period), the slots of the last
+///   `min(gap, B)` epochs up to `e` are emptied, by position.
 /// - A call `B` or more epochs behind the newest one (a clock stepped back) is outside the
 ///   window and dropped; one [`JUMP_EPOCHS`] or more behind is taken for a jump instead: the
 ///   newest epoch becomes the call's and the window empties. A read that far behind sees an
@@ -80,8 +84,8 @@ fn newer(a: u64, b: u64, modulus: u64) -> bool {
 /// - The window of cycle `g` read at epoch `e` ends at the newest epoch recorded if that is not
 ///   older than `e` (else at `e`) and sums the buckets of `g` with calls within `B` epochs of
 ///   the end.
-/// - After a failed or slow call that was not dropped, the window trips when it holds at least
-///   `min_calls` calls and either `failures > 0` and `failures / calls ≥ threshold` (fixed, or
+/// - After every recorded call (successes included, as Resilience4j), the window trips when it
+///   holds at least `min_calls` calls and either `failures > 0` and `failures / calls ≥ threshold` (fixed, or
 ///   `max(floor, multiplier × baseline)`) — a failure-rate trip — or slow calls are tracked,
 ///   `slow > 0` and `slow / calls ≥ slow threshold` — a slow-call-rate trip.
 ///
@@ -94,8 +98,8 @@ fn newer(a: u64, b: u64, modulus: u64) -> bool {
 pub struct ModelWindow {
     spec: WindowSpec,
     buckets: Vec<Bucket>,
-    /// Calls recorded so far (count windows), never reset.
-    recorded: u64,
+    /// A count window's head: the epoch calls go to, at full width, never reset.
+    head: u64,
     /// The adaptive baseline, 1/65 536 units, never reset.
     baseline: u32,
     /// The cycle counted: the full generation of its first call.
@@ -123,7 +127,7 @@ impl ModelWindow {
         ModelWindow {
             spec,
             buckets: vec![Bucket::default(); spec.buckets],
-            recorded: 0,
+            head: 0,
             baseline: 0,
             cycle: None,
             latest: None,
@@ -152,9 +156,7 @@ impl ModelWindow {
     fn current_epoch(&self, now_ms: u64) -> u64 {
         match self.spec.kind {
             WindowKind::Time { bucket_width_ms } => now_ms / bucket_width_ms,
-            WindowKind::Count { calls_per_bucket } => {
-                word(self.recorded).saturating_sub(1) / u64::from(calls_per_bucket)
-            }
+            WindowKind::Count { .. } => self.head,
         }
     }
 
@@ -222,12 +224,17 @@ impl ModelWindow {
         0
     }
 
-    /// Sums cycle `gen`'s window ending at the newest epoch, or at `epoch` if that is newer.
+    /// Sums cycle `gen`'s window ending at the newest epoch, or at `epoch` if that is newer (a
+    /// count window: at its head).
     fn sum(&self, gen: u64, epoch: u64) -> Bucket {
         let width = self.spec.buckets as u64;
         let mine = |b: &&Bucket| self.of_gen(gen, b) && b.calls > 0;
         let mut total = Bucket { gen, ..Bucket::default() };
-        let in_window: &dyn Fn(&Bucket) -> bool = if self.tags {
+        let head = self.head;
+        let in_window: &dyn Fn(&Bucket) -> bool = if matches!(self.spec.kind, WindowKind::Count { .. }) {
+            total.epoch = head;
+            &move |b: &Bucket| head.wrapping_sub(b.epoch) < width
+        } else if self.tags {
             let newest = word(self.latest_word.wrapping_sub(1));
             let ahead = word(newest.wrapping_sub(epoch));
             let end = if self.latest_word == 0 {
@@ -298,24 +305,32 @@ impl ModelWindow {
         coverage: &mut Coverage,
     ) -> Option<(Trigger, u32)> {
         coverage.window_records += 1;
+        self.enter_cycle(gen);
+        let width = self.spec.buckets as u64;
         let epoch = match self.spec.kind {
-            WindowKind::Time { bucket_width_ms } => now_ms / bucket_width_ms,
+            WindowKind::Time { bucket_width_ms } => {
+                let epoch = now_ms / bucket_width_ms;
+                if self.advance(epoch) >= width {
+                    coverage.window_dropped += 1;
+                    return None;
+                }
+                epoch
+            }
             WindowKind::Count { calls_per_bucket } => {
-                let n = word(self.recorded);
-                self.recorded += 1;
-                n / u64::from(calls_per_bucket)
+                let b = self.buckets[(self.head % width) as usize];
+                if self.of_gen(gen, &b) && b.epoch == self.head && b.calls >= calls_per_bucket {
+                    self.head += 1;
+                }
+                self.head
             }
         };
-        self.enter_cycle(gen);
-        if self.advance(epoch) >= self.spec.buckets as u64 {
-            coverage.window_dropped += 1;
-            return None;
-        }
         let index = (epoch % self.spec.buckets as u64) as usize;
         let bucket = self.buckets[index];
+        // A count window's tags are exact (its slots fill in order): full-width comparisons.
+        let tags = self.tags && matches!(self.spec.kind, WindowKind::Time { .. });
         let same = self.of_gen(gen, &bucket)
-            && if self.tags { bucket.epoch_tag() == epoch % EPOCH_TAGS } else { bucket.epoch == epoch };
-        let bucket_ahead = if self.tags {
+            && if tags { bucket.epoch_tag() == epoch % EPOCH_TAGS } else { bucket.epoch == epoch };
+        let bucket_ahead = if tags {
             newer(bucket.epoch_tag(), epoch % EPOCH_TAGS, EPOCH_TAGS)
         } else {
             newer(bucket.epoch, epoch, 0)
@@ -337,9 +352,6 @@ impl ModelWindow {
             }
         } else {
             coverage.window_dropped += 1;
-            return None;
-        }
-        if !(failed || slow) {
             return None;
         }
         let total = self.sum(gen, epoch);
