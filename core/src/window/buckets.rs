@@ -136,18 +136,16 @@ pub(crate) enum Step {
 #[inline]
 pub(crate) const fn step(slot: Word, gen: u32, epoch: u64, sample: Sample, limit: u32) -> Step {
     let tag = tag_of(gen, epoch);
-    let (cur_tag, c) = split(slot);
-    if cur_tag == tag && c.calls > 0 {
-        if c.calls >= limit {
+    let calls = (slot & COUNT_MASK) as u32;
+    if slot & !((1 << EPOCH_SHIFT) - 1) == tag && calls > 0 {
+        if calls >= limit {
             return Step::Full;
         }
-        let next = Counts {
-            calls: c.calls + 1,
-            failures: c.failures + sample.failed as u32,
-            slow: c.slow + sample.slow as u32,
-        };
-        return Step::Store { next: join(tag, next), recycled: false, finished: None };
+        // Each counter is at most `calls < limit <= BUCKET_CAPACITY`: the add cannot carry.
+        let add = 1 | (sample.failed as Word) << COUNT_BITS | (sample.slow as Word) << (2 * COUNT_BITS);
+        return Step::Store { next: slot + add, recycled: false, finished: None };
     }
+    let (cur_tag, c) = split(slot);
     let same_cycle = tag_gen(cur_tag) == gen & GEN_MASK;
     if c.calls == 0 || !same_cycle || !epoch_ahead(cur_tag, epoch) {
         // An empty slot, a bucket of an earlier cycle, or an older rotation of this slot.

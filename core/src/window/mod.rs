@@ -356,7 +356,17 @@ impl<const B: usize, const S: usize> Window<B, S> {
     fn tag_stamp(&self, epoch: u64) -> u64 {
         match self.kind {
             Kind::Time { .. } => epoch,
-            Kind::Count { .. } => epoch / B as u64,
+            // Count epochs stay below `B × 2^EPOCH_BITS` (at most 2^28): 32-bit arithmetic.
+            Kind::Count { .. } => (epoch as u32 / B as u32) as u64,
+        }
+    }
+
+    /// The slot of `epoch`.
+    #[inline(always)]
+    fn index(&self, epoch: u64) -> usize {
+        match self.kind {
+            Kind::Time { .. } => (epoch % B as u64) as usize,
+            Kind::Count { .. } => (epoch as u32 % B as u32) as usize,
         }
     }
 
@@ -532,6 +542,7 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
         matches!(self.rule.slow, Some(rule::SlowCalls { as_failure: true, .. }))
     }
 
+    #[inline(always)]
     fn record(
         &self,
         gen: u32,
@@ -555,7 +566,7 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
         };
         // 2. The bucket step, applied; a count window moves on when its bucket is full.
         let limit = self.kind.limit();
-        let mut slot = &slots[(epoch % B as u64) as usize];
+        let mut slot = &slots[self.index(epoch)];
         let mut cur = slot.load(Ordering::Relaxed);
         loop {
             match (buckets::step(cur, gen, self.tag_stamp(epoch), sample, limit), self.kind) {
@@ -587,7 +598,7 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
                 (Step::Newer, Kind::Count { .. }) => head = self.head.load(Ordering::Acquire),
             }
             epoch = head as u64;
-            slot = &slots[(epoch % B as u64) as usize];
+            slot = &slots[self.index(epoch)];
             cur = slot.load(Ordering::Relaxed);
         }
         // 3. Evaluate, if this outcome can change the decision.
