@@ -234,22 +234,36 @@ mod cell {
             open_timing(recovery_timeout_ms, backoff_max_ms, jitter_ms, jitter_seed)
         }
 
+        /// Writes `c` into this slot, field by field, skipping the fields that already hold
+        /// their new value. Only the writer holding the claim calls it, and the slot's content
+        /// is stable then (it was written two completions ago, which the claim acquired), so
+        /// reading it first is safe; a reader that reads an unwritten field reads the same value
+        /// either way. Fewer stores also means a smaller loom model.
         fn store(&self, c: &ValidConfig) {
             let r = Ordering::Relaxed;
-            self.failure_threshold.store(c.failure_threshold, r);
-            self.recovery_timeout_ms.store(c.recovery_timeout_ms, r);
-            self.half_open_probes.store(c.half_open_probes, r);
-            self.successes_to_close.store(c.successes_to_close, r);
-            #[cfg(feature = "policies")]
-            {
-                let p = &self.recovery;
-                p.backoff_max_ms.store(c.backoff_max_ms, r);
-                p.jitter_ms.store(c.jitter_ms, r);
-                p.jitter_seed.store(c.jitter_seed, r);
-                p.probe_timeout_ms.store(c.probe_timeout_ms, r);
-                p.ramp_ms.store(c.ramp_ms, r);
-                p.ramp_start_percent.store(c.ramp_start_percent, r);
+            let old = self.load();
+            macro_rules! set {
+                ($($atomic:expr => $field:ident),* $(,)?) => {
+                    $(if old.$field != c.$field {
+                        $atomic.store(c.$field, r);
+                    })*
+                };
             }
+            set!(
+                self.failure_threshold => failure_threshold,
+                self.recovery_timeout_ms => recovery_timeout_ms,
+                self.half_open_probes => half_open_probes,
+                self.successes_to_close => successes_to_close,
+            );
+            #[cfg(feature = "policies")]
+            set!(
+                self.recovery.backoff_max_ms => backoff_max_ms,
+                self.recovery.jitter_ms => jitter_ms,
+                self.recovery.jitter_seed => jitter_seed,
+                self.recovery.probe_timeout_ms => probe_timeout_ms,
+                self.recovery.ramp_ms => ramp_ms,
+                self.recovery.ramp_start_percent => ramp_start_percent,
+            );
         }
     }
 
