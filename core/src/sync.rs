@@ -13,6 +13,11 @@
 pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
 #[cfg(not(breaker_loom))]
 pub(crate) use portable_atomic::{AtomicU32, Ordering};
+// The config cell's fences (`config_cell.rs`).
+#[cfg(all(breaker_loom, feature = "reconfigure"))]
+pub(crate) use loom::sync::atomic::fence;
+#[cfg(all(not(breaker_loom), feature = "reconfigure"))]
+pub(crate) use portable_atomic::fence;
 
 /// The atomic type of an integer type.
 pub(crate) trait HasAtomic {
