@@ -4,6 +4,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::health::shown_state;
 use crate::layout::{self, Phase, Word};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
@@ -57,6 +58,9 @@ pub struct Breaker<C, O = (), P = Consecutive> {
     /// Calls seen during the current ramp, for deterministic rationing: `[n mod 1000 |
     /// generation]`, so each ramp counts its own (see `transition::ramp_count`).
     pub(crate) ramp_calls: AtomicU32,
+    /// The failures that opened the breaker, shown while OPEN and HALF_OPEN: `[count |
+    /// generation]`, written by each transition's maker (see `health.rs`).
+    pub(crate) open_failures: AtomicWord,
     pub(crate) config: ValidConfig,
     pub(crate) name: &'static str,
     pub(crate) clock: C,
@@ -112,6 +116,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 word: AtomicWord::new(layout::INITIAL),
                 stamp: AtomicWord::new(0),
                 ramp_calls: AtomicU32::new(0),
+                open_failures: AtomicWord::new(0),
                 config,
                 name,
                 clock,
@@ -399,37 +404,71 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         self.apply(Event::Control(Control::Reset), self.word.load(Ordering::Acquire), true);
     }
 
-    /// The current state (one load).
+    /// The current state: one load, and a clock read while OPEN.
+    ///
+    /// An OPEN breaker whose open period is over, and which no call has touched since, shows as
+    /// [`State::HalfOpen`]: it is ready to probe, and the next call is admitted as the probe
+    /// (the word itself moves to HALF_OPEN only then; this is a pure read, no store). Without
+    /// that, a breaker nobody calls would show `open` forever with a retry-after of zero.
+    /// gobreaker's `State()` and Polly's `CircuitState` report half-open once the break duration
+    /// has elapsed, too; Resilience4j stays OPEN unless its automatic transition is enabled.
     ///
     /// # Examples
     ///
     /// ```
     /// use breaker_core::{Breaker, Config, ManualClock, State};
+    /// use core::time::Duration;
     ///
-    /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::try_new("db", Config::new().failure_threshold(1), &clock).unwrap();
     /// assert_eq!(breaker.state(), State::Closed);
+    /// let _ = breaker.call(|| Err::<(), _>("down"));
+    /// assert_eq!(breaker.state(), State::Open);
+    /// clock.advance(Duration::from_secs(60)); // the default recovery timeout
+    /// assert_eq!(breaker.state(), State::HalfOpen); // ready to probe
     /// ```
     pub fn state(&self) -> State {
-        state_of(layout::decode(self.word.load(Ordering::Acquire)).phase)
+        let d = layout::decode(self.word.load(Ordering::Acquire));
+        match d.phase {
+            Phase::Open { .. } => shown_state(self.config(), d, self.clock.now().as_millis() as layout::Ms),
+            phase => state_of(phase),
+        }
     }
 
-    /// Consecutive failures counted in CLOSED (0 in other states).
+    /// The failures the breaker counts: in CLOSED, the consecutive failures (or, with a rate
+    /// policy, the failures in its window); while OPEN or HALF_OPEN, the failures that opened
+    /// it plus one for every probe that failed since it last closed (as the seed's
+    /// `_failure_count` does: a health endpoint should not say `open` with 0 failures); 0 when
+    /// forced open or disabled.
+    ///
+    /// A read that catches the breaker in the few instructions between a transition into OPEN
+    /// or HALF_OPEN and the store of its count shows the smallest count it can have opened with:
+    /// the threshold (0 with a rate policy).
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::{Breaker, Config, ManualClock};
+    /// use breaker_core::{Breaker, Config, ManualClock, State};
+    /// use core::time::Duration;
     ///
-    /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::try_new("db", Config::new().failure_threshold(2), &clock).unwrap();
     /// let _ = breaker.call(|| Err::<(), _>("down"));
     /// assert_eq!(breaker.failure_count(), 1);
+    /// let _ = breaker.call(|| Err::<(), _>("down"));
+    /// assert_eq!((breaker.state(), breaker.failure_count()), (State::Open, 2));
+    /// clock.advance(Duration::from_secs(60));
+    /// let _ = breaker.call(|| Err::<(), _>("still down")); // a failed probe: 3
+    /// assert_eq!((breaker.state(), breaker.failure_count()), (State::Open, 3));
     /// ```
     pub fn failure_count(&self) -> u32 {
         let word = self.word.load(Ordering::Acquire);
-        match layout::decode(word).phase {
+        let d = layout::decode(word);
+        match d.phase {
             Phase::Closed { failures, .. } if P::CONSECUTIVE => failures,
             Phase::Closed { .. } => self.window_stats(word).map_or(0, |w| w.failures),
-            _ => 0,
+            Phase::Open { .. } | Phase::HalfOpen { .. } => self.open_failure_count(d),
+            Phase::ForcedOpen | Phase::Disabled => 0,
         }
     }
 
@@ -485,12 +524,18 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 }
             }
             Phase::Open { opened_at, level } => {
-                let elapsed = layout::elapsed_since(opened_at, self.clock.now().as_millis() as layout::Ms);
-                let left = self.config.open_ms(level, d.gen).saturating_sub(elapsed);
-                snap.retry_after = Some(Duration::from_millis(left as u64));
+                let cfg = self.config();
+                let now = self.clock.now().as_millis() as layout::Ms;
+                // Past its open period the breaker is ready to probe: shown as HALF_OPEN with
+                // no probe in flight and no retry-after (see `state`).
+                snap.state = shown_state(cfg, d, now);
+                snap.retry_after = open_retry_ms(cfg, opened_at, level, d.gen, now)
+                    .map(|ms| Duration::from_millis(ms as u64));
+                snap.failure_count = self.open_failure_count(d);
                 snap.backoff_level = level;
             }
             Phase::HalfOpen { issued, successes, level } => {
+                snap.failure_count = self.open_failure_count(d);
                 snap.probes_in_flight = issued.saturating_sub(successes);
                 snap.probe_successes = successes;
                 snap.backoff_level = level;

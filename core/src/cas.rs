@@ -96,12 +96,14 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                                         );
                                     }
                                 }
+                                // The count shown while OPEN and HALF_OPEN, before anyone hears.
+                                let failure_count = self.carry_failures(&change);
                                 self.observer.on_transition(&Transition {
                                     name: self.name,
                                     from: change.from,
                                     to: change.to,
                                     trigger: change.trigger,
-                                    failure_count: change.failure_count,
+                                    failure_count,
                                     threshold: self.config.failure_threshold,
                                     open_for: change.open_for_ms.map(|ms| Duration::from_millis(ms as u64)),
                                     open_duration: match change.to {

@@ -67,6 +67,7 @@ mod cas;
 mod clock;
 mod config;
 mod error;
+mod health;
 mod layout;
 mod observer;
 mod permit;

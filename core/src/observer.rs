@@ -65,8 +65,13 @@ pub struct Transition {
     pub to: State,
     /// Why.
     pub trigger: Trigger,
-    /// Consecutive failures at the moment of the transition (`failure_count`): the threshold when
-    /// CLOSED trips, 1 when a probe fails, the current count on a manual transition from CLOSED.
+    /// Failures at the moment of the transition (`failure_count`), as
+    /// [`Breaker::failure_count`](crate::Breaker::failure_count) shows them right after it: the
+    /// threshold when CLOSED trips (a rate window's failures on a rate trip); that count again
+    /// on OPEN → HALF_OPEN; one more on each failed or timed-out probe (threshold + failed
+    /// probes since the breaker last closed); 0 when a probe closes it; on a manual
+    /// transition, the count it interrupted (from CLOSED, the word's consecutive failures, 0
+    /// with a rate policy).
     pub failure_count: u32,
     /// The configured threshold (`threshold`).
     pub threshold: u32,

@@ -21,7 +21,9 @@ pub enum State {
     Closed,
     /// Failing fast until the recovery timeout has passed.
     Open,
-    /// Admitting a limited number of probe calls to test recovery.
+    /// Admitting a limited number of probe calls to test recovery. Also what an OPEN breaker
+    /// shows once its open period is over and before a call has arrived: it is ready to probe,
+    /// and the next call is admitted as the probe (see [`Breaker::state`](crate::Breaker::state)).
     HalfOpen,
     /// Manually opened: every call is rejected until a reset.
     ForcedOpen,
@@ -72,10 +74,13 @@ impl fmt::Display for State {
 pub struct Snapshot {
     /// The breaker's name.
     pub name: &'static str,
-    /// Its state.
+    /// Its state, as [`Breaker::state`](crate::Breaker::state) shows it: [`State::HalfOpen`],
+    /// with no probe in flight and no `retry_after`, for an OPEN breaker ready to probe.
     pub state: State,
-    /// Failures counted in CLOSED: consecutive ones, or those in the rate window (0 in other
-    /// states).
+    /// Failures counted in CLOSED (consecutive ones, or those in the rate window); while OPEN
+    /// or HALF_OPEN, the failures that opened the breaker plus one per probe that failed since
+    /// it last closed; 0 when forced open or disabled (see
+    /// [`Breaker::failure_count`](crate::Breaker::failure_count)).
     pub failure_count: u32,
     /// The configured threshold.
     pub failure_threshold: u32,
@@ -83,7 +88,8 @@ pub struct Snapshot {
     pub probes_in_flight: u32,
     /// Probe calls that succeeded in this half-open cycle (0 outside HALF_OPEN).
     pub probe_successes: u32,
-    /// While OPEN: time until a probe is admitted.
+    /// While OPEN: time until a probe is admitted (never zero: once the open period is over the
+    /// breaker shows as ready to probe, `HalfOpen` with `retry_after` `None`).
     pub retry_after: Option<Duration>,
     /// Failed recoveries in a row (OPEN and HALF_OPEN; 0 otherwise).
     pub backoff_level: u32,

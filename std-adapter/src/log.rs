@@ -2,7 +2,10 @@
 //!
 //! | transition | level | message | fields |
 //! |---|---|---|---|
-//! | → OPEN (threshold reached, or a probe failed) | ERROR | `Circuit breaker '{name}' opening circuit` | `circuit_breaker`, `state = "open"`, `failure_count`, `threshold` |
+//! | CLOSED → OPEN, threshold reached | ERROR | `Circuit breaker '{name}' opening circuit` | `circuit_breaker`, `state = "open"`, `failure_count`, `threshold` |
+//! | CLOSED → OPEN, a rate reached its threshold | ERROR | `Circuit breaker '{name}' opening circuit: failure rate reached its threshold` (or `slow-call rate`) | the same, and `trigger` (`failure_rate`, `slow_call_rate`) |
+//! | HALF_OPEN → OPEN, a probe failed (or was slow, with a slow-call policy) | ERROR | `Circuit breaker '{name}' probe failed, reopening circuit` | the same, and `trigger = "probe_failed"` |
+//! | HALF_OPEN → OPEN, the probes got stuck | ERROR | `Circuit breaker '{name}' probe timed out, reopening circuit` | the same, and `trigger = "probe_timeout"` |
 //! | OPEN → HALF_OPEN | INFO | `Circuit breaker '{name}' transitioning to HALF_OPEN` | `circuit_breaker`, `state = "half_open"`, `elapsed_seconds` |
 //! | HALF_OPEN → CLOSED | INFO | `Circuit breaker '{name}' recovered, closing circuit` | `circuit_breaker`, `state = "closed"` |
 //! | force open | WARN | `Circuit breaker '{name}' forced open` | `circuit_breaker`, `state = "forced_open"`, `failure_count`, `threshold` |
@@ -33,6 +36,20 @@ pub(crate) fn transition(t: &Transition, key: Option<&str>) {
             "Circuit breaker '{}' restored, {}",
             name,
             to.as_str()
+        ),
+        // The seed's message is the threshold's; any other way into OPEN says what happened
+        // (a failed probe is not "opening" a circuit that was never closed).
+        (State::Open, trigger) if !matches!(trigger, Trigger::FailureThreshold) => tracing::error!(
+            target: LOG_TARGET,
+            circuit_breaker = name,
+            key,
+            state = "open",
+            failure_count = t.failure_count,
+            threshold = t.threshold,
+            trigger = trigger_name(trigger),
+            "Circuit breaker '{}' {}",
+            name,
+            opening(trigger)
         ),
         (State::Open, _) => tracing::error!(
             target: LOG_TARGET,
@@ -91,5 +108,33 @@ pub(crate) fn transition(t: &Transition, key: Option<&str>) {
             "Circuit breaker '{}' forced closed",
             name
         ),
+    }
+}
+
+/// What the log says happened on a transition into OPEN other than the threshold's.
+fn opening(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::ProbeFailed => "probe failed, reopening circuit",
+        Trigger::ProbeTimeout => "probe timed out, reopening circuit",
+        Trigger::FailureRate => "opening circuit: failure rate reached its threshold",
+        Trigger::SlowCallRate => "opening circuit: slow-call rate reached its threshold",
+        _ => "opening circuit",
+    }
+}
+
+/// The `trigger` field: the trigger's name in the logs' and metrics' snake case.
+fn trigger_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::FailureThreshold => "failure_threshold",
+        Trigger::FailureRate => "failure_rate",
+        Trigger::SlowCallRate => "slow_call_rate",
+        Trigger::RecoveryTimeout => "recovery_timeout",
+        Trigger::ProbeSucceeded => "probe_succeeded",
+        Trigger::ProbeFailed => "probe_failed",
+        Trigger::ProbeTimeout => "probe_timeout",
+        Trigger::ForceOpen => "force_open",
+        Trigger::Disable => "disable",
+        Trigger::Reset => "reset",
+        _ => "other",
     }
 }

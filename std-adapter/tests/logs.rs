@@ -50,15 +50,17 @@ fn open_half_open_recovered_as_in_the_seed() {
 }
 
 #[test]
-fn a_failed_probe_logs_opening_again() {
+fn a_failed_probe_logs_that_it_reopens() {
     let clock = ManualClock::new();
     let ((), events) = capture(|| {
         let kafka = breaker_std::presets::kafka().clock(&clock).build().unwrap();
         for _ in 0..3 {
             let _ = kafka.call(|| Err::<(), _>("down"));
         }
-        clock.advance(Duration::from_secs(30));
-        let _ = kafka.call(|| Err::<(), _>("still down"));
+        for _ in 0..2 {
+            clock.advance(Duration::from_secs(30));
+            let _ = kafka.call(|| Err::<(), _>("still down"));
+        }
     });
     let messages: Vec<_> = events.iter().map(|e| (e.level, e.message.as_str())).collect();
     assert_eq!(
@@ -66,11 +68,47 @@ fn a_failed_probe_logs_opening_again() {
         [
             (Level::ERROR, "Circuit breaker 'kafka' opening circuit"),
             (Level::INFO, "Circuit breaker 'kafka' transitioning to HALF_OPEN"),
-            (Level::ERROR, "Circuit breaker 'kafka' opening circuit"),
+            (Level::ERROR, "Circuit breaker 'kafka' probe failed, reopening circuit"),
+            (Level::INFO, "Circuit breaker 'kafka' transitioning to HALF_OPEN"),
+            (Level::ERROR, "Circuit breaker 'kafka' probe failed, reopening circuit"),
         ]
     );
-    assert_eq!(events[2].field("failure_count").as_u64(), 1);
-    assert_eq!(events[2].field("threshold").as_u64(), 3);
+    // The seed's fields, and the trigger; the count goes on from the threshold, as the seed's
+    // `_failure_count` does: 3 failures opened it, then one per failed probe.
+    for (event, failures) in [(&events[2], 4), (&events[4], 5)] {
+        assert_eq!(event.field("circuit_breaker").as_str(), "kafka");
+        assert_eq!(event.field("state").as_str(), "open");
+        assert_eq!(event.field("failure_count").as_u64(), failures);
+        assert_eq!(event.field("threshold").as_u64(), 3);
+        assert_eq!(event.field("trigger").as_str(), "probe_failed");
+        assert_eq!(event.names(), ["circuit_breaker", "failure_count", "state", "threshold", "trigger"]);
+    }
+}
+
+#[test]
+fn a_rate_trip_says_which_rate() {
+    use breaker_core::{RateConfig, Window};
+    let clock = ManualClock::new();
+    let ((), events) = capture(|| {
+        // 50 % failures of at least 4 calls.
+        let rule = RateConfig::new(500, 4).validate().unwrap();
+        let api = Breaker::builder("api")
+            .clock(&clock)
+            .policy(Window::<4>::count(5, rule).unwrap())
+            .build()
+            .unwrap();
+        for ok in [true, false, true, false] {
+            let _ = api.call(|| if ok { Ok(()) } else { Err("503") });
+        }
+    });
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0].level, Level::ERROR);
+    assert_eq!(
+        events[0].message,
+        "Circuit breaker 'api' opening circuit: failure rate reached its threshold"
+    );
+    assert_eq!(events[0].field("trigger").as_str(), "failure_rate");
+    assert_eq!(events[0].field("failure_count").as_u64(), 2);
 }
 
 #[test]

@@ -149,3 +149,112 @@ fn a_recovery_timeout_of_duration_max_is_too_long_not_sub_millisecond() {
         "invalid breaker config: `recovery_timeout` must be whole milliseconds (the breaker's resolution is 1 ms)"
     );
 }
+
+/// While OPEN and HALF_OPEN a breaker shows the failures that opened it, plus one per failed
+/// probe since it last closed (the seed's `_failure_count`), not 0.
+#[test]
+fn failure_count_and_snapshot_keep_the_count_while_open_and_half_open() {
+    let clock = ManualClock::new();
+    let config = Config::new()
+        .failure_threshold(3)
+        .recovery_timeout(ms(1_000))
+        .half_open_probes(2)
+        .successes_to_close(2)
+        .validate()
+        .unwrap();
+    let breaker = Breaker::with_observer("database", config, &clock, Log::default());
+    let shows = |state, failures| {
+        let s = breaker.snapshot();
+        assert_eq!((breaker.state(), breaker.failure_count()), (state, failures));
+        assert_eq!((s.state, s.failure_count), (state, failures));
+    };
+    for _ in 0..3 {
+        let _ = breaker.call(|| Err::<(), _>("connection refused"));
+    }
+    shows(State::Open, 3);
+    assert_eq!(breaker.snapshot().retry_after, Some(ms(1_000)));
+
+    // HALF_OPEN with a probe in flight: still the count that opened it.
+    clock.advance(ms(1_000));
+    let probe = breaker.try_acquire().unwrap();
+    assert!(probe.is_probe());
+    shows(State::HalfOpen, 3);
+    assert_eq!(breaker.snapshot().probes_in_flight, 1);
+    // The probe fails: one more, reported on the transition as well.
+    probe.failure();
+    shows(State::Open, 4);
+    let reopened = *breaker.observer().transitions.lock().unwrap().last().unwrap();
+    assert_eq!((reopened.trigger, reopened.failure_count), (Trigger::ProbeFailed, 4));
+
+    // Another failed recovery: 5. Then two good probes close it and the count is over.
+    clock.advance(ms(1_000));
+    let _ = breaker.call(|| Err::<(), _>("still refused"));
+    shows(State::Open, 5);
+    clock.advance(ms(1_000));
+    for _ in 0..2 {
+        breaker.call(|| Ok::<_, ()>(())).unwrap();
+    }
+    shows(State::Closed, 0);
+
+    // The next outage starts from its own threshold.
+    for _ in 0..3 {
+        let _ = breaker.call(|| Err::<(), _>("refused again"));
+    }
+    shows(State::Open, 3);
+    // Manual control: a forced-open breaker shows 0 (no failure put it there), and the
+    // transition reports the count it interrupted.
+    breaker.force_open();
+    shows(State::ForcedOpen, 0);
+    let forced = *breaker.observer().transitions.lock().unwrap().last().unwrap();
+    assert_eq!((forced.trigger, forced.failure_count), (Trigger::ForceOpen, 3));
+}
+
+/// With a rate policy the count that opened the breaker is the window's failures at the trip.
+#[test]
+fn a_rate_trip_shows_the_windows_failures_while_open() {
+    let clock = ManualClock::new();
+    let rule = RateConfig::new(500, 4).validate().unwrap();
+    let window = Window::<4>::count(5, rule).unwrap();
+    let config = Config::new().recovery_timeout(ms(1_000)).validate().unwrap();
+    let breaker = Breaker::with_policy("api", config, &clock, (), window);
+    for ok in [true, false, true, false] {
+        let _ = breaker.call(|| if ok { Ok(()) } else { Err(()) });
+    }
+    assert_eq!((breaker.state(), breaker.failure_count()), (State::Open, 2));
+    clock.advance(ms(1_000));
+    let _ = breaker.call(|| Err::<(), _>(())); // a failed probe
+    assert_eq!((breaker.state(), breaker.failure_count()), (State::Open, 3));
+}
+
+/// A breaker whose open period is over, and that no call has touched, is ready to probe: it
+/// shows as HALF_OPEN with nothing in flight and no retry-after (not `open` with a retry-after
+/// of zero forever), and reading it changes nothing.
+#[test]
+fn an_untouched_breaker_past_its_open_period_shows_as_ready_to_probe() {
+    let clock = ManualClock::new();
+    let config = Config::new().failure_threshold(1).recovery_timeout(ms(1_000)).validate().unwrap();
+    let breaker = Breaker::with_observer("kafka", config, &clock, Log::default());
+    let _ = breaker.call(|| Err::<(), _>("broker down"));
+    clock.advance(ms(999));
+    let open = breaker.snapshot();
+    assert_eq!((open.state, open.retry_after), (State::Open, Some(ms(1))));
+
+    clock.advance(ms(1));
+    for _ in 0..3 {
+        // A pure read: asking again and again shows the same and moves nothing.
+        let s = breaker.snapshot();
+        assert_eq!(breaker.state(), State::HalfOpen);
+        assert_eq!((s.state, s.probes_in_flight, s.probe_successes), (State::HalfOpen, 0, 0));
+        assert_eq!((s.retry_after, s.failure_count, s.generation), (None, 1, open.generation));
+        clock.advance(ms(10_000));
+    }
+    assert_eq!(breaker.observer().transitions.lock().unwrap().len(), 1, "only the trip so far");
+
+    // The next call is the probe; the transition is reported now, with the time spent open.
+    breaker.call(|| Ok::<_, ()>(())).unwrap();
+    let log = breaker.observer().transitions.lock().unwrap();
+    let half_open = log[1];
+    assert_eq!((half_open.to, half_open.trigger), (State::HalfOpen, Trigger::RecoveryTimeout));
+    assert_eq!((half_open.open_for, half_open.failure_count), (Some(ms(31_000)), 1));
+    assert_eq!((log[2].to, breaker.state()), (State::Closed, State::Closed));
+}

@@ -94,11 +94,14 @@ async fn admission_happens_on_first_poll() {
     let b = breaker(1, 5 * SECOND);
     fail(&b).await;
     advance(5 * SECOND).await;
-    // Created, not polled: no probe slot is taken.
+    // Ready to probe: shown as half-open, nothing in flight, still the open cycle's generation.
+    let ready = b.snapshot();
+    assert_eq!((ready.state, ready.probes_in_flight), (State::HalfOpen, 0));
+    // Created, not polled: no probe slot is taken (admitting one would move the generation).
     let call = b.call_async(async { Ok::<_, &str>(()) });
-    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.snapshot(), ready);
     drop(call);
-    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.snapshot(), ready);
     assert!(b.call_async(async { Ok::<_, &str>(()) }).await.is_ok());
     assert_eq!(b.state(), State::Closed);
 }

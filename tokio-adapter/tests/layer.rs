@@ -93,11 +93,14 @@ async fn poll_ready_reserves_nothing() {
     let mut svc = CircuitBreaker::new(upstream.clone(), Arc::clone(&b));
     let _ = svc.ready().await.unwrap().call(true).await;
     advance(5 * SECOND).await;
-    // Half-open is due; readiness checks without calls must not take the probe slot.
+    // Half-open is due (the breaker shows as ready to probe); readiness checks without calls
+    // must not take the probe slot, which would move the generation.
+    let ready = b.snapshot();
+    assert_eq!((ready.state, ready.probes_in_flight), (State::HalfOpen, 0));
     for _ in 0..10 {
         svc.ready().await.unwrap();
     }
-    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.snapshot(), ready);
     assert_eq!(upstream.readies.load(Ordering::Relaxed), 11);
     assert_eq!(svc.ready().await.unwrap().call(false).await.unwrap(), "ok");
     assert_eq!(b.state(), State::Closed);

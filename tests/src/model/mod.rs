@@ -244,15 +244,17 @@ impl WindowFigures {
 /// What the model expects `Breaker::snapshot` to show (minus the constant name and threshold).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ModelSnapshot {
-    /// The state.
+    /// The state ([`Model::state`]: HALF_OPEN for an OPEN breaker ready to probe).
     pub state: State,
-    /// Failures counted in CLOSED (consecutive ones, or the window's), else 0.
+    /// Failures counted in CLOSED (consecutive ones, or the window's); while OPEN or HALF_OPEN
+    /// those that opened the breaker plus its failed probes since; else 0.
     pub failure_count: u32,
     /// Probes admitted this half-open cycle and still out, else 0.
     pub probes_in_flight: u32,
     /// Probes that succeeded this half-open cycle, else 0.
     pub probe_successes: u32,
-    /// While OPEN: milliseconds until a probe is admitted (0 once the open duration has passed).
+    /// While OPEN: milliseconds until a probe is admitted (`None` once the open duration has
+    /// passed: the breaker shows as ready to probe).
     pub retry_after_ms: Option<u64>,
     /// The backoff level in OPEN and HALF_OPEN, else 0.
     pub backoff_level: u32,
@@ -378,6 +380,10 @@ pub struct Model {
     /// [`GENERATIONS`]) of the ramp they belong to and their count modulo 1000 (rationing
     /// repeats every 1000 calls). A ramp of another generation starts its own count at 0.
     ramp_calls: (u32, u32),
+    /// The failures shown while OPEN and HALF_OPEN: those that opened the breaker (the
+    /// threshold, or the window's failures at the trip), plus one per failed or timed-out probe
+    /// since it last closed. Set by every transition into OPEN or HALF_OPEN.
+    open_failures: u32,
     /// The phase stamp: the generation (modulo [`GENERATIONS`]) it belongs to and the full
     /// clock reading it holds (compared modulo [`STAMP_MODULUS`]).
     stamp: (u32, u64),
@@ -402,6 +408,7 @@ impl Model {
             generation: 0,
             now_ms,
             ramp_calls: (0, 0),
+            open_failures: 0,
             stamp: (0, 0),
             bugs,
             window: config.window().map(|w| ModelWindow::new(*w, bugs.window_tag_horizons)),
@@ -445,9 +452,24 @@ impl Model {
         self.now_ms = ms;
     }
 
-    /// The public state.
+    /// The public state: the phase's, except that an OPEN breaker whose open duration has
+    /// passed shows as HALF_OPEN (ready to probe: the next call is the probe), before any call
+    /// has moved it there.
     pub fn state(&self) -> State {
-        self.phase.state()
+        match self.phase {
+            Phase::Open { opened_at_ms, level } if self.open_left_ms(opened_at_ms, level).is_none() => {
+                State::HalfOpen
+            }
+            phase => phase.state(),
+        }
+    }
+
+    /// While OPEN: the milliseconds until a probe is admitted, `None` once the open duration
+    /// has passed.
+    fn open_left_ms(&self, opened_at_ms: u64, level: u32) -> Option<u64> {
+        let elapsed = self.open_elapsed(opened_at_ms);
+        let open_ms = self.config.open_ms(level, self.generation());
+        (elapsed < open_ms).then(|| open_ms - elapsed)
     }
 
     /// The generation as the breaker shows it (modulo [`GENERATIONS`]).
@@ -463,11 +485,14 @@ impl Model {
         }
     }
 
-    /// Failures counted in CLOSED (consecutive ones, or those in the rate window), else 0.
+    /// Failures counted in CLOSED (consecutive ones, or those in the rate window); while OPEN
+    /// or HALF_OPEN, the failures that opened the breaker plus its failed probes since it last
+    /// closed; 0 when forced open or disabled.
     pub fn failure_count(&self) -> u32 {
         match (self.phase, self.window_figures()) {
             (_, Some(w)) => w.failures,
             (Phase::Closed { failures, .. }, None) => failures,
+            (Phase::Open { .. } | Phase::HalfOpen { .. }, None) => self.open_failures,
             _ => 0,
         }
     }
@@ -518,9 +543,9 @@ impl Model {
         };
         match self.phase {
             Phase::Open { opened_at_ms, level } => {
-                let elapsed = self.open_elapsed(opened_at_ms);
-                let open_ms = self.config.open_ms(level, self.generation());
-                s.retry_after_ms = Some(open_ms.saturating_sub(elapsed));
+                // `None` once the open duration has passed: the breaker shows as ready to
+                // probe (HALF_OPEN with no probe in flight).
+                s.retry_after_ms = self.open_left_ms(opened_at_ms, level);
             }
             Phase::HalfOpen { issued, successes, .. } => {
                 s.probes_in_flight = issued.saturating_sub(successes);
@@ -549,7 +574,10 @@ impl Model {
         open_for_ms: Option<u64>,
         at_ms: Option<u64>,
     ) {
-        let from = self.state();
+        let from = self.phase.state();
+        if matches!(to, Phase::Open { .. } | Phase::HalfOpen { .. }) {
+            self.open_failures = failure_count;
+        }
         self.phase = to;
         self.generation += 1;
         if to.is_timed() {
@@ -633,7 +661,7 @@ impl Model {
                     self.change_to(
                         Phase::HalfOpen { issued: 1, successes: 0, level },
                         Trigger::RecoveryTimeout,
-                        0,
+                        self.open_failures,
                         Some(elapsed),
                         Some(now),
                     );
@@ -656,7 +684,8 @@ impl Model {
                 }
                 // Stuck probes: reopen one level up, as if a probe had failed.
                 let level = self.config.next_level(level);
-                self.change_to(self.open_now(level), Trigger::ProbeTimeout, 0, None, Some(now));
+                let failures = self.open_failures.saturating_add(1);
+                self.change_to(self.open_now(level), Trigger::ProbeTimeout, failures, None, Some(now));
                 Err(ModelRejection {
                     state: State::Open,
                     retry_after_ms: Some(self.config.open_ms(level, self.generation())),
@@ -763,7 +792,8 @@ impl Model {
             }
             (Phase::HalfOpen { level, .. }, PermitKind::Probe, Verdict::Failure) => {
                 let level = self.config.next_level(level);
-                self.change_to(self.open_now(level), Trigger::ProbeFailed, 1, None, Some(now));
+                let failures = self.open_failures.saturating_add(1);
+                self.change_to(self.open_now(level), Trigger::ProbeFailed, failures, None, Some(now));
             }
             (Phase::HalfOpen { issued, successes, level }, PermitKind::Probe, Verdict::Ignore) => {
                 // The slot goes back. (`issued` is at least 1 unless generations aliased.)
@@ -788,11 +818,13 @@ impl Model {
         }
     }
 
-    /// The failures a manual transition reports: the word's consecutive-failure count, which a
-    /// rate policy never uses (so 0 with a rate policy).
+    /// The failures a manual transition reports: in CLOSED the word's consecutive-failure
+    /// count, which a rate policy never uses (so 0 with a rate policy); while OPEN or HALF_OPEN
+    /// the count shown there.
     fn manual_failures(&self) -> u32 {
         match self.phase {
             Phase::Closed { failures, .. } => failures,
+            Phase::Open { .. } | Phase::HalfOpen { .. } => self.open_failures,
             _ => 0,
         }
     }
