@@ -40,6 +40,12 @@
 //!   clock stepped back, or a jump of more than half the stamp's range), takes the phase as just
 //!   begun and re-stamps it with the current reading (any reader does that, `snapshot()`
 //!   included);
+//! - the ramp's admission counter is tagged with the generation (modulo [`GENERATIONS`]) of the
+//!   ramp it counts and keeps the count modulo 1000: a ramp of another generation starts its
+//!   own count at 0, one whose generation aliases an earlier ramp's continues that count;
+//! - the failures shown while OPEN and HALF_OPEN (the count that opened the breaker plus its
+//!   failed probes) are one plain count here: the core keeps them beside the word, tagged with
+//!   the generation, and a sequential caller always finds them stored;
 //! - a rate window keeps the closed cycle it counts, the newest epoch recorded and tagged
 //!   buckets (generation modulo [`GEN_TAGS`], epoch modulo [`EPOCH_TAGS`] `= 2 × MAX_BUCKETS`),
 //!   each counting at most [`BUCKET_CAPACITY`] calls (see [`ModelWindow`]).
