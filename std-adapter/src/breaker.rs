@@ -297,7 +297,8 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.reset();
     }
 
-    /// The current state.
+    /// The current state (the core's [`state`](breaker_core::Breaker::state): an OPEN breaker
+    /// whose open period is over shows as [`State::HalfOpen`], ready to probe).
     ///
     /// # Examples
     ///
@@ -311,7 +312,9 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.state()
     }
 
-    /// Consecutive failures counted in CLOSED (the seed's `_failure_count`).
+    /// The seed's `_failure_count`: consecutive failures in CLOSED; while OPEN or HALF_OPEN the
+    /// failures that opened the breaker plus its failed probes since it last closed (see the
+    /// core's [`failure_count`](breaker_core::Breaker::failure_count)).
     ///
     /// # Examples
     ///
