@@ -129,7 +129,7 @@ impl WindowSpec {
             WindowKind::Time { bucket_width_ms } => (1..=u64::from(u32::MAX)).contains(&bucket_width_ms),
         };
         let fits = self.rule.min_calls <= self.capacity()
-            && self.rule.adaptive.is_none_or(|a| a.min_bucket_calls <= self.bucket_limit());
+            && self.rule.adaptive.map_or(true, |a| a.min_bucket_calls <= self.bucket_limit());
         kind_ok && fits && SUPPORTED_BUCKETS.contains(&self.buckets) && self.rule.validate().is_some()
     }
 

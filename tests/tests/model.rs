@@ -1358,3 +1358,36 @@ fn window_survives_a_half_word_silence() {
     agrees_with(KnownBugs::CORE, &case).unwrap();
     agrees_with(KnownBugs::NONE, &case).unwrap();
 }
+
+/// Found by the model in round 2: a trip left the window's "filled below the thresholds" mark
+/// in place, so when the generation came round to the tripped cycle's again (a permit-horizon
+/// alias, `GENERATIONS` transitions later) a success was not evaluated and the window, at
+/// 2 failures in 3 calls, stayed closed; and a mark built from the generation `2^G − 1`
+/// overflowed to 0, the "no mark" value. Numbers of resets around one and two generation rounds.
+#[test]
+fn window_marks_survive_no_trip_and_no_generation() {
+    let g = GENERATIONS;
+    let around = |n: u32| n.saturating_sub(3)..n + 3;
+    for resets in (0..4).chain(around(g)).chain(around(2 * g)) {
+        let mut ops = vec![
+            Op::Call(Verdict::Success),
+            Op::Call(Verdict::Success),
+            Op::Call(Verdict::Failure),
+            Op::Call(Verdict::Failure),
+        ];
+        ops.extend((0..resets).map(|_| Op::Reset));
+        ops.extend([Op::Call(Verdict::Success), Op::Call(Verdict::Failure), Op::Call(Verdict::Success)]);
+        assert_agrees(rate(COUNT1, 3, rule(500, 3)), 0, &ops);
+        // The same with slow calls on a 5-call bucket, the case that found the overflow.
+        let slow = RuleSpec {
+            slow: Some(SlowSpec { threshold_ms: 1, trip_permille: 500, as_failure: false }),
+            ..rule(1000, 5)
+        };
+        let mut ops: Vec<Op> = (0..resets).map(|_| Op::Reset).collect();
+        for _ in 0..3 {
+            ops.extend([Op::Acquire, Op::Advance(1), Op::SettleLast(Settle::Success)]);
+        }
+        ops.extend([Op::Call(Verdict::Success), Op::Call(Verdict::Success), Op::Call(Verdict::Success)]);
+        assert_agrees(rate(WindowKind::Count { calls_per_bucket: 5 }, 1, slow), 0, &ops);
+    }
+}

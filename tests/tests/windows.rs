@@ -126,5 +126,20 @@ fn the_last_n_calls_are_exact() {
         assert_eq!((w.calls, w.failures), (n.min(1000), want), "after {n} calls");
     }
     assert_eq!(b.state(), State::Closed);
-    assert!(MAX_COUNT_BUCKETS >= 65_536);
+}
+
+/// The largest exact count window, `MAX_COUNT_BUCKETS` calls (512 KiB on the 64-bit layout).
+#[test]
+fn the_largest_count_window_is_exact_too() {
+    let clock = ManualClock::new();
+    let rule = RateConfig::new(1000, 1).validate().unwrap();
+    let window = Window::<MAX_COUNT_BUCKETS>::count(1, rule).unwrap();
+    let b = Box::new(Breaker::with_policy("big", config(), &clock, (), window));
+    let n = MAX_COUNT_BUCKETS as u32 + 10_000;
+    for k in 1..=n {
+        let _ = call(&b, k % 3 != 0);
+    }
+    let w = b.snapshot().window.unwrap();
+    let want = (n - MAX_COUNT_BUCKETS as u32 + 1..=n).filter(|k| k % 3 == 0).count() as u32;
+    assert_eq!((w.calls, w.failures), (MAX_COUNT_BUCKETS as u32, want));
 }

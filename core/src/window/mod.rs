@@ -24,8 +24,10 @@
 //! Recording a call is one compare-and-swap on one bucket. The head is written only when the
 //! window moves (a new epoch: once per bucket width, or per full bucket), the cycle word once per
 //! closed cycle. The window is summed (`B × S` loads) only when the outcome can change the trip
-//! decision ([`rule::needs_evaluation`]): a failure, a slow call, a call that moved the window, or
-//! a success while the window has not yet been seen holding `min_calls` calls. Sequentially that
+//! decision ([`rule::needs_evaluation`]): a failure, a slow call, a call after which older calls
+//! left the window in a way that can raise a rate (a time window's move; a failure or slow call
+//! sliding out of a count window), or a success while the window has not yet been seen holding
+//! `min_calls` calls. Sequentially that
 //! is exactly Resilience4j's "evaluate after every recorded outcome"; an evaluation first passes
 //! through one shared read-modify-write, so of two racing evaluations the later sees the
 //! earlier's bucket (the store-buffering pattern; loom found the lost trip without it).
@@ -46,7 +48,7 @@ pub use rule::{RateConfig, RateRule};
 
 use buckets::{Counts, Step, GEN_MASK};
 use epoch::Advance;
-use rule::Decision;
+use rule::{Decision, Moved};
 
 use crate::layout::{Word, GEN_BITS};
 use crate::policy::{Policy, Sample, TripReason, WindowStats};
@@ -100,9 +102,11 @@ const fn cycle_step(cycle: u32, gen: u32) -> Cycle {
 }
 
 /// The mark a filled evaluation leaves: the head it summed up to, tagged with the cycle, so a
-/// mark from another cycle or head never matches.
+/// mark from another cycle or head does not match, and odd, so it is never 0 (no mark). (Heads
+/// that differ only in their top bit would share a mark, but every move of the head is
+/// evaluated and replaces the mark long before the head gets that far.)
 const fn filled_mark(head: Word, gen: u32) -> Word {
-    head ^ (((gen & GEN_MASK) as Word + 1) << (Word::BITS - GEN_BITS))
+    ((head << 1) | 1) ^ (((gen & GEN_MASK) as Word) << (Word::BITS - GEN_BITS))
 }
 
 /// One stripe of buckets, on its own cache line(s).
@@ -260,7 +264,7 @@ impl<const B: usize, const S: usize> Window<B, S> {
         /// use core::time::Duration;
         ///
         /// let rule = RateConfig::new(500, 10).validate().unwrap();
-        /// let last_minute: Window<60> = Window::time(Duration::from_secs(1), rule).unwrap();
+        /// let last_minute: Window<10> = Window::time(Duration::from_secs(6), rule).unwrap();
         /// assert_eq!(last_minute.rule().min_calls(), 10);
         /// assert_eq!(
         ///     Window::<2>::time(Duration::from_micros(1500), rule).err(),
@@ -358,6 +362,17 @@ impl<const B: usize, const S: usize> Window<B, S> {
             Kind::Time { .. } => epoch,
             // Count epochs stay below `B × 2^EPOCH_BITS` (at most 2^28): 32-bit arithmetic.
             Kind::Count { .. } => (epoch as u32 / B as u32) as u64,
+        }
+    }
+
+    /// The head a filled mark is keyed to: a time window's (any move of it evaluates, since
+    /// what left is not known), none for a count window (what left is known: see
+    /// [`rule::needs_evaluation`]).
+    #[inline(always)]
+    fn mark_head(&self, head: Word) -> Word {
+        match self.kind {
+            Kind::Time { .. } => head,
+            Kind::Count { .. } => 0,
         }
     }
 
@@ -459,12 +474,18 @@ impl<const B: usize, const S: usize> Window<B, S> {
         self.sync.fetch_add(1, Ordering::AcqRel);
         let (total, summed_to) = self.sum(gen, epoch);
         match rule::decide(total, &self.rule, self.baseline.load(Ordering::Relaxed)) {
-            Decision::Trip(reason) => Some(reason),
             Decision::Filled => {
-                self.filled.store(filled_mark(summed_to, gen), Ordering::Release);
+                self.filled.store(filled_mark(self.mark_head(summed_to), gen), Ordering::Release);
                 None
             }
-            Decision::Warming => None,
+            // The window is not (or no longer) below its thresholds: no mark.
+            decision => {
+                self.filled.store(0, Ordering::Release);
+                match decision {
+                    Decision::Trip(reason) => Some(reason),
+                    _ => None,
+                }
+            }
         }
     }
 
@@ -487,16 +508,20 @@ impl<const B: usize, const S: usize> Window<B, S> {
         }
     }
 
-    /// Applies [`rule::learn`] to a finished bucket.
+    /// Applies [`rule::learn`] to a finished bucket; `true` if the baseline changed.
     #[inline(never)]
-    fn learn(&self, finished: Counts) {
+    fn learn(&self, finished: Counts) -> bool {
         let mut cur = self.baseline.load(Ordering::Relaxed);
         while let Some(next) = rule::learn(&self.rule, cur, finished) {
+            if next == cur {
+                return false;
+            }
             match self.baseline.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
         }
+        false
     }
 
     /// Sums the buckets of cycle `gen` in the window ending at the newest epoch recorded (at
@@ -558,11 +583,12 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
             Kind::Time { width_ms } => {
                 let epoch = epoch::time_epoch(now_ms, width_ms, head);
                 match self.move_head(&mut head, epoch, &|| clock_ms() / width_ms) {
-                    Some(moved) => (epoch, moved),
+                    Some(true) => (epoch, Moved::Blind),
+                    Some(false) => (epoch, Moved::No),
                     None => return None,
                 }
             }
-            Kind::Count { .. } => (head as u64, false),
+            Kind::Count { .. } => (head as u64, Moved::No),
         };
         // 2. The bucket step, applied; a count window moves on when its bucket is full.
         let limit = self.kind.limit();
@@ -573,12 +599,15 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
                 (Step::Store { next, recycled, finished }, _) => {
                     match slot.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
                         Ok(_) => {
-                            if let Some(finished) = finished {
-                                if self.rule.adaptive.is_some() {
-                                    self.learn(finished);
-                                }
-                            }
-                            moved |= recycled;
+                            moved = match (self.kind, finished) {
+                                // A new threshold: evaluate whatever left.
+                                (_, Some(f)) if self.rule.adaptive.is_some() && self.learn(f) => Moved::Blind,
+                                // A time window's recycled slot: the window moved on.
+                                (Kind::Time { .. }, _) if recycled => Moved::Blind,
+                                // A count window's recycled slot held its oldest bucket.
+                                (Kind::Count { .. }, Some(f)) => Moved::Left(f),
+                                _ => moved,
+                            };
                             break;
                         }
                         Err(actual) => {
@@ -590,10 +619,7 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
                 // A saturated time bucket keeps the rate of its first calls; a time bucket that
                 // already holds a newer epoch means this call left the window.
                 (Step::Full | Step::Newer, Kind::Time { .. }) => return None,
-                (Step::Full, Kind::Count { .. }) => {
-                    head = self.next_bucket(head);
-                    moved = true;
-                }
+                (Step::Full, Kind::Count { .. }) => head = self.next_bucket(head),
                 // The slot is ahead of the head this thread read: another moved it on.
                 (Step::Newer, Kind::Count { .. }) => head = self.head.load(Ordering::Acquire),
             }
@@ -602,7 +628,7 @@ impl<const B: usize, const S: usize> Policy for Window<B, S> {
             cur = slot.load(Ordering::Relaxed);
         }
         // 3. Evaluate, if this outcome can change the decision.
-        let filled = self.filled.load(Ordering::Acquire) == filled_mark(head, gen);
+        let filled = self.filled.load(Ordering::Acquire) == filled_mark(self.mark_head(head), gen);
         if !rule::needs_evaluation(sample, moved, filled) {
             return None;
         }
@@ -645,3 +671,19 @@ impl<const B: usize, const S: usize> core::fmt::Debug for Window<B, S> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod mark_tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_is_never_zero_and_tells_cycles_apart() {
+        for gen in [0, 1, GEN_MASK - 1, GEN_MASK] {
+            for head in [0, 1, 2, Word::MAX / 2, Word::MAX] {
+                assert_ne!(filled_mark(head, gen), 0, "gen {gen} head {head}");
+                assert_ne!(filled_mark(head, gen), filled_mark(head, gen ^ 1));
+                assert_ne!(filled_mark(head, gen), filled_mark(head.wrapping_add(1), gen));
+            }
+        }
+    }
+}

@@ -6,9 +6,11 @@
 //! - [`needs_evaluation`]: whether a recorded outcome can change that decision. Resilience4j
 //!   evaluates the rates after every recorded outcome, successes included, once `min_calls` is
 //!   reached; summing the buckets on every success would cost the success path its speed. A
-//!   success lowers both rates unless the window moved (older calls left it) or had not yet
-//!   reached `min_calls` at its last evaluation; only then is it evaluated. Failures and slow
-//!   calls are always evaluated. Sequentially this is exactly "evaluate after every outcome".
+//!   success lowers both rates unless older calls left the window in a way that can raise one
+//!   (a failure or a slow call slid out, or more calls left than the success added), or the
+//!   window had not yet reached `min_calls` at its last evaluation; only then is it evaluated.
+//!   Failures and slow calls are always evaluated. Sequentially this is exactly "evaluate after
+//!   every outcome".
 //! - [`learn`]: one step of the adaptive threshold's moving average.
 
 use core::time::Duration;
@@ -279,12 +281,36 @@ pub(crate) const fn decide(total: Counts, rule: &RateRule, baseline: u32) -> Dec
     Decision::Filled
 }
 
-/// Whether recording `sample` can change the decision: always for a failure or a slow call;
-/// for a success, only if its record moved the window (`moved`: a new epoch, a recycled bucket)
-/// or the window was not known to be filled at the newest epoch (`filled`).
+/// What recording a call did to the window's older contents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Moved {
+    /// Nothing left the window (the call went to the current bucket, or recycled a bucket of
+    /// another cycle).
+    No,
+    /// The window moved and what left it is not known here (a time window's new epoch, whose
+    /// move may empty several slots; or a learned baseline that moved the threshold).
+    Blind,
+    /// Exactly these calls left the window (a count window recycling its oldest bucket).
+    Left(Counts),
+}
+
+/// Whether recording `sample` can change the decision, given the window was last found
+/// `filled` (at least `min_calls` calls, both rates below their thresholds): always for a
+/// failure, a slow call, or a window not known to be filled; for a success, only if older calls
+/// left the window in a way that can raise a rate. A success adds a call and no failure, so if
+/// at most one call left and it was neither failed nor slow, both rates can only have gone down
+/// (see the exhaustive test below); a count window of `calls_per_bucket = 1` is then evaluated
+/// only when a failure or a slow call slides out.
 #[inline]
-pub(crate) const fn needs_evaluation(sample: Sample, moved: bool, filled: bool) -> bool {
-    sample.failed || sample.slow || moved || !filled
+pub(crate) const fn needs_evaluation(sample: Sample, moved: Moved, filled: bool) -> bool {
+    if sample.failed || sample.slow || !filled {
+        return true;
+    }
+    match moved {
+        Moved::No => false,
+        Moved::Blind => true,
+        Moved::Left(c) => c.failures > 0 || c.slow > 0 || c.calls > 1,
+    }
 }
 
 /// The adaptive baseline after learning from one finished bucket (`None`: unchanged, because
@@ -355,27 +381,46 @@ mod tests {
     #[test]
     fn only_outcomes_that_can_change_the_decision_are_evaluated() {
         let ok = Sample { failed: false, slow: false };
+        let left = |calls, failures, slow| Moved::Left(counts(calls, failures, slow));
         for (sample, moved, filled, want) in [
-            (ok, false, true, false),
-            (ok, true, true, true),
-            (ok, false, false, true),
-            (Sample { failed: true, slow: false }, false, true, true),
-            (Sample { failed: false, slow: true }, false, true, true),
+            (ok, Moved::No, true, false),
+            (ok, Moved::Blind, true, true),
+            (ok, left(1, 0, 0), true, false),
+            (ok, left(1, 1, 0), true, true),
+            (ok, left(1, 0, 1), true, true),
+            (ok, left(2, 0, 0), true, true),
+            (ok, Moved::No, false, true),
+            (Sample { failed: true, slow: false }, Moved::No, true, true),
+            (Sample { failed: false, slow: true }, Moved::No, true, true),
         ] {
-            assert_eq!(needs_evaluation(sample, moved, filled), want, "{sample:?} {moved} {filled}");
+            assert_eq!(needs_evaluation(sample, moved, filled), want, "{sample:?} {moved:?} {filled}");
         }
     }
 
     #[test]
-    fn a_success_never_trips_a_filled_window_that_did_not_move() {
-        // The claim behind `needs_evaluation`: if (calls, failures, slow) is Filled, adding a
-        // success keeps it Filled.
+    fn a_success_that_skips_evaluation_never_hides_a_trip() {
+        // The claim behind `needs_evaluation`, exhaustively on small windows: from every Filled
+        // (calls, failures, slow), adding a success and removing what left (when the function
+        // says no evaluation is needed) stays Filled.
         let r = RateConfig::new(300, 5).slow_calls(Duration::from_millis(1), 400, false).validate().unwrap();
-        for calls in 5..=60u32 {
+        let ok = Sample { failed: false, slow: false };
+        for calls in 5..=40u32 {
             for failures in 0..=calls {
                 for slow in 0..=calls {
-                    if decide(counts(calls, failures, slow), &r, 0) == Decision::Filled {
-                        assert_eq!(decide(counts(calls + 1, failures, slow), &r, 0), Decision::Filled);
+                    if decide(counts(calls, failures, slow), &r, 0) != Decision::Filled {
+                        continue;
+                    }
+                    for lc in 0..=2u32.min(calls) {
+                        for lf in 0..=lc.min(failures) {
+                            for ls in 0..=lc.min(slow) {
+                                let moved = if lc == 0 { Moved::No } else { Moved::Left(counts(lc, lf, ls)) };
+                                if needs_evaluation(ok, moved, true) {
+                                    continue;
+                                }
+                                let after = counts(calls - lc + 1, failures - lf, slow - ls);
+                                assert_eq!(decide(after, &r, 0), Decision::Filled, "{calls} {failures} {slow} - {moved:?}");
+                            }
+                        }
                     }
                 }
             }

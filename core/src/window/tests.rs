@@ -271,3 +271,21 @@ fn every_new_cycle_starts_empty_however_many_cycles_pass() {
         assert_eq!((s.calls, s.failures), (1, 1), "cycle {cycle}");
     }
 }
+
+#[test]
+fn an_exact_count_window_evaluates_a_success_only_when_a_failure_slides_out() {
+    let w: Window<4> = Window::count(1, rule(500, 4)).unwrap();
+    for s in [FAIL, OK, OK, OK] {
+        assert_eq!(w.record(0, s, 0, &|| 0), None);
+    }
+    let before = w.sync.load(Ordering::Relaxed);
+    assert_eq!(w.record(0, OK, 0, &|| 0), None, "the failure slides out: [ok ok ok ok]");
+    assert_eq!(w.sync.load(Ordering::Relaxed), before + 1, "evaluated");
+    for _ in 0..10 {
+        assert_eq!(w.record(0, OK, 0, &|| 0), None);
+    }
+    assert_eq!(w.sync.load(Ordering::Relaxed), before + 1, "successes sliding out: not evaluated");
+    // A failure, then successes: when the window is [fail ok ok ok] -> 25 %; 2 failures -> 50 %.
+    assert_eq!(w.record(0, FAIL, 0, &|| 0), None);
+    assert_eq!(w.record(0, FAIL, 0, &|| 0), Some(TripReason::FailureRate));
+}
