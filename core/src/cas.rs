@@ -97,7 +97,12 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                                     }
                                 }
                                 // The count shown while OPEN and HALF_OPEN, before anyone hears.
-                                let failure_count = self.carry_failures(&change);
+                                let failure_count = self.carry_failures(
+                                    current,
+                                    next,
+                                    &change,
+                                    self.config.failure_threshold,
+                                );
                                 self.observer.on_transition(&Transition {
                                     name: self.name,
                                     from: change.from,

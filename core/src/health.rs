@@ -10,17 +10,25 @@
 //!   Forced open and disabled breakers show 0, as before: no failure put them there.
 //! - **Where it lives.** The OPEN payload of the word has no spare bits, so the count is kept in
 //!   a side word, `[count (W − G bits) | generation (G bits)]`, like the phase stamp: written
-//!   after each transition into OPEN or HALF_OPEN by the thread whose CAS made it, and only
-//!   while the word is still in that generation (a later transition's maker owns the side word
-//!   then). It never decides anything; the word does.
+//!   after each transition into OPEN or HALF_OPEN by the thread whose CAS made it. The store is
+//!   a CAS over the value that thread read, made only while the word is still in that
+//!   generation: once the word has moved on, a later transition's maker owns the side word, and
+//!   its store (made after its own CAS, so after that move) is never overwritten; an earlier
+//!   maker's late store is (the CAS is retried once over it). It never decides anything; the
+//!   word does. What the transition does to the count is decided on the two words, so a breaker
+//!   whose observer ignores transitions computes nothing more (the firmware's consecutive-mode
+//!   image stays under its 2 KiB budget).
 //! - **A reader that finds another generation's tag** (it caught the breaker between a
 //!   transition and the count's store, a few instructions on the thread that made it) still
 //!   reports something true: in HALF_OPEN, the count tagged with the OPEN generation just before
 //!   (entering HALF_OPEN does not change the count); otherwise the smallest count the breaker can
 //!   have opened with: the failure threshold with the consecutive-failures policy, 0 with a rate
 //!   policy (a slow-call-rate trip needs no failure). A transition's maker that finds no count
-//!   for the phase it leaves counts on from that same floor. Aliasing after a multiple of 2^G
-//!   generations could show an older outage's count in that window, as it could a permit's.
+//!   for the phase it leaves counts on from that same floor, and so does everyone after a store
+//!   that gave up (a second late store by earlier makers within the same few instructions).
+//!   Aliasing after a multiple of 2^G generations could show an older outage's count in that
+//!   window, as it could a permit's. A restored OPEN breaker with the consecutive-failures policy
+//!   shows the threshold: the smallest count it can have opened with.
 //! - **Ready to probe.** A breaker whose open period is over but which no call has touched yet
 //!   is still OPEN in the word (only an acquisition admits the probe, with a CAS). It is shown
 //!   as [`State::HalfOpen`] with no probe in flight and no retry-after: the next call *is* the
@@ -74,40 +82,43 @@ pub(crate) const fn floor(consecutive: bool, failure_threshold: u32) -> u32 {
     }
 }
 
-/// `true` when a transition reads or writes the count: it leaves or enters OPEN or HALF_OPEN.
-/// The others (manual control and resets among CLOSED, FORCED_OPEN and DISABLED) report the
-/// word's own count and leave the side word alone.
-pub(crate) const fn touches_count(change: &Change) -> bool {
-    matches!(change.from, State::Open | State::HalfOpen) || matches!(change.to, State::Open | State::HalfOpen)
+/// `true` for the phases that show the side word's count.
+const fn shows_count(phase: Phase) -> bool {
+    matches!(phase, Phase::Open { .. } | Phase::HalfOpen { .. })
 }
 
-/// What a transition does to the count: the `failure_count` its [`Transition`] reports, and
-/// whether that count is stored for the generation it entered. `before` is the count of the
-/// phase it left, when it left OPEN or HALF_OPEN: the side word's, or the floor if the side
-/// word did not know it.
-///
-/// - CLOSED → OPEN (a trip; or anything else entering OPEN or HALF_OPEN, such as a restored
-///   state): the change's own count, stored;
-/// - OPEN → HALF_OPEN: the count carries over, stored again for the new generation;
-/// - HALF_OPEN → OPEN on a failed or timed-out probe: one more, stored;
-/// - HALF_OPEN → CLOSED on success: 0, the count is over;
-/// - a manual transition out of OPEN or HALF_OPEN: the count it interrupted; nothing stored
-///   (FORCED_OPEN, DISABLED and CLOSED do not read the side word);
-/// - anything else: the change's own count (the word's), nothing stored.
-///
-/// [`Transition`]: crate::Transition
-pub(crate) const fn carry(change: &Change, before: u32) -> (u32, bool) {
+/// `true` when a transition from the word `old` to `new` reads or writes the count: it leaves or
+/// enters OPEN or HALF_OPEN. The others (manual control and resets among CLOSED, FORCED_OPEN
+/// and DISABLED) report the word's own count and leave the side word alone.
+pub(crate) const fn touches_count(old: Word, new: Word) -> bool {
+    shows_count(layout::decode(old).phase) || shows_count(layout::decode(new).phase)
+}
+
+/// The count stored for the generation the transition from the word `old` to `new` entered, if
+/// it is kept: `trip` (the count that opened the breaker) on entering OPEN or HALF_OPEN from
+/// anywhere else (a trip, a restored state); the count carried on OPEN → HALF_OPEN; one more on
+/// HALF_OPEN → OPEN (a failed or timed-out probe); nothing for the other states, which do not
+/// read the side word. `before` is the count of the phase left (the side word's, or the floor).
+/// Decided on the words, not on the reported change, so that a breaker whose observer ignores
+/// transitions computes nothing else.
+pub(crate) const fn stored_count(old: Word, new: Word, trip: u32, before: u32) -> Option<u32> {
+    match (layout::decode(old).phase, layout::decode(new).phase) {
+        (Phase::Open { .. }, Phase::HalfOpen { .. }) => Some(before),
+        (Phase::HalfOpen { .. }, Phase::Open { .. }) => Some(before.saturating_add(1)),
+        (_, Phase::Open { .. } | Phase::HalfOpen { .. }) => Some(trip),
+        _ => None,
+    }
+}
+
+/// The `failure_count` a transition reports: the count it stored, if any; on a manual
+/// transition out of OPEN or HALF_OPEN, the count it interrupted (`before`); otherwise the
+/// change's own count (the word's consecutive failures; 0 when a probe closes the breaker).
+pub(crate) const fn reported_count(change: &Change, stored: Option<u32>, before: u32) -> u32 {
     let manual = matches!(change.trigger, Trigger::ForceOpen | Trigger::Disable | Trigger::Reset);
-    let probing = matches!(change.trigger, Trigger::RecoveryTimeout);
-    let probe_failed = matches!(change.trigger, Trigger::ProbeFailed | Trigger::ProbeTimeout);
-    let recovered = matches!(change.trigger, Trigger::ProbeSucceeded);
-    match (change.from, change.to) {
-        (State::Open, State::HalfOpen) if probing => (before, true),
-        (State::HalfOpen, State::Open) if probe_failed => (before.saturating_add(1), true),
-        (State::HalfOpen, State::Closed) if recovered => (0, false),
-        (State::Open | State::HalfOpen, _) if manual => (before, false),
-        (_, State::Open | State::HalfOpen) => (change.failure_count, true),
-        _ => (change.failure_count, false),
+    match stored {
+        Some(count) => count,
+        None if manual && matches!(change.from, State::Open | State::HalfOpen) => before,
+        None => change.failure_count,
     }
 }
 
@@ -135,37 +146,42 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         }
     }
 
-    /// Applies [`carry`] for a transition this thread just made: stores the count for the
-    /// entered generation if it is to be kept, and returns the count the transition reports.
-    /// Called right after the winning CAS, before the observer hears of the change.
-    pub(crate) fn carry_failures(&self, change: &Change) -> u32 {
-        if !touches_count(change) {
+    /// Applies [`stored_count`] and [`reported_count`] for the transition from the word `old`
+    /// to `new` this thread just made, right after its winning CAS and before the observer
+    /// hears of it: stores the count for the entered generation if it is kept, and returns the
+    /// count the transition reports. `threshold` is the config's: a consecutive-failure trip
+    /// happens at the threshold exactly, and it is the floor.
+    #[inline(always)]
+    pub(crate) fn carry_failures(&self, old: Word, new: Word, change: &Change, threshold: u32) -> u32 {
+        if !touches_count(old, new) {
             return change.failure_count;
         }
-        let mut side = self.open_failures.load(Ordering::Acquire);
-        let left_half_open = matches!(change.from, State::HalfOpen);
-        let before = match known_count(side, change.gen.wrapping_sub(1), left_half_open) {
+        let side = self.open_failures.load(Ordering::Acquire);
+        let gen = layout::gen_of(new);
+        let left_half_open = matches!(layout::decode(old).phase, Phase::HalfOpen { .. });
+        let before = match known_count(side, gen.wrapping_sub(1), left_half_open) {
             Some(count) => count,
-            None => floor(P::CONSECUTIVE, self.config().failure_threshold),
+            None => floor(P::CONSECUTIVE, threshold),
         };
-        let (count, store) = carry(change, before);
-        if store {
-            let next = encode(change.gen, count);
-            // Only while the word is still in the entered generation: after that, the side
-            // word belongs to a later transition's maker, which may already have stored.
-            while layout::gen_of(self.word.load(Ordering::Acquire)) == change.gen {
-                match self.open_failures.compare_exchange_weak(
-                    side,
-                    next,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
+        // The change's own count is needed only for a rate trip and for what the observer hears.
+        let trip = if P::CONSECUTIVE { threshold } else { change.failure_count };
+        let stored = stored_count(old, new, trip, before);
+        if let Some(count) = stored {
+            let next = encode(gen, count);
+            let mut side = side;
+            // Over the value read above, then once over an earlier maker's late store: a loop
+            // would be unrolled into the CAS loop's one function, past the firmware's budget.
+            for _ in 0..2 {
+                if layout::gen_of(self.word.load(Ordering::Acquire)) != gen {
+                    break;
+                }
+                match self.open_failures.compare_exchange(side, next, Ordering::AcqRel, Ordering::Acquire) {
                     Ok(_) => break,
                     Err(actual) => side = actual,
                 }
             }
         }
-        count
+        reported_count(change, stored, before)
     }
 }
 
@@ -209,45 +225,70 @@ mod tests {
         assert_eq!((floor(true, 4), floor(false, 4)), (4, 0));
     }
 
+    fn at(gen: u32, phase: Phase) -> Word {
+        word(Decoded { gen, phase })
+    }
+
+    const CLOSED: Phase = Phase::Closed { failures: 0, ramping: false };
+    const OPEN: Phase = Phase::Open { opened_at: 0, level: 1 };
+    const HALF: Phase = Phase::HalfOpen { issued: 1, successes: 0, level: 1 };
+
     #[test]
-    fn a_trip_sets_the_count_probes_add_to_it_and_closing_ends_it() {
-        use State::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
-        // Trips: the count that opened the breaker.
-        for trigger in [Trigger::FailureThreshold, Trigger::FailureRate, Trigger::SlowCallRate] {
-            let trip = change(Closed, Open, trigger, 3);
-            assert!(touches_count(&trip));
-            assert_eq!(carry(&trip, 0), (3, true));
-        }
+    fn a_trip_sets_the_count_probes_add_to_it_and_other_states_do_not_touch_it() {
+        // A trip (or anything else entering OPEN or HALF_OPEN): the count that opened it.
+        assert_eq!(stored_count(at(3, CLOSED), at(4, OPEN), 3, 40), Some(3));
+        assert_eq!(stored_count(at(3, Phase::ForcedOpen), at(4, OPEN), 3, 40), Some(3));
         // OPEN → HALF_OPEN carries it; a failed or timed-out probe adds one.
-        assert_eq!(carry(&change(Open, HalfOpen, Trigger::RecoveryTimeout, 0), 5), (5, true));
-        assert_eq!(carry(&change(HalfOpen, Open, Trigger::ProbeFailed, 1), 5), (6, true));
-        assert_eq!(carry(&change(HalfOpen, Open, Trigger::ProbeTimeout, 0), 5), (6, true));
-        assert_eq!(carry(&change(HalfOpen, Open, Trigger::ProbeFailed, 1), u32::MAX), (u32::MAX, true));
-        // Closing ends it.
-        assert_eq!(carry(&change(HalfOpen, Closed, Trigger::ProbeSucceeded, 0), 5), (0, false));
-        // Manual transitions out of OPEN or HALF_OPEN report the count they interrupt.
-        for to in [ForcedOpen, Disabled, Closed] {
-            for from in [Open, HalfOpen] {
-                for trigger in [Trigger::ForceOpen, Trigger::Disable, Trigger::Reset] {
-                    let manual = change(from, to, trigger, 0);
-                    assert!(touches_count(&manual));
-                    assert_eq!(carry(&manual, 5), (5, false));
-                }
+        assert_eq!(stored_count(at(4, OPEN), at(5, HALF), 3, 5), Some(5));
+        assert_eq!(stored_count(at(5, HALF), at(6, OPEN), 3, 5), Some(6));
+        assert_eq!(stored_count(at(5, HALF), at(6, OPEN), 3, u32::MAX), Some(u32::MAX));
+        // Leaving OPEN or HALF_OPEN for another state stores nothing (but reads the count).
+        for to in [CLOSED, Phase::ForcedOpen, Phase::Disabled] {
+            for from in [OPEN, HALF] {
+                assert!(touches_count(at(5, from), at(6, to)));
+                assert_eq!(stored_count(at(5, from), at(6, to), 3, 5), None);
             }
         }
-        // Manual transitions among the other states report the word's own count and neither
-        // read nor write the side word.
-        for (from, to, trigger) in [
-            (Closed, ForcedOpen, Trigger::ForceOpen),
-            (Closed, Disabled, Trigger::Disable),
-            (Closed, Closed, Trigger::Reset),
-            (ForcedOpen, Closed, Trigger::Reset),
-            (Disabled, ForcedOpen, Trigger::ForceOpen),
+        // Among the other states nothing is read or written.
+        for (from, to) in [
+            (CLOSED, Phase::ForcedOpen),
+            (CLOSED, Phase::Disabled),
+            (CLOSED, CLOSED),
+            (Phase::ForcedOpen, CLOSED),
+            (Phase::Disabled, Phase::ForcedOpen),
         ] {
-            let manual = change(from, to, trigger, 2);
-            assert!(!touches_count(&manual));
-            assert_eq!(carry(&manual, 5), (2, false));
+            assert!(!touches_count(at(5, from), at(6, to)), "{from:?} -> {to:?}");
+            assert_eq!(stored_count(at(5, from), at(6, to), 3, 5), None);
         }
+        assert!(touches_count(at(3, CLOSED), at(4, OPEN)));
+    }
+
+    #[test]
+    fn a_transition_reports_what_it_stored_or_what_it_interrupted() {
+        use State::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
+        // What it stored.
+        for (from, to, trigger) in [
+            (Closed, Open, Trigger::FailureThreshold),
+            (Closed, Open, Trigger::FailureRate),
+            (Open, HalfOpen, Trigger::RecoveryTimeout),
+            (HalfOpen, Open, Trigger::ProbeFailed),
+            (HalfOpen, Open, Trigger::ProbeTimeout),
+        ] {
+            assert_eq!(reported_count(&change(from, to, trigger, 1), Some(6), 5), 6);
+        }
+        // Closing ends the count: the change's own 0.
+        assert_eq!(reported_count(&change(HalfOpen, Closed, Trigger::ProbeSucceeded, 0), None, 5), 0);
+        // Manual control out of OPEN or HALF_OPEN: the count it interrupted.
+        for from in [Open, HalfOpen] {
+            for (to, trigger) in
+                [(ForcedOpen, Trigger::ForceOpen), (Disabled, Trigger::Disable), (Closed, Trigger::Reset)]
+            {
+                assert_eq!(reported_count(&change(from, to, trigger, 0), None, 5), 5);
+            }
+        }
+        // Manual control out of CLOSED: the word's consecutive failures, as before.
+        assert_eq!(reported_count(&change(Closed, ForcedOpen, Trigger::ForceOpen, 2), None, 5), 2);
+        assert_eq!(reported_count(&change(Closed, Closed, Trigger::Reset, 2), None, 5), 2);
     }
 
     #[test]
