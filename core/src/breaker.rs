@@ -4,6 +4,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::config_cell::ConfigCell;
 use crate::health::shown_state;
 use crate::layout::{self, Phase, Word};
 use crate::observer::{Observer, Verdict};
@@ -61,7 +62,9 @@ pub struct Breaker<C, O = (), P = Consecutive> {
     /// The failures that opened the breaker, shown while OPEN and HALF_OPEN: `[count |
     /// generation]`, written by each transition's maker (see `health.rs`).
     pub(crate) open_failures: AtomicWord,
-    pub(crate) config: ValidConfig,
+    /// The config in force: one consistent copy per decision, replaceable at run time (see
+    /// `config_cell.rs`).
+    pub(crate) config: ConfigCell,
     pub(crate) name: &'static str,
     pub(crate) clock: C,
     pub(crate) observer: O,
@@ -117,7 +120,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 stamp: AtomicWord::new(0),
                 ramp_calls: AtomicU32::new(0),
                 open_failures: AtomicWord::new(0),
-                config,
+                config: ConfigCell::new(config),
                 name,
                 clock,
                 observer,
@@ -158,8 +161,10 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         if layout::is_clean_closed(word) {
             return Ok(Ticket::new(layout::gen_of(word), Admission::Closed { clean: true }, self.start_ms()));
         }
-        if let Some(open) = self.reject_while_open(word) {
-            return Err(open);
+        match self.reject_while_open(word) {
+            FastOpen::Rejected(open) => return Err(open),
+            FastOpen::AskSlot => return self.acquire_open_cold(word),
+            FastOpen::Pass => {}
         }
         self.acquire_slow(word)
     }
@@ -167,15 +172,49 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// The rejection fast path: OPEN and its open duration not over. One clock read, no store;
     /// the same rule as the transition function (`open_retry_ms`), which handles everything
     /// else, including admitting the probe.
+    ///
+    /// With the `reconfigure` feature the open timing comes from the config cell's shortcut
+    /// word (one load, at backoff level 0 without jitter); any other open timing is read from
+    /// the cell's slot out of line ([`FastOpen::AskSlot`]), so the common case stays as small
+    /// as with a plain config.
     #[inline(always)]
-    fn reject_while_open(&self, word: layout::Word) -> Option<CircuitOpen> {
+    fn reject_while_open(&self, word: layout::Word) -> FastOpen {
         if let Phase::Open { opened_at, level } = layout::decode(word).phase {
+            let Some(cfg) = self.config.read_open_shortcut(level) else {
+                return FastOpen::AskSlot;
+            };
             let now = self.clock.now().as_millis() as layout::Ms;
-            if let Some(ms) = open_retry_ms(&self.config, opened_at, level, layout::gen_of(word), now) {
-                return Some(self.reject(State::Open, Some(ms as u64)));
+            if let Some(ms) = open_retry_ms(&cfg, opened_at, level, layout::gen_of(word), now) {
+                return FastOpen::Rejected(self.reject(State::Open, Some(ms as u64)));
             }
         }
-        None
+        FastOpen::Pass
+    }
+
+    /// The rejection fast path for an open timing the shortcut does not hold (backoff, jitter):
+    /// from the cell's slot, version-checked. `None`: not rejected here (the open period is
+    /// over, or a change of config completed during the read); the slow path decides.
+    #[cold]
+    #[inline(never)]
+    fn reject_from_slot(&self, word: layout::Word) -> Option<CircuitOpen> {
+        let Phase::Open { opened_at, level } = layout::decode(word).phase else {
+            return None;
+        };
+        let cfg = self.config.read_open_timing(level)?;
+        let now = self.clock.now().as_millis() as layout::Ms;
+        let ms = open_retry_ms(&cfg, opened_at, level, layout::gen_of(word), now)?;
+        Some(self.reject(State::Open, Some(ms as u64)))
+    }
+
+    /// [`try_acquire_ticket`](Breaker::try_acquire_ticket) after [`FastOpen::AskSlot`]: a tail
+    /// call, so the inlined fast path keeps no state across it.
+    #[cold]
+    #[inline(never)]
+    fn acquire_open_cold(&self, word: layout::Word) -> Result<Ticket, CircuitOpen> {
+        match self.reject_from_slot(word) {
+            Some(open) => Err(open),
+            None => self.acquire_slow(word),
+        }
     }
 
     /// Admission when the word is not clean CLOSED: OPEN, HALF_OPEN, pending failures, a ramp,
@@ -323,7 +362,24 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             }
             return result.map_err(CallError::Inner);
         }
-        if let Some(open) = self.reject_while_open(word) {
+        match self.reject_while_open(word) {
+            FastOpen::Rejected(open) => return Err(CallError::Open(open)),
+            FastOpen::AskSlot => return self.call_open_cold(f, classify, word),
+            FastOpen::Pass => {}
+        }
+        self.call_slow(f, classify)
+    }
+
+    /// `call_with` after [`FastOpen::AskSlot`] (see `acquire_open_cold`).
+    #[cold]
+    #[inline(never)]
+    fn call_open_cold<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+        word: Word,
+    ) -> Result<T, CallError<E>> {
+        if let Some(open) = self.reject_from_slot(word) {
             return Err(CallError::Open(open));
         }
         self.call_slow(f, classify)
@@ -430,7 +486,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     pub fn state(&self) -> State {
         let d = layout::decode(self.word.load(Ordering::Acquire));
         match d.phase {
-            Phase::Open { .. } => shown_state(self.config(), d, self.clock.now().as_millis() as layout::Ms),
+            Phase::Open { .. } => shown_state(&self.config(), d, self.clock.now().as_millis() as layout::Ms),
             phase => state_of(phase),
         }
     }
@@ -496,6 +552,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// ```
     pub fn snapshot(&self) -> Snapshot {
         let word = self.word.load(Ordering::Acquire);
+        let cfg = self.config.read();
         let d = layout::decode(word);
         let window = match d.phase {
             Phase::Closed { .. } => self.window_stats(word),
@@ -505,7 +562,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             name: self.name,
             state: state_of(d.phase),
             failure_count: 0,
-            failure_threshold: self.config.failure_threshold,
+            failure_threshold: cfg.failure_threshold,
             probes_in_flight: 0,
             probe_successes: 0,
             retry_after: None,
@@ -519,7 +576,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 snap.failure_count = if P::CONSECUTIVE { failures } else { window.map_or(0, |w| w.failures) };
                 if ramping && cfg!(feature = "policies") {
                     let now = self.now_for(word, self.clock.now().as_millis(), true);
-                    let share = ramp_permille(&self.config, now.phase_elapsed.unwrap_or(0));
+                    let share = ramp_permille(&cfg, now.phase_elapsed.unwrap_or(0));
                     snap.recovering = Some(share as f32 / 1000.0);
                 }
             }
@@ -528,8 +585,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 let now = self.clock.now().as_millis() as layout::Ms;
                 // Past its open period the breaker is ready to probe: shown as HALF_OPEN with
                 // no probe in flight and no retry-after (see `state`).
-                snap.state = shown_state(cfg, d, now);
-                snap.retry_after = open_retry_ms(cfg, opened_at, level, d.gen, now)
+                snap.state = shown_state(&cfg, d, now);
+                snap.retry_after = open_retry_ms(&cfg, opened_at, level, d.gen, now)
                     .map(|ms| Duration::from_millis(ms as u64));
                 snap.failure_count = self.open_failure_count(d);
                 snap.backoff_level = level;
@@ -555,9 +612,19 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         self.name
     }
 
-    /// Its configuration.
-    pub fn config(&self) -> &ValidConfig {
-        &self.config
+    /// The configuration in force (a copy: it can be replaced at run time, see
+    /// [`reconfigure`](Breaker::reconfigure)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock};
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new().failure_threshold(3), ManualClock::new()).unwrap();
+    /// assert_eq!(breaker.config().failure_threshold(), 3);
+    /// ```
+    pub fn config(&self) -> ValidConfig {
+        self.config.read()
     }
 
     /// Its clock.
@@ -569,6 +636,16 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     pub fn observer(&self) -> &O {
         &self.observer
     }
+}
+
+/// What the OPEN rejection fast path decided.
+enum FastOpen {
+    /// Rejected: OPEN and its open period not over.
+    Rejected(CircuitOpen),
+    /// Not OPEN, or its open period is over: the slow path decides.
+    Pass,
+    /// OPEN, with an open timing the config cell's shortcut does not hold: ask its slot.
+    AskSlot,
 }
 
 /// The ticket of a call admitted on the permit-less hot path, from the clean closed word it was
@@ -613,7 +690,7 @@ impl<C: Clock, O: Observer, P: Policy> fmt::Debug for Breaker<C, O, P> {
             .field("name", &self.name)
             .field("state", &state_of(d.phase))
             .field("generation", &d.gen)
-            .field("config", &self.config)
+            .field("config", &self.config.read())
             .finish_non_exhaustive()
     }
 }

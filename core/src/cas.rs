@@ -19,7 +19,7 @@ use crate::observer::{Observer, Transition};
 use crate::policy::Policy;
 use crate::sync::Ordering;
 use crate::transition::{transition, Event, Now, Outcome, Step};
-use crate::{Breaker, Clock, Timestamp};
+use crate::{Breaker, Clock, Timestamp, ValidConfig};
 use core::time::Duration;
 
 impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
@@ -64,11 +64,26 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// recently seen one to try as the first CAS guess. Returns the outcome and the word it was
     /// decided on (the stored one, if it stored).
     #[inline]
-    pub(crate) fn apply(&self, event: Event, mut current: Word, mut fresh: bool) -> (Outcome, Word) {
+    pub(crate) fn apply(&self, event: Event, current: Word, fresh: bool) -> (Outcome, Word) {
+        self.apply_with(|word, now, cfg| transition(word, event, now, cfg), current, fresh)
+    }
+
+    /// [`apply`](Breaker::apply) around any pure decision `decide(word, now, config)` with the
+    /// transition function's contract (a restore's step, `restore.rs`, is the other one): a
+    /// decision that is never used is never compiled in.
+    #[inline]
+    pub(crate) fn apply_with(
+        &self,
+        decide: impl Fn(Word, Option<Now>, &ValidConfig) -> Step,
+        mut current: Word,
+        mut fresh: bool,
+    ) -> (Outcome, Word) {
+        // One copy of the config per decision: every retry of the loop decides under it.
+        let cfg = self.config.read();
         let mut now: Option<Now> = None;
         let mut reading: Option<u64> = None;
         loop {
-            match transition(current, event, now, &self.config) {
+            match decide(current, now, &cfg) {
                 Step::NeedsTime => {
                     let clock_ms = self.clock.now().as_millis();
                     reading = Some(clock_ms);
@@ -97,23 +112,19 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                                     }
                                 }
                                 // The count shown while OPEN and HALF_OPEN, before anyone hears.
-                                let failure_count = self.carry_failures(
-                                    current,
-                                    next,
-                                    &change,
-                                    self.config.failure_threshold,
-                                );
+                                let failure_count =
+                                    self.carry_failures(current, next, &change, cfg.failure_threshold);
                                 self.observer.on_transition(&Transition {
                                     name: self.name,
                                     from: change.from,
                                     to: change.to,
                                     trigger: change.trigger,
                                     failure_count,
-                                    threshold: self.config.failure_threshold,
+                                    threshold: cfg.failure_threshold,
                                     open_for: change.open_for_ms.map(|ms| Duration::from_millis(ms as u64)),
                                     open_duration: match change.to {
                                         crate::State::Open => Some(Duration::from_millis(
-                                            self.config.open_ms(change.level, change.gen) as u64,
+                                            cfg.open_ms(change.level, change.gen) as u64,
                                         )),
                                         _ => None,
                                     },

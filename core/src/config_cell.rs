@@ -34,19 +34,24 @@
 //! reconfigurations.
 //!
 //! Costs: a read is two loads of `V`, one relaxed load per field and, on weakly ordered targets,
-//! the fence (`dmb` on Arm); `x86` needs no instruction for either ordering. Memory: two slots
-//! of ten fields and `V`, 136 bytes on the 64-bit layout and 84 on the 32-bit one (56 and 36
-//! without `policies`), where a plain `ValidConfig` takes 64 and 40. The closed-state hot path
-//! does not read the config at all.
+//! the fence (`dmb` on Arm); `x86` needs no instruction for either ordering. The closed-state hot
+//! path does not read the config at all. The OPEN rejection fast path reads one word, `timing`
+//! (`pack_timing`: the recovery timeout and a "no jitter" flag, written by the writer under
+//! its claim), which answers at backoff level 0 without jitter: one atomic cannot be torn, so it
+//! needs no version check, and its address does not depend on `V`. Any other open timing is read
+//! from the active slot, out of line. Memory: two slots of ten fields, `V` and `timing`: 144
+//! bytes on the 64-bit layout and 88 on the 32-bit one (64 and 40 without `policies`), where a
+//! plain `ValidConfig` takes 64 and 40.
 //!
 //! Nothing here decides anything about the breaker: which slot, and whether a read must be
-//! retried, are the two pure functions [`active_slot`] and [`unchanged`], tested below.
+//! retried, are the two pure functions `active_slot` and `unchanged`, tested below.
 //!
 //! Without the `policies` feature a slot holds only the four fields a consecutive-failure
 //! breaker can set (threshold, timeout, probes, successes); the others have their fixed
-//! "off" values there. Without the `reconfigure` feature the cell is a plain [`ValidConfig`]
+//! "off" values there. Without the `reconfigure` feature the cell is a plain `ValidConfig`
 //! (`read` is a copy the optimiser folds into constants for a `static` breaker): the cell costs
-//! about 400 B of `.text` on thumbv7em, which a firmware build at its smallest leaves out.
+//! about 260 B of `.text` on thumbv7em in consecutive-failure mode, which a firmware build at
+//! its smallest leaves out.
 
 #[cfg(feature = "reconfigure")]
 pub(crate) use cell::{ConfigCell, Contention};
@@ -77,8 +82,14 @@ mod plain {
 
         /// The config (all of it: a copy costs nothing here).
         #[inline(always)]
-        pub(crate) fn read_open_timing(&self) -> ValidConfig {
-            self.0
+        pub(crate) fn read_open_timing(&self, _level: u32) -> Option<ValidConfig> {
+            Some(self.0)
+        }
+
+        /// The config: a plain value needs no shortcut.
+        #[inline(always)]
+        pub(crate) fn read_open_shortcut(&self, _level: u32) -> Option<ValidConfig> {
+            Some(self.0)
         }
     }
 }
@@ -112,6 +123,26 @@ mod cell {
             probe_timeout_ms: 0,
             ramp_ms: 0,
             ramp_start_percent: 0,
+        }
+    }
+
+    /// The rejection fast path's shortcut word: `recovery_timeout << 1 | no jitter`. The timeout is
+    /// at most `MAX_OPEN_MS` (below 2^40, or 2^20 on the 32-bit layout), so the shift never loses
+    /// a bit.
+    #[inline(always)]
+    pub(crate) const fn pack_timing(c: &ValidConfig) -> Ms {
+        c.recovery_timeout_ms << 1 | (c.jitter_ms == 0) as Ms
+    }
+
+    /// The open duration the shortcut word gives at backoff `level`: the recovery timeout at level
+    /// 0 without jitter, and always without the `policies` feature (no backoff, no jitter: the
+    /// open duration is the timeout); `None` otherwise (the slot has the rest).
+    #[inline(always)]
+    pub(crate) const fn unpack_timing(timing: Ms, level: u32) -> Option<Ms> {
+        if !cfg!(feature = "policies") || (level == 0 && timing & 1 == 1) {
+            Some(timing >> 1)
+        } else {
+            None
         }
     }
 
@@ -219,16 +250,22 @@ mod cell {
             }
         }
 
-        /// Only the fields an open duration is computed from (see [`open_timing`]).
+        /// Only the fields the open duration at backoff `level` is computed from (see
+        /// [`open_timing`]): at level 0 the cap is never looked at, and without jitter the seed
+        /// is not, so the common case is two loads.
         #[inline(always)]
-        fn load_open_timing(&self) -> ValidConfig {
+        fn load_open_timing(&self, level: u32) -> ValidConfig {
             let r = Ordering::Relaxed;
             let recovery_timeout_ms = self.recovery_timeout_ms.load(r);
             #[cfg(feature = "policies")]
             let (backoff_max_ms, jitter_ms, jitter_seed) = {
                 let p = &self.recovery;
-                (p.backoff_max_ms.load(r), p.jitter_ms.load(r), p.jitter_seed.load(r))
+                let cap = if level == 0 { recovery_timeout_ms } else { p.backoff_max_ms.load(r) };
+                let jitter = p.jitter_ms.load(r);
+                (cap, jitter, if jitter == 0 { 0 } else { p.jitter_seed.load(r) })
             };
+            #[cfg(not(feature = "policies"))]
+            let _ = level;
             #[cfg(not(feature = "policies"))]
             let (backoff_max_ms, jitter_ms, jitter_seed) = (recovery_timeout_ms, 0, 0);
             open_timing(recovery_timeout_ms, backoff_max_ms, jitter_ms, jitter_seed)
@@ -270,6 +307,8 @@ mod cell {
     /// The double-buffered config (see the module docs).
     pub(crate) struct ConfigCell {
         version: AtomicU32,
+        /// The OPEN rejection fast path's shortcut: [`pack_timing`] of the config in force.
+        timing: AtomicMs,
         slots: [Slot; 2],
     }
 
@@ -278,12 +317,16 @@ mod cell {
             /// A cell holding `config` in slot 0 (version 0). The inactive slot holds a copy too, so
             /// every slot holds a validated config at all times.
             pub(crate) fn new(config: ValidConfig) -> Self {
-                ConfigCell { version: AtomicU32::new(0), slots: [Slot::new(config), Slot::new(config)] }
+                ConfigCell {
+                    version: AtomicU32::new(0),
+                    timing: AtomicMs::new(pack_timing(&config)),
+                    slots: [Slot::new(config), Slot::new(config)],
+                }
             }
         }
 
-        /// `part` of one slot, consistently, and the (possibly odd) version it was read at.
-        /// One attempt at `part` of the active slot: `None` if a writer completed meanwhile.
+        /// One attempt at `part` of the active slot, and the (possibly odd) version it was read
+        /// at: `None` if a writer completed meanwhile.
         #[inline(always)]
         fn try_read_part<R>(&self, part: impl Fn(&Slot) -> R) -> Option<(R, u32)> {
             let before = self.version.load(Ordering::Acquire);
@@ -314,22 +357,28 @@ mod cell {
             self.read_versioned().0
         }
 
-        /// The open timing of the config in force (see [`open_timing`]), for the OPEN rejection
-        /// fast path: one to four loads instead of ten, inlined; a read that a writer's
-        /// completion spoilt falls back to the full read.
+        /// The open timing at backoff `level` of the config in force (see [`open_timing`]),
+        /// for the OPEN rejection fast path: two to four loads instead of ten, inlined, one
+        /// attempt. `None` if a writer completed meanwhile: the caller then takes its slow path,
+        /// which reads the whole config (retrying here would keep the values live across a
+        /// call and cost the fast path a stack frame).
+        ///
+        /// The common case (level 0, no jitter) is one load of its own word, `timing`: a single
+        /// atomic holds the recovery timeout and the "no jitter" flag of one config, so it
+        /// cannot be torn, and the fast path pays neither the version check nor the load of a
+        /// slot address that depends on the version.
         #[inline(always)]
-        pub(crate) fn read_open_timing(&self) -> ValidConfig {
-            match self.try_read_part(Slot::load_open_timing) {
-                Some((timing, _)) => timing,
-                None => self.read_open_timing_again(),
+        pub(crate) fn read_open_timing(&self, level: u32) -> Option<ValidConfig> {
+            match unpack_timing(self.timing.load(Ordering::Relaxed), level) {
+                Some(timeout) => Some(open_timing(timeout, timeout, 0, 0)),
+                None => self.try_read_part(|slot| slot.load_open_timing(level)).map(|(timing, _)| timing),
             }
         }
 
-        #[cold]
-        #[inline(never)]
-        fn read_open_timing_again(&self) -> ValidConfig {
-            let c = self.read();
-            open_timing(c.recovery_timeout_ms, c.backoff_max_ms, c.jitter_ms, c.jitter_seed)
+        /// The shortcut alone: the open timing at level 0 without jitter, `None` otherwise.
+        #[inline(always)]
+        pub(crate) fn read_open_shortcut(&self, level: u32) -> Option<ValidConfig> {
+            unpack_timing(self.timing.load(Ordering::Relaxed), level).map(|t| open_timing(t, t, 0, 0))
         }
 
         /// Replaces the config with `config` if no writer completed since version `seen` (from
@@ -351,6 +400,10 @@ mod cell {
             // Orders the claim before the stores: a reader that sees any of them sees the claim.
             fence(Ordering::Release);
             self.slots[active_slot(seen) ^ 1].store(config);
+            // Under the claim, so writers' shortcuts are ordered like their slots. A fast-path
+            // reader may see it a moment before the slot is published: it then decides under the
+            // new config, which is one whole config all the same.
+            self.timing.store(pack_timing(config), Ordering::Relaxed);
             self.version.store(seen.wrapping_add(2), Ordering::Release);
             Ok(())
         }
@@ -367,6 +420,7 @@ mod cell {
         fn the_open_timing_is_the_configs() {
             use crate::layout::GENERATIONS;
             let ms = Duration::from_millis;
+            #[cfg_attr(not(feature = "policies"), allow(unused_mut))]
             let mut configs =
                 std::vec![Config::new(), Config::new().recovery_timeout(ms(7)).failure_threshold(9)];
             #[cfg(feature = "policies")]
@@ -377,14 +431,37 @@ mod cell {
             for c in configs {
                 let c = c.validate().unwrap();
                 let cell = ConfigCell::new(c);
-                let t = cell.read_open_timing();
-                assert_eq!(Config::from(t).validate(), Ok(t), "a valid config");
                 for level in 0..=crate::MAX_BACKOFF_LEVEL {
+                    let t = cell.read_open_timing(level).unwrap();
+                    assert_eq!(Config::from(t).validate(), Ok(t), "a valid config");
                     for gen in [0, 1, GENERATIONS - 1] {
                         assert_eq!(t.open_ms(level, gen), c.open_ms(level, gen));
                     }
                 }
             }
+        }
+
+        #[test]
+        fn the_shortcut_word_answers_level_0_without_jitter_only() {
+            let ms = Duration::from_millis;
+            let plain = Config::new().recovery_timeout(ms(1_234)).validate().unwrap();
+            assert_eq!(unpack_timing(pack_timing(&plain), 0), Some(1_234));
+            let at_level_1 = if cfg!(feature = "policies") { None } else { Some(1_234) };
+            assert_eq!(unpack_timing(pack_timing(&plain), 1), at_level_1);
+            let longest = Config::new().recovery_timeout(ms(crate::MAX_OPEN_MS)).validate().unwrap();
+            assert_eq!(unpack_timing(pack_timing(&longest), 0), Some(crate::MAX_OPEN_MS as Ms));
+            #[cfg(feature = "policies")]
+            {
+                let jittered = Config::new().jitter(ms(5), 1).validate().unwrap();
+                assert_eq!(unpack_timing(pack_timing(&jittered), 0), None);
+                // A seed without jitter adds nothing: still the shortcut.
+                let seeded = Config::new().jitter(Duration::ZERO, 1).validate().unwrap();
+                assert_eq!(unpack_timing(pack_timing(&seeded), 0), Some(60_000));
+            }
+            // The writer keeps it in step with the slots.
+            let cell = ConfigCell::new(plain);
+            assert_eq!(cell.replace(0, &longest), Ok(()));
+            assert_eq!(cell.timing.load(Ordering::Relaxed), pack_timing(&longest));
         }
 
         #[test]

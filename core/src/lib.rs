@@ -48,6 +48,9 @@
 //! # Features
 //!
 //! - `embedded-time`: [`EmbeddedTimeClock`] adapts any `embedded_time::Clock`.
+//! - `reconfigure` (default): [`Breaker::reconfigure`] and [`Breaker::update_config`] change a
+//!   live breaker's config; without it the config is a plain value (smaller on microcontrollers).
+//! - `serde`: `Serialize` / `Deserialize` for [`SavedState`] (no `alloc` needed).
 //!
 //! On targets without compare-and-swap (`thumbv6m-none-eabi`, `riscv32imc-unknown-none-elf`)
 //! the application enables `portable-atomic`'s `critical-section` feature and provides a
@@ -66,12 +69,15 @@ mod breaker;
 mod cas;
 mod clock;
 mod config;
+mod config_cell;
 mod error;
 mod health;
 mod layout;
 mod observer;
 mod permit;
 mod policy;
+mod reconfigure;
+mod restore;
 mod state;
 mod sync;
 mod transition;
@@ -91,6 +97,9 @@ pub use layout::{
 pub use observer::{Observer, Transition, Trigger, Verdict};
 pub use permit::{Permit, Ticket};
 pub use policy::{Consecutive, Policy, Sample, TripReason, WindowStats};
+#[cfg(feature = "reconfigure")]
+pub use reconfigure::ReconfigureError;
+pub use restore::{RestoreError, SavedState};
 pub use state::{Snapshot, State};
 #[cfg(feature = "policies")]
 pub use window::{

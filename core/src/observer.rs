@@ -50,6 +50,10 @@ pub enum Trigger {
     Disable,
     /// [`Breaker::reset`](crate::Breaker::reset).
     Reset,
+    /// [`Breaker::restore`](crate::Breaker::restore) put back a saved state. Into OPEN,
+    /// `open_duration` is the whole open period of the restored cycle and `open_for` the part
+    /// already served before the restart, so the time left is their difference.
+    Restore,
 }
 
 /// One state transition, with the fields the seed logs.

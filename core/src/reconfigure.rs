@@ -263,6 +263,7 @@ mod tests {
     #[test]
     fn valid_configs_round_trip_through_the_builder() {
         let ms = Duration::from_millis;
+        #[cfg_attr(not(feature = "policies"), allow(unused_mut))]
         let mut configs = std::vec![
             Config::new(),
             Config::new().failure_threshold(1).recovery_timeout(ms(1)),

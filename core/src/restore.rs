@@ -767,6 +767,7 @@ mod tests {
 
     /// Configs of every shape the checks depend on: with and without backoff and jitter.
     fn configs() -> Vec<ValidConfig> {
+        #[cfg_attr(not(feature = "policies"), allow(unused_mut))]
         let mut v = std::vec![
             Config::new().failure_threshold(1).recovery_timeout(ms(1_000)),
             Config::new().failure_threshold(3).recovery_timeout(ms(250)).half_open_probes(2),
