@@ -6,12 +6,16 @@ use core::fmt;
 use core::time::Duration;
 
 use breaker_core::{
-    Breaker, CallError, CircuitOpen, Consecutive, ManualClock, Observer, Permit, Policy, Snapshot, Ticket,
-    Timestamp, Transition, ValidConfig, Verdict, Window, WindowStats, MAX_BUCKETS,
+    Breaker, CallError, CircuitOpen, Consecutive, ManualClock, Observer, Permit, Policy, ReconfigureError,
+    RestoreError, SavedState, Snapshot, Ticket, Timestamp, Transition, ValidConfig, Verdict, Window,
+    WindowStats, MAX_BUCKETS,
 };
 
-use crate::config::{ModelPolicy, WindowKind, WindowSpec};
-use crate::model::{Coverage, KnownBugs, Model, ModelPermit, ModelRejection, ModelTransition, WindowFigures};
+use crate::config::{shown, ModelPolicy, Settings, WindowKind, WindowSpec};
+use crate::model::{
+    crc32, same_error, Coverage, KnownBugs, Model, ModelPermit, ModelRejection, ModelSaved, ModelTransition,
+    WindowFigures,
+};
 use crate::scenario::{Op, Scenario, Settle};
 
 /// The name every breaker built by [`check`] gets.
@@ -64,15 +68,15 @@ pub struct Divergence {
     /// scenario itself was unusable). Indices past the end of the ops are the permits still
     /// held at the end being dropped, oldest first.
     pub step: Option<usize>,
-    /// That op.
-    pub op: Option<Op>,
+    /// That op (boxed: a reconfiguration carries a whole config).
+    pub op: Option<Box<Op>>,
     /// What differed, with both sides' values.
     pub what: String,
 }
 
 impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.step, self.op) {
+        match (self.step, self.op.as_deref()) {
             (Some(step), Some(op)) => write!(f, "after op #{step} ({op:?}): {}", self.what),
             _ => write!(f, "before any op: {}", self.what),
         }
@@ -166,6 +170,7 @@ fn compare_state<P: Policy>(
 ) -> Result<(), String> {
     same!("state()", breaker.state(), model.state());
     same!("failure_count()", breaker.failure_count(), model.failure_count());
+    same!("config() in force", shown(&breaker.config()), model.config().settings().shown());
 
     let s: Snapshot = breaker.snapshot();
     let m = model.snapshot();
@@ -270,7 +275,7 @@ pub fn check_counting(scenario: &Scenario, bugs: KnownBugs) -> Result<Coverage, 
         .validate()
         .ok_or_else(|| unusable(format!("invalid config {:?}", scenario.config)))?;
     let ModelPolicy::Window(spec) = scenario.config.policy else {
-        return run_scenario(scenario, valid, bugs, Consecutive);
+        return run_scenario(scenario, valid, bugs, || Consecutive);
     };
     match spec.buckets {
         1 => run_window::<1>(scenario, valid, bugs, &spec),
@@ -293,56 +298,159 @@ fn run_window<const B: usize>(
 ) -> Result<Coverage, Divergence> {
     let unusable = |what: String| Divergence { step: None, op: None, what };
     let rule = spec.rule.validate().ok_or_else(|| unusable(format!("invalid rule {:?}", spec.rule)))?;
-    let window = match spec.kind {
+    let build = || match spec.kind {
         WindowKind::Count { calls_per_bucket } => Window::<B>::count(calls_per_bucket, rule),
         WindowKind::Time { bucket_width_ms } => {
             Window::<B>::time(Duration::from_millis(bucket_width_ms), rule)
         }
-    }
-    .map_err(|e| unusable(format!("invalid window {spec:?}: {e}")))?;
-    run_scenario(scenario, valid, bugs, window)
+    };
+    build().map_err(|e| unusable(format!("invalid window {spec:?}: {e}")))?;
+    // Every breaker of the scenario (one more per restart) gets a fresh, empty window.
+    run_scenario(scenario, valid, bugs, || build().expect("built once already"))
 }
 
 fn run_scenario<P: Policy>(
     scenario: &Scenario,
     valid: ValidConfig,
     bugs: KnownBugs,
-    policy: P,
+    policy: impl Fn() -> P,
 ) -> Result<Coverage, Divergence> {
     let before = |what: String| Divergence { step: None, op: None, what };
     let clock = ManualClock::starting_at(Timestamp::from_millis(scenario.start_ms));
     let recorder = Recorder::default();
-    let breaker: RealBreaker<'_, P> = Breaker::with_policy(BREAKER_NAME, valid, &clock, &recorder, policy);
     let mut model = Model::with_bugs(scenario.config, scenario.start_ms, bugs);
-    let mut held: Vec<Held<'_, P>> = Vec::new();
-
-    compare_state(&breaker, &recorder, &mut model, &[]).map_err(before)?;
     // BREAKER_MODEL_TRACE=1 prints every op with both sides' state after it.
     let trace = std::env::var_os("BREAKER_MODEL_TRACE").is_some();
-    for (step, &op) in scenario.ops.iter().enumerate() {
-        let result = run_op(op, &breaker, &clock, &recorder, &mut model, &mut held);
-        if trace {
-            std::eprintln!(
-                "#{step} {op:?} @{}: model {:?}; real {:?}",
-                model.now_ms(),
-                model.phase(),
-                breaker.snapshot()
-            );
+    let ops = &scenario.ops;
+    // One breaker per process lifetime: a `Restart` ends the inner loop, the next breaker is
+    // built fresh and restored from what the last one saved.
+    let mut config = valid;
+    let mut restored: Option<(usize, Op, SavedState, ModelSaved)> = None;
+    let mut next = 0;
+    loop {
+        let breaker: RealBreaker<'_, P> =
+            Breaker::with_policy(BREAKER_NAME, config, &clock, &recorder, policy());
+        let mut held: Vec<Held<'_, P>> = Vec::new();
+        match restored.take() {
+            None => compare_state(&breaker, &recorder, &mut model, &[]).map_err(before)?,
+            Some((step, op, real, saved)) => {
+                let result = restore_fresh(&breaker, &recorder, &mut model, &real, &saved);
+                if trace {
+                    std::eprintln!(
+                        "#{step} {op:?} (restored) model {:?}; real {:?}",
+                        model.phase(),
+                        breaker.snapshot()
+                    );
+                }
+                result.map_err(|what| Divergence {
+                    step: Some(step),
+                    op: Some(Box::new(op)),
+                    what: format!("{what} (model phase {:?})", model.phase()),
+                })?;
+            }
         }
-        result.map_err(|what| Divergence {
-            step: Some(step),
-            op: Some(op),
-            what: format!("{what} (model phase {:?})", model.phase()),
-        })?;
+        while next < ops.len() {
+            let (step, op) = (next, ops[next]);
+            next += 1;
+            if let Op::Restart { down_ms, keep_config } = op {
+                let fail = |what: String| Divergence { step: Some(step), op: Some(Box::new(op)), what };
+                let real = breaker.save();
+                let saved = model.save();
+                compare_saved(&real, &saved).map_err(fail)?;
+                let back = SavedState::from_bytes(&real.to_bytes());
+                if back != Ok(real) {
+                    return Err(fail(format!("from_bytes(to_bytes()) of {real:?} gave {back:?}")));
+                }
+                // The process dies with its permits: nothing is reported for them.
+                for h in held.drain(..) {
+                    if let Handle::Permit(p) = h.real {
+                        core::mem::forget(p);
+                    }
+                }
+                clock.advance(Duration::from_millis(down_ms));
+                model.advance(down_ms);
+                let model_config = if keep_config {
+                    config = breaker.config();
+                    *model.config()
+                } else {
+                    config = valid;
+                    scenario.config
+                };
+                model.restart(model_config);
+                restored = Some((step, op, real, saved));
+                break;
+            }
+            let result = run_op(op, &breaker, &clock, &recorder, &mut model, &mut held);
+            if trace {
+                std::eprintln!(
+                    "#{step} {op:?} @{}: model {:?}; real {:?}",
+                    model.now_ms(),
+                    model.phase(),
+                    breaker.snapshot()
+                );
+            }
+            result.map_err(|what| Divergence {
+                step: Some(step),
+                op: Some(Box::new(op)),
+                what: format!("{what} (model phase {:?})", model.phase()),
+            })?;
+        }
+        if restored.is_some() {
+            continue;
+        }
+        // Finally drop whatever is still held, oldest first, checking after each (a dropped
+        // permit reports Ignore; a ticket is forgotten).
+        let drop_oldest = Op::Settle { index: 0, how: Settle::Drop };
+        for step in ops.len()..ops.len() + held.len() {
+            let result = run_op(drop_oldest, &breaker, &clock, &recorder, &mut model, &mut held);
+            result.map_err(|what| Divergence { step: Some(step), op: Some(Box::new(drop_oldest)), what })?;
+        }
+        return Ok(*model.coverage());
     }
-    // Finally drop whatever is still held, oldest first, checking after each (a dropped permit
-    // reports Ignore; a ticket is forgotten).
-    let drop_oldest = Op::Settle { index: 0, how: Settle::Drop };
-    for step in scenario.ops.len()..scenario.ops.len() + held.len() {
-        let result = run_op(drop_oldest, &breaker, &clock, &recorder, &mut model, &mut held);
-        result.map_err(|what| Divergence { step: Some(step), op: Some(drop_oldest), what })?;
+}
+
+/// Compares a real saved state with the model's, accessor by accessor and byte by byte.
+fn compare_saved(real: &SavedState, model: &ModelSaved) -> Result<(), String> {
+    same!(
+        "save() (state, failure_count, backoff_level, retry_after, layout)",
+        (real.state(), real.failure_count(), real.backoff_level(), real.retry_after(), real.layout()),
+        (
+            model.state(),
+            model.failure_count(),
+            model.backoff_level(),
+            model.retry_after_ms().map(Duration::from_millis),
+            model.layout_name()
+        )
+    );
+    same!("save().to_bytes()", real.to_bytes(), model.to_bytes());
+    Ok(())
+}
+
+/// Compares the results of a restore (errors up to what the docs leave open).
+fn compare_restore(real: Result<(), RestoreError>, model: Result<(), RestoreError>) -> Result<(), String> {
+    let same = match (&real, &model) {
+        (Ok(()), Ok(())) => true,
+        (Err(r), Err(m)) => same_error(r, m),
+        _ => false,
+    };
+    if !same {
+        return Err(format!("restore: real {real:?}, model {model:?}"));
     }
-    Ok(*model.coverage())
+    Ok(())
+}
+
+/// The second half of a restart: the fresh breaker is restored from what the old one saved.
+fn restore_fresh<P: Policy>(
+    breaker: &RealBreaker<'_, P>,
+    recorder: &Recorder,
+    model: &mut Model,
+    real: &SavedState,
+    saved: &ModelSaved,
+) -> Result<(), String> {
+    // Nothing of the fresh breaker before its restore: it reports nothing when built.
+    same!("fresh breaker's generation", breaker.snapshot().generation, 0);
+    compare_restore(breaker.restore(real), model.restore(saved))?;
+    compare_state(breaker, recorder, model, &[])
 }
 
 /// Ends `held` permit or ticket `h` as `how` says, on both sides; returns what the observer
@@ -481,9 +589,61 @@ fn run_op<'a, P: Policy>(
             breaker.reset();
             model.reset();
         }
+        // Handled by `run_scenario`, which replaces the breaker.
+        Op::Restart { .. } => return Err("Restart reached run_op".into()),
+        Op::RestoreOwn => {
+            let real = breaker.save();
+            let saved = model.save();
+            compare_saved(&real, &saved)?;
+            compare_restore(breaker.restore(&real), model.restore(&saved))?;
+        }
+        Op::RestoreBytes { index, xor, reseal } => {
+            let real = breaker.save();
+            let saved = model.save();
+            compare_saved(&real, &saved)?;
+            let mut bytes = real.to_bytes();
+            bytes[index % SavedState::BYTES] ^= xor;
+            if reseal {
+                let crc = crc32(&bytes[..20]).to_le_bytes();
+                bytes[20..].copy_from_slice(&crc);
+            }
+            match (SavedState::from_bytes(&bytes), ModelSaved::from_bytes(&bytes)) {
+                (Ok(real), Ok(saved)) => {
+                    compare_saved(&real, &saved)?;
+                    compare_restore(breaker.restore(&real), model.restore(&saved))?;
+                }
+                (Err(r), Err(m)) if same_error(&r, &m) => model.coverage_mut().bytes_rejected += 1,
+                (real, model) => {
+                    return Err(format!("from_bytes({bytes:?}): real {real:?}, model {model:?}"))
+                }
+            }
+        }
+        Op::Reconfigure(settings) => {
+            let real = breaker.reconfigure(settings.to_config());
+            compare_reconfigure(real, model.reconfigure(settings))?;
+        }
+        Op::UpdateConfig(edit) => {
+            let real = breaker.update_config(|c| edit.apply_to(c));
+            compare_reconfigure(real, model.update_config(edit))?;
+        }
     }
     same!("clock reading", clock_ms(clock), model.now_ms());
     compare_state(breaker, recorder, model, &outcomes)
+}
+
+/// Compares the results of a reconfiguration: the config replaced, or the field named.
+fn compare_reconfigure(
+    real: Result<ValidConfig, ReconfigureError>,
+    model: Result<Settings, &'static str>,
+) -> Result<(), String> {
+    match (real, model) {
+        (Ok(old), Ok(m)) => same!("reconfigure: the config replaced", shown(&old), m.shown()),
+        (Err(ReconfigureError::Invalid(e)), Err(field)) => {
+            same!("reconfigure: the field named", e.field(), field)
+        }
+        (real, model) => return Err(format!("reconfigure: real {real:?}, model {model:?}")),
+    }
+    Ok(())
 }
 
 fn clock_ms(clock: &ManualClock) -> u64 {

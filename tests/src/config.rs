@@ -6,8 +6,8 @@
 use core::time::Duration;
 
 use breaker_core::{
-    Config, RateConfig, RateRule, ValidConfig, BUCKET_CAPACITY, MAX_BACKOFF_LEVEL, MAX_BUCKETS, MAX_OPEN_MS,
-    MAX_PHASE_TIMER_MS,
+    Config, RateConfig, RateRule, ValidConfig, BUCKET_CAPACITY, MAX_BACKOFF_LEVEL, MAX_BUCKETS,
+    MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
 };
 
 use crate::model::{EPOCH_TAGS, STAMP_MODULUS, TIME_MODULUS};
@@ -356,5 +356,209 @@ impl ModelConfig {
         }
         t.extend([TIME_MODULUS, STAMP_MODULUS, MAX_PHASE_TIMER_MS + 1]);
         t
+    }
+}
+
+/// The reconfigurable part of a [`ModelConfig`]: everything but the trip policy (a window's
+/// shape is fixed when the breaker is built). What `Op::Reconfigure` carries; it may be
+/// invalid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Settings {
+    /// See [`ModelConfig::failure_threshold`].
+    pub failure_threshold: u32,
+    /// See [`ModelConfig::recovery_timeout_ms`].
+    pub recovery_timeout_ms: u64,
+    /// See [`ModelConfig::half_open_probes`].
+    pub half_open_probes: u32,
+    /// See [`ModelConfig::successes_to_close`].
+    pub successes_to_close: u32,
+    /// See [`ModelConfig::backoff_max_ms`].
+    pub backoff_max_ms: Option<u64>,
+    /// See [`ModelConfig::jitter`].
+    pub jitter: Option<Jitter>,
+    /// See [`ModelConfig::probe_timeout_ms`].
+    pub probe_timeout_ms: Option<u64>,
+    /// See [`ModelConfig::ramp`].
+    pub ramp: Option<Ramp>,
+}
+
+/// A change of one setting, made with `Breaker::update_config` on the builder of the config
+/// in force (`Config::from(ValidConfig)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Edit {
+    /// `failure_threshold(n)`.
+    Threshold(u32),
+    /// `recovery_timeout(ms)`.
+    RecoveryTimeout(u64),
+    /// `half_open_probes(probes).successes_to_close(successes)`.
+    Probes {
+        /// Probe slots.
+        probes: u32,
+        /// Successes to close.
+        successes: u32,
+    },
+    /// `backoff(ms)`.
+    Backoff(u64),
+    /// `jitter(max_ms, seed)`.
+    Jitter(Jitter),
+    /// `probe_timeout(ms)`.
+    ProbeTimeout(u64),
+    /// `gradual_recovery(period, start)`.
+    Ramp(Ramp),
+}
+
+impl Edit {
+    /// Applies the edit to a core builder.
+    pub fn apply_to(self, c: Config) -> Config {
+        let ms = Duration::from_millis;
+        match self {
+            Edit::Threshold(n) => c.failure_threshold(n),
+            Edit::RecoveryTimeout(t) => c.recovery_timeout(ms(t)),
+            Edit::Probes { probes, successes } => c.half_open_probes(probes).successes_to_close(successes),
+            Edit::Backoff(max) => c.backoff(ms(max)),
+            Edit::Jitter(j) => c.jitter(ms(j.max_ms), j.seed),
+            Edit::ProbeTimeout(t) => c.probe_timeout(ms(t)),
+            Edit::Ramp(r) => c.gradual_recovery(ms(r.period_ms), r.start_percent),
+        }
+    }
+}
+
+impl Settings {
+    /// The same settings as a core [`Config`].
+    pub fn to_config(&self) -> Config {
+        ModelConfig::new(0, 0, 0, 0).with_settings(*self).to_config()
+    }
+
+    /// The builder of a validated config, as `From<ValidConfig> for Config` documents it: a
+    /// backoff cap equal to the recovery timeout is "no backoff" and left unset (so a later,
+    /// longer timeout is not refused for being above a cap nobody asked for).
+    pub fn as_rebuilt(mut self) -> Settings {
+        if self.backoff_max_ms == Some(self.recovery_timeout_ms) {
+            self.backoff_max_ms = None;
+        }
+        self
+    }
+
+    /// These settings with `edit` made (on the builder: an edit can set, never unset).
+    pub fn edited(mut self, edit: Edit) -> Settings {
+        match edit {
+            Edit::Threshold(n) => self.failure_threshold = n,
+            Edit::RecoveryTimeout(t) => self.recovery_timeout_ms = t,
+            Edit::Probes { probes, successes } => {
+                self.half_open_probes = probes;
+                self.successes_to_close = successes;
+            }
+            Edit::Backoff(max) => self.backoff_max_ms = Some(max),
+            Edit::Jitter(j) => self.jitter = Some(j),
+            Edit::ProbeTimeout(t) => self.probe_timeout_ms = Some(t),
+            Edit::Ramp(r) => self.ramp = Some(r),
+        }
+        self
+    }
+
+    /// The field `Config::validate` names for these settings, `None` if they are valid; from
+    /// the builder's documentation, checked in the order of the builder's fields (the first
+    /// offending one is named): threshold 1..=`MAX_FAILURE_THRESHOLD`, recovery timeout
+    /// 1..=`MAX_OPEN_MS`, probes 1..=`MAX_HALF_OPEN_PROBES`, successes 1..=probes, backoff cap
+    /// from the timeout to `MAX_OPEN_MS`, jitter at most `MAX_OPEN_MS` − cap and below 2^32 ms,
+    /// probe timeout and ramp period 1..=`MAX_PHASE_TIMER_MS`, ramp start at most 99 %.
+    pub fn problem(&self) -> Option<&'static str> {
+        let t = self.recovery_timeout_ms;
+        let cap = self.backoff_max_ms.unwrap_or(t);
+        let bad = [
+            ("failure_threshold", !(1..=MAX_FAILURE_THRESHOLD).contains(&self.failure_threshold)),
+            ("recovery_timeout", !(1..=MAX_OPEN_MS).contains(&t)),
+            ("half_open_probes", !(1..=MAX_HALF_OPEN_PROBES).contains(&self.half_open_probes)),
+            ("successes_to_close", !(1..=self.half_open_probes).contains(&self.successes_to_close)),
+            ("backoff_max", !(t..=MAX_OPEN_MS).contains(&cap)),
+            (
+                "jitter",
+                self.jitter
+                    .is_some_and(|j| j.max_ms > MAX_JITTER_MS || j.max_ms > MAX_OPEN_MS.saturating_sub(cap)),
+            ),
+            ("probe_timeout", self.probe_timeout_ms.is_some_and(|p| !(1..=MAX_PHASE_TIMER_MS).contains(&p))),
+            ("ramp_period", self.ramp.is_some_and(|r| !(1..=MAX_PHASE_TIMER_MS).contains(&r.period_ms))),
+            ("ramp_start_percent", self.ramp.is_some_and(|r| r.start_percent > 99)),
+        ];
+        bad.iter().find(|(_, b)| *b).map(|(field, _)| *field)
+    }
+
+    /// What `ValidConfig`'s accessors show for these (valid) settings: threshold, recovery
+    /// timeout, probes, successes, backoff cap (the timeout without backoff), jitter (0
+    /// without), probe timeout, ramp.
+    pub fn shown(&self) -> ShownConfig {
+        let ms = Duration::from_millis;
+        (
+            self.failure_threshold,
+            ms(self.recovery_timeout_ms),
+            self.half_open_probes,
+            self.successes_to_close,
+            ms(self.backoff_max_ms.unwrap_or(self.recovery_timeout_ms)),
+            ms(self.jitter.map_or(0, |j| j.max_ms)),
+            self.probe_timeout_ms.map(ms),
+            self.ramp.map(|r| (ms(r.period_ms), r.start_percent)),
+        )
+    }
+}
+
+/// A config as `ValidConfig`'s accessors show it (see [`Settings::shown`]).
+pub type ShownConfig =
+    (u32, Duration, u32, u32, Duration, Duration, Option<Duration>, Option<(Duration, u32)>);
+
+/// What `ValidConfig`'s accessors show (see [`Settings::shown`]).
+pub fn shown(c: &ValidConfig) -> ShownConfig {
+    (
+        c.failure_threshold(),
+        c.recovery_timeout(),
+        c.half_open_probes(),
+        c.successes_to_close(),
+        c.backoff_max(),
+        c.jitter(),
+        c.probe_timeout(),
+        c.ramp(),
+    )
+}
+
+impl ModelConfig {
+    /// Everything but the policy.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            failure_threshold: self.failure_threshold,
+            recovery_timeout_ms: self.recovery_timeout_ms,
+            half_open_probes: self.half_open_probes,
+            successes_to_close: self.successes_to_close,
+            backoff_max_ms: self.backoff_max_ms,
+            jitter: self.jitter,
+            probe_timeout_ms: self.probe_timeout_ms,
+            ramp: self.ramp,
+        }
+    }
+
+    /// The same policy with `s`.
+    pub fn with_settings(self, s: Settings) -> ModelConfig {
+        ModelConfig {
+            failure_threshold: s.failure_threshold,
+            recovery_timeout_ms: s.recovery_timeout_ms,
+            half_open_probes: s.half_open_probes,
+            successes_to_close: s.successes_to_close,
+            backoff_max_ms: s.backoff_max_ms,
+            jitter: s.jitter,
+            probe_timeout_ms: s.probe_timeout_ms,
+            ramp: s.ramp,
+            policy: self.policy,
+        }
+    }
+
+    /// The highest backoff level these settings reach: where [`ModelConfig::next_level`]
+    /// stops climbing.
+    pub fn max_level(&self) -> u32 {
+        let mut level = 0;
+        loop {
+            let next = self.next_level(level);
+            if next == level {
+                return level;
+            }
+            level = next;
+        }
     }
 }

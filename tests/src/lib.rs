@@ -5,10 +5,12 @@
 //!
 //! - `config.rs`: [`ModelConfig`] and its specs (policy, rate window and rule, slow calls,
 //!   adaptive threshold, jitter, ramp), the real config built from them and the derived figures
-//!   the model and the generators use;
+//!   the model and the generators use; [`Settings`] and [`Edit`], what a reconfiguration
+//!   carries;
 //! - `model/mod.rs`: the sequential reference model, [`Model`] (phase, permits, snapshot,
 //!   transitions), [`KnownBugs`] and [`Coverage`]; `model/window.rs`: its rate window,
-//!   [`ModelWindow`] and [`Bucket`];
+//!   [`ModelWindow`] and [`Bucket`]; `model/lifecycle.rs`: save, restore and reconfiguration,
+//!   [`ModelSaved`];
 //! - `scenario.rs`: [`Scenario`], [`Op`] and the decoding of fuzzer input;
 //! - `check.rs`: the checker, [`Recorder`], [`check`] and [`check_counting`].
 //!
@@ -65,7 +67,12 @@
 //! `failure_count()`, every field of `snapshot()` (including the backoff level, the ramp share
 //! and the window's figures), the accept/reject of every admission (with the rejection's state
 //! and `retry_after`, and whether a permit is a probe), and every transition (with its open
-//! duration and backoff level), rejection and outcome the observer was told about.
+//! duration and backoff level), rejection and outcome the observer was told about, and the
+//! config in force. Restores ([`Op::Restart`], [`Op::RestoreOwn`], [`Op::RestoreBytes`]) also
+//! compare the saved state (accessors and bytes), what `from_bytes` reads and what `restore`
+//! returns; reconfigurations ([`Op::Reconfigure`], [`Op::UpdateConfig`]) the config replaced or
+//! the field an invalid change names. A restart replaces the breaker with a fresh one (same
+//! policy, the same clock moved on by the downtime) restored from what the old one saved.
 //! [`Scenario::from_bytes`] turns raw fuzzer input into a scenario.
 //!
 //! Rate windows are built with `S = 1` stripe (the stripe is picked from the caller's stack
@@ -83,12 +90,12 @@ mod scenario;
 
 pub use check::{check, check_counting, Divergence, Recorder, BREAKER_NAME};
 pub use config::{
-    AdaptiveSpec, Jitter, ModelConfig, ModelPolicy, Ramp, RuleSpec, SlowSpec, WindowKind, WindowSpec,
-    MAX_JITTER_MS, SUPPORTED_BUCKETS,
+    shown, AdaptiveSpec, Edit, Jitter, ModelConfig, ModelPolicy, Ramp, RuleSpec, Settings, ShownConfig,
+    SlowSpec, WindowKind, WindowSpec, MAX_JITTER_MS, SUPPORTED_BUCKETS,
 };
 pub use model::{
-    Bucket, Coverage, KnownBugs, Model, ModelPermit, ModelRejection, ModelSnapshot, ModelTransition,
-    ModelWindow, PermitKind, Phase, WindowFigures, EPOCH_TAGS, GEN_TAGS, STAMP_MODULUS, TIME_MODULUS,
-    WORD_BITS,
+    crc32, same_error, Bucket, Coverage, KnownBugs, Model, ModelPermit, ModelRejection, ModelSaved,
+    ModelSnapshot, ModelTransition, ModelWindow, PermitKind, Phase, Saved, WindowFigures, EPOCH_TAGS,
+    GEN_TAGS, STAMP_MODULUS, TIME_MODULUS, WORD_BITS,
 };
 pub use scenario::{Op, Scenario, Settle};

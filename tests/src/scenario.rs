@@ -6,8 +6,8 @@ use breaker_core::{
 };
 
 use crate::config::{
-    AdaptiveSpec, Jitter, ModelConfig, ModelPolicy, Ramp, RuleSpec, SlowSpec, WindowKind, WindowSpec,
-    SUPPORTED_BUCKETS,
+    AdaptiveSpec, Edit, Jitter, ModelConfig, ModelPolicy, Ramp, RuleSpec, Settings, SlowSpec, WindowKind,
+    WindowSpec, SUPPORTED_BUCKETS,
 };
 use crate::model::{STAMP_MODULUS, TIME_MODULUS};
 
@@ -59,6 +59,37 @@ pub enum Op {
     Disable,
     /// `reset()`.
     Reset,
+    /// The process restarts: `save()`, through `to_bytes` / `from_bytes`, then the breaker is
+    /// replaced by a fresh one (same policy, an empty window; the config in force if
+    /// `keep_config`, else the scenario's own config, as a process that restarts with its
+    /// configured values) that is `restore`d from it. Held permits and tickets of the old
+    /// breaker are forgotten (the process died with them). The clock is the same one, moved
+    /// forward by `down_ms` (wrapping: any new reading can come out), as the time the process
+    /// was down: a saved state holds only durations, so this is as good as a clock that
+    /// restarted at a new reading.
+    Restart {
+        /// How long the process was down (ms).
+        down_ms: u64,
+        /// Build the fresh breaker with the config in force rather than the scenario's.
+        keep_config: bool,
+    },
+    /// `restore(&save())` on the live breaker.
+    RestoreOwn,
+    /// `save().to_bytes()`, byte `index % 24` xor-ed with `xor`, the checksum recomputed if
+    /// `reseal`, then `SavedState::from_bytes` and, if that reads, `restore` on the live
+    /// breaker.
+    RestoreBytes {
+        /// Which byte.
+        index: usize,
+        /// What to flip in it.
+        xor: u8,
+        /// Recompute the CRC, so the damage reaches the field checks.
+        reseal: bool,
+    },
+    /// `reconfigure(settings)` (may be invalid).
+    Reconfigure(Settings),
+    /// `update_config(|c| edit applied to c)` (may be invalid).
+    UpdateConfig(Edit),
 }
 
 /// A config, a starting clock reading and the ops to run.
@@ -141,6 +172,109 @@ impl Bytes<'_> {
         }
     }
 
+    /// Valid settings: threshold, recovery timeout, probes, successes, then a feature byte for
+    /// backoff, jitter, probe timeout and ramp, each with its arguments.
+    fn settings(&mut self) -> Settings {
+        let b = self;
+        let failure_threshold = match b.u8() {
+            250..=255 => 1 + u32::from(b.u16()) % MAX_FAILURE_THRESHOLD, // occasionally large
+            x => 1 + u32::from(x % 5),
+        };
+        let max = MAX_OPEN_MS;
+        let recovery_timeout_ms = match b.u8() % 8 {
+            0 => 1,
+            1 => max,
+            2 => max - u64::from(b.u8()),
+            3 => (max / 2).max(1),
+            4 => 1 + b.u64() % max,
+            _ => 1 + u64::from(b.u16()),
+        };
+        let half_open_probes = match b.u8() {
+            255 => MAX_HALF_OPEN_PROBES,
+            x => 1 + u32::from(x % 4),
+        };
+        let successes_to_close = 1 + u32::from(b.u8()) % half_open_probes;
+        let mut c =
+            ModelConfig::new(failure_threshold, recovery_timeout_ms, half_open_probes, successes_to_close);
+        let features = b.u8();
+        if features & 1 != 0 {
+            let t = recovery_timeout_ms;
+            c.backoff_max_ms = Some(match b.u8() % 4 {
+                0 => t,
+                1 => t.saturating_mul(1 << (1 + b.u8() % 6)).min(max),
+                2 => max,
+                _ => t.saturating_add(u64::from(b.u16())).min(max),
+            });
+        }
+        if features & 2 != 0 {
+            let room = c.jitter_room_ms();
+            let max_ms = match b.u8() % 4 {
+                0 => 0,
+                1 => u64::from(b.u8()),
+                2 => u64::from(b.u16()),
+                _ => room,
+            };
+            c.jitter = Some(Jitter { max_ms: max_ms.min(room), seed: b.u32() });
+        }
+        if features & 4 != 0 {
+            c.probe_timeout_ms = Some(b.ms(recovery_timeout_ms, MAX_PHASE_TIMER_MS));
+        }
+        if features & 8 != 0 {
+            c.ramp = Some(Ramp {
+                period_ms: b.ms(recovery_timeout_ms, MAX_PHASE_TIMER_MS),
+                start_percent: u32::from(b.u8()) % 100,
+            });
+        }
+        c.settings()
+    }
+
+    /// Settings for a reconfiguration: valid ones, sometimes (1 in 4) with one field broken.
+    fn reconfiguration(&mut self) -> Settings {
+        let mut s = self.settings();
+        let breakage = self.u8();
+        if breakage % 4 == 0 {
+            let t = s.recovery_timeout_ms;
+            match (breakage / 4) % 9 {
+                0 => s.failure_threshold = 0,
+                1 => s.failure_threshold = MAX_FAILURE_THRESHOLD + 1,
+                2 => s.recovery_timeout_ms = [0, MAX_OPEN_MS + 1][usize::from(breakage & 64 != 0)],
+                3 => s.half_open_probes = [0, MAX_HALF_OPEN_PROBES + 1][usize::from(breakage & 64 != 0)],
+                4 => s.successes_to_close = [0, s.half_open_probes + 1][usize::from(breakage & 64 != 0)],
+                5 => s.backoff_max_ms = Some([t - 1, MAX_OPEN_MS + 1][usize::from(breakage & 64 != 0)]),
+                6 => {
+                    let cap = s.backoff_max_ms.unwrap_or(t);
+                    s.jitter =
+                        Some(Jitter { max_ms: (MAX_OPEN_MS - cap + 1).min(u64::from(u32::MAX)), seed: 1 });
+                }
+                7 => s.probe_timeout_ms = Some([0, MAX_PHASE_TIMER_MS + 1][usize::from(breakage & 64 != 0)]),
+                _ => {
+                    s.ramp = Some(if breakage & 64 != 0 {
+                        Ramp { period_ms: 1_000, start_percent: 100 }
+                    } else {
+                        Ramp { period_ms: 0, start_percent: 10 }
+                    })
+                }
+            }
+        }
+        s
+    }
+
+    /// A one-setting edit, sometimes invalid.
+    fn edit(&mut self, scales: &[u64]) -> Edit {
+        match self.u8() % 7 {
+            0 => Edit::Threshold(u32::from(self.u8() % 8)),
+            1 => Edit::RecoveryTimeout(self.span(scales).min(MAX_OPEN_MS + 1)),
+            2 => Edit::Probes { probes: u32::from(self.u8() % 5), successes: u32::from(self.u8() % 5) },
+            3 => Edit::Backoff(self.span(scales).min(MAX_OPEN_MS + 1)),
+            4 => Edit::Jitter(Jitter { max_ms: u64::from(self.u16()), seed: self.u32() }),
+            5 => Edit::ProbeTimeout(self.span(scales).min(MAX_PHASE_TIMER_MS + 1)),
+            _ => Edit::Ramp(Ramp {
+                period_ms: self.span(scales).min(MAX_PHASE_TIMER_MS + 1),
+                start_percent: u32::from(self.u8()) % 101,
+            }),
+        }
+    }
+
     /// A millisecond setting in `1..=max`, often small, sometimes near `max` or `near`.
     fn ms(&mut self, near: u64, max: u64) -> u64 {
         let v = match self.u8() % 6 {
@@ -170,24 +304,7 @@ impl Scenario {
     pub fn from_bytes(data: &[u8]) -> Scenario {
         const MAX_OPS: usize = 4_096;
         let mut b = Bytes { data };
-        let failure_threshold = match b.u8() {
-            250..=255 => 1 + u32::from(b.u16()) % MAX_FAILURE_THRESHOLD, // occasionally large
-            x => 1 + u32::from(x % 5),
-        };
-        let max = MAX_OPEN_MS;
-        let recovery_timeout_ms = match b.u8() % 8 {
-            0 => 1,
-            1 => max,
-            2 => max - u64::from(b.u8()),
-            3 => (max / 2).max(1),
-            4 => 1 + b.u64() % max,
-            _ => 1 + u64::from(b.u16()),
-        };
-        let half_open_probes = match b.u8() {
-            255 => MAX_HALF_OPEN_PROBES,
-            x => 1 + u32::from(x % 4),
-        };
-        let successes_to_close = 1 + u32::from(b.u8()) % half_open_probes;
+        let settings = b.settings();
         let start_ms = match b.u8() % 6 {
             0 => 0,
             1 => TIME_MODULUS - 1 - u64::from(b.u8()),
@@ -195,37 +312,8 @@ impl Scenario {
             3 => b.u64(),
             _ => u64::from(b.u16()),
         };
-        let mut config =
-            ModelConfig::new(failure_threshold, recovery_timeout_ms, half_open_probes, successes_to_close);
+        let mut config = ModelConfig::new(0, 0, 0, 0).with_settings(settings);
         let features = b.u8();
-        if features & 1 != 0 {
-            let t = recovery_timeout_ms;
-            config.backoff_max_ms = Some(match b.u8() % 4 {
-                0 => t,
-                1 => t.saturating_mul(1 << (1 + b.u8() % 6)).min(max),
-                2 => max,
-                _ => t.saturating_add(u64::from(b.u16())).min(max),
-            });
-        }
-        if features & 2 != 0 {
-            let room = config.jitter_room_ms();
-            let max_ms = match b.u8() % 4 {
-                0 => 0,
-                1 => u64::from(b.u8()),
-                2 => u64::from(b.u16()),
-                _ => room,
-            };
-            config.jitter = Some(Jitter { max_ms: max_ms.min(room), seed: b.u32() });
-        }
-        if features & 4 != 0 {
-            config.probe_timeout_ms = Some(b.ms(recovery_timeout_ms, MAX_PHASE_TIMER_MS));
-        }
-        if features & 8 != 0 {
-            config.ramp = Some(Ramp {
-                period_ms: b.ms(recovery_timeout_ms, MAX_PHASE_TIMER_MS),
-                start_percent: u32::from(b.u8()) % 100,
-            });
-        }
         let window_kind = match (features >> 4) & 3 {
             2 => Some(WindowKind::Count {
                 calls_per_bucket: match b.u8() % 4 {
@@ -284,7 +372,7 @@ impl Scenario {
         let mut ops = Vec::new();
         while !b.data.is_empty() && ops.len() < MAX_OPS {
             let tag = b.u8();
-            let op = match tag % 40 {
+            let op = match tag % 48 {
                 0..=6 => Op::Acquire,
                 7 => Op::AcquireTicket,
                 8..=9 => Op::Call(b.verdict()),
@@ -305,6 +393,14 @@ impl Scenario {
                 29 => Op::Disable,
                 30 | 31 => Op::Reset,
                 32..=33 => Op::SettleLast(b.settle()),
+                40 | 41 => Op::Restart { down_ms: b.span(&scales), keep_config: tag & 64 != 0 },
+                42 => Op::RestoreOwn,
+                43 => {
+                    let (index, xor) = (usize::from(b.u8()), b.u8());
+                    Op::RestoreBytes { index, xor, reseal: tag & 64 != 0 }
+                }
+                44 | 45 => Op::Reconfigure(b.reconfiguration()),
+                46 => Op::UpdateConfig(b.edit(&scales)),
                 34..=36 => {
                     // A burst of calls, every `every`-th failing (none when 0).
                     let n = 1 + usize::from(b.u8() % 64);
@@ -319,7 +415,7 @@ impl Scenario {
                     continue;
                 }
                 _ => {
-                    // A timed call: acquire, let time pass, settle.
+                    // 37..=39, 47: a timed call: acquire, let time pass, settle.
                     let span = b.span(&scales);
                     let how = b.settle();
                     ops.extend([Op::Acquire, Op::Advance(span), Op::SettleLast(how)]);

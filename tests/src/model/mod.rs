@@ -10,8 +10,10 @@ use crate::config::ModelConfig;
 #[cfg(doc)]
 use breaker_core::{Transition, WindowStats, JUMP_EPOCHS};
 
+mod lifecycle;
 mod window;
 
+pub use lifecycle::{crc32, same_error, ModelSaved, Saved};
 pub use window::{Bucket, ModelWindow, EPOCH_TAGS, GEN_TAGS, WORD_BITS};
 
 /// The modulus of the stored open timestamp in milliseconds (`2^T`), on this build's layout.
@@ -45,14 +47,23 @@ pub struct KnownBugs {
     /// epoch forgets itself after a call at an epoch of `2^W − 1`.
     /// (Strict mode also flags effects of the `u64` clock wrapping around, which are not bugs.)
     pub window_tag_horizons: bool,
+    /// A restore that takes a HALF_OPEN breaker into OPEN (a live breaker restored from a
+    /// saved OPEN state) is counted as a failed probe: it shows and reports the count of the
+    /// outage it interrupted plus one, where a restored OPEN breaker shows the smallest count it
+    /// can have opened with (the threshold, 0 with a rate policy; `health.rs`, "A restored OPEN
+    /// breaker …"; `Transition::failure_count`: "one more on each failed or timed-out probe").
+    /// The side-word rule decides on the two words only, and HALF_OPEN → OPEN is always "+1".
+    pub restore_half_open_counts_a_probe: bool,
 }
 
 impl KnownBugs {
     /// The core as it is.
-    pub const CORE: KnownBugs = KnownBugs { window_tag_horizons: true };
+    pub const CORE: KnownBugs =
+        KnownBugs { window_tag_horizons: true, restore_half_open_counts_a_probe: true };
 
     /// The documented semantics.
-    pub const NONE: KnownBugs = KnownBugs { window_tag_horizons: false };
+    pub const NONE: KnownBugs =
+        KnownBugs { window_tag_horizons: false, restore_half_open_counts_a_probe: false };
 
     /// [`KnownBugs::CORE`], minus what the environment variable `BREAKER_MODEL_STRICT` names:
     /// `1` or `all` for everything, else comma-separated field names.
@@ -66,6 +77,7 @@ impl KnownBugs {
             match name {
                 "1" | "all" => bugs = KnownBugs::NONE,
                 "window_tag_horizons" => bugs.window_tag_horizons = false,
+                "restore_half_open_counts_a_probe" => bugs.restore_half_open_counts_a_probe = false,
                 other => panic!("BREAKER_MODEL_STRICT: unknown known bug {other:?}"),
             }
         }
@@ -271,7 +283,7 @@ pub struct ModelSnapshot {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Coverage {
     /// Transitions by trigger, in the order of [`Coverage::TRIGGERS`].
-    pub transitions: [u64; 10],
+    pub transitions: [u64; 11],
     /// Transitions into OPEN at a backoff level above 0.
     pub backed_off_opens: u64,
     /// Transitions into OPEN whose jitter was not 0.
@@ -298,11 +310,29 @@ pub struct Coverage {
     pub window_saturated: u64,
     /// Finished buckets folded into an adaptive baseline.
     pub learned: u64,
+    /// Restarts: a fresh breaker restored from the old one's saved state.
+    pub restarts: u64,
+    /// Restores that succeeded in place (same state, no new generation).
+    pub restores_in_place: u64,
+    /// Restores into OPEN that changed the state (the open time left carried over).
+    pub restored_open: u64,
+    /// Restores refused with a `RestoreError` (the breaker left as it was).
+    pub restore_errors: u64,
+    /// Saved states whose bytes were refused by `SavedState::from_bytes`.
+    pub bytes_rejected: u64,
+    /// Reconfigurations applied (the config in force changed).
+    pub reconfigurations: u64,
+    /// Reconfigurations refused as invalid (the old config kept).
+    pub reconfigure_errors: u64,
+    /// Reconfigurations applied while OPEN or HALF_OPEN.
+    pub reconfigured_mid_recovery: u64,
+    /// Failures recorded in CLOSED with a pending count already at or above a lowered threshold.
+    pub over_threshold: u64,
 }
 
 impl Coverage {
     /// The triggers counted in [`Coverage::transitions`], in order.
-    pub const TRIGGERS: [Trigger; 10] = [
+    pub const TRIGGERS: [Trigger; 11] = [
         Trigger::FailureThreshold,
         Trigger::FailureRate,
         Trigger::SlowCallRate,
@@ -313,6 +343,7 @@ impl Coverage {
         Trigger::ForceOpen,
         Trigger::Disable,
         Trigger::Reset,
+        Trigger::Restore,
     ];
 
     /// Transitions seen with `trigger`.
@@ -338,6 +369,15 @@ impl Coverage {
         self.window_dropped += other.window_dropped;
         self.window_saturated += other.window_saturated;
         self.learned += other.learned;
+        self.restarts += other.restarts;
+        self.restores_in_place += other.restores_in_place;
+        self.restored_open += other.restored_open;
+        self.restore_errors += other.restore_errors;
+        self.bytes_rejected += other.bytes_rejected;
+        self.reconfigurations += other.reconfigurations;
+        self.reconfigure_errors += other.reconfigure_errors;
+        self.reconfigured_mid_recovery += other.reconfigured_mid_recovery;
+        self.over_threshold += other.over_threshold;
     }
 }
 
@@ -435,6 +475,11 @@ impl Model {
     /// What this model went through so far.
     pub fn coverage(&self) -> &Coverage {
         &self.coverage
+    }
+
+    /// For the checker's own counts.
+    pub(crate) fn coverage_mut(&mut self) -> &mut Coverage {
+        &mut self.coverage
     }
 
     /// The current clock reading in milliseconds.
@@ -766,9 +811,14 @@ impl Model {
                 self.phase = Phase::Closed { failures: 0, ramping };
             }
             (Phase::Closed { failures, ramping }, PermitKind::Closed { .. }, Verdict::Failure) => {
+                self.coverage.over_threshold += u64::from(failures >= threshold);
                 let failures = failures + 1;
                 if failures >= threshold {
-                    self.change_to(self.open_now(0), Trigger::FailureThreshold, failures, None, Some(now));
+                    // Reported (and shown while OPEN) as the threshold, as `Transition` and
+                    // `health.rs` document it: also when a lowered threshold left the pending
+                    // count above it, so that this failure makes more than the threshold.
+                    let at = threshold;
+                    self.change_to(self.open_now(0), Trigger::FailureThreshold, at, None, Some(now));
                 } else {
                     self.phase = Phase::Closed { failures, ramping };
                 }
