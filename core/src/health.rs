@@ -97,14 +97,15 @@ pub(crate) const fn touches_count(old: Word, new: Word) -> bool {
 /// The count stored for the generation the transition from the word `old` to `new` entered, if
 /// it is kept: `trip` (the count that opened the breaker) on entering OPEN or HALF_OPEN from
 /// anywhere else (a trip, a restored state); the count carried on OPEN → HALF_OPEN; one more on
-/// HALF_OPEN → OPEN (a failed or timed-out probe); nothing for the other states, which do not
+/// HALF_OPEN → OPEN (a failed or timed-out probe; a restore into OPEN is not one: it shows the
+/// trip's count, `restored`); nothing for the other states, which do not
 /// read the side word. `before` is the count of the phase left (the side word's, or the floor).
 /// Decided on the words, not on the reported change, so that a breaker whose observer ignores
 /// transitions computes nothing else.
-pub(crate) const fn stored_count(old: Word, new: Word, trip: u32, before: u32) -> Option<u32> {
+pub(crate) const fn stored_count(old: Word, new: Word, trip: u32, before: u32, restored: bool) -> Option<u32> {
     match (layout::decode(old).phase, layout::decode(new).phase) {
-        (Phase::Open { .. }, Phase::HalfOpen { .. }) => Some(before),
-        (Phase::HalfOpen { .. }, Phase::Open { .. }) => Some(before.saturating_add(1)),
+        (Phase::Open { .. }, Phase::HalfOpen { .. }) if !restored => Some(before),
+        (Phase::HalfOpen { .. }, Phase::Open { .. }) if !restored => Some(before.saturating_add(1)),
         (_, Phase::Open { .. } | Phase::HalfOpen { .. }) => Some(trip),
         _ => None,
     }
@@ -165,7 +166,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         };
         // The change's own count is needed only for a rate trip and for what the observer hears.
         let trip = if P::CONSECUTIVE { threshold } else { change.failure_count };
-        let stored = stored_count(old, new, trip, before);
+        let stored = stored_count(old, new, trip, before, matches!(change.trigger, Trigger::Restore));
         if let Some(count) = stored {
             let next = encode(gen, count);
             let mut side = side;
@@ -194,6 +195,16 @@ mod tests {
 
     fn change(from: State, to: State, trigger: Trigger, failure_count: u32) -> Change {
         Change { from, to, trigger, failure_count, open_for_ms: None, level: 0, gen: 7, stamp: false }
+    }
+
+    #[test]
+    fn a_restore_from_half_open_into_open_is_not_a_failed_probe() {
+        let at = |gen, phase| word(Decoded { gen, phase });
+        let half = Phase::HalfOpen { issued: 1, successes: 0, level: 0 };
+        let open = Phase::Open { opened_at: 0, level: 0 };
+        assert_eq!(stored_count(at(5, half), at(6, open), 3, 5, true), Some(3));
+        assert_eq!(stored_count(at(5, open), at(6, half), 3, 5, true), Some(3));
+        assert_eq!(stored_count(at(5, half), at(6, open), 3, 5, false), Some(6));
     }
 
     #[test]
@@ -236,17 +247,17 @@ mod tests {
     #[test]
     fn a_trip_sets_the_count_probes_add_to_it_and_other_states_do_not_touch_it() {
         // A trip (or anything else entering OPEN or HALF_OPEN): the count that opened it.
-        assert_eq!(stored_count(at(3, CLOSED), at(4, OPEN), 3, 40), Some(3));
-        assert_eq!(stored_count(at(3, Phase::ForcedOpen), at(4, OPEN), 3, 40), Some(3));
+        assert_eq!(stored_count(at(3, CLOSED), at(4, OPEN), 3, 40, false), Some(3));
+        assert_eq!(stored_count(at(3, Phase::ForcedOpen), at(4, OPEN), 3, 40, false), Some(3));
         // OPEN → HALF_OPEN carries it; a failed or timed-out probe adds one.
-        assert_eq!(stored_count(at(4, OPEN), at(5, HALF), 3, 5), Some(5));
-        assert_eq!(stored_count(at(5, HALF), at(6, OPEN), 3, 5), Some(6));
-        assert_eq!(stored_count(at(5, HALF), at(6, OPEN), 3, u32::MAX), Some(u32::MAX));
+        assert_eq!(stored_count(at(4, OPEN), at(5, HALF), 3, 5, false), Some(5));
+        assert_eq!(stored_count(at(5, HALF), at(6, OPEN), 3, 5, false), Some(6));
+        assert_eq!(stored_count(at(5, HALF), at(6, OPEN), 3, u32::MAX, false), Some(u32::MAX));
         // Leaving OPEN or HALF_OPEN for another state stores nothing (but reads the count).
         for to in [CLOSED, Phase::ForcedOpen, Phase::Disabled] {
             for from in [OPEN, HALF] {
                 assert!(touches_count(at(5, from), at(6, to)));
-                assert_eq!(stored_count(at(5, from), at(6, to), 3, 5), None);
+                assert_eq!(stored_count(at(5, from), at(6, to), 3, 5, false), None);
             }
         }
         // Among the other states nothing is read or written.
@@ -258,7 +269,7 @@ mod tests {
             (Phase::Disabled, Phase::ForcedOpen),
         ] {
             assert!(!touches_count(at(5, from), at(6, to)), "{from:?} -> {to:?}");
-            assert_eq!(stored_count(at(5, from), at(6, to), 3, 5), None);
+            assert_eq!(stored_count(at(5, from), at(6, to), 3, 5, false), None);
         }
         assert!(touches_count(at(3, CLOSED), at(4, OPEN)));
     }

@@ -1645,13 +1645,12 @@ fn reconfigurations_follow_the_table() {
     assert!(c.over_threshold > 0 || c.reconfigurations >= 3, "{c:?}");
 }
 
-/// Known core bug (`KnownBugs::restore_half_open_counts_a_probe`), found by the model: a live
-/// HALF_OPEN breaker (threshold 2) restored from a saved OPEN state shows and reports 3
-/// failures, as if a probe had failed; the docs (`health.rs`: "A restored OPEN breaker with the
-/// consecutive-failures policy shows the threshold") say 2. The side-word rule decides on the
-/// two words only and counts every HALF_OPEN -> OPEN as a failed probe.
+/// Found by the model (fixed in `health.rs`): a live HALF_OPEN breaker (threshold 2)
+/// restored from a saved OPEN state showed and reported 3 failures, as if a probe had failed;
+/// a restored OPEN breaker shows the threshold, 2. The side-word rule counted every
+/// HALF_OPEN -> OPEN as a failed probe.
 #[test]
-fn known_bug_restore_from_half_open_counts_a_failed_probe() {
+fn restore_from_half_open_into_open_is_not_a_failed_probe() {
     let case = (
         cfg(2, 1, 1, 1),
         vec![
@@ -1663,7 +1662,5 @@ fn known_bug_restore_from_half_open_counts_a_failed_probe() {
             Op::RestoreBytes { index: 4, xor: 1, reseal: true },
         ],
     );
-    agrees_with(KnownBugs::CORE, &case).unwrap();
-    let strict = agrees_with(KnownBugs::NONE, &case).unwrap_err();
-    assert!(strict.contains("failure_count(): real 3, model 2"), "{strict}");
+    agrees_strictly(&case);
 }

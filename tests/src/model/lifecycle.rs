@@ -333,13 +333,7 @@ impl Model {
                 // The count that opened it is not saved: it shows the smallest it can have
                 // opened with (the threshold; 0 with a rate policy), and so does the transition.
                 let floor = if self.window.is_some() { 0 } else { self.config.failure_threshold };
-                let count = match self.phase {
-                    Phase::HalfOpen { .. } if self.bugs.restore_half_open_counts_a_probe => {
-                        self.open_failures.saturating_add(1)
-                    }
-                    _ => floor,
-                };
-                self.change_to(to, Trigger::Restore, count, Some(served), Some(now));
+                self.change_to(to, Trigger::Restore, floor, Some(served), Some(now));
                 self.coverage.restored_open += 1;
             }
             (Target::ForcedOpen, Phase::ForcedOpen) | (Target::Disabled, Phase::Disabled) => {}

@@ -32,7 +32,9 @@ pub const STAMP_MODULUS: u64 = 2 * (MAX_PHASE_TIMER_MS + 1);
 /// blinded by a quiet period, by wrapped generation tags or by a cycle taken for an older one;
 /// a stale settle re-stamping the current phase timer; a window read after a silence of a
 /// whole epoch-tag range showing old buckets; a call far behind the newest epoch recycling a
-/// current bucket (64-bit layout).
+/// current bucket (64-bit layout); a trip leaving the window's "filled" mark, and the mark of
+/// generation `2^G − 1` reading as none; a restore from HALF_OPEN into OPEN counted as a failed
+/// probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KnownBugs {
     /// The window's epochs are compared through finite fields (see [`ModelWindow`]): bucket
@@ -47,23 +49,16 @@ pub struct KnownBugs {
     /// epoch forgets itself after a call at an epoch of `2^W − 1`.
     /// (Strict mode also flags effects of the `u64` clock wrapping around, which are not bugs.)
     pub window_tag_horizons: bool,
-    /// A restore that takes a HALF_OPEN breaker into OPEN (a live breaker restored from a
-    /// saved OPEN state) is counted as a failed probe: it shows and reports the count of the
-    /// outage it interrupted plus one, where a restored OPEN breaker shows the smallest count it
-    /// can have opened with (the threshold, 0 with a rate policy; `health.rs`, "A restored OPEN
-    /// breaker …"; `Transition::failure_count`: "one more on each failed or timed-out probe").
-    /// The side-word rule decides on the two words only, and HALF_OPEN → OPEN is always "+1".
-    pub restore_half_open_counts_a_probe: bool,
 }
 
 impl KnownBugs {
     /// The core as it is.
     pub const CORE: KnownBugs =
-        KnownBugs { window_tag_horizons: true, restore_half_open_counts_a_probe: true };
+        KnownBugs { window_tag_horizons: true };
 
     /// The documented semantics.
     pub const NONE: KnownBugs =
-        KnownBugs { window_tag_horizons: false, restore_half_open_counts_a_probe: false };
+        KnownBugs { window_tag_horizons: false };
 
     /// [`KnownBugs::CORE`], minus what the environment variable `BREAKER_MODEL_STRICT` names:
     /// `1` or `all` for everything, else comma-separated field names.
@@ -77,7 +72,6 @@ impl KnownBugs {
             match name {
                 "1" | "all" => bugs = KnownBugs::NONE,
                 "window_tag_horizons" => bugs.window_tag_horizons = false,
-                "restore_half_open_counts_a_probe" => bugs.restore_half_open_counts_a_probe = false,
                 other => panic!("BREAKER_MODEL_STRICT: unknown known bug {other:?}"),
             }
         }
