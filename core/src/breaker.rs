@@ -362,6 +362,17 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             }
             return result.map_err(CallError::Inner);
         }
+        if !P::CONSECUTIVE && layout::is_clean_closed(word) && self.policy.slow_call_ms().is_none() {
+            // A rate policy's closed-state call without slow-call timing: no permit either; the
+            // outcome goes straight to the window (one CAS on its bucket). The guard records a
+            // failure if `f` or `classify` unwinds.
+            let mut guard = UnwindGuard { breaker: self, word, armed: true };
+            let result = f();
+            let verdict = classify(&result);
+            guard.armed = false;
+            self.settle_closed(clean_ticket(word), verdict);
+            return result.map_err(CallError::Inner);
+        }
         match self.reject_while_open(word) {
             FastOpen::Rejected(open) => return Err(CallError::Open(open)),
             FastOpen::AskSlot => return self.call_open_cold(f, classify, word),

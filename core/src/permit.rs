@@ -234,6 +234,17 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         self.observer.on_outcome(self.name, reported);
     }
 
+    /// Settles a clean closed-state ticket under a rate policy without slow-call tracking: the
+    /// verdict goes to the window as it is (what `settle_slow` does for such a ticket, without
+    /// its dispatch).
+    #[inline(always)]
+    pub(crate) fn settle_closed(&self, ticket: Ticket, verdict: Verdict) {
+        if verdict != Verdict::Ignore {
+            self.record_in_window(&ticket, verdict, false, None);
+        }
+        self.observer.on_outcome(self.name, verdict);
+    }
+
     /// Slow-call tracking: the verdict to record and the one to report (see
     /// [`slow_verdicts`]: a slow success may be promoted, and a slow probe counts against
     /// recovery), whether the call was slow, and the clock reading, if one was taken.
@@ -254,6 +265,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 
     /// A closed-state outcome under a rate policy: into the window; a trip goes through the CAS
     /// loop like every other transition.
+    #[inline(always)]
     fn record_in_window(&self, ticket: &Ticket, verdict: Verdict, slow: bool, now_ms: Option<u64>) {
         // Stale permits (an earlier cycle) stay out of the window.
         let word = self.word.load(Ordering::Acquire);
