@@ -3,12 +3,18 @@
 //! replaces it while calls go on.
 //!
 //! ```text
+//!   initial: ValidConfig  the config the breaker was built with (plain, never written again)
 //!   version V: u32        slot 0: one atomic per ValidConfig field
-//!                         slot 1: one atomic per ValidConfig field
+//!   timing: one word      slot 1: one atomic per ValidConfig field
 //!
+//!   V = 0 or 1: never replaced, `initial` is in force (the first writer writes slot 1)
 //!   V even: stable, the active slot is (V/2) & 1
 //!   V odd:  a writer has claimed the cell and is writing the *inactive* slot
 //! ```
+//!
+//! - **Never replaced** (most breakers, always): a read is one relaxed load of `V` and a copy
+//!   of `initial`, which for a `static` breaker the optimiser folds into constants, as it did
+//!   with a plain config. `V` never returns to 0 or 1 (`published` skips them when it wraps).
 //!
 //! - **Writer** (one at a time): claims with a CAS `V → V + 1` from an even `V`, issues a
 //!   `Release` fence, stores the new values into the inactive slot with relaxed stores, and
@@ -33,24 +39,26 @@
 //! reader stalled between its two loads of `V` across exactly a multiple of 2^31 completed
 //! reconfigurations.
 //!
-//! Costs: a read is two loads of `V`, one relaxed load per field and, on weakly ordered targets,
-//! the fence (`dmb` on Arm); `x86` needs no instruction for either ordering. The closed-state hot
-//! path does not read the config at all. The OPEN rejection fast path reads one word, `timing`
-//! (`pack_timing`: the recovery timeout and a "no jitter" flag, written by the writer under
-//! its claim), which answers at backoff level 0 without jitter: one atomic cannot be torn, so it
-//! needs no version check, and its address does not depend on `V`. Any other open timing is read
-//! from the active slot, out of line. Memory: two slots of ten fields, `V` and `timing`: 144
-//! bytes on the 64-bit layout and 88 on the 32-bit one (64 and 40 without `policies`), where a
-//! plain `ValidConfig` takes 64 and 40.
+//! Costs, once replaced: a read is two loads of `V`, one relaxed load per field and, on weakly
+//! ordered targets, the fence (`dmb` on Arm); `x86` needs no instruction for either ordering.
+//! The closed-state hot path does not read the config at all. The OPEN rejection fast path
+//! reads `V` and then either `initial` or one word, `timing` (`pack_timing`: the recovery
+//! timeout and a "no jitter" flag, written by the writer under its claim), which answers at
+//! backoff level 0 without jitter: one atomic cannot be torn, so it needs no version check, and
+//! its address does not depend on `V`. Any other open timing of a replaced config is read from
+//! the active slot, out of line. Memory: `initial`, two slots of ten fields, `V` and `timing`:
+//! 208 bytes on the 64-bit layout and 128 on the 32-bit one (128 and 80 without `policies`),
+//! where a plain `ValidConfig` takes 64 and 40.
 //!
-//! Nothing here decides anything about the breaker: which slot, and whether a read must be
-//! retried, are the two pure functions `active_slot` and `unchanged`, tested below.
+//! Nothing here decides anything about the breaker. Which slot, whether a read must be retried,
+//! whether the config was ever replaced and which version a writer publishes are the pure
+//! functions `active_slot`, `unchanged`, `pristine` and `published`, tested below.
 //!
 //! Without the `policies` feature a slot holds only the four fields a consecutive-failure
 //! breaker can set (threshold, timeout, probes, successes); the others have their fixed
 //! "off" values there. Without the `reconfigure` feature the cell is a plain `ValidConfig`
 //! (`read` is a copy the optimiser folds into constants for a `static` breaker): the cell costs
-//! about 260 B of `.text` on thumbv7em in consecutive-failure mode, which a firmware build at
+//! about 300 B of `.text` on thumbv7em in consecutive-failure mode, which a firmware build at
 //! its smallest leaves out.
 
 #[cfg(feature = "reconfigure")]
@@ -143,6 +151,26 @@ mod cell {
             Some(timing >> 1)
         } else {
             None
+        }
+    }
+
+    /// `true` while the config was never replaced: version 0, or 1 while the first writer
+    /// writes slot 1 (slot 0, the active one, still holds the initial config then).
+    #[inline(always)]
+    pub(crate) const fn pristine(v: u32) -> bool {
+        v < 2
+    }
+
+    /// The version a writer that claimed at even `seen` publishes: `seen + 2`, except that it
+    /// never comes back to a [`pristine`] one: after 2^31 changes it wraps to 4, which selects
+    /// the same slot as 0 would.
+    #[inline(always)]
+    pub(crate) const fn published(seen: u32) -> u32 {
+        let next = seen.wrapping_add(2);
+        if pristine(next) {
+            next + 4
+        } else {
+            next
         }
     }
 
@@ -306,6 +334,9 @@ mod cell {
 
     /// The double-buffered config (see the module docs).
     pub(crate) struct ConfigCell {
+        /// The config the breaker was built with, in force while the version is [`pristine`]:
+        /// a plain value, never written after construction.
+        initial: ValidConfig,
         version: AtomicU32,
         /// The OPEN rejection fast path's shortcut: [`pack_timing`] of the config in force.
         timing: AtomicMs,
@@ -318,6 +349,7 @@ mod cell {
             /// every slot holds a validated config at all times.
             pub(crate) fn new(config: ValidConfig) -> Self {
                 ConfigCell {
+                    initial: config,
                     version: AtomicU32::new(0),
                     timing: AtomicMs::new(pack_timing(&config)),
                     slots: [Slot::new(config), Slot::new(config)],
@@ -341,9 +373,21 @@ mod cell {
         }
 
         /// A consistent copy of the config in force, and the (possibly odd) version it was read at.
-        /// Out of line: one copy of the loop serves every decision.
-        #[inline(never)]
+        /// One load while the config was never replaced.
+        #[inline(always)]
         pub(crate) fn read_versioned(&self) -> (ValidConfig, u32) {
+            // `Relaxed`: `initial` was written before the breaker was shared and never since.
+            let v = self.version.load(Ordering::Relaxed);
+            if pristine(v) {
+                return (self.initial, v);
+            }
+            self.read_replaced()
+        }
+
+        /// [`read_versioned`](ConfigCell::read_versioned) from the slots. Out of line: one copy
+        /// of the loop serves every decision.
+        #[inline(never)]
+        fn read_replaced(&self) -> (ValidConfig, u32) {
             loop {
                 if let Some(read) = self.try_read_part(Slot::load) {
                     return read;
@@ -369,15 +413,22 @@ mod cell {
         /// slot address that depends on the version.
         #[inline(always)]
         pub(crate) fn read_open_timing(&self, level: u32) -> Option<ValidConfig> {
+            if pristine(self.version.load(Ordering::Relaxed)) {
+                return Some(self.initial);
+            }
             match unpack_timing(self.timing.load(Ordering::Relaxed), level) {
                 Some(timeout) => Some(open_timing(timeout, timeout, 0, 0)),
                 None => self.try_read_part(|slot| slot.load_open_timing(level)).map(|(timing, _)| timing),
             }
         }
 
-        /// The shortcut alone: the open timing at level 0 without jitter, `None` otherwise.
+        /// The shortcuts alone: the whole config while it was never replaced; after a change,
+        /// the open timing at level 0 without jitter; `None` otherwise.
         #[inline(always)]
         pub(crate) fn read_open_shortcut(&self, level: u32) -> Option<ValidConfig> {
+            if pristine(self.version.load(Ordering::Relaxed)) {
+                return Some(self.initial);
+            }
             unpack_timing(self.timing.load(Ordering::Relaxed), level).map(|t| open_timing(t, t, 0, 0))
         }
 
@@ -404,7 +455,7 @@ mod cell {
             // reader may see it a moment before the slot is published: it then decides under the
             // new config, which is one whole config all the same.
             self.timing.store(pack_timing(config), Ordering::Relaxed);
-            self.version.store(seen.wrapping_add(2), Ordering::Release);
+            self.version.store(published(seen), Ordering::Release);
             Ok(())
         }
     }
@@ -516,9 +567,14 @@ mod cell {
             let b = Config::new().failure_threshold(9).validate().unwrap();
             let cell = ConfigCell::new(a);
             cell.version.store(u32::MAX - 1, Ordering::Relaxed);
-            // Slot 1 is active at u32::MAX - 1; writing goes to slot 0, active at 0.
+            // Slot 1 is active at u32::MAX - 1; writing goes to slot 0, active at 4 (0 and 1
+            // would read as "never replaced").
             assert_eq!(cell.replace(u32::MAX - 1, &b), Ok(()));
-            assert_eq!(cell.read_versioned(), (b, 0));
+            assert_eq!(cell.read_versioned(), (b, 4));
+            assert_eq!(cell.read_open_shortcut(0).map(|c| c.recovery_timeout()), Some(b.recovery_timeout()));
+            assert_eq!(published(u32::MAX - 1), 4);
+            assert_eq!(published(6), 8);
+            assert!(pristine(0) && pristine(1) && !pristine(2));
         }
     }
 }

@@ -100,7 +100,10 @@ fn a_decision_never_sees_a_torn_config() {
                 .successes_to_close(2),
         );
         let c = valid(Config::new().failure_threshold(1).recovery_timeout(ms(3_000)).half_open_probes(2));
-        let breaker = breaker(a);
+        // Built with another config and changed to `a` first: a breaker whose config was never
+        // changed reads its initial copy, which no writer touches.
+        let breaker = breaker(valid(Config::new()));
+        breaker.reconfigure(a.into()).unwrap();
         let writer = {
             let breaker = breaker.clone();
             thread::spawn(move || {
@@ -164,7 +167,8 @@ fn a_rejection_never_sees_a_torn_open_timing() {
         };
         let (under_a, under_b, under_c) = (open_for(a), open_for(b), open_for(c));
         assert!(under_b > ms(2_000) && under_c > ms(3_000), "the jitter is visible");
-        let breaker = breaker(a);
+        let breaker = breaker(valid(Config::new().failure_threshold(1)));
+        breaker.reconfigure(a.into()).unwrap(); // not the initial copy (see above)
         breaker.try_acquire().unwrap().failure();
         let writer = {
             let breaker = breaker.clone();
