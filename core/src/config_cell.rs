@@ -422,14 +422,17 @@ mod cell {
             }
         }
 
-        /// The shortcuts alone: the whole config while it was never replaced; after a change,
-        /// the open timing at level 0 without jitter; `None` otherwise.
+        /// The shortcuts alone: the open timing at level 0 without jitter (one load, whatever the
+        /// version), else the whole config while it was never replaced; `None` otherwise.
         #[inline(always)]
         pub(crate) fn read_open_shortcut(&self, level: u32) -> Option<ValidConfig> {
+            if let Some(t) = unpack_timing(self.timing.load(Ordering::Relaxed), level) {
+                return Some(open_timing(t, t, 0, 0));
+            }
             if pristine(self.version.load(Ordering::Relaxed)) {
                 return Some(self.initial);
             }
-            unpack_timing(self.timing.load(Ordering::Relaxed), level).map(|t| open_timing(t, t, 0, 0))
+            None
         }
 
         /// Replaces the config with `config` if no writer completed since version `seen` (from
