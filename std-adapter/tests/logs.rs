@@ -166,3 +166,25 @@ fn calls_and_rejections_are_not_logged() {
     });
     assert_eq!(events.len(), 1, "only the opening: {events:#?}");
 }
+
+#[test]
+fn a_restore_logs_what_came_back_not_a_trip() {
+    let clock = ManualClock::new();
+    let saved = {
+        let before = Breaker::builder("database").failure_threshold(1).clock(&clock).build().unwrap();
+        let _ = before.call(|| Err::<(), _>("down"));
+        clock.advance(Duration::from_secs(20));
+        before.core().save()
+    };
+    let ((), events) = capture(|| {
+        let clock = ManualClock::new();
+        let after = Breaker::builder("database").failure_threshold(1).clock(&clock).build().unwrap();
+        after.core().restore(&saved).unwrap();
+    });
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let restored = &events[0];
+    assert_eq!(restored.level, Level::INFO);
+    assert_eq!(restored.message, "Circuit breaker 'database' restored, open");
+    assert_eq!(restored.field("state").as_str(), "open");
+    assert!((restored.field("retry_after_seconds").as_f64() - 40.0).abs() < 1e-9);
+}
