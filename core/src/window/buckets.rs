@@ -265,7 +265,8 @@ mod tests {
         let some = counts(2, 1, 1);
         let none = Counts::default();
         // A window of 3 epochs ending at 10: epochs 8, 9, 10.
-        for (slot, want) in [(b(0, 10), some), (b(0, 8), some), (b(0, 7), none), (b(1, 10), none), (0, none)] {
+        for (slot, want) in [(b(0, 10), some), (b(0, 8), some), (b(0, 7), none), (b(1, 10), none), (0, none)]
+        {
             assert_eq!(counted(slot, 0, 10, 3), want);
         }
         // Across the tag's wrap.

@@ -188,7 +188,10 @@ mod tests {
     fn far_behind_is_a_jump_to_confirm() {
         let head = 3 * JUMP_EPOCHS;
         let epoch = head - 1 - JUMP_EPOCHS;
-        assert_eq!(advance(head as Word, epoch, B), Advance::Jump { next: epoch as Word + 1, behind: JUMP_EPOCHS });
+        assert_eq!(
+            advance(head as Word, epoch, B),
+            Advance::Jump { next: epoch as Word + 1, behind: JUMP_EPOCHS }
+        );
         assert!(far_behind(head as Word, epoch));
         assert!(!far_behind(head as Word, epoch + 1));
         assert!(!far_behind(head as Word, head + 5), "ahead is never a jump");

@@ -184,7 +184,11 @@ impl<const B: usize, const S: usize> Window<B, S> {
         let limit = kind.limit() as u64;
         let capacity = B as u64 * limit;
         if rule.min_calls as u64 > capacity {
-            return Err(ConfigError::TooLarge { field: "min_calls", value: rule.min_calls as u64, max: capacity });
+            return Err(ConfigError::TooLarge {
+                field: "min_calls",
+                value: rule.min_calls as u64,
+                max: capacity,
+            });
         }
         if let Some(a) = rule.adaptive {
             if a.min_bucket_calls as u64 > limit {
@@ -240,7 +244,10 @@ impl<const B: usize, const S: usize> Window<B, S> {
         Ok(Kind::Count { per_bucket: calls_per_bucket })
     }
 
-    const fn checked(rule: RateRule, kind: Result<Kind, ConfigError>) -> Result<(RateRule, Kind), ConfigError> {
+    const fn checked(
+        rule: RateRule,
+        kind: Result<Kind, ConfigError>,
+    ) -> Result<(RateRule, Kind), ConfigError> {
         let () = Self::CHECK;
         let kind = match kind {
             Ok(k) => k,

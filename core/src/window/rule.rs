@@ -248,7 +248,6 @@ impl RateRule {
     }
 }
 
-
 /// The decision on a window's totals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -363,7 +362,11 @@ mod tests {
                 for failures in 0..=calls {
                     let trips = failures > 0 && failures as u64 * 1000 >= permille as u64 * calls as u64;
                     let d = decide(counts(calls, failures, 0), &r, 0);
-                    assert_eq!(d == Decision::Trip(TripReason::FailureRate), trips, "{failures}/{calls} at {permille}");
+                    assert_eq!(
+                        d == Decision::Trip(TripReason::FailureRate),
+                        trips,
+                        "{failures}/{calls} at {permille}"
+                    );
                 }
             }
         }
@@ -418,7 +421,11 @@ mod tests {
                                     continue;
                                 }
                                 let after = counts(calls - lc + 1, failures - lf, slow - ls);
-                                assert_eq!(decide(after, &r, 0), Decision::Filled, "{calls} {failures} {slow} - {moved:?}");
+                                assert_eq!(
+                                    decide(after, &r, 0),
+                                    Decision::Filled,
+                                    "{calls} {failures} {slow} - {moved:?}"
+                                );
                             }
                         }
                     }

@@ -169,7 +169,10 @@ fn config_errors_name_the_field() {
     assert_eq!(RateConfig::new(1, 0).validate(), Err(ConfigError::Zero { field: "min_calls" }));
     let slow = |d, p| RateConfig::new(1, 1).slow_calls(d, p, false).validate();
     assert_eq!(slow(Duration::ZERO, 1), Err(ConfigError::Zero { field: "slow_call_threshold" }));
-    assert_eq!(slow(Duration::from_micros(1), 1), Err(ConfigError::SubMillisecond { field: "slow_call_threshold" }));
+    assert_eq!(
+        slow(Duration::from_micros(1), 1),
+        Err(ConfigError::SubMillisecond { field: "slow_call_threshold" })
+    );
     assert_eq!(slow(Duration::from_millis(1), 0), Err(ConfigError::Zero { field: "slow_call_permille" }));
     let ad = |f, m, a, b| RateConfig::new(1, 1).adaptive(f, m, a, b).validate();
     assert_eq!(ad(0, 100, 1, 1), Err(ConfigError::Zero { field: "adaptive_floor_permille" }));
@@ -178,7 +181,10 @@ fn config_errors_name_the_field() {
         Err(ConfigError::TooSmall { field: "adaptive_multiplier_percent", value: 99, min: 100 })
     );
     assert_eq!(ad(1, 100, 0, 1), Err(ConfigError::Zero { field: "adaptive_alpha_shift" }));
-    assert_eq!(ad(1, 100, 17, 1), Err(ConfigError::TooLarge { field: "adaptive_alpha_shift", value: 17, max: 16 }));
+    assert_eq!(
+        ad(1, 100, 17, 1),
+        Err(ConfigError::TooLarge { field: "adaptive_alpha_shift", value: 17, max: 16 })
+    );
     assert_eq!(ad(1, 100, 1, 0), Err(ConfigError::Zero { field: "adaptive_min_bucket_calls" }));
     let r = rule(1, 1);
     assert_eq!(Window::<2>::time(Duration::ZERO, r).err(), Some(ConfigError::Zero { field: "bucket_width" }));
@@ -208,7 +214,11 @@ fn cross_field_constraints_are_errors() {
     let big = rule(500, 2 * BUCKET_CAPACITY + 1);
     assert_eq!(
         Window::<2>::time(Duration::from_secs(1), big).err(),
-        Some(ConfigError::TooLarge { field: "min_calls", value: 2 * BUCKET_CAPACITY as u64 + 1, max: 2 * BUCKET_CAPACITY as u64 })
+        Some(ConfigError::TooLarge {
+            field: "min_calls",
+            value: 2 * BUCKET_CAPACITY as u64 + 1,
+            max: 2 * BUCKET_CAPACITY as u64
+        })
     );
     // A count window is one order over all calls: no stripes.
     assert_eq!(

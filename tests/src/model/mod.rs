@@ -53,12 +53,10 @@ pub struct KnownBugs {
 
 impl KnownBugs {
     /// The core as it is.
-    pub const CORE: KnownBugs =
-        KnownBugs { window_tag_horizons: true };
+    pub const CORE: KnownBugs = KnownBugs { window_tag_horizons: true };
 
     /// The documented semantics.
-    pub const NONE: KnownBugs =
-        KnownBugs { window_tag_horizons: false };
+    pub const NONE: KnownBugs = KnownBugs { window_tag_horizons: false };
 
     /// [`KnownBugs::CORE`], minus what the environment variable `BREAKER_MODEL_STRICT` names:
     /// `1` or `all` for everything, else comma-separated field names.
