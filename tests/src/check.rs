@@ -21,6 +21,38 @@ use crate::scenario::{Op, Scenario, Settle};
 /// The name every breaker built by [`check`] gets.
 pub const BREAKER_NAME: &str = "model";
 
+/// An [`Observer`] that keeps every transition, for integration tests that share a breaker
+/// across threads (it is `Sync`, unlike [`Recorder`]).
+///
+/// ```
+/// use breaker_core::{Breaker, Config, ManualClock, State};
+/// use breaker_tests::TransitionLog;
+///
+/// let b = Breaker::with_observer("db", Config::new().failure_threshold(1).validate().unwrap(), ManualClock::new(), TransitionLog::default());
+/// let _ = b.call(|| Err::<(), _>("down"));
+/// assert_eq!(b.observer().last().to, State::Open);
+/// ```
+#[derive(Debug, Default)]
+pub struct TransitionLog(std::sync::Mutex<Vec<Transition>>);
+
+impl TransitionLog {
+    /// `(from, to, trigger)` of every transition so far.
+    pub fn all(&self) -> Vec<(breaker_core::State, breaker_core::State, breaker_core::Trigger)> {
+        self.0.lock().unwrap().iter().map(|t| (t.from, t.to, t.trigger)).collect()
+    }
+
+    /// The newest transition; panics if there is none.
+    pub fn last(&self) -> Transition {
+        *self.0.lock().unwrap().last().expect("a transition")
+    }
+}
+
+impl Observer for TransitionLog {
+    fn on_transition(&self, t: &Transition) {
+        self.0.lock().unwrap().push(*t);
+    }
+}
+
 /// An [`Observer`] that writes down everything it is told.
 #[derive(Debug, Default)]
 pub struct Recorder {

@@ -88,7 +88,7 @@ mod config;
 mod model;
 mod scenario;
 
-pub use check::{check, check_counting, Divergence, Recorder, BREAKER_NAME};
+pub use check::{check, check_counting, Divergence, Recorder, TransitionLog, BREAKER_NAME};
 pub use config::{
     shown, AdaptiveSpec, Edit, Jitter, ModelConfig, ModelPolicy, Ramp, RuleSpec, Settings, ShownConfig,
     SlowSpec, WindowKind, WindowSpec, MAX_JITTER_MS, SUPPORTED_BUCKETS,

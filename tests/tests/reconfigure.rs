@@ -6,26 +6,17 @@
 //! CI runs this file on both word layouts.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use breaker_core::{
-    Breaker, CallError, Config, ManualClock, Observer, ReconfigureError, State, Transition, Trigger,
-    ValidConfig,
+    Breaker, CallError, Config, ManualClock, Observer, ReconfigureError, State, Trigger, ValidConfig,
 };
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-#[derive(Default)]
-struct Log(Mutex<Vec<Transition>>);
-
-impl Observer for Log {
-    fn on_transition(&self, t: &Transition) {
-        self.0.lock().unwrap().push(*t);
-    }
-}
+use breaker_tests::TransitionLog as Log;
 
 fn fail<C: breaker_core::Clock, O: Observer>(b: &Breaker<C, O>) {
     assert!(matches!(b.call(|| Err::<(), _>("down")), Err(CallError::Inner(_))));
@@ -60,7 +51,7 @@ fn a_lower_threshold_keeps_pending_failures_and_trips_on_the_next_one() {
     assert_eq!(breaker.state(), State::Closed);
     fail(&breaker);
     assert_eq!(breaker.state(), State::Open);
-    let t = *breaker.observer().0.lock().unwrap().last().unwrap();
+    let t = breaker.observer().last();
     assert_eq!((t.trigger, t.threshold), (Trigger::FailureThreshold, 3));
 
     // Pending failures at or above a lowered threshold: the very next failure trips.

@@ -5,35 +5,18 @@
 //! survives; anything that does not fit the new breaker is refused with a typed error and the
 //! breaker starts fresh. Layout-independent: CI runs this file on both word layouts.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use breaker_core::{
-    Breaker, CallError, Config, ManualClock, Observer, RateConfig, RestoreError, SavedState, State,
-    Transition, Trigger, ValidConfig, Window, WORD_LAYOUT,
+    Breaker, CallError, Config, ManualClock, Observer, RateConfig, RestoreError, SavedState, State, Trigger,
+    ValidConfig, Window, WORD_LAYOUT,
 };
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-#[derive(Default)]
-struct Log(Mutex<Vec<Transition>>);
-
-impl Observer for Log {
-    fn on_transition(&self, t: &Transition) {
-        self.0.lock().unwrap().push(*t);
-    }
-}
-
-impl Log {
-    fn all(&self) -> Vec<(State, State, Trigger)> {
-        self.0.lock().unwrap().iter().map(|t| (t.from, t.to, t.trigger)).collect()
-    }
-    fn last(&self) -> Transition {
-        *self.0.lock().unwrap().last().expect("a transition")
-    }
-}
+use breaker_tests::TransitionLog as Log;
 
 fn fail<O: Observer>(b: &Breaker<&ManualClock, O>) {
     assert!(matches!(b.call(|| Err::<(), _>("down")), Err(CallError::Inner(_))));
