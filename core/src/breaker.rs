@@ -4,6 +4,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::classify::{Classify, Errors};
 use crate::config_cell::ConfigCell;
 use crate::health::shown_state;
 use crate::layout::{self, Phase, Word};
@@ -147,12 +148,14 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// };
     /// ```
     #[inline]
-    pub fn try_acquire(&self) -> Result<Permit<'_, C, O, P>, CircuitOpen> {
-        self.try_acquire_ticket().map(|ticket| Permit::new(self, ticket))
+    pub fn try_acquire(&self) -> Result<Permit<&Self>, CircuitOpen> {
+        Permit::acquire(self)
     }
 
-    /// [`try_acquire`](Breaker::try_acquire) without the drop guard, for adapters; settle the
-    /// ticket with [`settle`](Breaker::settle).
+    /// [`try_acquire`](Breaker::try_acquire) without the drop guard; settle the ticket with
+    /// [`settle`](Breaker::settle). For this crate's model checks and tests; not part of the API
+    /// (adapters use [`Permit`]).
+    #[doc(hidden)]
     #[inline(always)]
     pub fn try_acquire_ticket(&self) -> Result<Ticket, CircuitOpen> {
         let word = self.word.load(Ordering::Acquire);
@@ -283,43 +286,16 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// ```
     #[inline]
     pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
-        self.call_with(f, |r| if r.is_ok() { Verdict::Success } else { Verdict::Failure })
+        self.call_with(f, Errors)
     }
 
-    /// Runs `f`; only errors for which `is_failure` returns `true` count as failures (the seed's
-    /// `expected_exception`). Other errors are returned as they are and count as neither.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_core::{Breaker, CallError, Config, ManualClock};
-    ///
-    /// #[derive(Debug, PartialEq)]
-    /// enum DbError { ConnectionLost, UniqueViolation }
-    ///
-    /// let breaker = Breaker::try_new("db", Config::new().failure_threshold(1), ManualClock::new()).unwrap();
-    /// let r = breaker.call_filtered(|| Err::<(), _>(DbError::UniqueViolation), |e| *e == DbError::ConnectionLost);
-    /// assert_eq!(r, Err(CallError::Inner(DbError::UniqueViolation)));
-    /// assert_eq!(breaker.failure_count(), 0); // a caller's mistake, not the database's
-    /// ```
-    #[inline]
-    pub fn call_filtered<T, E>(
-        &self,
-        f: impl FnOnce() -> Result<T, E>,
-        is_failure: impl FnOnce(&E) -> bool,
-    ) -> Result<T, CallError<E>> {
-        self.call_with(f, |r| match r {
-            Ok(_) => Verdict::Success,
-            Err(e) if is_failure(e) => Verdict::Failure,
-            Err(_) => Verdict::Ignore,
-        })
-    }
-
-    /// Runs `f` and lets `classify` decide the verdict from the whole result, so a successful
-    /// response can still count as a failure (an HTTP 503, say).
+    /// Runs `f` and lets `classify` (a [`Classify`]: a closure over the result, or
+    /// [`failures_where`](crate::classify::failures_where) for "which errors count") decide the
+    /// verdict, so a successful response can still count as a failure (an HTTP 503, say) and an
+    /// error can count as neither (a caller's mistake).
     ///
     /// On targets that unwind, a panic in `f` or in `classify` counts as a failure and keeps
-    /// unwinding (as in `call` and `call_filtered`, which go through here). The failure is
+    /// unwinding (as in `call`, which goes through here). The failure is
     /// recorded from a drop guard while the panic unwinds, so an [`Observer`] that panics then
     /// aborts the process, as any panic during unwinding does (breaker-std's hooks catch their
     /// listeners' panics). The two-step [`Permit`] is different: dropping one, for whatever
@@ -332,7 +308,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     ///
     /// let breaker = Breaker::try_new("api", Config::new(), ManualClock::new()).unwrap();
     /// let status = breaker
-    ///     .call_with(|| Ok::<u16, ()>(503), |r| match r {
+    ///     .call_with(|| Ok::<u16, ()>(503), |r: &Result<u16, ()>| match r {
     ///         Ok(s) if *s >= 500 => Verdict::Failure,
     ///         Ok(_) => Verdict::Success,
     ///         Err(_) => Verdict::Failure,
@@ -344,7 +320,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     pub fn call_with<T, E>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
-        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+        classify: impl Classify<T, E>,
     ) -> Result<T, CallError<E>> {
         let word = self.word.load(Ordering::Acquire);
         if P::CONSECUTIVE && layout::is_clean_closed(word) {
@@ -353,7 +329,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             // path it is disarmed and compiles away.
             let mut guard = UnwindGuard { breaker: self, word, armed: true };
             let result = f();
-            let verdict = classify(&result);
+            let verdict = classify.classify(&result);
             guard.armed = false;
             if verdict == Verdict::Failure {
                 self.settle_cold(clean_ticket(word));
@@ -368,7 +344,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             // failure if `f` or `classify` unwinds.
             let mut guard = UnwindGuard { breaker: self, word, armed: true };
             let result = f();
-            let verdict = classify(&result);
+            let verdict = classify.classify(&result);
             guard.armed = false;
             self.settle_closed(clean_ticket(word), verdict);
             return result.map_err(CallError::Inner);
@@ -387,7 +363,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     fn call_open_cold<T, E>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
-        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+        classify: impl Classify<T, E>,
         word: Word,
     ) -> Result<T, CallError<E>> {
         if let Some(open) = self.reject_from_slot(word) {
@@ -401,16 +377,25 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     fn call_slow<T, E>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
-        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+        classify: impl Classify<T, E>,
     ) -> Result<T, CallError<E>> {
         // Dropped while still holding the permit only when `f` or `classify` unwinds.
         let mut guard = PermitGuard(Some(self.try_acquire()?));
         let result = f();
-        let verdict = classify(&result);
+        let verdict = classify.classify(&result);
         if let Some(permit) = guard.0.take() {
             permit.record(verdict);
         }
         result.map_err(CallError::Inner)
+    }
+
+    /// What a call given up after `timeout` counts as (see [`Permit::timed_out`]).
+    #[inline]
+    pub(crate) fn timeout_verdict(&self, timeout: Duration) -> Verdict {
+        match self.policy.slow_call_ms() {
+            Some(slow_ms) if timeout.as_millis() >= u128::from(slow_ms) => Verdict::Success,
+            _ => Verdict::Failure,
+        }
     }
 
     #[cold]
@@ -446,12 +431,12 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// use breaker_core::{Breaker, Config, ManualClock, State};
     ///
     /// let breaker = Breaker::try_new("db", Config::new().failure_threshold(1), ManualClock::new()).unwrap();
-    /// breaker.disable();
+    /// breaker.force_closed();
     /// let _ = breaker.call(|| Err::<(), _>("down"));
-    /// assert_eq!(breaker.state(), State::Disabled);
+    /// assert_eq!(breaker.state(), State::ForcedClosed);
     /// ```
-    pub fn disable(&self) {
-        self.apply(Event::Control(Control::Disable), self.word.load(Ordering::Acquire), true);
+    pub fn force_closed(&self) {
+        self.apply(Event::Control(Control::ForceClosed), self.word.load(Ordering::Acquire), true);
     }
 
     /// Back to CLOSED with no failures, in a new generation: outcomes of calls admitted before
@@ -506,7 +491,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// policy, the failures in its window); while OPEN or HALF_OPEN, the failures that opened
     /// it plus one for every probe that failed since it last closed (as the seed's
     /// `_failure_count` does: a health endpoint should not say `open` with 0 failures); 0 when
-    /// forced open or disabled.
+    /// forced open or forced closed.
     ///
     /// A read that catches the breaker in the few instructions between a transition into OPEN
     /// or HALF_OPEN and the store of its count shows the smallest count it can have opened with:
@@ -535,7 +520,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             Phase::Closed { failures, .. } if P::CONSECUTIVE => failures,
             Phase::Closed { .. } => self.window_stats(word).map_or(0, |w| w.failures),
             Phase::Open { .. } | Phase::HalfOpen { .. } => self.open_failure_count(d),
-            Phase::ForcedOpen | Phase::Disabled => 0,
+            Phase::ForcedOpen | Phase::ForcedClosed => 0,
         }
     }
 
@@ -608,7 +593,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 snap.probe_successes = successes;
                 snap.backoff_level = level;
             }
-            Phase::ForcedOpen | Phase::Disabled => {}
+            Phase::ForcedOpen | Phase::ForcedClosed => {}
         }
         snap
     }
@@ -684,7 +669,7 @@ impl<C: Clock, O: Observer, P: Policy> Drop for UnwindGuard<'_, C, O, P> {
 
 /// Records a failure for a call that unwound through the permit path of `call_with` (the
 /// permit is taken out before the normal settle, so only an unwind finds it here).
-struct PermitGuard<'a, C: Clock, O: Observer, P: Policy>(Option<Permit<'a, C, O, P>>);
+struct PermitGuard<'a, C: Clock, O: Observer, P: Policy>(Option<Permit<&'a Breaker<C, O, P>>>);
 
 impl<C: Clock, O: Observer, P: Policy> Drop for PermitGuard<'_, C, O, P> {
     fn drop(&mut self) {

@@ -151,11 +151,14 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
     }
 }
 
+/// `Display` or `source()`, never both: an `Inner` error is transparent (it displays as the
+/// inner error and its source is the inner error's source), and `Open` displays the rejection
+/// and has no source. So an error chain prints each message once.
 impl<E: core::error::Error + 'static> core::error::Error for CallError<E> {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            CallError::Open(open) => Some(open),
-            CallError::Inner(e) => Some(e),
+            CallError::Open(_) => None,
+            CallError::Inner(e) => e.source(),
         }
     }
 }

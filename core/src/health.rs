@@ -7,7 +7,7 @@
 //!   k-th failed probe in a row, that plus k. This is the Python original's count, which goes up
 //!   on every failure, a failed half-open probe included, and is only cleared when the breaker
 //!   closes; a health endpoint that says `open` with `failure_count: 0` misleads operators.
-//!   Forced open and disabled breakers show 0, as before: no failure put them there.
+//!   Forced open and forced closed breakers show 0, as before: no failure put them there.
 //! - **Where it lives.** The OPEN payload of the word has no spare bits, so the count is kept in
 //!   a side word, `[count (W − G bits) | generation (G bits)]`, like the phase stamp: written
 //!   after each transition into OPEN or HALF_OPEN by the thread whose CAS made it. The store is
@@ -123,7 +123,7 @@ pub(crate) const fn stored_count(
 /// transition out of OPEN or HALF_OPEN, the count it interrupted (`before`); otherwise the
 /// change's own count (the word's consecutive failures; 0 when a probe closes the breaker).
 pub(crate) const fn reported_count(change: &Change, stored: Option<u32>, before: u32) -> u32 {
-    let manual = matches!(change.trigger, Trigger::ForceOpen | Trigger::Disable | Trigger::Reset);
+    let manual = matches!(change.trigger, Trigger::ForceOpen | Trigger::ForceClosed | Trigger::Reset);
     match stored {
         Some(count) => count,
         None if manual && matches!(change.from, State::Open | State::HalfOpen) => before,
@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(stored_count(at(5, HALF), at(6, OPEN), 3, 5, false), Some(6));
         assert_eq!(stored_count(at(5, HALF), at(6, OPEN), 3, u32::MAX, false), Some(u32::MAX));
         // Leaving OPEN or HALF_OPEN for another state stores nothing (but reads the count).
-        for to in [CLOSED, Phase::ForcedOpen, Phase::Disabled] {
+        for to in [CLOSED, Phase::ForcedOpen, Phase::ForcedClosed] {
             for from in [OPEN, HALF] {
                 assert!(touches_count(at(5, from), at(6, to)));
                 assert_eq!(stored_count(at(5, from), at(6, to), 3, 5, false), None);
@@ -268,10 +268,10 @@ mod tests {
         // Among the other states nothing is read or written.
         for (from, to) in [
             (CLOSED, Phase::ForcedOpen),
-            (CLOSED, Phase::Disabled),
+            (CLOSED, Phase::ForcedClosed),
             (CLOSED, CLOSED),
             (Phase::ForcedOpen, CLOSED),
-            (Phase::Disabled, Phase::ForcedOpen),
+            (Phase::ForcedClosed, Phase::ForcedOpen),
         ] {
             assert!(!touches_count(at(5, from), at(6, to)), "{from:?} -> {to:?}");
             assert_eq!(stored_count(at(5, from), at(6, to), 3, 5, false), None);
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_transition_reports_what_it_stored_or_what_it_interrupted() {
-        use State::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
+        use State::{Closed, ForcedClosed, ForcedOpen, HalfOpen, Open};
         // What it stored.
         for (from, to, trigger) in [
             (Closed, Open, Trigger::FailureThreshold),
@@ -296,9 +296,11 @@ mod tests {
         assert_eq!(reported_count(&change(HalfOpen, Closed, Trigger::ProbeSucceeded, 0), None, 5), 0);
         // Manual control out of OPEN or HALF_OPEN: the count it interrupted.
         for from in [Open, HalfOpen] {
-            for (to, trigger) in
-                [(ForcedOpen, Trigger::ForceOpen), (Disabled, Trigger::Disable), (Closed, Trigger::Reset)]
-            {
+            for (to, trigger) in [
+                (ForcedOpen, Trigger::ForceOpen),
+                (ForcedClosed, Trigger::ForceClosed),
+                (Closed, Trigger::Reset),
+            ] {
                 assert_eq!(reported_count(&change(from, to, trigger, 0), None, 5), 5);
             }
         }
@@ -319,7 +321,7 @@ mod tests {
             Phase::Closed { failures: 1, ramping: false },
             Phase::HalfOpen { issued: 1, successes: 0, level: 0 },
             Phase::ForcedOpen,
-            Phase::Disabled,
+            Phase::ForcedClosed,
         ] {
             let d = Decoded { gen: 3, phase };
             assert_eq!(shown_state(&cfg, d, 50_000), state_of(phase), "{phase:?}");

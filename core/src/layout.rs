@@ -173,7 +173,7 @@ pub(crate) enum Phase {
     /// Manually opened: reject everything.
     ForcedOpen,
     /// Manually closed: admit everything, record nothing.
-    Disabled,
+    ForcedClosed,
 }
 
 /// A decoded word.
@@ -260,7 +260,7 @@ pub(crate) const fn decode(word: Word) -> Decoded {
             successes: ((payload >> PROBE_BITS) & PROBE_MASK) as u32,
             level: ((payload >> (2 * PROBE_BITS)) & LEVEL_MASK) as u32,
         },
-        TAG_DISABLED => Phase::Disabled,
+        TAG_DISABLED => Phase::ForcedClosed,
         // TAG_FORCED_OPEN, and the never-written tags 5..=7: rejecting is the safe reading.
         _ => Phase::ForcedOpen,
     };
@@ -285,7 +285,7 @@ pub(crate) const fn encode(d: Decoded) -> Word {
                 | ((level as Word & LEVEL_MASK) << (2 * PROBE_BITS)),
         ),
         Phase::ForcedOpen => (TAG_FORCED_OPEN, 0),
-        Phase::Disabled => (TAG_DISABLED, 0),
+        Phase::ForcedClosed => (TAG_DISABLED, 0),
     };
     (tag as Word) | (((d.gen as Word) << GEN_SHIFT) & GEN_MASK) | ((payload & PAYLOAD_MASK) << PAYLOAD_SHIFT)
 }
@@ -306,7 +306,7 @@ mod tests {
             Phase::HalfOpen { issued: MAX_HALF_OPEN_PROBES, successes: 1, level: MAX_BACKOFF_LEVEL },
             Phase::HalfOpen { issued: 3, successes: MAX_HALF_OPEN_PROBES, level: 2 },
             Phase::ForcedOpen,
-            Phase::Disabled,
+            Phase::ForcedClosed,
             Phase::Closed { failures: MAX_FAILURE_THRESHOLD, ramping: true },
         ]
     }
@@ -331,7 +331,7 @@ mod tests {
         assert!(!is_clean_closed(one_failure));
         let ramping = encode(Decoded { gen: 0, phase: Phase::Closed { failures: 0, ramping: true } });
         assert!(!is_clean_closed(ramping));
-        assert!(!is_clean_closed(encode(Decoded { gen: 0, phase: Phase::Disabled })));
+        assert!(!is_clean_closed(encode(Decoded { gen: 0, phase: Phase::ForcedClosed })));
     }
 
     #[test]

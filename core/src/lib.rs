@@ -67,6 +67,7 @@ extern crate std;
 
 mod breaker;
 mod cas;
+pub mod classify;
 mod clock;
 mod config;
 mod config_cell;
@@ -85,6 +86,7 @@ mod transition;
 mod window;
 
 pub use breaker::Breaker;
+pub use classify::Classify;
 #[cfg(feature = "embedded-time")]
 pub use clock::EmbeddedTimeClock;
 pub use clock::{Clock, ManualClock, Timestamp};
@@ -95,7 +97,9 @@ pub use layout::{
     MAX_PHASE_TIMER_MS, MAX_RECOVERY_TIMEOUT_MS,
 };
 pub use observer::{Observer, Transition, Trigger, Verdict};
-pub use permit::{Permit, Ticket};
+#[doc(hidden)]
+pub use permit::Ticket;
+pub use permit::{AsBreaker, Permit};
 pub use policy::{Consecutive, Policy, Sample, TripReason, WindowStats};
 #[cfg(feature = "reconfigure")]
 pub use reconfigure::ReconfigureError;

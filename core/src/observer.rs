@@ -12,6 +12,7 @@ use crate::{CircuitOpen, State, Timestamp};
 /// What the caller says about a finished call.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The call succeeded.
     Success,
@@ -46,8 +47,8 @@ pub enum Trigger {
     ProbeTimeout,
     /// [`Breaker::force_open`](crate::Breaker::force_open).
     ForceOpen,
-    /// [`Breaker::disable`](crate::Breaker::disable).
-    Disable,
+    /// [`Breaker::force_closed`](crate::Breaker::force_closed).
+    ForceClosed,
     /// [`Breaker::reset`](crate::Breaker::reset).
     Reset,
     /// [`Breaker::restore`](crate::Breaker::restore) put back a saved state. Into OPEN,

@@ -7,18 +7,19 @@
 //! apart from a borrow of the breaker (a tower response future holding an `Arc`): they settle it
 //! with [`Breaker::settle`] and provide their own guard.
 
-use core::mem::ManuallyDrop;
+use core::ops::Deref;
 
 use crate::layout::{self, Phase};
 use crate::observer::{Observer, Verdict};
-use crate::policy::{Consecutive, Policy, Sample};
+use crate::policy::{Policy, Sample};
 use crate::sync::Ordering;
 use crate::transition::{slow_verdicts, Admission, Event};
-use crate::{Breaker, Clock};
+use crate::{Breaker, CircuitOpen, Clock};
 
-/// Proof of admission, without a drop guard. Settle it exactly once with [`Breaker::settle`];
-/// a ticket that is never settled keeps its half-open slot (if it is a probe) until the breaker
-/// moves to another cycle. Prefer [`Permit`] unless you are writing an adapter.
+/// Proof of admission, without a drop guard: the inside of a [`Permit`]. Settle it exactly once
+/// with [`Breaker::settle`]; a ticket that is never settled keeps its half-open slot (if it is a
+/// probe) until the breaker moves to another cycle. For this crate's model checks and tests (a
+/// leaked permit, a permit settled on another thread under loom); not part of the API.
 ///
 /// # Examples
 ///
@@ -56,7 +57,7 @@ impl Ticket {
             Admission::Closed { clean: false } => 0,
             Admission::Closed { clean: true } => 1,
             Admission::Probe => 2,
-            Admission::Disabled => 3,
+            Admission::ForcedClosed => 3,
         };
         Ticket { bits: kind | (gen as u64) << KIND_BITS | started_ms << STARTED_SHIFT }
     }
@@ -73,7 +74,7 @@ impl Ticket {
             0 => Admission::Closed { clean: false },
             1 => Admission::Closed { clean: true },
             2 => Admission::Probe,
-            _ => Admission::Disabled,
+            _ => Admission::ForcedClosed,
         }
     }
 
@@ -99,13 +100,6 @@ impl Ticket {
     pub fn is_probe(&self) -> bool {
         self.kind() == Admission::Probe
     }
-
-    /// A bitwise copy, for the permit's consuming methods. Deliberately not `Clone`: outside
-    /// this crate a ticket is settled exactly once.
-    #[inline(always)]
-    pub(crate) fn copy(&self) -> Ticket {
-        Ticket { bits: self.bits }
-    }
 }
 
 impl core::fmt::Debug for Ticket {
@@ -118,9 +112,56 @@ impl core::fmt::Debug for Ticket {
     }
 }
 
-/// Admission to make one call. Report with [`success`](Permit::success),
-/// [`failure`](Permit::failure), [`ignore`](Permit::ignore) or [`record`](Permit::record);
-/// dropping it reports [`Verdict::Ignore`].
+/// A handle to a breaker that a [`Permit`] can hold: anything that dereferences to a breaker —
+/// `&Breaker`, `Arc<Breaker>`, `&'static Breaker`, `Box<Breaker>` — of this crate or of an adapter
+/// crate that wraps one (breaker-std's `Breaker`).
+///
+/// Adapter crates implement it for their breaker type by pointing at the core breaker inside;
+/// users never call its method.
+///
+/// # Examples
+///
+/// ```
+/// use breaker_core::{AsBreaker, Breaker, Config, ManualClock};
+///
+/// fn name_of(breaker: &impl AsBreaker) -> &'static str {
+///     breaker.as_breaker().name()
+/// }
+/// let db = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+/// assert_eq!(name_of(&db), "db");
+/// ```
+pub trait AsBreaker {
+    /// The breaker's clock.
+    type Clock: Clock;
+    /// The breaker's observer.
+    type Observer: Observer;
+    /// The breaker's trip policy.
+    type Policy: Policy;
+
+    /// The core breaker.
+    fn as_breaker(&self) -> &Breaker<Self::Clock, Self::Observer, Self::Policy>;
+}
+
+impl<C: Clock, O: Observer, P: Policy> AsBreaker for Breaker<C, O, P> {
+    type Clock = C;
+    type Observer = O;
+    type Policy = P;
+
+    #[inline(always)]
+    fn as_breaker(&self) -> &Breaker<C, O, P> {
+        self
+    }
+}
+
+/// Admission to make one call, holding a handle `H` to its breaker: a borrow (`&Breaker`, from
+/// [`Breaker::try_acquire`]) or an owned handle (`Arc<Breaker>`, `&'static Breaker`, from
+/// [`Permit::acquire`]) that can move into a spawned task or a `'static` future.
+///
+/// Report with [`success`](Permit::success), [`failure`](Permit::failure),
+/// [`ignore`](Permit::ignore), [`timed_out`](Permit::timed_out) or [`record`](Permit::record).
+/// **Dropping it reports [`Verdict::Ignore`]**: neither a success nor a failure, and a
+/// half-open probe slot is given back, which is what makes cancellation (a dropped future, an
+/// early return, a panic unwinding) correct. Every permit is settled exactly once.
 ///
 /// # Examples
 ///
@@ -137,16 +178,54 @@ impl core::fmt::Debug for Ticket {
 /// assert_eq!(breaker.state(), State::Open);
 /// assert!(breaker.try_acquire().is_err());
 /// ```
+///
+/// An owned handle, so the permit can outlive the borrow:
+///
+/// ```
+/// use breaker_core::{Breaker, Config, ManualClock, Permit};
+///
+/// static DB: std::sync::OnceLock<Breaker<ManualClock>> = std::sync::OnceLock::new();
+/// let db: &'static Breaker<ManualClock> =
+///     DB.get_or_init(|| Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap());
+/// let permit = Permit::acquire(db).unwrap();
+/// std::thread::spawn(move || permit.failure()).join().unwrap();
+/// assert_eq!(db.failure_count(), 1);
+/// ```
 #[must_use = "dropping a permit reports the call as ignored"]
-pub struct Permit<'a, C: Clock, O: Observer = (), P: Policy = Consecutive> {
-    breaker: &'a Breaker<C, O, P>,
-    ticket: Ticket,
+pub struct Permit<H>
+where
+    H: Deref,
+    H::Target: AsBreaker,
+{
+    handle: H,
+    /// `None` once settled: the consuming methods take it, so `Drop` settles only a permit
+    /// dropped without a verdict. Inlined, the check folds away on both paths.
+    ticket: Option<Ticket>,
 }
 
-impl<'a, C: Clock, O: Observer, P: Policy> Permit<'a, C, O, P> {
-    #[inline]
-    pub(crate) fn new(breaker: &'a Breaker<C, O, P>, ticket: Ticket) -> Self {
-        Permit { breaker, ticket }
+impl<H> Permit<H>
+where
+    H: Deref,
+    H::Target: AsBreaker,
+{
+    /// Asks the breaker behind `handle` to make a call: the permit, or the rejection (with its
+    /// retry-after) if the call must not be made. Cost: one atomic load when CLOSED.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock, Permit};
+    ///
+    /// let api = Breaker::try_new("api", Config::new(), ManualClock::new()).unwrap();
+    /// match Permit::acquire(&api) {
+    ///     Ok(permit) => permit.success(), // make the call, then report
+    ///     Err(open) => println!("skipped: {open}"),
+    /// };
+    /// ```
+    #[inline(always)]
+    pub fn acquire(handle: H) -> Result<Self, CircuitOpen> {
+        let ticket = handle.as_breaker().try_acquire_ticket()?;
+        Ok(Permit { handle, ticket: Some(ticket) })
     }
 
     /// The call succeeded.
@@ -167,44 +246,90 @@ impl<'a, C: Clock, O: Observer, P: Policy> Permit<'a, C, O, P> {
         self.record(Verdict::Ignore)
     }
 
+    /// The call was given up after `timeout`. The breaker decides what that is: a **failure**,
+    /// unless its policy tracks slow calls and `timeout` is at least the slow-call threshold, in
+    /// which case it is recorded as a **slow** call (and as a failure only if the policy counts
+    /// slow calls as failures) — the call ran at least `timeout`, so it was slow, whatever it
+    /// would have returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let db = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// db.try_acquire().unwrap().timed_out(Duration::from_secs(2));
+    /// assert_eq!(db.failure_count(), 1); // no slow-call policy: a timeout is a failure
+    /// ```
+    #[inline]
+    pub fn timed_out(self, timeout: core::time::Duration) {
+        let verdict = self.handle.as_breaker().timeout_verdict(timeout);
+        self.record(verdict)
+    }
+
     /// Reports `verdict`.
     #[inline]
-    pub fn record(self, verdict: Verdict) {
-        // Consume without running `Drop`: the verdict replaces the drop's "ignore".
-        let this = ManuallyDrop::new(self);
-        this.breaker.settle(this.ticket.copy(), verdict);
+    pub fn record(mut self, verdict: Verdict) {
+        // The verdict replaces the drop's "ignore".
+        if let Some(ticket) = self.ticket.take() {
+            self.handle.as_breaker().settle(ticket, verdict);
+        }
     }
 
     /// `true` if this call is a half-open probe.
+    #[inline]
     pub fn is_probe(&self) -> bool {
-        self.ticket.is_probe()
+        self.ticket.as_ref().is_some_and(Ticket::is_probe)
     }
 
-    /// Gives up the drop guard; the caller must settle the ticket.
-    pub fn into_ticket(self) -> Ticket {
-        ManuallyDrop::new(self).ticket.copy()
+    /// The handle this permit holds.
+    #[inline]
+    pub fn breaker(&self) -> &H {
+        &self.handle
+    }
+
+    /// Gives up the drop guard; the caller must settle the ticket with [`Breaker::settle`].
+    /// For this crate's tests and model checks; not part of the API.
+    #[doc(hidden)]
+    pub fn into_ticket(mut self) -> Ticket {
+        self.ticket.take().expect("a permit holds its ticket until it is consumed")
     }
 }
 
-impl<C: Clock, O: Observer, P: Policy> Drop for Permit<'_, C, O, P> {
+impl<H> Drop for Permit<H>
+where
+    H: Deref,
+    H::Target: AsBreaker,
+{
     #[inline]
     fn drop(&mut self) {
-        self.breaker.settle(self.ticket.copy(), Verdict::Ignore);
+        if let Some(ticket) = self.ticket.take() {
+            self.handle.as_breaker().settle(ticket, Verdict::Ignore);
+        }
     }
 }
 
-impl<C: Clock, O: Observer, P: Policy> core::fmt::Debug for Permit<'_, C, O, P> {
+impl<H> core::fmt::Debug for Permit<H>
+where
+    H: Deref,
+    H::Target: AsBreaker,
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Permit").field("breaker", &self.breaker.name()).field("ticket", &self.ticket).finish()
+        f.debug_struct("Permit")
+            .field("breaker", &self.handle.as_breaker().name())
+            .field("ticket", &self.ticket)
+            .finish()
     }
 }
-
 impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
-    /// Settles a [`Ticket`] from [`try_acquire_ticket`](Breaker::try_acquire_ticket).
+    /// Settles a [`Ticket`] from [`try_acquire_ticket`](Breaker::try_acquire_ticket). Not part
+    /// of the API (see [`Ticket`]).
     ///
     /// With the consecutive-failures policy, a clean closed-state success (no failures pending
     /// when it was admitted) and an ignored non-probe return here without touching the word.
     /// With a rate policy, a closed-state outcome is one CAS on the window's current bucket.
+    #[doc(hidden)]
     #[inline(always)]
     pub fn settle(&self, ticket: Ticket, verdict: Verdict) {
         // The hot path stays small enough to inline into every caller: a clean closed-state
@@ -220,7 +345,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     fn settle_slow(&self, ticket: Ticket, verdict: Verdict) {
         let (verdict, reported, slow, now_ms) = self.classify_slow(&ticket, verdict);
         match (ticket.kind(), verdict) {
-            (Admission::Disabled, _) | (Admission::Closed { .. }, Verdict::Ignore) => {}
+            (Admission::ForcedClosed, _) | (Admission::Closed { .. }, Verdict::Ignore) => {}
             (Admission::Closed { .. }, _) if !P::CONSECUTIVE => {
                 self.record_in_window(&ticket, verdict, slow, now_ms)
             }
@@ -250,7 +375,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// recovery), whether the call was slow, and the clock reading, if one was taken.
     #[inline(always)]
     fn classify_slow(&self, ticket: &Ticket, verdict: Verdict) -> (Verdict, Verdict, bool, Option<u64>) {
-        if P::CONSECUTIVE || ticket.kind() == Admission::Disabled || verdict == Verdict::Ignore {
+        if P::CONSECUTIVE || ticket.kind() == Admission::ForcedClosed || verdict == Verdict::Ignore {
             return (verdict, verdict, false, None);
         }
         let Some(threshold) = self.policy.slow_call_ms() else {

@@ -109,7 +109,7 @@ enum Saved {
     Open { backoff_level: u8, retry_after_ms: u64 },
     HalfOpen { backoff_level: u8 },
     ForcedOpen,
-    Disabled,
+    ForcedClosed,
 }
 
 /// A breaker's state in a form that survives a restart, from [`Breaker::save`]; put it back
@@ -176,7 +176,7 @@ impl SavedState {
     ///   1      format version (1)
     ///   2      word layout: 64 or 32
     ///   3      trip policy: 1 consecutive failures, 2 rate window
-    ///   4      state: 1 closed, 2 open, 3 half-open, 4 forced open, 5 disabled
+    ///   4      state: 1 closed, 2 open, 3 half-open, 4 forced open, 5 forced closed
     ///   5      backoff level (open, half-open; else 0)
     ///   6..10  consecutive failures, u32 little-endian (closed; else 0)
     ///   10..18 time left before a probe in ms, u64 little-endian (open; else 0)
@@ -202,7 +202,7 @@ impl SavedState {
             Saved::Open { .. } => State::Open,
             Saved::HalfOpen { .. } => State::HalfOpen,
             Saved::ForcedOpen => State::ForcedOpen,
-            Saved::Disabled => State::Disabled,
+            Saved::ForcedClosed => State::ForcedClosed,
         }
     }
 
@@ -306,7 +306,7 @@ impl SavedState {
             Saved::Open { backoff_level, retry_after_ms } => (TAG_OPEN, backoff_level, 0, retry_after_ms),
             Saved::HalfOpen { backoff_level } => (TAG_HALF_OPEN, backoff_level, 0, 0),
             Saved::ForcedOpen => (TAG_FORCED_OPEN, 0, 0, 0),
-            Saved::Disabled => (TAG_DISABLED, 0, 0, 0),
+            Saved::ForcedClosed => (TAG_DISABLED, 0, 0, 0),
         };
         b[4] = tag;
         b[5] = level;
@@ -390,7 +390,7 @@ impl SavedState {
             TAG_OPEN => Saved::Open { backoff_level: level, retry_after_ms: left },
             TAG_HALF_OPEN => Saved::HalfOpen { backoff_level: level },
             TAG_FORCED_OPEN => Saved::ForcedOpen,
-            _ => Saved::Disabled,
+            _ => Saved::ForcedClosed,
         };
         Ok(SavedState { format: b[1], layout, policy, state })
     }
@@ -540,7 +540,7 @@ pub(crate) enum Restored {
         left: Ms,
     },
     ForcedOpen,
-    Disabled,
+    ForcedClosed,
 }
 
 /// The highest backoff level `cfg` reaches: where `next_level` stops climbing.
@@ -609,7 +609,7 @@ pub(crate) const fn plan(
         }
         Saved::HalfOpen { .. } => Restored::Closed { failures: 0 },
         Saved::ForcedOpen => Restored::ForcedOpen,
-        Saved::Disabled => Restored::Disabled,
+        Saved::ForcedClosed => Restored::ForcedClosed,
     })
 }
 
@@ -627,7 +627,7 @@ pub(crate) const fn saved_from(word: Word, cfg: &ValidConfig, now: Ms, consecuti
         }
         Phase::HalfOpen { level, .. } => Saved::HalfOpen { backoff_level: level as u8 },
         Phase::ForcedOpen => Saved::ForcedOpen,
-        Phase::Disabled => Saved::Disabled,
+        Phase::ForcedClosed => Saved::ForcedClosed,
     };
     SavedState {
         format: SavedState::FORMAT,
@@ -663,11 +663,11 @@ pub(crate) const fn step(word: Word, target: Restored, now: Option<Now>, cfg: &V
             }
             (open, 0, Some(served))
         }
-        (Restored::ForcedOpen, Phase::ForcedOpen) | (Restored::Disabled, Phase::Disabled) => {
+        (Restored::ForcedOpen, Phase::ForcedOpen) | (Restored::ForcedClosed, Phase::ForcedClosed) => {
             return Step::Done { next: word, outcome: Outcome::Controlled, change: None };
         }
         (Restored::ForcedOpen, _) => (Phase::ForcedOpen, 0, None),
-        (Restored::Disabled, _) => (Phase::Disabled, 0, None),
+        (Restored::ForcedClosed, _) => (Phase::ForcedClosed, 0, None),
     };
     let gen = layout::next_gen(gen);
     let level = match next_phase {
@@ -815,7 +815,7 @@ mod tests {
             Phase::Open { opened_at: TIME_MODULUS - 1, level: 1 },
             Phase::HalfOpen { issued: 1, successes: 0, level: 1 },
             Phase::ForcedOpen,
-            Phase::Disabled,
+            Phase::ForcedClosed,
         ]
     }
 
@@ -853,7 +853,7 @@ mod tests {
             }
             assert_eq!(plan(&saved(Saved::ForcedOpen), &cfg, true), Ok(Restored::ForcedOpen));
             assert_eq!(
-                plan(&saved(Saved::Disabled), &cfg, false),
+                plan(&saved(Saved::ForcedClosed), &cfg, false),
                 Err(RestoreError::Policy { saved: "consecutive-failure", current: "rate-window" })
             );
         }
@@ -889,12 +889,12 @@ mod tests {
             }
             let other_layout =
                 if Layout::CURRENT == Layout::Word64 { Layout::Word32 } else { Layout::Word64 };
-            let s = SavedState { layout: other_layout, ..saved(Saved::Disabled) };
+            let s = SavedState { layout: other_layout, ..saved(Saved::ForcedClosed) };
             assert_eq!(
                 plan(&s, &cfg, true),
                 Err(RestoreError::Layout { saved: other_layout.name(), current: crate::WORD_LAYOUT })
             );
-            let s = SavedState { format: 2, ..saved(Saved::Disabled) };
+            let s = SavedState { format: 2, ..saved(Saved::ForcedClosed) };
             assert_eq!(plan(&s, &cfg, true), Err(RestoreError::UnsupportedFormat { found: 2, supported: 1 }));
             let window = SavedState { policy: PolicyKind::Window, ..saved(Saved::Closed { failures: 0 }) };
             assert_eq!(plan(&window, &cfg, false), Ok(Restored::Closed { failures: 0 }));
@@ -929,8 +929,8 @@ mod tests {
             let half = saved_from(w(g, Phase::HalfOpen { issued: 1, successes: 0, level: 2 }), &cfg, 0, true);
             assert_eq!((half.state(), half.backoff_level()), (State::HalfOpen, 2));
             assert_eq!(saved_from(w(g, Phase::ForcedOpen), &cfg, 0, true).state(), State::ForcedOpen);
-            let disabled = saved_from(w(g, Phase::Disabled), &cfg, 0, false);
-            assert_eq!((disabled.state(), disabled.policy), (State::Disabled, PolicyKind::Window));
+            let disabled = saved_from(w(g, Phase::ForcedClosed), &cfg, 0, false);
+            assert_eq!((disabled.state(), disabled.policy), (State::ForcedClosed, PolicyKind::Window));
             assert_eq!((disabled.layout(), disabled.format), (crate::WORD_LAYOUT, 1));
         }
     }
@@ -945,7 +945,7 @@ mod tests {
                 Restored::Closed { failures: 0 },
                 Restored::Closed { failures: cfg.failure_threshold - 1 },
                 Restored::ForcedOpen,
-                Restored::Disabled,
+                Restored::ForcedClosed,
             ];
             for level in [0, top] {
                 let longest = cfg.backoff_ms(level) + cfg.jitter_ms;
@@ -982,7 +982,7 @@ mod tests {
             Restored::Closed { .. } => State::Closed,
             Restored::Open { .. } => State::Open,
             Restored::ForcedOpen => State::ForcedOpen,
-            Restored::Disabled => State::Disabled,
+            Restored::ForcedClosed => State::ForcedClosed,
         };
         let from = state_of(before.phase);
         assert_eq!(state_of(after.phase), to);
@@ -1027,7 +1027,7 @@ mod tests {
                     assert_eq!((c.level, c.open_for_ms, c.failure_count), (level, Some(period - left), 0));
                 }
             }
-            (Restored::ForcedOpen, Phase::ForcedOpen) | (Restored::Disabled, Phase::Disabled) => {
+            (Restored::ForcedOpen, Phase::ForcedOpen) | (Restored::ForcedClosed, Phase::ForcedClosed) => {
                 if change.is_none() {
                     assert_eq!(next, word);
                 }
@@ -1071,7 +1071,7 @@ mod tests {
             open(31, u64::MAX),
             Saved::HalfOpen { backoff_level: 7 },
             Saved::ForcedOpen,
-            Saved::Disabled,
+            Saved::ForcedClosed,
         ];
         for state in states {
             for (layout, policy) in
@@ -1202,7 +1202,7 @@ mod properties {
             (0..TIME_MODULUS, 0..=top).prop_map(|(opened_at, level)| Phase::Open { opened_at, level }),
             (0..=top).prop_map(|level| Phase::HalfOpen { issued: 1, successes: 0, level }),
             Just(Phase::ForcedOpen),
-            Just(Phase::Disabled),
+            Just(Phase::ForcedClosed),
         ]
     }
 

@@ -16,6 +16,7 @@ use core::time::Duration;
 /// ```
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Normal operation: calls pass, failures are counted.
     Closed,
@@ -28,7 +29,7 @@ pub enum State {
     /// Manually opened: every call is rejected until a reset.
     ForcedOpen,
     /// Manually closed ("force closed"): every call passes and nothing is counted until a reset.
-    Disabled,
+    ForcedClosed,
 }
 
 impl State {
@@ -39,7 +40,7 @@ impl State {
             State::Open => "open",
             State::HalfOpen => "half_open",
             State::ForcedOpen => "forced_open",
-            State::Disabled => "disabled",
+            State::ForcedClosed => "forced_closed",
         }
     }
 
@@ -79,7 +80,7 @@ pub struct Snapshot {
     pub state: State,
     /// Failures counted in CLOSED (consecutive ones, or those in the rate window); while OPEN
     /// or HALF_OPEN, the failures that opened the breaker plus one per probe that failed since
-    /// it last closed; 0 when forced open or disabled (see
+    /// it last closed; 0 when forced open or forced closed (see
     /// [`Breaker::failure_count`](crate::Breaker::failure_count)).
     pub failure_count: u32,
     /// The configured threshold.

@@ -49,14 +49,14 @@ pub(crate) enum Admission {
     /// A half-open probe.
     Probe,
     /// Admitted while disabled: records nothing.
-    Disabled,
+    ForcedClosed,
 }
 
 /// Manual control.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Control {
     ForceOpen,
-    Disable,
+    ForceClosed,
     Reset,
 }
 
@@ -128,7 +128,7 @@ pub(crate) const fn state_of(phase: Phase) -> State {
         Phase::Open { .. } => State::Open,
         Phase::HalfOpen { .. } => State::HalfOpen,
         Phase::ForcedOpen => State::ForcedOpen,
-        Phase::Disabled => State::Disabled,
+        Phase::ForcedClosed => State::ForcedClosed,
     }
 }
 
@@ -265,7 +265,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
                 Phase::Open { level, .. } => (level, false),
                 Phase::HalfOpen { level, .. } => (level, true),
                 Phase::Closed { ramping, .. } => (0, ramping),
-                Phase::ForcedOpen | Phase::Disabled => (0, false),
+                Phase::ForcedOpen | Phase::ForcedClosed => (0, false),
             };
             Step::Done {
                 next: layout::encode(Decoded { gen, phase: to }),
@@ -287,14 +287,14 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
     match event {
         Event::Control(control) => {
             return match (control, phase) {
-                (Control::ForceOpen, Phase::ForcedOpen) | (Control::Disable, Phase::Disabled) => {
+                (Control::ForceOpen, Phase::ForcedOpen) | (Control::ForceClosed, Phase::ForcedClosed) => {
                     unchanged(word, Outcome::Controlled)
                 }
                 (Control::ForceOpen, _) => {
                     enter(Phase::ForcedOpen, Outcome::Controlled, Trigger::ForceOpen, failures_now, None)
                 }
-                (Control::Disable, _) => {
-                    enter(Phase::Disabled, Outcome::Controlled, Trigger::Disable, failures_now, None)
+                (Control::ForceClosed, _) => {
+                    enter(Phase::ForcedClosed, Outcome::Controlled, Trigger::ForceClosed, failures_now, None)
                 }
                 (Control::Reset, _) => enter(
                     Phase::Closed { failures: 0, ramping: false },
@@ -309,7 +309,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
         // whatever the word is now. (The permit short-circuits these before loading the word.)
         Event::Record { kind: Admission::Closed { clean: true }, verdict: Verdict::Success, .. }
         | Event::Record { kind: Admission::Closed { .. }, verdict: Verdict::Ignore, .. }
-        | Event::Record { kind: Admission::Disabled, .. } => return unchanged(word, APPLIED),
+        | Event::Record { kind: Admission::ForcedClosed, .. } => return unchanged(word, APPLIED),
         Event::Record { .. } | Event::Trip { .. } | Event::Acquire => {}
     }
 
@@ -439,8 +439,8 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
         (Phase::ForcedOpen, Event::Acquire) => {
             unchanged(word, Outcome::Rejected { state: State::ForcedOpen, retry_after_ms: None })
         }
-        (Phase::Disabled, Event::Acquire) => {
-            unchanged(word, Outcome::Admitted { gen, kind: Admission::Disabled })
+        (Phase::ForcedClosed, Event::Acquire) => {
+            unchanged(word, Outcome::Admitted { gen, kind: Admission::ForcedClosed })
         }
         // Every other record or trip: a permit or window from another generation, or (after
         // generation wrap-around) of a kind this phase never issues. It belongs to an earlier
@@ -911,7 +911,7 @@ mod tests {
     #[test]
     fn slow_calls_are_promoted_when_configured_and_slow_probes_always_count_against_recovery() {
         use Verdict::{Failure as F, Ignore as I, Success as S};
-        let kinds = [CLEAN, CLOSED, Admission::Probe, Admission::Disabled];
+        let kinds = [CLEAN, CLOSED, Admission::Probe, Admission::ForcedClosed];
         for kind in kinds {
             for as_failure in [false, true] {
                 // A call under the threshold, and every non-success, is left alone.
@@ -946,26 +946,26 @@ mod tests {
 
     #[test]
     fn disabled_admits_everything_and_records_nothing() {
-        let d = w(G, Phase::Disabled);
+        let d = w(G, Phase::ForcedClosed);
         assert_eq!(
             run(d, Event::Acquire, 0),
-            (d, Outcome::Admitted { gen: G, kind: Admission::Disabled }, None)
+            (d, Outcome::Admitted { gen: G, kind: Admission::ForcedClosed }, None)
         );
         for v in [Verdict::Success, Verdict::Failure, Verdict::Ignore] {
-            assert_eq!(run(d, rec(G, Admission::Disabled, v), 0), (d, APPLIED, None));
+            assert_eq!(run(d, rec(G, Admission::ForcedClosed, v), 0), (d, APPLIED, None));
             assert_eq!(run(d, rec(G, CLOSED, Verdict::Failure), 0).0, d);
         }
-        assert_eq!(run(d, Event::Control(Control::Disable), 0), (d, Outcome::Controlled, None));
+        assert_eq!(run(d, Event::Control(Control::ForceClosed), 0), (d, Outcome::Controlled, None));
     }
 
     #[test]
     fn every_state_accepts_every_control() {
-        let phases = [closed(2), open(3), half(1, 0), Phase::ForcedOpen, Phase::Disabled];
+        let phases = [closed(2), open(3), half(1, 0), Phase::ForcedOpen, Phase::ForcedClosed];
         for phase in phases {
             let word = w(G, phase);
             for (control, to, trigger) in [
                 (Control::ForceOpen, Phase::ForcedOpen, Trigger::ForceOpen),
-                (Control::Disable, Phase::Disabled, Trigger::Disable),
+                (Control::ForceClosed, Phase::ForcedClosed, Trigger::ForceClosed),
                 (Control::Reset, closed(0), Trigger::Reset),
             ] {
                 let (next, o, c) = run(word, Event::Control(control), 0);
@@ -1041,7 +1041,7 @@ mod properties {
             (0..=cfg.half_open_probes, 0..cfg.successes_to_close, 0..=MAX_BACKOFF_LEVEL)
                 .prop_map(|(issued, successes, level)| Phase::HalfOpen { issued, successes, level }),
             Just(Phase::ForcedOpen),
-            Just(Phase::Disabled),
+            Just(Phase::ForcedClosed),
         ];
         (0..GENERATIONS, phase).prop_map(|(gen, phase)| encode(Decoded { gen, phase }))
     }
@@ -1050,7 +1050,7 @@ mod properties {
         let kind = prop_oneof![
             any::<bool>().prop_map(|clean| Admission::Closed { clean }),
             Just(Admission::Probe),
-            Just(Admission::Disabled),
+            Just(Admission::ForcedClosed),
         ];
         let verdict = prop_oneof![Just(Verdict::Success), Just(Verdict::Failure), Just(Verdict::Ignore)];
         let reason = prop_oneof![Just(TripReason::FailureRate), Just(TripReason::SlowCallRate)];
@@ -1063,7 +1063,7 @@ mod properties {
             }),
             (0..GENERATIONS, reason, any::<u32>())
                 .prop_map(|(gen, reason, failures)| { Event::Trip { gen, reason, failures } }),
-            prop_oneof![Just(Control::ForceOpen), Just(Control::Disable), Just(Control::Reset)]
+            prop_oneof![Just(Control::ForceOpen), Just(Control::ForceClosed), Just(Control::Reset)]
                 .prop_map(Event::Control),
         ]
     }

@@ -7,8 +7,8 @@
 use core::time::Duration;
 
 use breaker_core::{
-    CallError, CircuitOpen, Clock, Config, ConfigError, Consecutive, Permit, Policy, Snapshot, State,
-    Transition, ValidConfig, Verdict,
+    AsBreaker, CallError, CircuitOpen, Classify, Clock, Config, ConfigError, Consecutive, Permit, Policy,
+    ReconfigureError, RestoreError, SavedState, Snapshot, State, Transition, ValidConfig,
 };
 
 use crate::health::Health;
@@ -141,47 +141,28 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.call(f)
     }
 
-    /// Runs `f`; only errors for which `is_failure` returns `true` count as failures (the
-    /// seed's `expected_exception`). Other errors are returned as they are and count as
-    /// neither.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Breaker;
-    /// use std::io::{Error, ErrorKind};
-    ///
-    /// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
-    /// let expected_exception = |e: &Error| e.kind() != ErrorKind::InvalidInput;
-    ///
-    /// let _ = db.call_filtered(|| Err::<(), _>(Error::from(ErrorKind::InvalidInput)), expected_exception);
-    /// assert_eq!(db.failure_count(), 0); // the caller's mistake, not the database's
-    /// let _ = db.call_filtered(|| Err::<(), _>(Error::from(ErrorKind::ConnectionRefused)), expected_exception);
-    /// assert!(db.state().rejects_calls());
-    /// ```
-    #[inline]
-    pub fn call_filtered<T, E>(
-        &self,
-        f: impl FnOnce() -> Result<T, E>,
-        is_failure: impl FnOnce(&E) -> bool,
-    ) -> Result<T, CallError<E>> {
-        self.inner.call_filtered(f, is_failure)
-    }
-
-    /// Runs `f` and lets `classify` decide the verdict from the whole result, so a successful
-    /// response can still count as a failure (an HTTP 503, say).
+    /// Runs `f` and lets `classify` decide the verdict: any [`Classify`] — a closure over the
+    /// whole result (an `Ok(503)` can be a failure), or
+    /// [`classify::failures_where`](crate::classify::failures_where) for "which errors count"
+    /// (the pattern's `expected_exception`: other errors are returned as they are and count as
+    /// neither).
     ///
     /// A panic in `f` or in `classify` counts as a failure and keeps unwinding.
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::Verdict;
-    /// use breaker_std::Breaker;
+    /// use breaker_std::{classify::failures_where, Breaker, Verdict};
+    /// use std::io::{Error, ErrorKind};
+    ///
+    /// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
+    /// let expected_exception = failures_where(|e: &Error| e.kind() != ErrorKind::InvalidInput);
+    /// let _ = db.call_with(|| Err::<(), _>(Error::from(ErrorKind::InvalidInput)), expected_exception);
+    /// assert_eq!(db.failure_count(), 0); // the caller's mistake, not the database's
     ///
     /// let api = Breaker::builder("api").build().unwrap();
     /// let status = api
-    ///     .call_with(|| Ok::<u16, ()>(503), |r| match r {
+    ///     .call_with(|| Ok::<u16, ()>(503), |r: &Result<u16, ()>| match r {
     ///         Ok(s) if *s >= 500 => Verdict::Failure,
     ///         Ok(_) => Verdict::Success,
     ///         Err(_) => Verdict::Failure,
@@ -193,35 +174,11 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     pub fn call_with<T, E>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
-        classify: impl FnOnce(&Result<T, E>) -> Verdict,
+        classify: impl Classify<T, E>,
     ) -> Result<T, CallError<E>> {
         // The core's call path already counts a panic in `f` or `classify` as a failure (a
         // guard that is disarmed on the normal path) and lets it keep unwinding.
         self.inner.call_with(f, classify)
-    }
-
-    /// The decorator: wraps `f` into a function with the same argument that runs through this
-    /// breaker. Several arguments go in a tuple, none as `()`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_core::CallError;
-    /// use breaker_std::Breaker;
-    ///
-    /// let api = Breaker::builder("external_api").failure_threshold(1).build().unwrap();
-    /// let fetch_data = api.protect(|path: &str| {
-    ///     if path == "/data" { Ok(vec![1, 2, 3]) } else { Err("404") }
-    /// });
-    /// assert_eq!(fetch_data("/data"), Ok(vec![1, 2, 3]));
-    /// assert_eq!(fetch_data("/nope"), Err(CallError::Inner("404")));
-    /// assert!(fetch_data("/data").unwrap_err().is_open());
-    /// ```
-    pub fn protect<'a, A: 'a, T: 'a, E: 'a>(
-        &'a self,
-        f: impl Fn(A) -> Result<T, E> + 'a,
-    ) -> impl Fn(A) -> Result<T, CallError<E>> + 'a {
-        crate::protect(self, f)
     }
 
     /// Asks to make a call: the two-step API. Report the outcome on the permit; dropping it
@@ -239,8 +196,85 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// };
     /// ```
     #[inline]
-    pub fn try_acquire(&self) -> Result<Permit<'_, C, Hooks, P>, CircuitOpen> {
-        self.inner.try_acquire()
+    pub fn try_acquire(&self) -> Result<Permit<&Self>, CircuitOpen> {
+        Permit::acquire(self)
+    }
+
+    /// The state to keep across a restart (see [`breaker_core::SavedState`]): save it on the
+    /// way down, [`restore`](Breaker::restore) it on the way up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Breaker, State};
+    ///
+    /// let before = Breaker::builder("db").failure_threshold(1).build().unwrap();
+    /// let _ = before.call(|| Err::<(), _>("down"));
+    /// let saved = before.save();
+    ///
+    /// let after = Breaker::builder("db").failure_threshold(1).build().unwrap();
+    /// after.restore(&saved).unwrap();
+    /// assert_eq!(after.state(), State::Open);
+    /// ```
+    pub fn save(&self) -> SavedState {
+        self.inner.save()
+    }
+
+    /// Puts back a state from [`save`](Breaker::save) (logged and reported as a transition
+    /// with trigger `restore`).
+    ///
+    /// # Errors
+    ///
+    /// A [`RestoreError`] when the saved state cannot be applied to this breaker (another
+    /// policy, a layout or config it does not fit); the breaker is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// See [`save`](Breaker::save).
+    pub fn restore(&self, saved: &SavedState) -> Result<(), RestoreError> {
+        self.inner.restore(saved)
+    }
+
+    /// Replaces the configuration at run time, keeping the state (see
+    /// [`breaker_core::Breaker::reconfigure`] for what happens to each state); returns the
+    /// config it replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`ReconfigureError::Invalid`] for a config that does not validate,
+    /// [`ReconfigureError::Busy`] while another change is being written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Breaker, Config};
+    ///
+    /// let db = Breaker::builder("db").build().unwrap();
+    /// let old = db.reconfigure(Config::new().failure_threshold(2)).unwrap();
+    /// assert_eq!((old.failure_threshold(), db.config().failure_threshold()), (5, 2));
+    /// ```
+    pub fn reconfigure(&self, config: Config) -> Result<ValidConfig, ReconfigureError> {
+        self.inner.reconfigure(config)
+    }
+
+    /// Changes the configuration by `f` (from the config in force), keeping the state; see
+    /// [`breaker_core::Breaker::update_config`].
+    ///
+    /// # Errors
+    ///
+    /// As [`reconfigure`](Breaker::reconfigure).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Breaker;
+    ///
+    /// let db = Breaker::builder("db").build().unwrap();
+    /// db.update_config(|c| c.failure_threshold(3)).unwrap();
+    /// assert_eq!(db.config().failure_threshold(), 3);
+    /// ```
+    pub fn update_config(&self, f: impl FnMut(Config) -> Config) -> Result<ValidConfig, ReconfigureError> {
+        self.inner.update_config(f)
     }
 
     /// Opens the circuit until [`reset`](Breaker::reset): every call is rejected. Logged at
@@ -261,7 +295,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.force_open();
     }
 
-    /// Closes the circuit until [`reset`](Breaker::reset) (the core's `disable`): every call
+    /// Closes the circuit until [`reset`](Breaker::reset) : every call
     /// passes and nothing is counted. Logged at WARN and counted as a transition.
     ///
     /// # Examples
@@ -273,10 +307,10 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
     /// db.force_closed();
     /// let _ = db.call(|| Err::<(), _>("down"));
-    /// assert_eq!(db.state(), State::Disabled);
+    /// assert_eq!(db.state(), State::ForcedClosed);
     /// ```
     pub fn force_closed(&self) {
-        self.inner.disable();
+        self.inner.force_closed();
     }
 
     /// Back to CLOSED with no failures; ends a forced state. Logged at INFO and counted as a
@@ -422,25 +456,6 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.clock()
     }
 
-    /// The core breaker, for adapters that need the ticket API
-    /// ([`try_acquire_ticket`](breaker_core::Breaker::try_acquire_ticket) /
-    /// [`settle`](breaker_core::Breaker::settle)). Events still go through this breaker's
-    /// hooks.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_core::Verdict;
-    /// use breaker_std::Breaker;
-    ///
-    /// let db = Breaker::builder("db").build().unwrap();
-    /// let ticket = db.core().try_acquire_ticket().unwrap();
-    /// db.core().settle(ticket, Verdict::Success);
-    /// ```
-    pub fn core(&self) -> &breaker_core::Breaker<C, Hooks, P> {
-        &self.inner
-    }
-
     /// Sets the `circuit_breaker_failure_rate` gauge (0..=1) of this breaker: the hook through
     /// which failure-rate policies report (feature `metrics`). The consecutive-failures policy
     /// has no rate and never calls it.
@@ -483,6 +498,17 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         if let Some(window) = self.inner.snapshot().window {
             self.record_failure_rate(f64::from(window.failure_rate));
         }
+    }
+}
+
+impl<C: Clock, P: Policy> AsBreaker for Breaker<C, P> {
+    type Clock = C;
+    type Observer = Hooks;
+    type Policy = P;
+
+    #[inline(always)]
+    fn as_breaker(&self) -> &breaker_core::Breaker<C, Hooks, P> {
+        &self.inner
     }
 }
 

@@ -23,6 +23,7 @@
 //! ```
 
 use core::time::Duration;
+use std::borrow::Cow;
 
 use breaker_core::{Snapshot, State, WindowStats};
 
@@ -42,12 +43,13 @@ use breaker_core::{Snapshot, State, WindowStats};
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Health {
-    /// The breaker's name (the key of its entry when serialized, not a field).
-    pub name: &'static str,
+    /// The breaker's name (the key of its entry when serialized, not a field; empty after
+    /// deserializing one breaker's health on its own).
+    pub name: Cow<'static, str>,
     /// The key, for a breaker of a keyed family (the key of its entry, not a field).
     pub key: Option<String>,
     /// `circuit_breaker`: the state, as the seed spells it (`closed`, `open`, `half_open`,
-    /// `forced_open`, `disabled`).
+    /// `forced_open`, `forced_closed`).
     pub state: State,
     /// `failure_count`: consecutive failures counted in CLOSED.
     pub failure_count: u32,
@@ -75,7 +77,7 @@ pub struct Health {
 impl Health {
     pub(crate) fn new(s: Snapshot, recovery_timeout: Duration, key: Option<&str>) -> Self {
         Health {
-            name: s.name,
+            name: Cow::Borrowed(s.name),
             key: key.map(str::to_owned),
             state: s.state,
             failure_count: s.failure_count,
@@ -132,76 +134,10 @@ pub struct RegistryHealth {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct FamilyHealth {
-    /// The family's name.
-    pub name: &'static str,
+    /// The family's name (the key of its entry when serialized; empty after deserializing one
+    /// family's health on its own).
+    pub name: Cow<'static, str>,
     /// One entry per key.
     pub breakers: Vec<Health>,
 }
 
-#[cfg(feature = "serde")]
-mod ser {
-    use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
-
-    use super::{FamilyHealth, Health, RegistryHealth};
-
-    impl Serialize for Health {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut s = serializer.serialize_struct("Health", 11)?;
-            s.serialize_field("circuit_breaker", self.state.as_str())?;
-            s.serialize_field("failure_count", &self.failure_count)?;
-            s.serialize_field("failure_threshold", &self.failure_threshold)?;
-            s.serialize_field("recovery_timeout_seconds", &self.recovery_timeout.as_secs_f64())?;
-            s.serialize_field("retry_after_seconds", &self.retry_after.map(|d| d.as_secs_f64()))?;
-            s.serialize_field("probes_in_flight", &self.probes_in_flight)?;
-            s.serialize_field("probe_successes", &self.probe_successes)?;
-            s.serialize_field("backoff_level", &self.backoff_level)?;
-            s.serialize_field("recovering", &self.recovering)?;
-            s.serialize_field("window", &self.window.as_ref().map(Window))?;
-            s.serialize_field("generation", &self.generation)?;
-            s.end()
-        }
-    }
-
-    /// A rate window's figures.
-    struct Window<'a>(&'a breaker_core::WindowStats);
-
-    impl Serialize for Window<'_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let w = self.0;
-            let mut s = serializer.serialize_struct("Window", 7)?;
-            s.serialize_field("calls", &w.calls)?;
-            s.serialize_field("failures", &w.failures)?;
-            s.serialize_field("slow", &w.slow)?;
-            s.serialize_field("failure_rate", &w.failure_rate)?;
-            s.serialize_field("slow_rate", &w.slow_rate)?;
-            s.serialize_field("trip_rate", &w.trip_rate)?;
-            s.serialize_field("baseline", &w.baseline)?;
-            s.end()
-        }
-    }
-
-    impl Serialize for FamilyHealth {
-        /// An object with one entry per key.
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut m = serializer.serialize_map(Some(self.breakers.len()))?;
-            for h in &self.breakers {
-                m.serialize_entry(h.key.as_deref().unwrap_or(""), h)?;
-            }
-            m.end()
-        }
-    }
-
-    impl Serialize for RegistryHealth {
-        /// An object with one entry per named breaker and per family.
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut m = serializer.serialize_map(Some(self.breakers.len() + self.families.len()))?;
-            for h in &self.breakers {
-                m.serialize_entry(h.name, h)?;
-            }
-            for f in &self.families {
-                m.serialize_entry(f.name, f)?;
-            }
-            m.end()
-        }
-    }
-}

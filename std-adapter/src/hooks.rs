@@ -8,22 +8,8 @@ use crate::listener::{self, Listeners, Source};
 use crate::log;
 
 /// The observer behind every [`Breaker`](crate::Breaker) of this crate: logs, listeners and
-/// metrics. It is public only so the core breaker can be reached for the two-step ticket API
-/// ([`Breaker::core`](crate::Breaker::core)); it has no public constructor.
-///
-/// # Examples
-///
-/// ```
-/// use breaker_core::Verdict;
-/// use breaker_std::Breaker;
-///
-/// let api = Breaker::builder("api").build().unwrap();
-/// // An adapter that must own the admission apart from a borrow uses the core's tickets;
-/// // the hooks still log, count and notify.
-/// let ticket = api.core().try_acquire_ticket().unwrap();
-/// api.core().settle(ticket, Verdict::Failure);
-/// assert_eq!(api.failure_count(), 1);
-/// ```
+/// metrics. It is the `Observer` type of the core breaker inside (see
+/// [`AsBreaker`](breaker_core::AsBreaker)); it has no public constructor or methods.
 pub struct Hooks {
     pub(crate) key: Option<Box<str>>,
     pub(crate) listeners: Listeners,
@@ -99,7 +85,7 @@ impl Hooks {
         listener::each(&self.listeners, &source, |l| match verdict {
             Verdict::Success => l.on_success(&source),
             Verdict::Failure => l.on_failure(&source),
-            Verdict::Ignore => l.on_ignored(&source),
+            _ => l.on_ignored(&source),
         });
     }
 }

@@ -83,7 +83,7 @@
 //! | OPEN → HALF_OPEN | INFO | `Circuit breaker 'database' transitioning to HALF_OPEN` | `circuit_breaker`, `state = "half_open"`, `elapsed_seconds` |
 //! | HALF_OPEN → CLOSED | INFO | `Circuit breaker 'database' recovered, closing circuit` | `circuit_breaker`, `state = "closed"` |
 //! | force open | WARN | `Circuit breaker 'database' forced open` | `circuit_breaker`, `state = "forced_open"`, `failure_count`, `threshold` |
-//! | force closed | WARN | `Circuit breaker 'database' forced closed` | `circuit_breaker`, `state = "disabled"`, `failure_count`, `threshold` |
+//! | force closed | WARN | `Circuit breaker 'database' forced closed` | `circuit_breaker`, `state = "forced_closed"`, `failure_count`, `threshold` |
 //! | reset | INFO | `Circuit breaker 'database' reset, closing circuit` | `circuit_breaker`, `state = "closed"`, `failure_count`, `threshold` |
 //!
 //! Breakers of a keyed family add a `key` field. A listener that panics is logged at WARN.
@@ -133,7 +133,7 @@
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
-//! | `circuit_breaker_state` | gauge | `breaker`, `key`¹, `state` | one-hot: 1 for the current state, 0 for the other four (`closed`, `open`, `half_open`, `forced_open`, `disabled`) |
+//! | `circuit_breaker_state` | gauge | `breaker`, `key`¹, `state` | one-hot: 1 for the current state, 0 for the other four (`closed`, `open`, `half_open`, `forced_open`, `forced_closed`) |
 //! | `circuit_breaker_calls_total` | counter | `breaker`, `key`¹, `outcome` | `successful`, `failed`, `ignored`, `rejected` |
 //! | `circuit_breaker_transitions_total` | counter | `breaker`, `key`¹, `from`, `to` | every transition, manual ones included |
 //! | `circuit_breaker_failure_rate` | gauge | `breaker`, `key`¹ | 0..=1; set from a rate policy's window by `Breaker::refresh_metrics` / `Registry::refresh_metrics`; `Breaker::record_failure_rate` is the hook for rates computed elsewhere |
@@ -162,12 +162,16 @@ pub mod metrics;
 pub mod presets;
 mod registry;
 
-use breaker_core::{CallError, Clock, Policy};
-
 pub use breaker::{Breaker, Builder};
-pub use breaker_core::{CircuitOpen, Config, ConfigError, State};
+pub use breaker_core::classify;
+pub use breaker_core::{
+    AsBreaker, CallError, CircuitOpen, Classify, Clock, Config, ConfigError, Consecutive, ManualClock,
+    Permit, Policy, RateConfig, RateRule, ReconfigureError, RestoreError, SavedState, Snapshot, State,
+    Timestamp, Transition, Trigger, TripReason, ValidConfig, Verdict, Window, WindowStats,
+};
 pub use clock::{CoarseClock, MonotonicClock};
 pub use health::{FamilyHealth, Health, RegistryHealth};
+#[doc(hidden)]
 pub use hooks::Hooks;
 pub use keyed::{Keyed, KeyedBuilder};
 pub use listener::{Listener, Source};
@@ -175,6 +179,24 @@ pub use registry::{Registry, RegistryBuilder, RegistryError};
 
 /// The `tracing` target of every event this crate logs.
 pub const LOG_TARGET: &str = "breaker_std";
+
+/// The names a threaded service uses, in one import: `use breaker_std::prelude::*;`.
+///
+/// # Examples
+///
+/// ```
+/// use breaker_std::prelude::*;
+///
+/// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
+/// let only_io = failures_where(|e: &std::io::Error| e.kind() != std::io::ErrorKind::InvalidInput);
+/// let r = db.call_with(|| Err::<(), _>(std::io::Error::other("refused")), only_io);
+/// assert!(matches!(r, Err(CallError::Inner(_))));
+/// assert_eq!(db.state(), State::Open);
+/// ```
+pub mod prelude {
+    pub use crate::classify::{failures_where, Errors};
+    pub use crate::{protect, Breaker, CallError, CircuitOpen, Classify, Config, Registry, State, Verdict};
+}
 
 /// The decorator, for any handle to a breaker (`&Breaker`, `Arc<Breaker>`): wraps `f` into a
 /// function with the same argument that runs through the breaker. Several arguments go in a

@@ -9,7 +9,7 @@
 //! | OPEN → HALF_OPEN | INFO | `Circuit breaker '{name}' transitioning to HALF_OPEN` | `circuit_breaker`, `state = "half_open"`, `elapsed_seconds` |
 //! | HALF_OPEN → CLOSED | INFO | `Circuit breaker '{name}' recovered, closing circuit` | `circuit_breaker`, `state = "closed"` |
 //! | force open | WARN | `Circuit breaker '{name}' forced open` | `circuit_breaker`, `state = "forced_open"`, `failure_count`, `threshold` |
-//! | force closed | WARN | `Circuit breaker '{name}' forced closed` | `circuit_breaker`, `state = "disabled"`, `failure_count`, `threshold` |
+//! | force closed | WARN | `Circuit breaker '{name}' forced closed` | `circuit_breaker`, `state = "forced_closed"`, `failure_count`, `threshold` |
 //! | reset | INFO | `Circuit breaker '{name}' reset, closing circuit` | `circuit_breaker`, `state = "closed"`, `failure_count`, `threshold` |
 //! | restore (a saved state put back, any state) | INFO | `Circuit breaker '{name}' restored, {state}` | `circuit_breaker`, `state`, `failure_count`, `retry_after_seconds` (into OPEN) |
 //!
@@ -98,15 +98,25 @@ pub(crate) fn transition(t: &Transition, key: Option<&str>) {
             "Circuit breaker '{}' forced open",
             name
         ),
-        (State::Disabled, _) => tracing::warn!(
+        (State::ForcedClosed, _) => tracing::warn!(
             target: LOG_TARGET,
             circuit_breaker = name,
             key,
-            state = "disabled",
+            state = "forced_closed",
             failure_count = t.failure_count,
             threshold = t.threshold,
             "Circuit breaker '{}' forced closed",
             name
+        ),
+        // A state a later core adds: logged with its name until it gets a message of its own.
+        (to, _) => tracing::info!(
+            target: LOG_TARGET,
+            circuit_breaker = name,
+            key,
+            state = to.as_str(),
+            "Circuit breaker '{}' now {}",
+            name,
+            to.as_str()
         ),
     }
 }
@@ -133,7 +143,7 @@ fn trigger_name(trigger: Trigger) -> &'static str {
         Trigger::ProbeFailed => "probe_failed",
         Trigger::ProbeTimeout => "probe_timeout",
         Trigger::ForceOpen => "force_open",
-        Trigger::Disable => "disable",
+        Trigger::ForceClosed => "force_closed",
         Trigger::Reset => "reset",
         _ => "other",
     }

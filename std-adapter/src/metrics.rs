@@ -2,7 +2,7 @@
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
-//! | `circuit_breaker_state` | gauge | `breaker`, `key` (keyed families only), `state` | 1 for the breaker's current state, 0 for the other four (`closed`, `open`, `half_open`, `forced_open`, `disabled`) |
+//! | `circuit_breaker_state` | gauge | `breaker`, `key` (keyed families only), `state` | 1 for the breaker's current state, 0 for the other four (`closed`, `open`, `half_open`, `forced_open`, `forced_closed`) |
 //! | `circuit_breaker_calls_total` | counter | `breaker`, `key` (keyed families only), `outcome` | calls by outcome: `successful`, `failed`, `ignored`, `rejected` |
 //! | `circuit_breaker_transitions_total` | counter | `breaker`, `key` (keyed families only), `from`, `to` | state transitions, manual ones included |
 //! | `circuit_breaker_failure_rate` | gauge | `breaker`, `key` (keyed families only) | failure rate in 0..=1, set through [`Breaker::record_failure_rate`](crate::Breaker::record_failure_rate) (the hook the rate policies will use) |
@@ -25,7 +25,8 @@ pub const TRANSITIONS: &str = "circuit_breaker_transitions_total";
 /// `circuit_breaker_failure_rate`.
 pub const FAILURE_RATE: &str = "circuit_breaker_failure_rate";
 
-const STATES: [State; 5] = [State::Closed, State::Open, State::HalfOpen, State::ForcedOpen, State::Disabled];
+const STATES: [State; 5] =
+    [State::Closed, State::Open, State::HalfOpen, State::ForcedOpen, State::ForcedClosed];
 
 const fn index(s: State) -> usize {
     match s {
@@ -33,7 +34,9 @@ const fn index(s: State) -> usize {
         State::Open => 1,
         State::HalfOpen => 2,
         State::ForcedOpen => 3,
-        State::Disabled => 4,
+        State::ForcedClosed => 4,
+        // `STATES` lists every state this core has; a later one would be added there.
+        _ => 0,
     }
 }
 
@@ -103,7 +106,7 @@ impl Metrics {
         match verdict {
             Verdict::Success => self.successful.increment(1),
             Verdict::Failure => self.failed.increment(1),
-            Verdict::Ignore => self.ignored.increment(1),
+            _ => self.ignored.increment(1),
         }
     }
 

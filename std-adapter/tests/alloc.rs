@@ -79,7 +79,7 @@ fn no_allocation_per_call_on_any_path() {
         db.call(|| Ok::<_, u32>(1)).unwrap();
         assert_eq!(db.state(), State::Closed);
         // ignored, manual control
-        let _ = db.call_filtered(|| Err::<u32, _>(7), |_| false);
+        let _ = db.call_with(|| Err::<u32, _>(7), breaker_std::classify::failures_where(|_: &_| false));
         db.force_open();
         let _ = db.call(|| Ok::<_, u32>(1));
         db.reset();

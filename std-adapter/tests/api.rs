@@ -92,14 +92,14 @@ fn expected_exception_only_counts_named_errors() {
     }
     let clock = ManualClock::new();
     let db = breaker(&clock, 2);
-    let expected = |e: &DbError| *e == DbError::ConnectionLost;
+    let expected = breaker_std::classify::failures_where(|e: &DbError| *e == DbError::ConnectionLost);
     for _ in 0..5 {
-        let r = db.call_filtered(|| Err::<(), _>(DbError::UniqueViolation), expected);
+        let r = db.call_with(|| Err::<(), _>(DbError::UniqueViolation), expected);
         assert_eq!(r, Err(CallError::Inner(DbError::UniqueViolation)));
     }
     assert_eq!((db.state(), db.failure_count()), (State::Closed, 0));
-    let _ = db.call_filtered(|| Err::<(), _>(DbError::ConnectionLost), expected);
-    let _ = db.call_filtered(|| Err::<(), _>(DbError::ConnectionLost), expected);
+    let _ = db.call_with(|| Err::<(), _>(DbError::ConnectionLost), expected);
+    let _ = db.call_with(|| Err::<(), _>(DbError::ConnectionLost), expected);
     assert_eq!(db.state(), State::Open);
 }
 
@@ -135,7 +135,7 @@ fn decorator_protects_a_function() {
     let clock = ManualClock::new();
     let api = breaker(&clock, 2);
     let calls = AtomicU32::new(0);
-    let fetch_data = api.protect(|path: &str| {
+    let fetch_data = breaker_std::protect(&api, |path: &str| {
         calls.fetch_add(1, Ordering::Relaxed);
         if path == "/data" {
             Ok(path.len())
@@ -176,7 +176,9 @@ fn a_panic_counts_as_a_failure_and_keeps_unwinding() {
 fn a_panicking_classifier_counts_as_a_failure() {
     let clock = ManualClock::new();
     let db = breaker(&clock, 1);
-    let r = catch_unwind(AssertUnwindSafe(|| db.call_with(|| Ok::<_, ()>(1), |_| panic!("bad classifier"))));
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        db.call_with(|| Ok::<_, ()>(1), |_: &Result<i32, ()>| panic!("bad classifier"))
+    }));
     assert!(r.is_err());
     assert_eq!(db.state(), State::Open);
 }
@@ -222,11 +224,11 @@ fn manual_control_per_breaker() {
     assert_eq!(db.state(), State::ForcedOpen);
     assert!(db.call(|| Ok::<_, ()>(())).unwrap_err().is_open());
     db.force_closed();
-    assert_eq!(db.state(), State::Disabled);
+    assert_eq!(db.state(), State::ForcedClosed);
     for _ in 0..10 {
         let _ = db.call(|| Err::<(), _>("ignored while forced closed"));
     }
-    assert_eq!(db.state(), State::Disabled);
+    assert_eq!(db.state(), State::ForcedClosed);
     db.reset();
     assert_eq!((db.state(), db.failure_count()), (State::Closed, 0));
 }
@@ -322,7 +324,7 @@ fn rate_policy_through_the_adapter() {
 }
 
 #[test]
-fn core_ticket_api_goes_through_the_hooks() {
+fn an_owned_permit_goes_through_the_hooks() {
     let seen = Arc::new(AtomicU32::new(0));
     let s = Arc::clone(&seen);
     let db = Breaker::builder("db")
@@ -331,7 +333,8 @@ fn core_ticket_api_goes_through_the_hooks() {
         })
         .build()
         .unwrap();
-    let t = db.core().try_acquire_ticket().unwrap();
-    db.core().settle(t, Verdict::Failure);
+    let db = Arc::new(db);
+    let permit = breaker_std::Permit::acquire(Arc::clone(&db)).unwrap();
+    std::thread::spawn(move || permit.failure()).join().unwrap();
     assert_eq!(seen.load(Ordering::Relaxed), 1);
 }

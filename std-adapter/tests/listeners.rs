@@ -61,7 +61,8 @@ fn every_event_once_in_order() {
     let db = Breaker::builder("db").failure_threshold(2).clock(&clock).listener(rec.clone()).build().unwrap();
     db.call(|| Ok::<_, ()>(())).unwrap();
     let _ = db.call(|| Err::<(), _>("x"));
-    let _ = db.call_filtered(|| Err::<(), _>("not counted"), |_| false);
+    let _ =
+        db.call_with(|| Err::<(), _>("not counted"), breaker_std::classify::failures_where(|_: &_| false));
     let _ = db.call(|| Err::<(), _>("x"));
     let _ = db.call(|| Ok::<_, ()>(()));
     clock.advance(Duration::from_secs(60));
@@ -85,8 +86,8 @@ fn every_event_once_in_order() {
             Trans(HalfOpen, Closed, Trigger::ProbeSucceeded),
             Success,
             Trans(Closed, ForcedOpen, Trigger::ForceOpen),
-            Trans(ForcedOpen, Disabled, Trigger::Disable),
-            Trans(Disabled, Closed, Trigger::Reset),
+            Trans(ForcedOpen, ForcedClosed, Trigger::ForceClosed),
+            Trans(ForcedClosed, Closed, Trigger::Reset),
             Ignored,
         ]
     );

@@ -128,7 +128,7 @@ fn manual_transitions_are_logged() {
         got,
         [
             (Level::WARN, "Circuit breaker 'logs-manual' forced open", "forced_open"),
-            (Level::WARN, "Circuit breaker 'logs-manual' forced closed", "disabled"),
+            (Level::WARN, "Circuit breaker 'logs-manual' forced closed", "forced_closed"),
             (Level::INFO, "Circuit breaker 'logs-manual' reset, closing circuit", "closed"),
             (Level::WARN, "Circuit breaker 'logs-manual' forced open", "forced_open"),
         ]
@@ -144,7 +144,7 @@ fn manual_transitions_are_logged() {
 fn keyed_breakers_log_their_key() {
     let ((), events) = capture(|| {
         let api = Keyed::<String>::builder("api").failure_threshold(1).build().unwrap();
-        let _ = api.call("/users", || Err::<(), _>("503"));
+        let _ = api.breaker("/users").call(|| Err::<(), _>("503"));
     });
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].message, "Circuit breaker 'api' opening circuit");
@@ -174,12 +174,12 @@ fn a_restore_logs_what_came_back_not_a_trip() {
         let before = Breaker::builder("database").failure_threshold(1).clock(&clock).build().unwrap();
         let _ = before.call(|| Err::<(), _>("down"));
         clock.advance(Duration::from_secs(20));
-        before.core().save()
+        before.save()
     };
     let ((), events) = capture(|| {
         let clock = ManualClock::new();
         let after = Breaker::builder("database").failure_threshold(1).clock(&clock).build().unwrap();
-        after.core().restore(&saved).unwrap();
+        after.restore(&saved).unwrap();
     });
     assert_eq!(events.len(), 1, "{events:#?}");
     let restored = &events[0];

@@ -102,7 +102,7 @@ fn calls_by_outcome_state_gauge_and_transitions() {
     assert_eq!(m.calls("m-db", "successful"), 0, "registered at zero");
 
     db.call(|| Ok::<_, ()>(())).unwrap();
-    let _ = db.call_filtered(|| Err::<(), _>(()), |_| false);
+    let _ = db.call_with(|| Err::<(), _>(()), breaker_std::classify::failures_where(|_: &()| false));
     let _ = db.call(|| Err::<(), _>(()));
     let _ = db.call(|| Err::<(), _>(()));
     let _ = db.call(|| Ok::<_, ()>(()));
@@ -124,7 +124,7 @@ fn calls_by_outcome_state_gauge_and_transitions() {
     assert_eq!(m.transitions("m-db", "half_open", "closed"), 1);
     assert_eq!(m.calls("m-db", "successful"), 2);
     for (s, v) in
-        [("closed", 1.0), ("open", 0.0), ("half_open", 0.0), ("forced_open", 0.0), ("disabled", 0.0)]
+        [("closed", 1.0), ("open", 0.0), ("half_open", 0.0), ("forced_open", 0.0), ("forced_closed", 0.0)]
     {
         assert_eq!(m.state("m-db", s), v, "{s}");
     }
@@ -141,21 +141,21 @@ fn manual_control_is_counted() {
     assert_eq!(m.state("m-manual", "closed"), 0.0);
     registry.force_closed("m-manual").unwrap();
     let m = scrape();
-    assert_eq!(m.state("m-manual", "disabled"), 1.0);
+    assert_eq!(m.state("m-manual", "forced_closed"), 1.0);
     assert_eq!(m.state("m-manual", "forced_open"), 0.0);
     registry.reset("m-manual").unwrap();
     let m = scrape();
     assert_eq!(m.state("m-manual", "closed"), 1.0);
     assert_eq!(m.transitions("m-manual", "closed", "forced_open"), 1);
-    assert_eq!(m.transitions("m-manual", "forced_open", "disabled"), 1);
-    assert_eq!(m.transitions("m-manual", "disabled", "closed"), 1);
+    assert_eq!(m.transitions("m-manual", "forced_open", "forced_closed"), 1);
+    assert_eq!(m.transitions("m-manual", "forced_closed", "closed"), 1);
 }
 
 #[test]
 fn keyed_breakers_add_the_key_label() {
     let _serial = serial();
     let api = Keyed::<String>::builder("m-api").failure_threshold(1).build().unwrap();
-    let _ = api.call("/users", || Err::<(), _>(()));
+    let _ = api.breaker("/users").call(|| Err::<(), _>(()));
     let m = scrape();
     assert_eq!(
         m.counter(

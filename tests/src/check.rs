@@ -613,9 +613,9 @@ fn run_op<'a, P: Policy>(
             breaker.force_open();
             model.force_open();
         }
-        Op::Disable => {
-            breaker.disable();
-            model.disable();
+        Op::ForceClosed => {
+            breaker.force_closed();
+            model.force_closed();
         }
         Op::Reset => {
             breaker.reset();

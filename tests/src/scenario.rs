@@ -55,8 +55,8 @@ pub enum Op {
     SetClock(u64),
     /// `force_open()`.
     ForceOpen,
-    /// `disable()`.
-    Disable,
+    /// `force_closed()`.
+    ForceClosed,
     /// `reset()`.
     Reset,
     /// The process restarts: `save()`, through `to_bytes` / `from_bytes`, then the breaker is
@@ -390,7 +390,7 @@ impl Scenario {
                 26 => Op::Rewind(b.span(&scales)),
                 27 => Op::SetClock(b.u64()),
                 28 => Op::ForceOpen,
-                29 => Op::Disable,
+                29 => Op::ForceClosed,
                 30 | 31 => Op::Reset,
                 32..=33 => Op::SettleLast(b.settle()),
                 40 | 41 => Op::Restart { down_ms: b.span(&scales), keep_config: tag & 64 != 0 },

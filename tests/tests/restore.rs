@@ -169,13 +169,13 @@ fn a_half_open_breaker_comes_back_closed_without_failures() {
 
 #[test]
 fn an_operators_override_survives() {
-    for state in [State::ForcedOpen, State::Disabled] {
+    for state in [State::ForcedOpen, State::ForcedClosed] {
         let clock = ManualClock::new();
         let old = Breaker::try_new("db", Config::new(), &clock).unwrap();
         if state == State::ForcedOpen {
             old.force_open();
         } else {
-            old.disable();
+            old.force_closed();
         }
         let saved = across_restart(old.save());
         let new = Breaker::try_new("db", Config::new(), &clock).unwrap();

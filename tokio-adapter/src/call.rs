@@ -1,5 +1,6 @@
-//! `call_async`: any future through a breaker, with an optional per-call timeout. The rules
-//! (laziness, one verdict, cancellation, timeouts) are documented on [`BreakerExt`].
+//! `call_async`: any future through a breaker, as a builder that is the future
+//! ([`CallAsync`], and [`CallAsyncTimeout`] once a timeout is set). The rules (laziness, one
+//! verdict, cancellation, timeouts) are documented on [`BreakerExt`].
 
 use core::any::Any;
 use core::future::{Future, IntoFuture};
@@ -8,45 +9,45 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use breaker_core::{CallError, Clock, Policy, Verdict};
+use breaker_core::classify::Errors;
+use breaker_core::{CallError, CircuitOpen, Classify, Clock, Permit, Policy};
 use breaker_std::Breaker;
 
-use crate::{Classify, ErrorClassifier, TimedCallError};
+use crate::{Elapsed, TimedCallError};
 
 mod sealed {
     pub trait Sealed {}
     impl<C: breaker_core::Clock, P: breaker_core::Policy> Sealed for breaker_std::Breaker<C, P> {}
 }
 
-/// Async calls through a [`breaker_std::Breaker`] (and so through everything the registry
-/// hands out): the seed's `breaker.call_async(...)`.
+/// Async calls through a [`Breaker`] (and so through everything the registry and keyed families
+/// hand out): `breaker.call_async(future)`, the async form of `call`.
 ///
-/// Each method returns a future that borrows the breaker; to spawn, move an
-/// `Arc<Breaker>` into the task and call it there. The futures are `Send` when the call's future
-/// is.
+/// `call_async` returns a builder that is the future: `.classify(c)` sets which outcomes count
+/// (any [`Classify`]; the default counts every `Err`), `.timeout(d)` gives the call a deadline.
+/// The future borrows the breaker; to spawn, move an `Arc<Breaker>` (or a `&'static` one from
+/// the registry) into the task and call it there. It is `Send` when the call's future is.
 ///
 /// # Rules
 ///
-/// - **Lazy.** Nothing happens until the returned future is first polled: admission (and so a
-///   half-open probe slot) and the timeout's clock both start there.
-/// - **Exactly one verdict per admitted call.** The outcome is classified and reported once, when
-///   the inner future finishes; a timeout reports the timeout verdict; a panic in the inner
-///   future reports a failure and keeps unwinding.
+/// - **Lazy.** Nothing happens until the future is first polled: admission (and so a half-open
+///   probe slot) and the timeout's clock both start there.
+/// - **Exactly one verdict per admitted call.** The outcome is classified and reported once,
+///   when the inner future finishes; a panic in the inner future reports a failure and keeps
+///   unwinding.
 /// - **Cancellation is neutral.** A call future dropped before it finishes (a `select!` branch
-///   that lost, a client that went away, an aborted task) reports [`Verdict::Ignore`]: neither
-///   a success nor a failure, and a half-open probe slot is given back, so a cancelled probe
-///   never leaves the breaker stuck. This is the core permit's drop guard.
+///   that lost, a client that went away, an aborted task) reports neither a success nor a
+///   failure, and a half-open probe slot is given back, so a cancelled probe never leaves the
+///   breaker stuck. This is the core [`Permit`]'s drop guard.
 /// - **Timeouts.** A call still running when its timeout elapses is dropped (as tokio's
-///   `timeout` does) and counted as a **failure**; with a slow-call policy (a rate window with
-///   [`RateConfig::slow_calls`](breaker_core::RateConfig::slow_calls)) and a timeout at least as
-///   long as the slow-call threshold, it is counted as a **slow** call instead (and as a failure
-///   only if the policy says slow calls are failures).
+///   `timeout` does), answered with [`TimedCallError::TimedOut`] and reported to the core as
+///   timed out ([`Permit::timed_out`]): a **failure**, or with a slow-call policy and a timeout
+///   at least the slow-call threshold, a **slow** call.
 ///
 /// # Examples
 ///
 /// ```
-/// use breaker_core::CallError;
-/// use breaker_tokio::BreakerExt;
+/// use breaker_tokio::prelude::*;
 ///
 /// async fn call_database() -> Result<u32, std::io::Error> {
 ///     Ok(42)
@@ -54,7 +55,7 @@ mod sealed {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let database_breaker = breaker_tokio::presets::database().build().unwrap();
+/// let database_breaker = breaker_tokio::builder("database").build().unwrap();
 /// match database_breaker.call_async(call_database()).await {
 ///     Ok(rows) => assert_eq!(rows, 42),
 ///     Err(CallError::Open(open)) => println!("circuit open, retry in {:?}", open.retry_after()),
@@ -62,19 +63,21 @@ mod sealed {
 /// }
 /// # }
 /// ```
-pub trait BreakerExt: sealed::Sealed {
+pub trait BreakerExt: sealed::Sealed + breaker_core::AsBreaker + Sized {
     /// Runs `future` through the breaker: rejected without being polled while open; an `Err`
-    /// counts as a failure, an `Ok` as a success; dropped before it finishes, as neither.
+    /// counts as a failure, an `Ok` as a success (change it with
+    /// [`classify`](CallAsync::classify)); dropped before it finishes, as neither. Add a
+    /// deadline with [`timeout`](CallAsync::timeout).
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::{CallError, State};
-    /// use breaker_tokio::BreakerExt;
+    /// use breaker_tokio::prelude::*;
+    /// use std::time::Duration;
     ///
-    /// # #[tokio::main(flavor = "current_thread")]
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// let kafka = breaker_tokio::presets::kafka().build().unwrap(); // 3 failures, 30 s
+    /// let kafka = breaker_tokio::builder("kafka").failure_threshold(3).build().unwrap();
     /// for _ in 0..3 {
     ///     let r = kafka.call_async(async { Err::<(), _>("broker unreachable") }).await;
     ///     assert_eq!(r, Err(CallError::Inner("broker unreachable")));
@@ -82,26 +85,98 @@ pub trait BreakerExt: sealed::Sealed {
     /// assert_eq!(kafka.state(), State::Open);
     /// let r = kafka.call_async(async { unreachable!("not polled while open") as Result<(), &str> }).await;
     /// assert!(r.unwrap_err().is_open());
+    ///
+    /// // A deadline, and a classifier: a unique violation (SQLSTATE 23505) is the caller's.
+    /// let db = breaker_tokio::builder("database").build().unwrap();
+    /// let r = db
+    ///     .call_async(async { Err::<(), _>("23505") })
+    ///     .classify(failures_where(|e: &&str| !e.starts_with("23")))
+    ///     .timeout(Duration::from_secs(2))
+    ///     .await;
+    /// assert!(matches!(r, Err(TimedCallError::Inner("23505"))));
+    /// assert_eq!(db.failure_count(), 0);
     /// # }
     /// ```
-    fn call_async<F, T, E>(&self, future: F) -> impl Future<Output = Result<T, CallError<E>>>
-    where
-        F: IntoFuture<Output = Result<T, E>>;
+    fn call_async<F: IntoFuture>(&self, future: F) -> CallAsync<'_, Self, F::IntoFuture, Errors>;
+}
 
-    /// Runs `future` and lets `classify` decide the verdict from the whole result (an
-    /// `Ok(503)` can be a failure, an `Err(NotFound)` neither).
+impl<C: Clock, P: Policy> BreakerExt for Breaker<C, P> {
+    #[inline]
+    fn call_async<F: IntoFuture>(&self, future: F) -> CallAsync<'_, Self, F::IntoFuture, Errors> {
+        CallAsync {
+            call: Call {
+                breaker: self,
+                future: CatchUnwind { future: future.into_future() },
+                classify: Errors,
+                permit: None,
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The state both call futures share: the breaker, the call, its classifier and, once
+    /// admitted, its permit.
+    struct Call<'a, B, F, K>
+    where
+        B: breaker_core::AsBreaker,
+    {
+        breaker: &'a B,
+        #[pin]
+        future: CatchUnwind<F>,
+        classify: K,
+        permit: Option<Permit<&'a B>>,
+    }
+}
+
+impl<'a, B, F, K, T, E> Call<'a, B, F, K>
+where
+    B: breaker_core::AsBreaker,
+    F: Future<Output = Result<T, E>>,
+    K: Classify<T, E>,
+{
+    /// Admits on the first poll, then polls the call; settles the permit when it finishes.
+    #[inline]
+    fn poll_call(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Result<T, E>, CircuitOpen>> {
+        let this = self.project();
+        if this.permit.is_none() {
+            *this.permit = Some(Permit::acquire(*this.breaker)?);
+        }
+        match this.future.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(result)) => {
+                if let Some(permit) = this.permit.take() {
+                    permit.record(this.classify.classify(&result));
+                }
+                Poll::Ready(Ok(result))
+            }
+            Poll::Ready(Err(panic)) => {
+                if let Some(permit) = this.permit.take() {
+                    permit.failure();
+                }
+                resume_unwind(panic)
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`BreakerExt::call_async`], and its builder: set the classifier with
+    /// [`classify`](CallAsync::classify) and a deadline with [`timeout`](CallAsync::timeout),
+    /// then `.await` it. Resolves to the call's result, or [`CallError::Open`] without polling the
+    /// call while the breaker rejects.
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::Verdict;
-    /// use breaker_tokio::BreakerExt;
+    /// use breaker_tokio::prelude::*;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let api = breaker_tokio::builder("api").build().unwrap();
     /// let status = api
-    ///     .call_async_with(async { Ok::<u16, ()>(503) }, |r: &Result<u16, ()>| match r {
+    ///     .call_async(async { Ok::<u16, ()>(503) })
+    ///     .classify(|r: &Result<u16, ()>| match r {
     ///         Ok(s) if *s < 500 => Verdict::Success,
     ///         _ => Verdict::Failure,
     ///     })
@@ -110,23 +185,35 @@ pub trait BreakerExt: sealed::Sealed {
     /// assert_eq!((status, api.failure_count()), (503, 1));
     /// # }
     /// ```
-    fn call_async_with<F, T, E, K>(
-        &self,
-        future: F,
-        classify: K,
-    ) -> impl Future<Output = Result<T, CallError<E>>>
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CallAsync<'a, B, F, K>
     where
-        F: IntoFuture<Output = Result<T, E>>,
-        K: Classify<T, E>;
+        B: breaker_core::AsBreaker,
+    {
+        #[pin]
+        call: Call<'a, B, F, K>,
+    }
+}
 
-    /// [`call_async`](BreakerExt::call_async) with a timeout: a call still running after
-    /// `timeout` is dropped and answered with [`TimedCallError::TimedOut`], and counts as a
-    /// failure (or as slow, with a slow-call policy; see the trait docs).
+impl<'a, B: breaker_core::AsBreaker, F, K> CallAsync<'a, B, F, K> {
+    /// Decides the verdict with `classify` instead of the default (every `Err` a failure).
+    ///
+    /// # Examples
+    ///
+    /// See [`CallAsync`].
+    pub fn classify<K2>(self, classify: K2) -> CallAsync<'a, B, F, K2> {
+        let Call { breaker, future, permit, .. } = self.call;
+        CallAsync { call: Call { breaker, future, classify, permit } }
+    }
+
+    /// Gives the call a deadline: still running after `timeout`, it is dropped, answered with
+    /// [`TimedCallError::TimedOut`] and reported as timed out (a failure, or a slow call under a
+    /// slow-call policy; see [`BreakerExt`]). The clock starts at the first poll.
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_tokio::{BreakerExt, TimedCallError};
+    /// use breaker_tokio::prelude::*;
     /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -136,143 +223,135 @@ pub trait BreakerExt: sealed::Sealed {
     ///     tokio::time::sleep(Duration::from_secs(3600)).await;
     ///     Ok::<u32, std::io::Error>(1)
     /// };
-    /// let r = db.call_async_timeout(Duration::from_secs(2), hanging).await;
+    /// let r = db.call_async(hanging).timeout(Duration::from_secs(2)).await;
     /// assert!(matches!(r, Err(TimedCallError::TimedOut(_))));
     /// assert_eq!(db.failure_count(), 1);
     /// # }
     /// ```
-    fn call_async_timeout<F, T, E>(
-        &self,
-        timeout: Duration,
-        future: F,
-    ) -> impl Future<Output = Result<T, TimedCallError<E>>>
-    where
-        F: IntoFuture<Output = Result<T, E>>;
+    pub fn timeout(self, timeout: Duration) -> CallAsyncTimeout<'a, B, F, K> {
+        CallAsyncTimeout { call: self.call, timeout, sleep: None }
+    }
+}
 
-    /// [`call_async_with`](BreakerExt::call_async_with) with a timeout (see
-    /// [`call_async_timeout`](BreakerExt::call_async_timeout)). `timeout` is optional here, for
-    /// callers whose timeout comes from configuration.
+impl<B, F, K, T, E> Future for CallAsync<'_, B, F, K>
+where
+    B: breaker_core::AsBreaker,
+    F: Future<Output = Result<T, E>>,
+    K: Classify<T, E>,
+{
+    type Output = Result<T, CallError<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().call.poll_call(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(result)) => Poll::Ready(result.map_err(CallError::Inner)),
+            Poll::Ready(Err(open)) => Poll::Ready(Err(CallError::Open(open))),
+        }
+    }
+}
+
+impl<B: breaker_core::AsBreaker, F, K> core::fmt::Debug for CallAsync<'_, B, F, K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CallAsync")
+            .field("breaker", &self.call.breaker.as_breaker().name())
+            .field("admitted", &self.call.permit.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`CallAsync`] with a deadline (from [`CallAsync::timeout`]): resolves to the call's
+    /// result, [`TimedCallError::Open`] while the breaker rejects, or
+    /// [`TimedCallError::TimedOut`] when the deadline passed first.
+    ///
+    /// # Examples
+    ///
+    /// See [`CallAsync::timeout`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CallAsyncTimeout<'a, B, F, K>
+    where
+        B: breaker_core::AsBreaker,
+    {
+        #[pin]
+        call: Call<'a, B, F, K>,
+        timeout: Duration,
+        #[pin]
+        sleep: Option<tokio::time::Sleep>,
+    }
+}
+
+impl<'a, B: breaker_core::AsBreaker, F, K> CallAsyncTimeout<'a, B, F, K> {
+    /// Decides the verdict with `classify` instead of the default (every `Err` a failure).
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::Verdict;
-    /// use breaker_tokio::BreakerExt;
+    /// use breaker_tokio::prelude::*;
     /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let db = breaker_tokio::builder("database").build().unwrap();
-    /// let unique_violation = |r: &Result<(), &str>| match r {
-    ///     Err(e) if e.starts_with("23") => Verdict::Ignore, // SQLSTATE class 23: the caller's data
-    ///     Err(_) => Verdict::Failure,
-    ///     Ok(_) => Verdict::Success,
-    /// };
-    /// let timeout = Some(Duration::from_secs(1));
-    /// let r = db.call_async_timeout_with(timeout, async { Err("23505") }, unique_violation).await;
+    /// let r = db
+    ///     .call_async(async { Err::<(), _>(404) })
+    ///     .timeout(Duration::from_secs(1))
+    ///     .classify(failures_where(|status: &u16| *status >= 500))
+    ///     .await;
     /// assert!(r.is_err());
     /// assert_eq!(db.failure_count(), 0);
     /// # }
     /// ```
-    fn call_async_timeout_with<F, T, E, K>(
-        &self,
-        timeout: Option<Duration>,
-        future: F,
-        classify: K,
-    ) -> impl Future<Output = Result<T, TimedCallError<E>>>
-    where
-        F: IntoFuture<Output = Result<T, E>>,
-        K: Classify<T, E>;
-}
-
-impl<C: Clock, P: Policy> BreakerExt for Breaker<C, P> {
-    fn call_async<F, T, E>(&self, future: F) -> impl Future<Output = Result<T, CallError<E>>>
-    where
-        F: IntoFuture<Output = Result<T, E>>,
-    {
-        self.call_async_with(future, ErrorClassifier)
-    }
-
-    fn call_async_with<F, T, E, K>(
-        &self,
-        future: F,
-        classify: K,
-    ) -> impl Future<Output = Result<T, CallError<E>>>
-    where
-        F: IntoFuture<Output = Result<T, E>>,
-        K: Classify<T, E>,
-    {
-        let call = self.call_async_timeout_with(None, future, classify);
-        async move {
-            match call.await {
-                Ok(v) => Ok(v),
-                Err(TimedCallError::Open(open)) => Err(CallError::Open(open)),
-                Err(TimedCallError::Inner(e)) => Err(CallError::Inner(e)),
-                // No timeout was set, so none can elapse.
-                Err(TimedCallError::TimedOut(_)) => unreachable!("no timeout was set"),
-            }
-        }
-    }
-
-    fn call_async_timeout<F, T, E>(
-        &self,
-        timeout: Duration,
-        future: F,
-    ) -> impl Future<Output = Result<T, TimedCallError<E>>>
-    where
-        F: IntoFuture<Output = Result<T, E>>,
-    {
-        self.call_async_timeout_with(Some(timeout), future, ErrorClassifier)
-    }
-
-    fn call_async_timeout_with<F, T, E, K>(
-        &self,
-        timeout: Option<Duration>,
-        future: F,
-        classify: K,
-    ) -> impl Future<Output = Result<T, TimedCallError<E>>>
-    where
-        F: IntoFuture<Output = Result<T, E>>,
-        K: Classify<T, E>,
-    {
-        let future = future.into_future();
-        async move {
-            // Admission on first poll; the permit's drop guard makes cancellation neutral.
-            let permit = self.try_acquire().map_err(TimedCallError::Open)?;
-            let outcome = match timeout {
-                None => CatchUnwind { future }.await,
-                Some(limit) => match tokio::time::timeout(limit, CatchUnwind { future }).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => {
-                        permit.record(timeout_verdict(self, limit));
-                        return Err(TimedCallError::TimedOut(crate::Elapsed::new(self.name(), limit)));
-                    }
-                },
-            };
-            match outcome {
-                Ok(result) => {
-                    permit.record(classify.classify(&result));
-                    result.map_err(TimedCallError::Inner)
-                }
-                Err(panic) => {
-                    permit.failure();
-                    resume_unwind(panic)
-                }
-            }
+    pub fn classify<K2>(self, classify: K2) -> CallAsyncTimeout<'a, B, F, K2> {
+        let Call { breaker, future, permit, .. } = self.call;
+        CallAsyncTimeout {
+            call: Call { breaker, future, classify, permit },
+            timeout: self.timeout,
+            sleep: self.sleep,
         }
     }
 }
 
-/// The verdict for a call that timed out: a failure, unless the policy tracks slow calls and the
-/// timeout is at least the slow-call threshold, in which case a success that the core records as
-/// slow (and as a failure if the policy counts slow calls as failures).
-///
-/// Both clocks read tokio's time, and readings are floored to whole milliseconds, so a call that
-/// ran for at least `timeout` has an elapsed reading of at least `timeout` in whole milliseconds.
-fn timeout_verdict<C: Clock, P: Policy>(breaker: &Breaker<C, P>, timeout: Duration) -> Verdict {
-    match breaker.core().policy().slow_call_ms() {
-        Some(slow_ms) if timeout.as_millis() >= u128::from(slow_ms) => Verdict::Success,
-        _ => Verdict::Failure,
+impl<B, F, K, T, E> Future for CallAsyncTimeout<'_, B, F, K>
+where
+    B: breaker_core::AsBreaker,
+    F: Future<Output = Result<T, E>>,
+    K: Classify<T, E>,
+{
+    type Output = Result<T, TimedCallError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let first = this.sleep.is_none();
+        match this.call.as_mut().poll_call(cx) {
+            Poll::Ready(Ok(result)) => return Poll::Ready(result.map_err(TimedCallError::Inner)),
+            Poll::Ready(Err(open)) => return Poll::Ready(Err(TimedCallError::Open(open))),
+            Poll::Pending => {}
+        }
+        if first {
+            // Admitted and still running: the deadline counts from this first poll.
+            this.sleep.set(Some(tokio::time::sleep(*this.timeout)));
+        }
+        let Some(sleep) = this.sleep.as_pin_mut() else { return Poll::Pending };
+        if sleep.poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let call = this.call.project();
+        let name = call.breaker.as_breaker().name();
+        if let Some(permit) = call.permit.take() {
+            permit.timed_out(*this.timeout);
+        }
+        Poll::Ready(Err(TimedCallError::TimedOut(Elapsed::new(name, *this.timeout))))
+    }
+}
+
+impl<B: breaker_core::AsBreaker, F, K> core::fmt::Debug for CallAsyncTimeout<'_, B, F, K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CallAsyncTimeout")
+            .field("breaker", &self.call.breaker.as_breaker().name())
+            .field("timeout", &self.timeout)
+            .field("admitted", &self.call.permit.is_some())
+            .finish_non_exhaustive()
     }
 }
 

@@ -63,13 +63,14 @@ impl std::error::Error for Elapsed {}
 /// # async fn main() {
 /// let db = breaker_tokio::builder("database").build().unwrap();
 /// db.force_open();
-/// match db.call_async_timeout(Duration::from_secs(1), async { Ok::<_, std::io::Error>(1) }).await {
+/// match db.call_async(async { Ok::<_, std::io::Error>(1) }).timeout(Duration::from_secs(1)).await {
 ///     Err(TimedCallError::Open(open)) => assert_eq!(open.name(), "database"),
 ///     other => panic!("{other:?}"),
 /// }
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TimedCallError<E> {
     /// The breaker rejected the call; the future was not polled.
     Open(CircuitOpen),
@@ -152,12 +153,14 @@ impl<E: fmt::Display> fmt::Display for TimedCallError<E> {
     }
 }
 
+/// `Display` or `source()`, never both: `Inner` is transparent (it displays as the inner error,
+/// and its source is the inner error's source); `Open` and `TimedOut` display themselves and
+/// have no source.
 impl<E: std::error::Error + 'static> std::error::Error for TimedCallError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            TimedCallError::Open(open) => Some(open),
-            TimedCallError::TimedOut(elapsed) => Some(elapsed),
-            TimedCallError::Inner(e) => Some(e),
+            TimedCallError::Open(_) | TimedCallError::TimedOut(_) => None,
+            TimedCallError::Inner(e) => e.source(),
         }
     }
 }

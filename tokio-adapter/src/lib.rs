@@ -7,9 +7,11 @@
 //! `tracing` logs, listeners, health data and Prometheus metrics are breaker-std's, and every
 //! decision is the core's one compare-and-swap.
 //!
+//! One dependency: `breaker-tokio` re-exports everything a tokio service needs from
+//! breaker-std and breaker-core (`use breaker_tokio::prelude::*;`).
+//!
 //! ```
-//! use breaker_core::CallError;
-//! use breaker_tokio::BreakerExt;
+//! use breaker_tokio::prelude::*;
 //! use std::time::Duration;
 //!
 //! async fn get_user(id: u32) -> Result<String, std::io::Error> {
@@ -18,8 +20,8 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let database_breaker = breaker_tokio::presets::database().build().unwrap(); // 5 failures, 60 s
-//! match database_breaker.call_async_timeout(Duration::from_secs(2), get_user(7)).await {
+//! let database_breaker = breaker_tokio::builder("database").build().unwrap(); // 5 failures, 60 s
+//! match database_breaker.call_async(get_user(7)).timeout(Duration::from_secs(2)).await {
 //!     Ok(user) => assert_eq!(user, "user 7"),
 //!     Err(e) if e.is_open() => { /* fail fast: a fallback, Retry-After */ }
 //!     Err(e) => { /* the call failed or timed out: counted as a failure */ }
@@ -32,13 +34,13 @@
 //! | need | use |
 //! |---|---|
 //! | a clock that `tokio::time::pause()` / `advance()` drive | [`TokioClock`] (the clock of every breaker built here) |
-//! | the seed's `await breaker.call_async(f)` | [`BreakerExt::call_async`], `_with` a [`Classify`]er, `_timeout` |
+//! | `await breaker.call_async(f)` | [`BreakerExt::call_async`], then `.classify(c)` (a [`Classify`]) and `.timeout(d)` |
 //! | a tower service behind a breaker | [`layer::CircuitBreakerLayer`]: rejection in `call`, a [`Classify`]er (`HttpClassifier`: 5xx and transport errors fail, 4xx do not) |
 //! | one breaker per route or host | [`per_endpoint::PerEndpointLayer`] over a breaker-std keyed family |
 //! | `503 Service Unavailable` + `Retry-After` in axum | the `axum` module (feature `axum`) |
-//! | a permit held by a `'static` future | [`OwnedPermit`], over any [`BreakerRef`] (`Arc<Breaker>` or `&'static Breaker`) |
-//! | the cheapest handle for a long-lived breaker (no reference counting per request) | [`leak`] |
-//! | named breakers, presets, health, metrics | [`registry`], [`builder`], [`presets`], and breaker-std's API on what they return |
+//! | a permit held by a `'static` future | [`Permit`], over any handle (`Arc<Breaker>` or `&'static Breaker`) |
+//! | the cheapest handle for a long-lived breaker (no reference counting per request) | a `&'static Breaker`: what the [`Registry`] hands out, or `Box::leak` of your own |
+//! | named breakers, health, metrics | [`registry`], [`builder`], and the [`Breaker`] / [`Registry`] API on what they return |
 //!
 //! # Cancellation and timeouts
 //!
@@ -59,54 +61,68 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod call;
-mod classify;
 mod clock;
 mod error;
+#[cfg(feature = "http")]
+mod http_classifier;
 pub mod layer;
 pub mod per_endpoint;
-mod permit;
 
-use breaker_core::Consecutive;
-
-pub use breaker_core::{CallError, CircuitOpen, Config, State, Verdict};
-pub use call::BreakerExt;
-#[cfg(feature = "http")]
-pub use classify::HttpClassifier;
-pub use classify::{Classify, ErrorClassifier};
+pub use breaker_std::{
+    classify, protect, AsBreaker, Builder, CallError, CircuitOpen, Classify, Clock, CoarseClock, Config,
+    ConfigError, Consecutive, FamilyHealth, Health, Listener, ManualClock, MonotonicClock, Permit, Policy,
+    RateConfig, RateRule, ReconfigureError, RegistryBuilder, RegistryError, RegistryHealth, RestoreError,
+    SavedState, Snapshot, Source, State, Timestamp, Transition, Trigger, TripReason, ValidConfig, Verdict,
+    Window, WindowStats,
+};
+pub use call::{BreakerExt, CallAsync, CallAsyncTimeout};
 pub use clock::TokioClock;
 pub use error::{Elapsed, TimedCallError};
-pub use permit::{BreakerRef, OwnedPermit};
+#[cfg(feature = "http")]
+pub use http_classifier::HttpClassifier;
 
-/// A breaker-std breaker on tokio's clock.
-pub type Breaker<P = Consecutive> = breaker_std::Breaker<TokioClock, P>;
-
-/// A breaker-std registry on tokio's clock.
-pub type Registry = breaker_std::Registry<TokioClock>;
-
-/// A breaker-std keyed family on tokio's clock.
-pub type Keyed<K> = breaker_std::Keyed<K, TokioClock>;
-
-/// Gives a breaker a `'static` lifetime by leaking one handle to it: for breakers that live as
-/// long as the process (most do), so tower services can hold a `&'static Breaker`, whose
-/// per-request cost is a copy instead of an `Arc`'s two atomic operations (see [`BreakerRef`]).
-/// Leaks one `Arc` (and so the breaker) per call; call it once per breaker, at startup.
+/// The names a tokio service uses, in one import: `use breaker_tokio::prelude::*;`.
 ///
 /// # Examples
 ///
 /// ```
-/// use breaker_tokio::layer::CircuitBreakerLayer;
+/// use breaker_tokio::prelude::*;
 ///
-/// let registry = breaker_tokio::registry().build().unwrap();
-/// let db: &'static breaker_tokio::Breaker = breaker_tokio::leak(registry.breaker("database"));
-/// let layer = CircuitBreakerLayer::new(db); // the response futures copy a reference
-/// assert_eq!(layer.breaker().name(), "database");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let db: Breaker = breaker_tokio::builder("database").failure_threshold(1).build().unwrap();
+/// let r = db.call_async(async { Err::<(), _>("refused") }).await;
+/// assert!(matches!(r, Err(CallError::Inner("refused"))));
+/// assert_eq!(db.state(), State::Open);
+/// # }
 /// ```
-pub fn leak<C: breaker_core::Clock, P: breaker_core::Policy>(
-    breaker: std::sync::Arc<breaker_std::Breaker<C, P>>,
-) -> &'static breaker_std::Breaker<C, P> {
-    let forever: &'static std::sync::Arc<breaker_std::Breaker<C, P>> = Box::leak(Box::new(breaker));
-    forever
+pub mod prelude {
+    pub use crate::classify::{failures_where, Errors};
+    #[cfg(feature = "http")]
+    pub use crate::HttpClassifier;
+    pub use crate::{
+        BreakerExt, CallError, CircuitOpen, Classify, Config, Registry, State, TimedCallError, Verdict,
+    };
+    /// The breaker type, on tokio's clock.
+    pub type Breaker<P = crate::Consecutive> = crate::Breaker<crate::TokioClock, P>;
 }
+
+/// A breaker: breaker-std's [`Breaker`](breaker_std::Breaker) with tokio's clock as the
+/// default (clock first, then policy, as in every crate of this workspace).
+///
+/// # Examples
+///
+/// ```
+/// let db: breaker_tokio::Breaker = breaker_tokio::builder("database").build().unwrap();
+/// assert_eq!(db.name(), "database");
+/// ```
+pub type Breaker<C = TokioClock, P = Consecutive> = breaker_std::Breaker<C, P>;
+
+/// A registry of named breakers and keyed families, on tokio's clock by default.
+pub type Registry<C = TokioClock> = breaker_std::Registry<C>;
+
+/// A family of breakers, one per key, on tokio's clock by default.
+pub type Keyed<K, C = TokioClock> = breaker_std::Keyed<K, C>;
 
 /// A builder for a breaker named `name` on a [`TokioClock`]: the core's defaults (5 failures,
 /// 60 s), no listeners. Everything else is breaker-std's [`Builder`](breaker_std::Builder).
@@ -132,49 +148,16 @@ pub fn builder(name: &'static str) -> breaker_std::Builder<TokioClock> {
 /// # Examples
 ///
 /// ```
-/// use breaker_std::presets;
+/// use breaker_tokio::Config;
+/// use std::time::Duration;
 ///
 /// let registry = breaker_tokio::registry()
-///     .configure("database", presets::DATABASE)
-///     .configure("kafka", presets::KAFKA)
+///     .configure("database", Config::new())
+///     .configure("kafka", Config::new().failure_threshold(3).recovery_timeout(Duration::from_secs(30)))
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(registry.breaker("kafka").config().failure_threshold(), 3);
 /// ```
 pub fn registry() -> breaker_std::RegistryBuilder<TokioClock> {
     breaker_std::Registry::builder().clock(TokioClock::new())
-}
-
-/// The seed's two breakers on a [`TokioClock`] (breaker-std's presets).
-///
-/// | preset | name | failure threshold | recovery timeout |
-/// |---|---|---|---|
-/// | [`database`](presets::database) | `"database"` | 5 | 60 s |
-/// | [`kafka`](presets::kafka) | `"kafka"` | 3 | 30 s |
-pub mod presets {
-    use crate::TokioClock;
-
-    /// The seed's database breaker: `"database"`, 5 failures, 60 s, on a [`TokioClock`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let db = breaker_tokio::presets::database().build().unwrap();
-    /// assert_eq!((db.name(), db.config().failure_threshold()), ("database", 5));
-    /// ```
-    pub fn database() -> breaker_std::Builder<TokioClock> {
-        breaker_std::presets::database().clock(TokioClock::new())
-    }
-
-    /// The seed's Kafka breaker: `"kafka"`, 3 failures, 30 s, on a [`TokioClock`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let kafka = breaker_tokio::presets::kafka().build().unwrap();
-    /// assert_eq!((kafka.name(), kafka.config().failure_threshold()), ("kafka", 3));
-    /// ```
-    pub fn kafka() -> breaker_std::Builder<TokioClock> {
-        breaker_std::presets::kafka().clock(TokioClock::new())
-    }
 }

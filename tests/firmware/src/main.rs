@@ -600,12 +600,12 @@ fn force_open_and_reset(c: &mut Checks) {
     );
     check!(c, SENSOR.call(|| BUS.read()).is_ok(), "calls pass again");
 
-    SENSOR.disable();
+    SENSOR.force_closed();
     BUS.set_healthy(false);
     let fails = (0..2 * THRESHOLD).all(|_| is_inner_err(&SENSOR.call(|| BUS.read())));
     check!(
         c,
-        fails && SENSOR.state() == State::Disabled,
+        fails && SENSOR.state() == State::ForcedClosed,
         "disabled (forced closed): {} failures pass through uncounted",
         2 * THRESHOLD
     );

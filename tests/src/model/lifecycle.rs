@@ -59,8 +59,8 @@ pub enum Saved {
     },
     /// Forced open.
     ForcedOpen,
-    /// Disabled.
-    Disabled,
+    /// ForcedClosed.
+    ForcedClosed,
 }
 
 /// The model of a `SavedState`: its documented fields as plain values.
@@ -101,7 +101,7 @@ impl ModelSaved {
             Saved::Open { .. } => State::Open,
             Saved::HalfOpen { .. } => State::HalfOpen,
             Saved::ForcedOpen => State::ForcedOpen,
-            Saved::Disabled => State::Disabled,
+            Saved::ForcedClosed => State::ForcedClosed,
         }
     }
 
@@ -148,7 +148,7 @@ impl ModelSaved {
             Saved::Open { level, left_ms } => (2, level, 0, left_ms),
             Saved::HalfOpen { level } => (3, level, 0, 0),
             Saved::ForcedOpen => (4, 0, 0, 0),
-            Saved::Disabled => (5, 0, 0, 0),
+            Saved::ForcedClosed => (5, 0, 0, 0),
         };
         b[..6].copy_from_slice(&[MAGIC, self.format, self.layout, self.policy, tag, level as u8]);
         b[6..10].copy_from_slice(&failures.to_le_bytes());
@@ -184,7 +184,7 @@ impl ModelSaved {
             2 => Saved::Open { level, left_ms },
             3 => Saved::HalfOpen { level },
             4 => Saved::ForcedOpen,
-            5 => Saved::Disabled,
+            5 => Saved::ForcedClosed,
             _ => return invalid("state"),
         };
         if level != 0 && !matches!(tag, 2 | 3) {
@@ -223,7 +223,7 @@ enum Target {
     Closed { failures: u32 },
     Open { level: u32, left_ms: u64 },
     ForcedOpen,
-    Disabled,
+    ForcedClosed,
 }
 
 impl Model {
@@ -236,7 +236,7 @@ impl Model {
             }
             Phase::HalfOpen { level, .. } => Saved::HalfOpen { level },
             Phase::ForcedOpen => Saved::ForcedOpen,
-            Phase::Disabled => Saved::Disabled,
+            Phase::ForcedClosed => Saved::ForcedClosed,
         };
         ModelSaved { format: 1, layout: WORD_BITS as u8, policy: self.policy_code(), state }
     }
@@ -296,7 +296,7 @@ impl Model {
                 Target::Closed { failures: 0 }
             }
             Saved::ForcedOpen => Target::ForcedOpen,
-            Saved::Disabled => Target::Disabled,
+            Saved::ForcedClosed => Target::ForcedClosed,
         })
     }
 
@@ -336,9 +336,9 @@ impl Model {
                 self.change_to(to, Trigger::Restore, floor, Some(served), Some(now));
                 self.coverage.restored_open += 1;
             }
-            (Target::ForcedOpen, Phase::ForcedOpen) | (Target::Disabled, Phase::Disabled) => {}
+            (Target::ForcedOpen, Phase::ForcedOpen) | (Target::ForcedClosed, Phase::ForcedClosed) => {}
             (Target::ForcedOpen, _) => self.change_to(Phase::ForcedOpen, Trigger::Restore, 0, None, None),
-            (Target::Disabled, _) => self.change_to(Phase::Disabled, Trigger::Restore, 0, None, None),
+            (Target::ForcedClosed, _) => self.change_to(Phase::ForcedClosed, Trigger::Restore, 0, None, None),
         }
         self.coverage.restores_in_place += u64::from(self.transitions.len() == before);
         Ok(())

@@ -106,7 +106,7 @@ pub enum Phase {
     /// Manually opened.
     ForcedOpen,
     /// Manually closed: admits everything, counts nothing.
-    Disabled,
+    ForcedClosed,
 }
 
 impl Phase {
@@ -117,7 +117,7 @@ impl Phase {
             Phase::Open { .. } => State::Open,
             Phase::HalfOpen { .. } => State::HalfOpen,
             Phase::ForcedOpen => State::ForcedOpen,
-            Phase::Disabled => State::Disabled,
+            Phase::ForcedClosed => State::ForcedClosed,
         }
     }
 
@@ -146,7 +146,7 @@ pub enum PermitKind {
     /// A half-open probe.
     Probe,
     /// Admitted while disabled.
-    Disabled,
+    ForcedClosed,
 }
 
 /// A permit handed out by the model.
@@ -333,7 +333,7 @@ impl Coverage {
         Trigger::ProbeFailed,
         Trigger::ProbeTimeout,
         Trigger::ForceOpen,
-        Trigger::Disable,
+        Trigger::ForceClosed,
         Trigger::Reset,
         Trigger::Restore,
     ];
@@ -729,7 +729,7 @@ impl Model {
                 })
             }
             Phase::ForcedOpen => Err(ModelRejection { state: State::ForcedOpen, retry_after_ms: None }),
-            Phase::Disabled => Ok(permit(self, PermitKind::Disabled)),
+            Phase::ForcedClosed => Ok(permit(self, PermitKind::ForcedClosed)),
         }
     }
 
@@ -741,7 +741,7 @@ impl Model {
         let Some(slow) = self.config.slow_calls() else {
             return (verdict, false);
         };
-        if permit.kind == PermitKind::Disabled || verdict == Verdict::Ignore {
+        if permit.kind == PermitKind::ForcedClosed || verdict == Verdict::Ignore {
             return (verdict, false);
         }
         // The breaker measures a call modulo 2^46 ms and reads a difference of 2^45 ms or more
@@ -778,7 +778,7 @@ impl Model {
         let rate = self.window.is_some();
         match (permit.kind, verdict) {
             // Counts nothing, ever.
-            (PermitKind::Disabled, _) => return verdict,
+            (PermitKind::ForcedClosed, _) => return verdict,
             // Neither success nor failure, and a closed permit holds no slot.
             (PermitKind::Closed { .. }, Verdict::Ignore) => return verdict,
             // A rate policy: into the window, if the permit's closed cycle is still current.
@@ -880,10 +880,10 @@ impl Model {
     }
 
     /// Closes the circuit ("force closed") until a reset.
-    pub fn disable(&mut self) {
-        if self.phase != Phase::Disabled {
+    pub fn force_closed(&mut self) {
+        if self.phase != Phase::ForcedClosed {
             let failures = self.manual_failures();
-            self.change_to(Phase::Disabled, Trigger::Disable, failures, None, None);
+            self.change_to(Phase::ForcedClosed, Trigger::ForceClosed, failures, None, None);
         }
     }
 

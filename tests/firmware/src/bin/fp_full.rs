@@ -44,8 +44,8 @@ mod api {
     }
 
     #[inline(never)]
-    pub fn disable() {
-        BREAKER.disable();
+    pub fn force_closed() {
+        BREAKER.force_closed();
     }
 
     #[inline(never)]
