@@ -43,6 +43,7 @@ use crate::ConfigError;
 /// assert_eq!(kafka.recovery_timeout(), Duration::from_secs(30));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a `Config` setter returns the changed config; it does not change this one"]
 pub struct Config {
     failure_threshold: u32,
     recovery_timeout: Duration,

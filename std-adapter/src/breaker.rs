@@ -4,8 +4,6 @@
 //! is the core's (the panic rule included); this type adds the decorator, health data, and the logs,
 //! listeners and metrics the hooks produce.
 
-use core::time::Duration;
-
 use breaker_core::{
     AsBreaker, CallError, CircuitOpen, Classify, Clock, Config, ConfigError, Consecutive, Permit, Policy,
     ReconfigureError, RestoreError, SavedState, Snapshot, State, Transition, ValidConfig,
@@ -13,6 +11,7 @@ use breaker_core::{
 
 use crate::health::Health;
 use crate::hooks::Hooks;
+use crate::knobs::Knobs;
 use crate::listener::{ListenerList, Listeners, OnFailure, OnIgnored, OnRejected, OnSuccess, OnTransition};
 use crate::{CoarseClock, Listener, Source};
 
@@ -83,6 +82,7 @@ impl Breaker<CoarseClock> {
         Builder {
             name,
             config: Config::new(),
+            knobs: Knobs::default(),
             clock: CoarseClock::new(),
             listeners: ListenerList::default(),
             policy: Consecutive,
@@ -546,86 +546,32 @@ impl<C: Clock, P: Policy> core::fmt::Debug for Breaker<C, P> {
 pub struct Builder<C = CoarseClock, P = Consecutive> {
     name: &'static str,
     config: Config,
+    knobs: Knobs,
     clock: C,
     listeners: ListenerList,
     policy: P,
 }
 
 impl<C: Clock, P: Policy> Builder<C, P> {
-    /// Replaces the whole configuration.
+    /// The base configuration (a preset, a config loaded from a file). The knobs set one by one
+    /// ([`failure_threshold`](Builder::failure_threshold) and the rest) are applied over it,
+    /// whatever the order of the calls: nothing set is silently replaced.
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::Config;
-    /// use breaker_std::Breaker;
+    /// use breaker_std::{Breaker, Config};
     ///
-    /// let b = Breaker::builder("db").config(Config::new().failure_threshold(2)).build().unwrap();
-    /// assert_eq!(b.config().failure_threshold(), 2);
+    /// let preset = Config::new().failure_threshold(2).half_open_probes(3);
+    /// let b = Breaker::builder("db").half_open_probes(1).config(preset).build().unwrap();
+    /// assert_eq!((b.config().failure_threshold(), b.config().half_open_probes()), (2, 1));
     /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
-    /// Consecutive failures that open the circuit (the seed's `failure_threshold`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Breaker;
-    ///
-    /// assert_eq!(Breaker::builder("db").failure_threshold(3).build().unwrap().config().failure_threshold(), 3);
-    /// ```
-    pub fn failure_threshold(mut self, n: u32) -> Self {
-        self.config = self.config.failure_threshold(n);
-        self
-    }
-
-    /// How long OPEN rejects before a probe (the seed's `recovery_timeout`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Breaker;
-    /// use std::time::Duration;
-    ///
-    /// let b = Breaker::builder("db").recovery_timeout(Duration::from_secs(5)).build().unwrap();
-    /// assert_eq!(b.config().recovery_timeout(), Duration::from_secs(5));
-    /// ```
-    pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
-        self.config = self.config.recovery_timeout(timeout);
-        self
-    }
-
-    /// Probe calls admitted per half-open cycle.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Breaker;
-    ///
-    /// assert_eq!(Breaker::builder("db").half_open_probes(3).build().unwrap().config().half_open_probes(), 3);
-    /// ```
-    pub fn half_open_probes(mut self, n: u32) -> Self {
-        self.config = self.config.half_open_probes(n);
-        self
-    }
-
-    /// Successful probes that close the circuit.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Breaker;
-    ///
-    /// let b = Breaker::builder("db").half_open_probes(2).successes_to_close(2).build().unwrap();
-    /// assert_eq!(b.config().successes_to_close(), 2);
-    /// ```
-    pub fn successes_to_close(mut self, n: u32) -> Self {
-        self.config = self.config.successes_to_close(n);
-        self
-    }
+    crate::knobs::knob_setters!("let builder = breaker_std::Breaker::builder(\"db\");");
 
     /// Uses `clock` instead of the default [`CoarseClock`](crate::CoarseClock): a
     /// [`MonotonicClock`](crate::MonotonicClock) for recovery timeouts short enough that a few
@@ -645,6 +591,7 @@ impl<C: Clock, P: Policy> Builder<C, P> {
         Builder {
             name: self.name,
             config: self.config,
+            knobs: self.knobs,
             clock,
             listeners: self.listeners,
             policy: self.policy,
@@ -672,7 +619,14 @@ impl<C: Clock, P: Policy> Builder<C, P> {
     /// assert_eq!(api.state(), State::Open);
     /// ```
     pub fn policy<P2: Policy>(self, policy: P2) -> Builder<C, P2> {
-        Builder { name: self.name, config: self.config, clock: self.clock, listeners: self.listeners, policy }
+        Builder {
+            name: self.name,
+            config: self.config,
+            knobs: self.knobs,
+            clock: self.clock,
+            listeners: self.listeners,
+            policy,
+        }
     }
 
     /// Adds a [`Listener`].
@@ -777,31 +731,6 @@ impl<C: Clock, P: Policy> Builder<C, P> {
         self.listener(OnIgnored(f))
     }
 
-    /// The name given.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(breaker_std::presets::kafka().name(), "kafka");
-    /// ```
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The configuration so far (not yet validated).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_core::Config;
-    ///
-    /// let config: Config = breaker_std::presets::database().get_config();
-    /// assert_eq!(config.validate().unwrap().failure_threshold(), 5);
-    /// ```
-    pub fn get_config(&self) -> Config {
-        self.config
-    }
-
     /// Validates the configuration and builds the breaker.
     ///
     /// # Examples
@@ -817,7 +746,7 @@ impl<C: Clock, P: Policy> Builder<C, P> {
         Ok(Breaker::from_parts(
             self.name,
             None,
-            self.config.validate()?,
+            self.knobs.apply(self.config).validate()?,
             self.clock,
             self.listeners.freeze(),
             self.policy,

@@ -154,6 +154,7 @@ mod breaker;
 mod clock;
 mod health;
 mod hooks;
+mod knobs;
 pub mod keyed;
 mod listener;
 mod log;

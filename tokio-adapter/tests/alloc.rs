@@ -8,7 +8,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use breaker_core::State;
+use breaker_tokio::State;
 use breaker_tokio::layer::CircuitBreakerLayer;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use tower::{Layer, Service};
@@ -51,7 +51,7 @@ fn no_allocation_per_request() {
     let arc = Arc::new(breaker_tokio::builder("echo").failure_threshold(3).build().unwrap());
     check(&arc, CircuitBreakerLayer::new(Arc::clone(&arc)).layer(Echo));
     let forever: &'static breaker_tokio::Breaker =
-        breaker_tokio::leak(Arc::new(breaker_tokio::builder("echo").failure_threshold(3).build().unwrap()));
+        Box::leak(Box::new(breaker_tokio::builder("echo").failure_threshold(3).build().unwrap()));
     check(forever, CircuitBreakerLayer::new(forever).layer(Echo));
 }
 

@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breaker_core::{CallError, RateConfig, State, Window};
-use breaker_std::Source;
-use breaker_tokio::{BreakerExt, TimedCallError};
+use breaker_tokio::{BreakerExt, CallError, RateConfig, Source, State, TimedCallError, Window};
 use tokio::time::{advance, sleep, timeout, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -68,10 +66,10 @@ async fn retry_after_follows_paused_time_and_recovery_closes() {
 }
 
 trait IntoOpen {
-    fn into_open(self) -> breaker_core::CircuitOpen;
+    fn into_open(self) -> breaker_tokio::CircuitOpen;
 }
 impl<E: std::fmt::Debug> IntoOpen for CallError<E> {
-    fn into_open(self) -> breaker_core::CircuitOpen {
+    fn into_open(self) -> breaker_tokio::CircuitOpen {
         match self {
             CallError::Open(o) => o,
             other => panic!("{other:?}"),
@@ -177,7 +175,7 @@ async fn a_timeout_is_a_failure_at_exactly_the_timeout() {
     let b = breaker(2, 30 * SECOND);
     for n in 1..=2 {
         let start = Instant::now();
-        let r = b.call_async_timeout(2 * SECOND, pending::<Result<(), &str>>()).await;
+        let r = b.call_async(pending::<Result<(), &str>>()).timeout(2 * SECOND).await;
         match r {
             Err(TimedCallError::TimedOut(e)) => {
                 assert_eq!((e.name(), e.timeout()), ("dep", 2 * SECOND));
@@ -196,7 +194,7 @@ async fn a_timeout_is_a_failure_at_exactly_the_timeout() {
         sleep(SECOND).await;
         Ok::<_, &str>(5)
     };
-    assert_eq!(b.call_async_timeout(2 * SECOND, quick).await, Ok(5));
+    assert_eq!(b.call_async(quick).timeout(2 * SECOND).await, Ok(5));
     assert_eq!(b.failure_count(), 0);
 }
 
@@ -205,7 +203,7 @@ async fn a_timed_out_probe_reopens() {
     let b = breaker(1, 5 * SECOND);
     fail(&b).await;
     advance(5 * SECOND).await;
-    let r = b.call_async_timeout(SECOND, pending::<Result<(), &str>>()).await;
+    let r = b.call_async(pending::<Result<(), &str>>()).timeout(SECOND).await;
     assert!(r.unwrap_err().is_timeout());
     assert_eq!(b.state(), State::Open);
 }
@@ -220,21 +218,21 @@ fn slow_breaker(as_failure: bool) -> breaker_tokio::Breaker<Window<4>> {
 #[tokio::test(start_paused = true)]
 async fn with_a_slow_call_policy_a_timeout_is_a_slow_call() {
     let b = slow_breaker(false);
-    let r = b.call_async_timeout(SECOND, pending::<Result<(), &str>>()).await;
+    let r = b.call_async(pending::<Result<(), &str>>()).timeout(SECOND).await;
     assert!(r.unwrap_err().is_timeout());
     let w = b.snapshot().window.unwrap();
     assert_eq!((w.calls, w.slow, w.failures), (1, 1, 0));
 
     // ... and a failure too when the policy counts slow calls as failures.
     let b = slow_breaker(true);
-    let r = b.call_async_timeout(SECOND, pending::<Result<(), &str>>()).await;
+    let r = b.call_async(pending::<Result<(), &str>>()).timeout(SECOND).await;
     assert!(r.unwrap_err().is_timeout());
     let w = b.snapshot().window.unwrap();
     assert_eq!((w.calls, w.slow, w.failures), (1, 1, 1));
 
     // A timeout shorter than the slow-call threshold cannot be a slow call: a failure.
     let b = slow_breaker(false);
-    let r = b.call_async_timeout(Duration::from_millis(100), pending::<Result<(), &str>>()).await;
+    let r = b.call_async(pending::<Result<(), &str>>()).timeout(Duration::from_millis(100)).await;
     assert!(r.unwrap_err().is_timeout());
     let w = b.snapshot().window.unwrap();
     assert_eq!((w.calls, w.slow, w.failures), (1, 0, 1));
@@ -275,21 +273,21 @@ async fn a_panicking_call_is_a_failure_and_keeps_unwinding() {
 async fn the_classifier_decides() {
     let b = breaker(1, 5 * SECOND);
     let not_found = |r: &Result<u32, &str>| match r {
-        Err(e) if *e == "not found" => breaker_core::Verdict::Ignore,
-        Err(_) => breaker_core::Verdict::Failure,
-        Ok(_) => breaker_core::Verdict::Success,
+        Err(e) if *e == "not found" => breaker_tokio::Verdict::Ignore,
+        Err(_) => breaker_tokio::Verdict::Failure,
+        Ok(_) => breaker_tokio::Verdict::Success,
     };
-    let r = b.call_async_with(async { Err("not found") }, not_found).await;
+    let r = b.call_async(async { Err("not found") }).classify(not_found).await;
     assert_eq!(r, Err(CallError::Inner("not found")));
     assert_eq!((b.state(), b.failure_count()), (State::Closed, 0));
-    let r = b.call_async_timeout_with(Some(SECOND), async { Err("reset") }, not_found).await;
+    let r = b.call_async(async { Err("reset") }).timeout(SECOND).classify(not_found).await;
     assert_eq!(r, Err(TimedCallError::Inner("reset")));
     assert_eq!(b.state(), State::Open);
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_registry_breakers_run_on_paused_time() {
-    let registry = breaker_tokio::registry().configure("kafka", breaker_std::presets::KAFKA).build().unwrap();
+    let registry = breaker_tokio::registry().configure("kafka", breaker_tokio::Config::new().failure_threshold(3).recovery_timeout(30 * SECOND)).build().unwrap();
     let kafka = registry.breaker("kafka");
     for _ in 0..3 {
         let _ = kafka.call_async(async { Err::<(), _>("broker down") }).await;
@@ -308,7 +306,7 @@ fn call_futures_are_send() {
     let b = breaker(1, SECOND);
     let f = async move {
         b.call_async(async { Ok::<_, ()>(1) }).await.unwrap();
-        b.call_async_timeout(SECOND, async { Ok::<_, ()>(1) }).await.unwrap();
+        b.call_async(async { Ok::<_, ()>(1) }).timeout(SECOND).await.unwrap();
     };
     assert_send(&f);
 }
