@@ -1,16 +1,19 @@
 //! # breaker-std
 //!
 //! The circuit breaker for threaded Rust services: the lock-free [`breaker_core`] state machine
-//! on std clocks, with the seed's `tracing` logs, listeners, a registry of named and keyed
+//! on std clocks, with the pattern's `tracing` logs, listeners, a registry of named and keyed
 //! breakers, health data, Prometheus metrics and manual control. It is thin: every decision
 //! (admit, reject, count, trip, probe, close) is the core's, made by one compare-and-swap on one
 //! atomic word; this crate reports what the core decided.
 //!
-//! ```
-//! use breaker_core::{CallError, State};
-//! use breaker_std::presets;
+//! One dependency: breaker-std re-exports every type of the core its API uses
+//! (`use breaker_std::prelude::*;`).
 //!
-//! let kafka = presets::kafka().build()?; // 3 failures, 30 s, named "kafka"
+//! ```
+//! use breaker_std::{Breaker, CallError, State};
+//! use std::time::Duration;
+//!
+//! let kafka = Breaker::builder("kafka").failure_threshold(3).recovery_timeout(Duration::from_secs(30)).build()?;
 //!
 //! fn publish_event(ok: bool) -> Result<(), std::io::Error> {
 //!     if ok { Ok(()) } else { Err(std::io::ErrorKind::ConnectionRefused.into()) }
@@ -28,20 +31,20 @@
 //!     other => panic!("{other:?}"),
 //! }
 //! assert_eq!(kafka.state(), State::Open);
-//! # Ok::<(), breaker_core::ConfigError>(())
+//! # Ok::<(), breaker_std::ConfigError>(())
 //! ```
 //!
-//! # The seed's API
+//! # The Python original's API
 //!
-//! | seed (Python) | here |
+//! | Python | here |
 //! |---|---|
 //! | `CircuitBreaker(failure_threshold=5, recovery_timeout=60, name="my_service")` | [`Breaker::builder`]`("my_service").failure_threshold(5).recovery_timeout(60 s).build()` |
 //! | `breaker.call(f)` | [`Breaker::call`]: `Err` counts as a failure |
-//! | `expected_exception=...` | [`Breaker::call_filtered`] (a predicate on the error) or [`Breaker::call_with`] (a classifier on the whole result) |
-//! | `@breaker` (decorator) | [`Breaker::protect`] / [`protect`]: a function that runs through the breaker |
+//! | `expected_exception=...` | [`Breaker::call_with`] with [`classify::failures_where`] (a predicate on the error) or any [`Classify`] (a classifier on the whole result) |
+//! | `@breaker` (decorator) | [`protect`]: a function that runs through the breaker |
 //! | `CircuitBreakerError` | [`CircuitOpen`] inside [`CallError::Open`]: `std::error::Error + Display`, the breaker's name and [`retry_after`](CircuitOpen::retry_after); works with `?` |
 //! | `breaker.state`, `_failure_count` | [`Breaker::state`], [`Breaker::failure_count`], [`Breaker::health`] |
-//! | `database_breaker`, `kafka_breaker` | [`presets::database`], [`presets::kafka`] |
+//! | `database_breaker`, `kafka_breaker` | two [`Registry`] entries (the demo service configures them) |
 //!
 //! A **panic** inside the protected call (or its classifier) counts as a failure and keeps
 //! unwinding: the core's call path records it from a drop guard, which costs nothing on the
@@ -54,7 +57,7 @@
 //! rejection, so this is what makes rejections cheap; the core keeps whole milliseconds and
 //! recovery timeouts are seconds, so a tick costs nothing that matters. [`MonotonicClock`]
 //! (`std::time::Instant`) is the precise one, for timeouts of tens of milliseconds. Any
-//! [`breaker_core::Clock`] works, including [`breaker_core::ManualClock`] in tests.
+//! [`Clock`] works, including [`ManualClock`] in tests.
 //! Measured with `cargo bench -p breaker-benches --bench clocks` on a 2-vCPU x86_64 VM (TSC
 //! clocksource) shared with other builds, so absolute figures vary by up to 2× between runs; the
 //! order does not:

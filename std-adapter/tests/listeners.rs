@@ -114,7 +114,7 @@ fn closures_for_each_kind() {
         .build()
         .unwrap();
     db.call(|| Ok::<_, ()>(())).unwrap();
-    let _ = db.call_filtered(|| Err::<(), _>(()), |_| false);
+    let _ = db.call_with(|| Err::<(), _>(()), breaker_std::classify::failures_where(|_: &()| false));
     let _ = db.call(|| Err::<(), _>(()));
     let _ = db.call(|| Ok::<_, ()>(()));
     let got: Vec<u32> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
@@ -204,16 +204,16 @@ fn listeners_run_with_no_lock_held() {
     let (r, s, c) = (Arc::clone(&registry), Arc::clone(&slot), Arc::clone(&calls));
     let api = Arc::new(
         Keyed::<String>::builder("api")
-            .failure_threshold(1)
+            .config(breaker_std::Config::new().failure_threshold(1))
             .on_transition(move |src: &Source<'_>, _: &Transition| {
                 // Creates a breaker (write lock) and reads health (read lock) of the registry.
-                let b = r.breaker("from-listener");
+                let b = r.breaker("from-listener").unwrap();
                 b.call(|| Ok::<_, ()>(())).unwrap();
                 let _ = r.health();
                 // Creates another key (write lock) in the family that is notifying.
                 let family = s.lock().unwrap().clone().unwrap();
                 if src.key() == Some("/a") {
-                    let _ = family.call("/b", || Ok::<_, ()>(()));
+                    let _ = family.breaker("/b").unwrap().call(|| Ok::<_, ()>(()));
                 }
                 let _ = family.health();
                 c.fetch_add(1, Ordering::Relaxed);
@@ -222,10 +222,10 @@ fn listeners_run_with_no_lock_held() {
             .unwrap(),
     );
     *slot.lock().unwrap() = Some(Arc::clone(&api));
-    let _ = api.call("/a", || Err::<(), _>("503"));
+    let _ = api.breaker("/a").unwrap().call(|| Err::<(), _>("503"));
     assert_eq!(calls.load(Ordering::Relaxed), 1);
     assert_eq!(api.len(), 2);
-    assert!(registry.get("from-listener").is_some());
+    assert!(registry.get("from-listener").is_ok());
 }
 
 #[test]
@@ -279,7 +279,7 @@ fn a_panicking_listener_cannot_corrupt_the_breaker() {
 fn keyed_events_carry_the_key() {
     let rec = Recorder::default();
     let api = Keyed::<String>::builder("api").listener(rec.clone()).build().unwrap();
-    api.call("/users", || Ok::<_, ()>(())).unwrap();
+    api.breaker("/users").unwrap().call(|| Ok::<_, ()>(())).unwrap();
     let e = rec.0.lock().unwrap()[0].clone();
     assert_eq!((e.0.as_str(), e.1.as_deref(), e.2), ("api", Some("/users"), Seen::Success));
 }
@@ -288,8 +288,8 @@ fn keyed_events_carry_the_key() {
 fn registry_listeners_see_every_breaker() {
     let rec = Recorder::default();
     let registry = Registry::builder().listener(rec.clone()).build().unwrap();
-    registry.breaker("a").call(|| Ok::<_, ()>(())).unwrap();
-    let _ = registry.breaker("b").call(|| Err::<(), _>(()));
+    registry.breaker("a").unwrap().call(|| Ok::<_, ()>(())).unwrap();
+    let _ = registry.breaker("b").unwrap().call(|| Err::<(), _>(()));
     let names: Vec<_> = rec.0.lock().unwrap().iter().map(|e| e.0.clone()).collect();
     assert_eq!(names, ["a", "b"]);
 }
