@@ -89,7 +89,7 @@ fn main() -> ! {
                 0
             }
             5 => {
-                api::disable();
+                api::force_closed();
                 0
             }
             6 => {
