@@ -121,7 +121,7 @@ type RealBreaker<'a, P> = Breaker<&'a ManualClock, &'a Recorder, P>;
 
 /// A permit or ticket the scenario holds, with the model's counterpart.
 enum Handle<'a, P: Policy> {
-    Permit(Permit<'a, &'a ManualClock, &'a Recorder, P>),
+    Permit(Permit<&'a Breaker<&'a ManualClock, &'a Recorder, P>>),
     Ticket(Ticket),
 }
 
@@ -506,7 +506,7 @@ fn settle_held<P: Policy>(
             match v {
                 Verdict::Success => p.success(),
                 Verdict::Failure => p.failure(),
-                Verdict::Ignore => p.ignore(),
+                _ => p.ignore(),
             }
             outcomes.push(model.record(&m, v));
         }
@@ -559,7 +559,7 @@ fn run_op<'a, P: Policy>(
                     ran = true;
                     Ok::<(), ()>(())
                 },
-                |_| verdict,
+                |_: &Result<(), ()>| verdict,
             );
             let m = model.acquire();
             // `call_with` does not say whether it was a probe; compare acceptance only.

@@ -44,7 +44,9 @@ fn a_panicking_classifier_counts_as_a_failure() {
     let clock = ManualClock::new();
     let config = Config::new().failure_threshold(1).validate().unwrap();
     let b = Breaker::with_observer("db", config, &clock, Outcomes::default());
-    let r = catch_unwind(AssertUnwindSafe(|| b.call_with(|| Ok::<u8, ()>(1), |_| panic!("classifier"))));
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        b.call_with(|| Ok::<u8, ()>(1), |_: &Result<u8, ()>| panic!("classifier"))
+    }));
     assert!(r.is_err());
     assert_eq!(b.state(), State::Open);
 }
