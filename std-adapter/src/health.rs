@@ -1,26 +1,43 @@
-//! Health data: [`Health`] for one breaker, [`RegistryHealth`] for a registry, in the seed's
-//! `/health/detailed` shape when serialized (feature `serde`).
+//! Health data: [`Health`] for one breaker, [`FamilyHealth`] for a keyed family,
+//! [`RegistryHealth`] for a registry. With the feature `serde` all three are `Serialize` and
+//! `Deserialize`, in the `/health/detailed` shape of the Python original.
 //!
-//! One breaker serializes to
+//! One breaker is an object:
 //!
 //! ```json
-//! {"circuit_breaker": "open", "failure_count": 0, "failure_threshold": 5,
+//! {"circuit_breaker": "open", "failure_count": 5, "failure_threshold": 5,
 //!  "recovery_timeout_seconds": 60.0, "retry_after_seconds": 42.5,
 //!  "probes_in_flight": 0, "probe_successes": 0, "backoff_level": 0,
 //!  "recovering": null, "window": null, "generation": 3}
 //! ```
 //!
-//! (`circuit_breaker` and `failure_count` are the seed's fields; the rest is what the core
-//! exposes; `retry_after_seconds` is `null` unless OPEN, `recovering` unless ramping up after a
-//! recovery, `window` unless the breaker has a rate policy, when it is `{"calls", "failures",
-//! "slow", "failure_rate", "slow_rate", "trip_rate", "baseline"}`), and a registry to an object with one
-//! such entry per named breaker, and per keyed family an object with one entry per key:
+//! | JSON field | [`Health`] field | meaning |
+//! |---|---|---|
+//! | `circuit_breaker` | `state` | `closed`, `open`, `half_open`, `forced_open`, `forced_closed` ([`State::as_str`]) |
+//! | `failure_count` | `failure_count` | see [`Breaker::failure_count`](crate::Breaker::failure_count) |
+//! | `failure_threshold` | `failure_threshold` | consecutive failures that open it |
+//! | `recovery_timeout_seconds` | `recovery_timeout` | seconds, a float |
+//! | `retry_after_seconds` | `retry_after` | while OPEN, seconds until a probe is admitted; else `null` |
+//! | `probes_in_flight`, `probe_successes` | same | the half-open cycle |
+//! | `backoff_level` | same | failed recoveries in a row |
+//! | `recovering` | same | while ramping up after a recovery, the share admitted (0–1); else `null` |
+//! | `window` | same | a rate policy's `{"calls", "failures", "slow", "failure_rate", "slow_rate", "trip_rate", "baseline"}`; `null` for consecutive failures |
+//! | `generation` | same | the core's cycle counter |
+//! | (the entry's key) | `name`, `key` | not fields: a registry's entry key is the name, a family's the key |
+//!
+//! A family is an object with one such entry per key, and a registry an object with one entry
+//! per named breaker and per family:
 //!
 //! ```json
 //! {"database": {"circuit_breaker": "closed", "failure_count": 0, ...},
-//!  "kafka":    {"circuit_breaker": "open",   "failure_count": 0, ...},
+//!  "kafka":    {"circuit_breaker": "open",   "failure_count": 3, ...},
 //!  "api":      {"/users": {"circuit_breaker": "closed", ...}, "/orders": {...}}}
 //! ```
+//!
+//! Deserializing reads the same shape back: a registry entry with a `circuit_breaker` field is
+//! a breaker, any other object a family; names and keys come from the entry keys (so a
+//! [`Health`] or [`FamilyHealth`] deserialized on its own has an empty name); an unknown state
+//! is an error.
 
 use core::time::Duration;
 use std::borrow::Cow;
@@ -48,8 +65,8 @@ pub struct Health {
     pub name: Cow<'static, str>,
     /// The key, for a breaker of a keyed family (the key of its entry, not a field).
     pub key: Option<String>,
-    /// `circuit_breaker`: the state, as the seed spells it (`closed`, `open`, `half_open`,
-    /// `forced_open`, `forced_closed`).
+    /// `circuit_breaker`: the state, as [`State::as_str`] spells it (`closed`, `open`,
+    /// `half_open`, `forced_open`, `forced_closed`).
     pub state: State,
     /// `failure_count`: consecutive failures counted in CLOSED.
     pub failure_count: u32,
@@ -103,10 +120,10 @@ impl Health {
 /// use breaker_std::Registry;
 ///
 /// let registry = Registry::new();
-/// registry.breaker("database");
-/// registry.breaker("kafka");
+/// registry.breaker("kafka").unwrap();
+/// registry.breaker("database").unwrap();
 /// let health = registry.health();
-/// let names: Vec<_> = health.breakers.iter().map(|h| h.name).collect();
+/// let names: Vec<&str> = health.breakers.iter().map(|h| &*h.name).collect();
 /// assert_eq!(names, ["database", "kafka"]);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -126,9 +143,9 @@ pub struct RegistryHealth {
 /// use breaker_std::Keyed;
 ///
 /// let api = Keyed::<String>::builder("api").build().unwrap();
-/// let _ = api.call("/users", || Ok::<_, ()>(()));
+/// let _ = api.breaker("/users").unwrap().call(|| Ok::<_, ()>(()));
 /// let h = api.health();
-/// assert_eq!((h.name, h.breakers.len()), ("api", 1));
+/// assert_eq!((&*h.name, h.breakers.len()), ("api", 1));
 /// assert_eq!(h.breakers[0].key.as_deref(), Some("/users"));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -141,3 +158,216 @@ pub struct FamilyHealth {
     pub breakers: Vec<Health>,
 }
 
+#[cfg(feature = "serde")]
+mod ser {
+    //! The `/health/detailed` shape, both ways. A name or key is the key of its entry, so one
+    //! [`Health`] or [`FamilyHealth`] deserialized on its own has an empty name.
+
+    use core::fmt;
+    use core::time::Duration;
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    use breaker_core::{State, WindowStats};
+    use serde::de::{self, Deserializer, MapAccess, Visitor};
+    use serde::ser::{SerializeMap, Serializer};
+    use serde::{Deserialize, Serialize};
+
+    use super::{FamilyHealth, Health, RegistryHealth};
+
+    /// A state by its name (`State::as_str`).
+    fn state_named(name: &str) -> Option<State> {
+        [State::Closed, State::Open, State::HalfOpen, State::ForcedOpen, State::ForcedClosed]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+
+    /// A rate window's figures.
+    #[derive(Serialize, Deserialize)]
+    struct Window {
+        calls: u32,
+        failures: u32,
+        slow: u32,
+        failure_rate: f32,
+        slow_rate: f32,
+        trip_rate: f32,
+        baseline: Option<f32>,
+    }
+
+    impl From<&WindowStats> for Window {
+        fn from(w: &WindowStats) -> Self {
+            Window {
+                calls: w.calls,
+                failures: w.failures,
+                slow: w.slow,
+                failure_rate: w.failure_rate,
+                slow_rate: w.slow_rate,
+                trip_rate: w.trip_rate,
+                baseline: w.baseline,
+            }
+        }
+    }
+
+    impl From<Window> for WindowStats {
+        fn from(w: Window) -> Self {
+            let mut stats = WindowStats::default();
+            stats.calls = w.calls;
+            stats.failures = w.failures;
+            stats.slow = w.slow;
+            stats.failure_rate = w.failure_rate;
+            stats.slow_rate = w.slow_rate;
+            stats.trip_rate = w.trip_rate;
+            stats.baseline = w.baseline;
+            stats
+        }
+    }
+
+    /// One breaker's entry, field by field.
+    #[derive(Serialize, Deserialize)]
+    struct Entry<'a> {
+        circuit_breaker: Cow<'a, str>,
+        failure_count: u32,
+        failure_threshold: u32,
+        recovery_timeout_seconds: f64,
+        retry_after_seconds: Option<f64>,
+        probes_in_flight: u32,
+        probe_successes: u32,
+        backoff_level: u32,
+        recovering: Option<f32>,
+        window: Option<Window>,
+        generation: u32,
+    }
+
+    fn seconds<E: de::Error>(field: &'static str, s: f64) -> Result<Duration, E> {
+        Duration::try_from_secs_f64(s).map_err(|_| E::custom(format_args!("{field}: {s} is not a duration")))
+    }
+
+    impl Serialize for Health {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            Entry {
+                circuit_breaker: Cow::Borrowed(self.state.as_str()),
+                failure_count: self.failure_count,
+                failure_threshold: self.failure_threshold,
+                recovery_timeout_seconds: self.recovery_timeout.as_secs_f64(),
+                retry_after_seconds: self.retry_after.map(|d| d.as_secs_f64()),
+                probes_in_flight: self.probes_in_flight,
+                probe_successes: self.probe_successes,
+                backoff_level: self.backoff_level,
+                recovering: self.recovering,
+                window: self.window.as_ref().map(Window::from),
+                generation: self.generation,
+            }
+            .serialize(serializer)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Health {
+        /// One breaker's entry; the name is empty and the key `None` (they are the entry's key).
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let e = Entry::deserialize(deserializer)?;
+            let state = state_named(&e.circuit_breaker).ok_or_else(|| {
+                de::Error::custom(format_args!("circuit_breaker: unknown state '{}'", e.circuit_breaker))
+            })?;
+            Ok(Health {
+                name: Cow::Borrowed(""),
+                key: None,
+                state,
+                failure_count: e.failure_count,
+                failure_threshold: e.failure_threshold,
+                recovery_timeout: seconds("recovery_timeout_seconds", e.recovery_timeout_seconds)?,
+                retry_after: e.retry_after_seconds.map(|s| seconds("retry_after_seconds", s)).transpose()?,
+                probes_in_flight: e.probes_in_flight,
+                probe_successes: e.probe_successes,
+                backoff_level: e.backoff_level,
+                recovering: e.recovering,
+                window: e.window.map(WindowStats::from),
+                generation: e.generation,
+            })
+        }
+    }
+
+    impl Serialize for FamilyHealth {
+        /// An object with one entry per key.
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut m = serializer.serialize_map(Some(self.breakers.len()))?;
+            for h in &self.breakers {
+                m.serialize_entry(h.key.as_deref().unwrap_or(""), h)?;
+            }
+            m.end()
+        }
+    }
+
+    /// Entries of one family, in key order, each with its key filled in.
+    fn family(name: Cow<'static, str>, keys: BTreeMap<String, Health>) -> FamilyHealth {
+        let breakers = keys
+            .into_iter()
+            .map(|(key, mut h)| {
+                h.name = name.clone();
+                h.key = Some(key);
+                h
+            })
+            .collect();
+        FamilyHealth { name, breakers }
+    }
+
+    impl<'de> Deserialize<'de> for FamilyHealth {
+        /// An object with one entry per key; the family's name is empty (it is the entry's key).
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            Ok(family(Cow::Borrowed(""), BTreeMap::deserialize(deserializer)?))
+        }
+    }
+
+    impl Serialize for RegistryHealth {
+        /// An object with one entry per named breaker and per family.
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut m = serializer.serialize_map(Some(self.breakers.len() + self.families.len()))?;
+            for h in &self.breakers {
+                m.serialize_entry(&*h.name, h)?;
+            }
+            for f in &self.families {
+                m.serialize_entry(&*f.name, f)?;
+            }
+            m.end()
+        }
+    }
+
+    /// A registry entry: a breaker's object (it has `circuit_breaker`), or a family's.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Named {
+        Breaker(Health),
+        Family(BTreeMap<String, Health>),
+    }
+
+    impl<'de> Deserialize<'de> for RegistryHealth {
+        /// One entry per name: an object with `circuit_breaker` is a breaker, any other object
+        /// a family; each sorted by name.
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Names;
+            impl<'de> Visitor<'de> for Names {
+                type Value = RegistryHealth;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object of breakers and families by name")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RegistryHealth, A::Error> {
+                    let mut entries = BTreeMap::new();
+                    while let Some((name, entry)) = map.next_entry::<String, Named>()? {
+                        entries.insert(name, entry);
+                    }
+                    let mut health = RegistryHealth::default();
+                    for (name, entry) in entries {
+                        match entry {
+                            Named::Breaker(mut h) => {
+                                h.name = Cow::Owned(name);
+                                health.breakers.push(h);
+                            }
+                            Named::Family(keys) => health.families.push(family(Cow::Owned(name), keys)),
+                        }
+                    }
+                    Ok(health)
+                }
+            }
+            deserializer.deserialize_map(Names)
+        }
+    }
+}

@@ -1,93 +1,117 @@
 //! [`Keyed`]: a family of breakers, one per key (route, host, tenant), bounded in number.
 //!
-//! A family has one static name and one configuration; each key gets its own breaker the
-//! first time it is used, labelled with the key in logs (`circuit_breaker="api" key="/users"`),
-//! listener events and metrics. Keys can come from outside (a URL path, a `Host` header), so
-//! the family never grows without bound and never leaks:
+//! A family has one static name, one configuration and one trip policy recipe; each key gets its
+//! own breaker (and its own policy state: a per-route rate window) the first time it is used,
+//! labelled with the key in logs (`circuit_breaker="api" key="/users"`), listener events and
+//! metrics. Keys can come from outside (a URL path, a `Host` header), so the family never grows
+//! without bound, never leaks, and a flood of new keys never switches protection off: see
+//! [`Keyed`'s eviction rule](Keyed#eviction).
 //!
-//! - at most [`max_keys`](KeyedBuilder::max_keys) breakers are kept (default 1 024);
-//! - a breaker not used for [`idle_timeout`](KeyedBuilder::idle_timeout) (default 10 minutes)
-//!   is *idle*; idle breakers are dropped when a new key is added and at least one idle timeout
-//!   has passed since the last sweep, and whenever [`evict_idle`](Keyed::evict_idle) is called;
-//! - when a new key arrives and the family is full, idle breakers go first, then the least
-//!   recently used one.
-//!
-//! Eviction forgets: an evicted key that comes back starts CLOSED. A breaker that keeps
-//! rejecting calls is in use (each rejection counts as use), so it is not the one evicted while
-//! its key has traffic. Nothing is leaked per key: the family name is static, the key label is
-//! owned by the breaker and freed with it.
-//!
-//! Cost: a lookup takes a read lock on the map, reads the clock (to mark the key as used) and
-//! clones an `Arc`; the call itself runs after the lock is released, so listeners never run
-//! under it. Hold the `Arc<Breaker>` from [`breaker`](Keyed::breaker) to skip the lookup.
+//! Cost: a lookup is one hash lookup under the family's mutex, plus a clock read; the call itself
+//! runs after the mutex is released, so listeners never run under it. An insert examines at most
+//! four entries, whatever the family's size (the store is in use order: see the proof in the
+//! source, `registry/store.rs`). Hold the `Arc<Breaker>` from [`breaker`](Keyed::breaker) to skip
+//! the lookup.
 
 use core::borrow::Borrow;
 use core::fmt::Display;
 use core::hash::Hash;
-use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use breaker_core::{CallError, Clock, Config, ConfigError, Consecutive, ValidConfig, Verdict};
+use breaker_core::{Clock, Config, ConfigError, Consecutive, Policy, ReconfigureError, State, ValidConfig};
 
 use crate::health::FamilyHealth;
 use crate::listener::{listener_methods, ListenerList, Listeners};
-use crate::{Breaker, CoarseClock};
+use crate::registry::{consecutive, EvictHook, Eviction, Family, Recipe, Refused, RegistryError, Store};
+use crate::{Breaker, CoarseClock, Source};
 
 /// Default bound on the number of keys a family keeps.
 pub const DEFAULT_MAX_KEYS: usize = 1_024;
 /// Default time without calls after which a key's breaker is idle.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
-struct Slot<C: Clock> {
-    breaker: Arc<Breaker<C>>,
-    /// Clock reading (ms) of the last lookup for a call.
-    last_used: AtomicU64,
-}
+/// How many times a family retries a key's reconfiguration that found another one being
+/// written, before reporting [`RegistryError::Busy`].
+const BUSY_RETRIES: usize = 64;
 
-/// A bounded family of breakers, one per key. See the [module docs](self) for eviction.
+/// A bounded family of breakers, one per key.
+///
+/// # Eviction
+///
+/// A key's breaker is **idle** once `idle_timeout` (default 10 minutes) has passed without a
+/// lookup through [`breaker`](Keyed::breaker) (a call or a rejection through the family; the
+/// clock's coarse ties are broken by the order of use). It **protects** while it is OPEN within
+/// its open period, HALF_OPEN with a probe out or counted, or forced open or closed: forgetting
+/// it would let calls through that it rejects, or undo an operator's decision. The rule:
+///
+/// 1. Only an idle breaker that does not protect is ever evicted, the least recently used first.
+/// 2. An idle breaker that protects is kept, as if used now.
+/// 3. A new key in a full family ([`max_keys`](KeyedBuilder::max_keys), default 1 024) takes the
+///    place of an evictable breaker; when there is none, the new key is refused with
+///    [`RegistryError::FamilyFull`] and nothing is forgotten. The caller decides what a refused
+///    key gets; breaker-tokio's per-endpoint layer serves it unguarded.
+/// 4. Each new key also sheds at most one idle breaker, so a family shrinks as its keys go quiet
+///    without a sweep; [`evict_idle`](Keyed::evict_idle) sheds them all at once.
+///
+/// So a flood of new keys cannot evict an OPEN breaker, nor a breaker that had traffic within the
+/// idle timeout: at worst the flood's own keys are refused once the family is full. An evicted
+/// key that comes back starts CLOSED. Every breaker that leaves the family (evicted or
+/// [removed](Keyed::remove)) is reported to [`on_evict`](KeyedBuilder::on_evict), after the lock
+/// is released, so its metrics series can be removed; its memory is freed with its last handle.
 ///
 /// # Examples
 ///
 /// One breaker per route, at most 100 routes, idle after 5 minutes:
 ///
 /// ```
-/// use breaker_core::{CallError, State};
-/// use breaker_std::Keyed;
+/// use breaker_std::{CallError, Config, Keyed, State};
 /// use std::time::Duration;
 ///
 /// let api = Keyed::<String>::builder("api")
-///     .failure_threshold(2)
+///     .config(Config::new().failure_threshold(2))
 ///     .max_keys(100)
 ///     .idle_timeout(Duration::from_secs(300))
 ///     .build()
 ///     .unwrap();
+/// let users = api.breaker("/users").unwrap();
 /// for _ in 0..2 {
-///     let _ = api.call("/users", || Err::<(), _>("503"));
+///     let _ = users.call(|| Err::<(), _>("503"));
 /// }
 /// // "/users" is open; "/orders" is unaffected.
-/// assert!(matches!(api.call("/users", || Ok::<_, &str>(())), Err(CallError::Open(_))));
-/// assert_eq!(api.call("/orders", || Ok::<_, &str>(7)), Ok(7));
+/// assert!(matches!(users.call(|| Ok::<_, &str>(())), Err(CallError::Open(_))));
+/// assert_eq!(api.breaker("/orders").unwrap().call(|| Ok::<_, &str>(7)), Ok(7));
 /// assert_eq!(api.get("/users").unwrap().state(), State::Open);
 /// ```
-pub struct Keyed<K, C: Clock = CoarseClock> {
+pub struct Keyed<K, C: Clock = CoarseClock, P: Policy = Consecutive> {
     name: &'static str,
-    config: ValidConfig,
+    /// The config of new keys; read under the store's mutex when a key is created.
+    config: Mutex<ValidConfig>,
+    policy: Recipe<P>,
     clock: C,
     listeners: Listeners,
-    max_keys: usize,
-    idle_timeout_ms: u64,
-    map: RwLock<HashMap<K, Slot<C>>>,
-    last_sweep_ms: AtomicU64,
+    idle_timeout: Duration,
+    on_evict: Option<EvictHook>,
+    store: Store<K, Arc<Breaker<C, P>>>,
 }
 
-impl<K> Keyed<K, CoarseClock>
+/// Whether an idle breaker must be kept (see [`Keyed`'s eviction rule](Keyed#eviction)).
+fn protects<C: Clock, P: Policy>(breaker: &Arc<Breaker<C, P>>) -> bool {
+    let s = breaker.snapshot();
+    match s.state {
+        State::Closed => false,
+        // Ready to probe (an OPEN breaker past its open period shows so) and nothing out.
+        State::HalfOpen => s.probes_in_flight > 0 || s.probe_successes > 0,
+        _ => true,
+    }
+}
+
+impl<K> Keyed<K, CoarseClock, Consecutive>
 where
     K: Hash + Eq + Clone + Display + Send + Sync + 'static,
 {
-    /// A builder for a family named `name`: the core's default config, [`DEFAULT_MAX_KEYS`],
-    /// [`DEFAULT_IDLE_TIMEOUT`], a [`CoarseClock`].
+    /// A builder for a family named `name`: the core's default config, consecutive failures,
+    /// [`DEFAULT_MAX_KEYS`], [`DEFAULT_IDLE_TIMEOUT`], a [`CoarseClock`].
     ///
     /// # Examples
     ///
@@ -97,45 +121,74 @@ where
     /// let hosts = Keyed::<String>::builder("upstream").build().unwrap();
     /// assert_eq!((hosts.name(), hosts.len()), ("upstream", 0));
     /// ```
-    pub fn builder(name: &'static str) -> KeyedBuilder<K, CoarseClock> {
+    pub fn builder(name: &'static str) -> KeyedBuilder<K, CoarseClock, Consecutive> {
         KeyedBuilder {
             name,
             config: Config::new(),
+            policy: consecutive(),
             clock: CoarseClock::new(),
             listeners: ListenerList::default(),
             max_keys: DEFAULT_MAX_KEYS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            on_evict: None,
             _key: core::marker::PhantomData,
         }
     }
 }
 
-impl<K, C> Keyed<K, C>
+impl<K, C, P> Keyed<K, C, P>
 where
     K: Hash + Eq + Clone + Display + Send + Sync + 'static,
     C: Clock + Clone,
+    P: Policy,
 {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         name: &'static str,
         config: ValidConfig,
+        policy: Recipe<P>,
         clock: C,
         listeners: Listeners,
         max_keys: usize,
         idle_timeout: Duration,
+        on_evict: Option<EvictHook>,
     ) -> Self {
+        let idle_ms = u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX);
         Keyed {
             name,
-            config,
+            config: Mutex::new(config),
+            policy,
             clock,
             listeners,
-            max_keys: max_keys.max(1),
-            idle_timeout_ms: u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX),
-            map: RwLock::new(HashMap::new()),
-            last_sweep_ms: AtomicU64::new(0),
+            idle_timeout,
+            on_evict,
+            store: Store::new(max_keys, Some(Eviction { idle_ms, protects: protects::<C, P> })),
         }
     }
 
-    /// The breaker for `key`, created if needed; marks the key as used.
+    fn now(&self) -> u64 {
+        self.clock.now().as_millis()
+    }
+
+    /// Reports and drops breakers that left the family, with no lock held.
+    fn forget(&self, gone: Vec<Arc<Breaker<C, P>>>) -> usize {
+        let n = gone.len();
+        if let Some(hook) = &self.on_evict {
+            for b in &gone {
+                hook(&Source::new(self.name, b.key()));
+            }
+        }
+        n
+    }
+
+    /// The breaker for `key`, created if needed; marks the key as used. Call through it with
+    /// [`Breaker::call`] / [`Breaker::call_with`].
+    ///
+    /// # Errors
+    ///
+    /// [`FamilyFull`](RegistryError::FamilyFull) for a new key when the family is full and no
+    /// breaker can be evicted ([the rule](Keyed#eviction));
+    /// [`Config`](RegistryError::Config) if the policy recipe fails.
     ///
     /// # Examples
     ///
@@ -143,85 +196,49 @@ where
     /// use breaker_std::Keyed;
     ///
     /// let api = Keyed::<String>::builder("api").build().unwrap();
-    /// let users = api.breaker("/users");
+    /// let users = api.breaker("/users").unwrap();
     /// assert_eq!((users.name(), users.key()), ("api", Some("/users")));
-    /// assert!(std::sync::Arc::ptr_eq(&users, &api.breaker("/users")));
+    /// assert!(std::sync::Arc::ptr_eq(&users, &api.breaker("/users").unwrap()));
+    /// assert_eq!(users.call(|| Ok::<_, ()>(3)), Ok(3));
     /// ```
-    pub fn breaker<Q>(&self, key: &Q) -> Arc<Breaker<C>>
+    pub fn breaker<Q>(&self, key: &Q) -> Result<Arc<Breaker<C, P>>, RegistryError>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        let now = self.clock.now().as_millis();
-        {
-            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(slot) = map.get(key) {
-                if slot.last_used.load(Ordering::Relaxed) < now {
-                    slot.last_used.store(now, Ordering::Relaxed);
-                }
-                return Arc::clone(&slot.breaker);
-            }
-        }
-        self.insert(key.to_owned(), now)
-    }
-
-    #[cold]
-    fn insert(&self, key: K, now: u64) -> Arc<Breaker<C>> {
         let mut evicted = Vec::new();
-        let breaker = {
-            let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-            if let Some(slot) = map.get(&key) {
-                // Another thread created it between our read and write locks.
-                return Arc::clone(&slot.breaker);
-            }
-            let since_sweep = now.saturating_sub(self.last_sweep_ms.load(Ordering::Relaxed));
-            if map.len() >= self.max_keys || since_sweep >= self.idle_timeout_ms {
-                self.last_sweep_ms.store(now, Ordering::Relaxed);
-                self.drain_idle(&mut map, now, &mut evicted);
-            }
-            if map.len() >= self.max_keys {
-                let lru = map
-                    .iter()
-                    .min_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed))
-                    .map(|(k, _)| k.clone());
-                if let Some(slot) = lru.and_then(|k| map.remove(&k)) {
-                    evicted.push(slot.breaker);
-                }
-            }
-            let breaker = Arc::new(Breaker::from_parts(
-                self.name,
-                Some(key.to_string().into_boxed_str()),
-                self.config,
-                self.clock.clone(),
-                Arc::clone(&self.listeners),
-                Consecutive,
-            ));
-            map.insert(key, Slot { breaker: Arc::clone(&breaker), last_used: AtomicU64::new(now) });
-            breaker
-        };
-        // Evicted breakers are dropped here, after the lock is released.
-        drop(evicted);
-        breaker
+        let found = self.store.get_or_try_insert(
+            key,
+            self.now(),
+            |key| {
+                let key = key.to_owned();
+                let config = *self.config.lock().unwrap_or_else(PoisonError::into_inner);
+                let breaker = Breaker::from_parts(
+                    self.name,
+                    Some(key.to_string().into_boxed_str()),
+                    config,
+                    self.clock.clone(),
+                    Arc::clone(&self.listeners),
+                    (self.policy)()?,
+                );
+                Ok((key, Arc::new(breaker)))
+            },
+            &mut evicted,
+        );
+        self.forget(evicted);
+        found.map_err(|e| match e {
+            Refused::Full => RegistryError::FamilyFull { family: self.name, max_keys: self.store.max() },
+            Refused::Make(e) => RegistryError::Config(e),
+        })
     }
 
-    fn drain_idle(&self, map: &mut HashMap<K, Slot<C>>, now: u64, out: &mut Vec<Arc<Breaker<C>>>) {
-        let idle = self.idle_timeout_ms;
-        map.retain(|_, slot| {
-            let keep = now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) < idle;
-            if !keep {
-                out.push(Arc::clone(&slot.breaker));
-            }
-            keep
-        });
-    }
-
-    /// Drops every idle breaker (no call for the idle timeout); returns how many.
+    /// Evicts every idle breaker that does not protect ([the rule](Keyed#eviction)); returns
+    /// how many. Takes time in the number of idle breakers, under the family's lock.
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::ManualClock;
-    /// use breaker_std::Keyed;
+    /// use breaker_std::{Keyed, ManualClock};
     /// use std::time::Duration;
     ///
     /// static CLOCK: ManualClock = ManualClock::new();
@@ -230,20 +247,15 @@ where
     ///     .clock(&CLOCK)
     ///     .build()
     ///     .unwrap();
-    /// let _ = api.call("/users", || Ok::<_, ()>(()));
+    /// api.breaker("/users").unwrap();
     /// CLOCK.advance(Duration::from_secs(60));
     /// assert_eq!(api.evict_idle(), 1);
     /// assert!(api.is_empty());
     /// ```
     pub fn evict_idle(&self) -> usize {
-        let now = self.clock.now().as_millis();
         let mut evicted = Vec::new();
-        {
-            let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-            self.last_sweep_ms.store(now, Ordering::Relaxed);
-            self.drain_idle(&mut map, now, &mut evicted);
-        }
-        evicted.len()
+        self.store.evict_idle(self.now(), &mut evicted);
+        self.forget(evicted)
     }
 
     /// The breaker for `key` if it exists; does not create it or mark it as used.
@@ -255,19 +267,19 @@ where
     ///
     /// let api = Keyed::<String>::builder("api").build().unwrap();
     /// assert!(api.get("/users").is_none());
-    /// api.breaker("/users").force_open();
+    /// api.breaker("/users").unwrap().force_open();
     /// assert!(api.get("/users").unwrap().state().rejects_calls());
     /// ```
-    pub fn get<Q>(&self, key: &Q) -> Option<Arc<Breaker<C>>>
+    pub fn get<Q>(&self, key: &Q) -> Option<Arc<Breaker<C, P>>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-        map.get(key).map(|s| Arc::clone(&s.breaker))
+        self.store.peek(key)
     }
 
-    /// Removes the breaker for `key`; returns it if it existed.
+    /// Removes the breaker for `key` (reported to [`on_evict`](KeyedBuilder::on_evict));
+    /// returns it if it existed.
     ///
     /// # Examples
     ///
@@ -275,89 +287,18 @@ where
     /// use breaker_std::Keyed;
     ///
     /// let api = Keyed::<String>::builder("api").build().unwrap();
-    /// api.breaker("/users");
+    /// api.breaker("/users").unwrap();
     /// assert!(api.remove("/users").is_some());
     /// assert!(api.is_empty());
     /// ```
-    pub fn remove<Q>(&self, key: &Q) -> Option<Arc<Breaker<C>>>
+    pub fn remove<Q>(&self, key: &Q) -> Option<Arc<Breaker<C, P>>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let slot = self.map.write().unwrap_or_else(PoisonError::into_inner).remove(key);
-        slot.map(|s| s.breaker)
-    }
-
-    /// Runs `f` through the breaker for `key` (see [`Breaker::call`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Keyed;
-    ///
-    /// let api = Keyed::<String>::builder("api").build().unwrap();
-    /// assert_eq!(api.call("/users", || Ok::<_, ()>(3)), Ok(3));
-    /// ```
-    pub fn call<Q, T, E>(&self, key: &Q, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-    {
-        self.breaker(key).call(f)
-    }
-
-    /// Runs `f` through the breaker for `key`, counting only the errors `is_failure` accepts
-    /// (see [`Breaker::call_filtered`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Keyed;
-    ///
-    /// let api = Keyed::<String>::builder("api").build().unwrap();
-    /// let r = api.call_filtered("/users", || Err::<(), u16>(404), |status| *status >= 500);
-    /// assert!(r.is_err());
-    /// assert_eq!(api.get("/users").unwrap().failure_count(), 0);
-    /// ```
-    pub fn call_filtered<Q, T, E>(
-        &self,
-        key: &Q,
-        f: impl FnOnce() -> Result<T, E>,
-        is_failure: impl FnOnce(&E) -> bool,
-    ) -> Result<T, CallError<E>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-    {
-        self.breaker(key).call_filtered(f, is_failure)
-    }
-
-    /// Runs `f` through the breaker for `key` with a classifier (see [`Breaker::call_with`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_core::Verdict;
-    /// use breaker_std::Keyed;
-    ///
-    /// let api = Keyed::<String>::builder("api").build().unwrap();
-    /// let r = api.call_with("/users", || Ok::<u16, ()>(503), |r| {
-    ///     if matches!(r, Ok(s) if *s < 500) { Verdict::Success } else { Verdict::Failure }
-    /// });
-    /// assert_eq!(r, Ok(503));
-    /// assert_eq!(api.get("/users").unwrap().failure_count(), 1);
-    /// ```
-    pub fn call_with<Q, T, E>(
-        &self,
-        key: &Q,
-        f: impl FnOnce() -> Result<T, E>,
-        classify: impl FnOnce(&Result<T, E>) -> Verdict,
-    ) -> Result<T, CallError<E>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-    {
-        self.breaker(key).call_with(f, classify)
+        let removed = self.store.remove(key)?;
+        self.forget(vec![Arc::clone(&removed)]);
+        Some(removed)
     }
 
     /// The live keys and their breakers, sorted by key label.
@@ -368,16 +309,13 @@ where
     /// use breaker_std::Keyed;
     ///
     /// let api = Keyed::<String>::builder("api").build().unwrap();
-    /// api.breaker("/b");
-    /// api.breaker("/a");
+    /// api.breaker("/b").unwrap();
+    /// api.breaker("/a").unwrap();
     /// let keys: Vec<String> = api.entries().into_iter().map(|(k, _)| k).collect();
     /// assert_eq!(keys, ["/a", "/b"]);
     /// ```
-    pub fn entries(&self) -> Vec<(K, Arc<Breaker<C>>)> {
-        let mut v: Vec<_> = {
-            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-            map.iter().map(|(k, s)| (k.clone(), Arc::clone(&s.breaker))).collect()
-        };
+    pub fn entries(&self) -> Vec<(K, Arc<Breaker<C, P>>)> {
+        let mut v = self.store.entries();
         v.sort_by(|a, b| a.1.key().cmp(&b.1.key()));
         v
     }
@@ -390,14 +328,94 @@ where
     /// use breaker_std::Keyed;
     ///
     /// let api = Keyed::<String>::builder("api").build().unwrap();
-    /// let _ = api.call("/users", || Err::<(), _>("503"));
+    /// let _ = api.breaker("/users").unwrap().call(|| Err::<(), _>("503"));
     /// let h = api.health();
     /// assert_eq!(h.breakers[0].failure_count, 1);
     /// ```
     pub fn health(&self) -> FamilyHealth {
         FamilyHealth {
-            name: self.name,
+            name: self.name.into(),
             breakers: self.entries().into_iter().map(|(_, b)| b.health()).collect(),
+        }
+    }
+
+    /// The configuration of keys created from now on (live keys have it too unless they were
+    /// reconfigured one by one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Config, Keyed};
+    ///
+    /// let api = Keyed::<String>::builder("api").config(Config::new().failure_threshold(4)).build().unwrap();
+    /// assert_eq!(api.config().failure_threshold(), 4);
+    /// ```
+    pub fn config(&self) -> ValidConfig {
+        *self.config.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the configuration of every live key's breaker (keeping each one's state, see
+    /// [`Breaker::reconfigure`]) and of the keys created from now on. The trip policy is not
+    /// part of it.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](RegistryError::Config) for an invalid config (nothing changes);
+    /// [`Busy`](RegistryError::Busy) if a key's breaker stayed busy with another change (the
+    /// other keys and new keys have the new config; retry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Config, Keyed};
+    ///
+    /// let api = Keyed::<String>::builder("api").build().unwrap();
+    /// let users = api.breaker("/users").unwrap();
+    /// api.reconfigure(Config::new().failure_threshold(2)).unwrap();
+    /// assert_eq!(users.config().failure_threshold(), 2);
+    /// assert_eq!(api.breaker("/orders").unwrap().config().failure_threshold(), 2);
+    /// ```
+    pub fn reconfigure(&self, config: Config) -> Result<(), RegistryError> {
+        let valid = config.validate()?;
+        // Set before the live keys are listed: a key created meanwhile reads the config under
+        // the store's mutex, so it either has the new one or is in the list.
+        *self.config.lock().unwrap_or_else(PoisonError::into_inner) = valid;
+        let mut result = Ok(());
+        for breaker in self.store.values() {
+            let mut tries = 0;
+            loop {
+                match breaker.reconfigure(config) {
+                    Ok(_) => break,
+                    Err(ReconfigureError::Busy) if tries < BUSY_RETRIES => {
+                        tries += 1;
+                        std::thread::yield_now();
+                    }
+                    Err(e) => {
+                        result = Err(RegistryError::reconfigure(self.name, e));
+                        break;
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// Updates the read-on-demand gauges of every live key (see [`Breaker::refresh_metrics`]).
+    /// Feature `metrics`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::Keyed;
+    ///
+    /// let api = Keyed::<String>::builder("api").build().unwrap();
+    /// api.breaker("/users").unwrap();
+    /// api.refresh_metrics();
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn refresh_metrics(&self) {
+        for b in self.store.values() {
+            b.refresh_metrics();
         }
     }
 
@@ -422,11 +440,11 @@ where
     /// use breaker_std::Keyed;
     ///
     /// let shards = Keyed::<u32>::builder("shard").build().unwrap();
-    /// shards.breaker(&7);
+    /// shards.breaker(&7).unwrap();
     /// assert_eq!(shards.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.store.len()
     }
 
     /// `true` if no key is live.
@@ -452,112 +470,10 @@ where
     /// assert_eq!(Keyed::<u32>::builder("shard").max_keys(8).build().unwrap().max_keys(), 8);
     /// ```
     pub fn max_keys(&self) -> usize {
-        self.max_keys
+        self.store.max()
     }
 
-    /// The configuration every key's breaker uses.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Keyed;
-    ///
-    /// let api = Keyed::<String>::builder("api").failure_threshold(2).build().unwrap();
-    /// assert_eq!(api.config().failure_threshold(), 2);
-    /// ```
-    pub fn config(&self) -> &ValidConfig {
-        &self.config
-    }
-}
-
-impl<K, C: Clock> core::fmt::Debug for Keyed<K, C> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Keyed")
-            .field("name", &self.name)
-            .field("config", &self.config)
-            .field("max_keys", &self.max_keys)
-            .field("idle_timeout_ms", &self.idle_timeout_ms)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`Keyed`] family.
-///
-/// # Examples
-///
-/// ```
-/// use breaker_std::{Keyed, MonotonicClock};
-/// use std::time::Duration;
-///
-/// let hosts = Keyed::<String>::builder("upstream")
-///     .failure_threshold(3)
-///     .recovery_timeout(Duration::from_secs(10))
-///     .max_keys(256)
-///     .clock(MonotonicClock::new())
-///     .build()
-///     .unwrap();
-/// assert_eq!(hosts.max_keys(), 256);
-/// ```
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct KeyedBuilder<K, C = CoarseClock> {
-    name: &'static str,
-    config: Config,
-    clock: C,
-    listeners: ListenerList,
-    max_keys: usize,
-    idle_timeout: Duration,
-    _key: core::marker::PhantomData<fn() -> K>,
-}
-
-impl<K, C: core::fmt::Debug> core::fmt::Debug for KeyedBuilder<K, C> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeyedBuilder")
-            .field("name", &self.name)
-            .field("config", &self.config)
-            .field("clock", &self.clock)
-            .field("listeners", &self.listeners)
-            .field("max_keys", &self.max_keys)
-            .field("idle_timeout", &self.idle_timeout)
-            .finish()
-    }
-}
-
-impl<K, C> KeyedBuilder<K, C>
-where
-    K: Hash + Eq + Clone + Display + Send + Sync + 'static,
-    C: Clock + Clone,
-{
-    /// The configuration of every key's breaker.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::{presets, Keyed};
-    ///
-    /// let dbs = Keyed::<String>::builder("database").config(presets::DATABASE).build().unwrap();
-    /// assert_eq!(dbs.config().failure_threshold(), 5);
-    /// ```
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Consecutive failures that open a key's circuit.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Keyed;
-    ///
-    /// let api = Keyed::<String>::builder("api").failure_threshold(4).build().unwrap();
-    /// assert_eq!(api.config().failure_threshold(), 4);
-    /// ```
-    pub fn failure_threshold(mut self, n: u32) -> Self {
-        self.config = self.config.failure_threshold(n);
-        self
-    }
-
-    /// How long a key's OPEN circuit rejects before a probe.
+    /// The time without calls after which a key's breaker is idle.
     ///
     /// # Examples
     ///
@@ -565,33 +481,180 @@ where
     /// use breaker_std::Keyed;
     /// use std::time::Duration;
     ///
-    /// let api = Keyed::<String>::builder("api").recovery_timeout(Duration::from_secs(5)).build().unwrap();
-    /// assert_eq!(api.config().recovery_timeout(), Duration::from_secs(5));
+    /// let shards = Keyed::<u32>::builder("shard").build().unwrap();
+    /// assert_eq!(shards.idle_timeout(), Duration::from_secs(600));
     /// ```
-    pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
-        self.config = self.config.recovery_timeout(timeout);
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+}
+
+impl<K, C, P> Family for Keyed<K, C, P>
+where
+    K: Hash + Eq + Clone + Display + Send + Sync + 'static,
+    C: Clock + Clone + Send + Sync + 'static,
+    P: Policy + Send + Sync + 'static,
+{
+    fn into_any(self: Arc<Self>) -> Arc<dyn core::any::Any + Send + Sync> {
         self
     }
+    fn policy_name(&self) -> &'static str {
+        core::any::type_name::<P>()
+    }
+    fn health(&self) -> FamilyHealth {
+        Keyed::health(self)
+    }
+    fn reconfigure(&self, config: Config) -> Result<(), RegistryError> {
+        Keyed::reconfigure(self, config)
+    }
+    #[cfg(feature = "metrics")]
+    fn refresh_metrics(&self) {
+        Keyed::refresh_metrics(self);
+    }
+}
 
-    /// At most this many keys are kept (at least 1).
+impl<K, C: Clock, P: Policy> core::fmt::Debug for Keyed<K, C, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Keyed")
+            .field("name", &self.name)
+            .field("max_keys", &self.store.max())
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Keyed`] family: configuration (every [`Config`] knob, through
+/// [`config`](KeyedBuilder::config)), trip policy, bounds, clock, listeners, eviction hook.
+///
+/// # Examples
+///
+/// ```
+/// use breaker_std::{Config, Keyed, MonotonicClock};
+/// use std::time::Duration;
+///
+/// let hosts = Keyed::<String>::builder("upstream")
+///     .config(Config::new().failure_threshold(3).recovery_timeout(Duration::from_secs(10)))
+///     .max_keys(256)
+///     .clock(MonotonicClock::new())
+///     .build()
+///     .unwrap();
+/// assert_eq!(hosts.max_keys(), 256);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct KeyedBuilder<K, C = CoarseClock, P = Consecutive> {
+    name: &'static str,
+    config: Config,
+    policy: Recipe<P>,
+    clock: C,
+    listeners: ListenerList,
+    max_keys: usize,
+    idle_timeout: Duration,
+    on_evict: Option<EvictHook>,
+    _key: core::marker::PhantomData<fn() -> K>,
+}
+
+impl<K, C: core::fmt::Debug, P> core::fmt::Debug for KeyedBuilder<K, C, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyedBuilder")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .field("policy", &core::any::type_name::<P>())
+            .field("clock", &self.clock)
+            .field("listeners", &self.listeners)
+            .field("max_keys", &self.max_keys)
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, C, P> KeyedBuilder<K, C, P>
+where
+    K: Hash + Eq + Clone + Display + Send + Sync + 'static,
+    C: Clock + Clone,
+    P: Policy,
+{
+    /// The configuration of every key's breaker: every [`Config`] knob (thresholds, timeouts,
+    /// backoff, jitter, probe timeout, gradual recovery) in one value. Default: [`Config::new`].
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_std::Keyed;
+    /// use breaker_std::{Config, Keyed};
+    /// use std::time::Duration;
     ///
-    /// let api = Keyed::<u16>::builder("port").max_keys(2).build().unwrap();
-    /// for port in [80, 443, 8080] {
-    ///     api.breaker(&port);
+    /// let config = Config::new()
+    ///     .failure_threshold(5)
+    ///     .recovery_timeout(Duration::from_secs(10))
+    ///     .backoff(Duration::from_secs(120))
+    ///     .gradual_recovery(Duration::from_secs(30), 10);
+    /// let dbs = Keyed::<String>::builder("database").config(config).build().unwrap();
+    /// assert_eq!(dbs.config().backoff_max(), Duration::from_secs(120));
+    /// ```
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The trip policy of every key's breaker: `recipe` is called once per key and must return a
+    /// fresh policy, such as a rate [`Window`](breaker_core::Window) (each key gets its own
+    /// window); it is called once at [`build`](KeyedBuilder::build) to check it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Keyed, RateConfig, State, Window};
+    ///
+    /// let rule = RateConfig::new(500, 4).validate().unwrap(); // 50 %, once 4 calls are in
+    /// let routes = Keyed::<String>::builder("routes")
+    ///     .policy(move || Window::<4>::count(5, rule))
+    ///     .build()
+    ///     .unwrap();
+    /// let users = routes.breaker("/users").unwrap();
+    /// for ok in [true, false, true, false] {
+    ///     let _ = users.call(|| if ok { Ok(()) } else { Err("503") });
     /// }
-    /// assert_eq!(api.len(), 2);
+    /// assert_eq!(users.state(), State::Open);
+    /// ```
+    pub fn policy<P2, F>(self, recipe: F) -> KeyedBuilder<K, C, P2>
+    where
+        P2: Policy,
+        F: Fn() -> Result<P2, ConfigError> + Send + Sync + 'static,
+    {
+        KeyedBuilder {
+            name: self.name,
+            config: self.config,
+            policy: Arc::new(recipe),
+            clock: self.clock,
+            listeners: self.listeners,
+            max_keys: self.max_keys,
+            idle_timeout: self.idle_timeout,
+            on_evict: self.on_evict,
+            _key: core::marker::PhantomData,
+        }
+    }
+
+    /// At most this many keys are kept (at least 1; 0 is refused by
+    /// [`build`](KeyedBuilder::build)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Keyed, RegistryError};
+    ///
+    /// let ports = Keyed::<u16>::builder("port").max_keys(2).build().unwrap();
+    /// ports.breaker(&80).unwrap();
+    /// ports.breaker(&443).unwrap();
+    /// // Both were just used: the third key is refused, nothing is forgotten.
+    /// assert!(matches!(ports.breaker(&8080), Err(RegistryError::FamilyFull { max_keys: 2, .. })));
+    /// assert_eq!(ports.len(), 2);
     /// ```
     pub fn max_keys(mut self, n: usize) -> Self {
         self.max_keys = n;
         self
     }
 
-    /// A key without calls for this long is idle and may be dropped.
+    /// A key without calls for this long is idle and may be evicted
+    /// ([the rule](Keyed#eviction)).
     ///
     /// # Examples
     ///
@@ -600,7 +663,7 @@ where
     /// use std::time::Duration;
     ///
     /// let api = Keyed::<String>::builder("api").idle_timeout(Duration::from_secs(30)).build().unwrap();
-    /// # let _ = api;
+    /// assert_eq!(api.idle_timeout(), Duration::from_secs(30));
     /// ```
     pub fn idle_timeout(mut self, d: Duration) -> Self {
         self.idle_timeout = d;
@@ -612,44 +675,87 @@ where
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::ManualClock;
-    /// use breaker_std::Keyed;
+    /// use breaker_std::{Keyed, ManualClock};
     ///
     /// static CLOCK: ManualClock = ManualClock::new();
     /// let api = Keyed::<String>::builder("api").clock(&CLOCK).build().unwrap();
     /// # let _ = api;
     /// ```
-    pub fn clock<C2: Clock + Clone>(self, clock: C2) -> KeyedBuilder<K, C2> {
+    pub fn clock<C2: Clock + Clone>(self, clock: C2) -> KeyedBuilder<K, C2, P> {
         KeyedBuilder {
             name: self.name,
             config: self.config,
+            policy: self.policy,
             clock,
             listeners: self.listeners,
             max_keys: self.max_keys,
             idle_timeout: self.idle_timeout,
+            on_evict: self.on_evict,
             _key: core::marker::PhantomData,
         }
     }
 
-    listener_methods!("breaker_std::Keyed::<String>::builder(\"api\")");
-
-    /// Validates the configuration and builds the family.
+    /// Calls `f` with the name and key of every breaker that leaves the family (evicted, or
+    /// [removed](Keyed::remove)), after the family's lock is released: the place to remove the
+    /// key's metrics series from an exporter, so series stay bounded whatever the key count.
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_std::Keyed;
+    /// use breaker_std::{Keyed, ManualClock, Source};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
     ///
-    /// assert!(Keyed::<String>::builder("api").failure_threshold(0).build().is_err());
+    /// static CLOCK: ManualClock = ManualClock::new();
+    /// let gone = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&gone);
+    /// let api = Keyed::<String>::builder("api")
+    ///     .idle_timeout(Duration::from_secs(1))
+    ///     .clock(&CLOCK)
+    ///     .on_evict(move |s: &Source<'_>| log.lock().unwrap().push(s.key().unwrap().to_owned()))
+    ///     .build()
+    ///     .unwrap();
+    /// api.breaker("/old").unwrap();
+    /// CLOCK.advance(Duration::from_secs(1));
+    /// api.evict_idle();
+    /// assert_eq!(*gone.lock().unwrap(), ["/old"]);
     /// ```
-    pub fn build(self) -> Result<Keyed<K, C>, ConfigError> {
+    pub fn on_evict(mut self, f: impl Fn(&Source<'_>) + Send + Sync + 'static) -> Self {
+        self.on_evict = Some(Arc::new(f));
+        self
+    }
+
+    listener_methods!("breaker_std::Keyed::<String>::builder(\"api\")");
+
+    /// Validates the configuration, the policy recipe and the bound, and builds the family.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of an invalid config or policy; `Zero { field: "max_keys" }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Config, ConfigError, Keyed};
+    ///
+    /// let err = Keyed::<String>::builder("api").config(Config::new().failure_threshold(0)).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::Zero { field: "failure_threshold" });
+    /// assert!(Keyed::<String>::builder("api").max_keys(0).build().is_err());
+    /// ```
+    pub fn build(self) -> Result<Keyed<K, C, P>, ConfigError> {
+        if self.max_keys == 0 {
+            return Err(ConfigError::Zero { field: "max_keys" });
+        }
+        (self.policy)()?;
         Ok(Keyed::from_parts(
             self.name,
             self.config.validate()?,
+            self.policy,
             self.clock,
             self.listeners.freeze(),
             self.max_keys,
             self.idle_timeout,
+            self.on_evict,
         ))
     }
 }

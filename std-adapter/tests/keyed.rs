@@ -1,17 +1,17 @@
-//! Keyed families: one breaker per key, bounded, idle keys evicted, LRU when full; nothing
-//! leaks per key.
+//! Keyed families: one breaker per key, bounded; idle keys evicted in use order without a scan;
+//! a flood of new keys never evicts a breaker that protects or had traffic; evictions reported;
+//! per-key rate windows.
 #![allow(clippy::std_instead_of_core)]
 
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use breaker_core::{CallError, ManualClock, State};
-use breaker_std::Keyed;
+use breaker_std::{CallError, Config, Keyed, ManualClock, RateConfig, RegistryError, Source, State, Window};
 
 fn family(clock: &'static ManualClock, max: usize, idle: Duration) -> Keyed<String, &'static ManualClock> {
     Keyed::<String>::builder("api")
-        .failure_threshold(2)
+        .config(Config::new().failure_threshold(2))
         .max_keys(max)
         .idle_timeout(idle)
         .clock(clock)
@@ -23,84 +23,199 @@ fn clock() -> &'static ManualClock {
     Box::leak(Box::new(ManualClock::new()))
 }
 
+fn keys<C: breaker_std::Clock + Clone, P: breaker_std::Policy>(api: &Keyed<String, C, P>) -> Vec<String> {
+    api.entries().into_iter().map(|(k, _)| k).collect()
+}
+
 #[test]
 fn keys_are_independent() {
     let api = family(clock(), 10, Duration::from_secs(60));
+    let users = api.breaker("/users").unwrap();
     for _ in 0..2 {
-        let _ = api.call("/users", || Err::<(), _>("503"));
+        let _ = users.call(|| Err::<(), _>("503"));
     }
-    assert!(matches!(api.call("/users", || Ok::<_, &str>(())), Err(CallError::Open(_))));
-    assert_eq!(api.call("/orders", || Ok::<_, &str>(1)), Ok(1));
+    assert!(matches!(users.call(|| Ok::<_, &str>(())), Err(CallError::Open(_))));
+    assert_eq!(api.breaker("/orders").unwrap().call(|| Ok::<_, &str>(1)), Ok(1));
     assert_eq!(api.get("/users").unwrap().state(), State::Open);
     assert_eq!(api.get("/orders").unwrap().state(), State::Closed);
-    let b = api.breaker("/users");
-    assert_eq!((b.name(), b.key()), ("api", Some("/users")));
+    assert_eq!((users.name(), users.key()), ("api", Some("/users")));
 }
 
 #[test]
 fn the_bound_holds_against_a_flood_of_keys() {
     let c = clock();
-    let api = family(c, 16, Duration::from_secs(3_600));
+    let api = family(c, 16, Duration::from_secs(1));
+    let (mut served, mut refused) = (0, 0);
     for i in 0..10_000 {
-        let _ = api.call(&format!("/attacker/{i}"), || Ok::<_, ()>(()));
-        assert!(api.len() <= 16);
-        if i % 100 == 0 {
-            c.advance(Duration::from_millis(1));
+        match api.breaker(&format!("/attacker/{i}")) {
+            Ok(_) => served += 1,
+            Err(RegistryError::FamilyFull { family: "api", max_keys: 16 }) => refused += 1,
+            Err(e) => panic!("{e}"),
         }
+        assert!(api.len() <= 16);
+        c.advance(Duration::from_millis(1));
     }
     assert_eq!(api.len(), 16);
+    // Key i arrives at i ms. The first 16 fill the family; a key is idle 1 s after its use, so
+    // in each second the first 16 new keys take the places of the 16 that went idle, in order,
+    // and the rest are refused: nothing used within the idle timeout is forgotten.
+    assert_eq!((served, refused), (160, 9_840));
 }
 
 #[test]
-fn lru_is_evicted_when_full() {
+fn the_least_recently_used_idle_key_goes_first_even_on_clock_ties() {
     let c = clock();
-    let api = family(c, 3, Duration::from_secs(3_600));
+    let api = family(c, 3, Duration::from_secs(60));
+    // Same millisecond for all: the order of use decides.
     for k in ["/a", "/b", "/c"] {
-        api.breaker(k);
-        c.advance(Duration::from_millis(10));
+        api.breaker(k).unwrap();
     }
-    // "/a" used again: "/b" is now the least recently used.
-    api.breaker("/a");
-    c.advance(Duration::from_millis(10));
-    api.breaker("/d");
-    let keys: Vec<String> = api.entries().into_iter().map(|(k, _)| k).collect();
-    assert_eq!(keys, ["/a", "/c", "/d"]);
+    api.breaker("/a").unwrap(); // "/b" is now the least recently used
+    c.advance(Duration::from_secs(60));
+    api.breaker("/d").unwrap();
+    assert_eq!(keys(&api), ["/a", "/c", "/d"]);
+    api.breaker("/c").unwrap(); // used at the same reading as "/d": still after it
+    c.advance(Duration::from_secs(60));
+    api.breaker("/e").unwrap();
+    assert_eq!(keys(&api), ["/c", "/d", "/e"], "\"/a\" was the least recently used");
 }
 
 #[test]
-fn an_open_breaker_in_use_is_not_the_one_evicted() {
+fn an_open_breaker_is_not_evicted_by_a_flood_of_new_keys() {
     let c = clock();
-    let api = family(c, 2, Duration::from_secs(3_600));
+    let api = family(c, 8, Duration::from_secs(10));
+    let down = api.breaker("/down").unwrap();
     for _ in 0..2 {
-        let _ = api.call("/down", || Err::<(), _>("503"));
+        let _ = down.call(|| Err::<(), _>("503"));
     }
-    c.advance(Duration::from_millis(10));
-    api.breaker("/other");
-    c.advance(Duration::from_millis(10));
-    // Rejections count as use.
-    assert!(api.call("/down", || Ok::<_, ()>(())).unwrap_err().is_open());
-    c.advance(Duration::from_millis(10));
-    api.breaker("/new");
-    assert_eq!(api.get("/down").unwrap().state(), State::Open);
-    assert!(api.get("/other").is_none());
+    assert_eq!(down.state(), State::Open);
+    drop(down);
+    // The flood: 20 000 new keys over 50 s (longer than the idle timeout), "/down" never
+    // called again. Its open period (60 s) is not over, so it protects and stays.
+    for i in 0..20_000 {
+        let _ = api.breaker(&format!("/flood/{i}"));
+        if i % 400 == 0 {
+            c.advance(Duration::from_secs(1));
+        }
+    }
+    let down = api.get("/down").expect("the open breaker is still there");
+    assert_eq!(down.state(), State::Open);
+    assert!(down.call(|| Ok::<_, ()>(())).unwrap_err().is_open(), "protection stays on");
+
+    // Every slot holding an open breaker: a new key is refused, no open breaker is forgotten.
+    let full = family(clock(), 3, Duration::ZERO);
+    for k in ["/x", "/y", "/z"] {
+        let b = full.breaker(k).unwrap();
+        b.call(|| Err::<(), _>("503")).unwrap_err();
+        b.call(|| Err::<(), _>("503")).unwrap_err();
+    }
+    for i in 0..1_000 {
+        assert!(matches!(full.breaker(&format!("/new/{i}")), Err(RegistryError::FamilyFull { .. })));
+    }
+    assert_eq!(keys(&full), ["/x", "/y", "/z"]);
+    assert!(full.entries().iter().all(|(_, b)| b.state() == State::Open));
 }
 
 #[test]
-fn idle_keys_are_evicted() {
+fn a_forced_breaker_is_kept_while_idle() {
+    let c = clock();
+    let api = family(c, 2, Duration::from_secs(1));
+    api.breaker("/maintenance").unwrap().force_open();
+    api.breaker("/other").unwrap();
+    c.advance(Duration::from_secs(5));
+    api.breaker("/new").unwrap(); // "/maintenance" is kept, "/other" goes
+    assert_eq!(keys(&api), ["/maintenance", "/new"]);
+    assert_eq!(api.evict_idle(), 0, "\"/new\" was just used, \"/maintenance\" is forced open");
+    c.advance(Duration::from_secs(5));
+    assert_eq!(api.evict_idle(), 1);
+    assert_eq!(keys(&api), ["/maintenance"]);
+}
+
+#[test]
+fn an_open_breaker_past_its_open_period_and_idle_can_go() {
+    let c = clock();
+    let api = family(c, 1, Duration::from_secs(1));
+    let b = api.breaker("/was-down").unwrap();
+    for _ in 0..2 {
+        let _ = b.call(|| Err::<(), _>("503"));
+    }
+    drop(b);
+    c.advance(Duration::from_secs(30));
+    assert!(api.breaker("/next").is_err(), "within its 60 s open period: kept");
+    c.advance(Duration::from_secs(31));
+    // Ready to probe (shown HALF_OPEN) with nothing in flight, and idle: nothing left to protect.
+    assert_eq!(api.get("/was-down").unwrap().state(), State::HalfOpen);
+    api.breaker("/next").unwrap();
+    assert_eq!(keys(&api), ["/next"]);
+}
+
+#[test]
+fn inserts_into_a_full_family_take_constant_time() {
+    // Build a full family of `n` idle keys, then time `m` inserts, each evicting one. A scan of
+    // the map per insert (the old family) would make the large family ~40 times slower.
+    fn time_inserts(n: usize, m: usize) -> Duration {
+        let c = clock();
+        let api = family(c, n, Duration::from_secs(1));
+        for i in 0..n {
+            api.breaker(&format!("/old/{i}")).unwrap();
+        }
+        c.advance(Duration::from_secs(2));
+        let names: Vec<String> = (0..m).map(|i| format!("/new/{i}")).collect();
+        let start = Instant::now();
+        for name in &names {
+            api.breaker(name).unwrap();
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(api.len(), n);
+        elapsed
+    }
+    let m = 1_000; // at most the small family's size: every insert evicts one idle key
+    let small = (0..3).map(|_| time_inserts(1_000, m)).min().unwrap();
+    let large = (0..2).map(|_| time_inserts(40_000, m)).min().unwrap();
+    eprintln!("{m} inserts into a full family: 1 000 keys {small:?}, 40 000 keys {large:?}");
+    assert!(large < small * 8, "1 000 keys: {small:?}, 40 000 keys: {large:?} for {m} inserts");
+}
+
+#[test]
+fn evictions_are_in_use_order_and_reported() {
+    let c = clock();
+    let gone = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&gone);
+    let api = Keyed::<u32>::builder("shard")
+        .max_keys(100)
+        .idle_timeout(Duration::from_secs(1))
+        .clock(c)
+        .on_evict(move |s: &Source<'_>| log.lock().unwrap().push(s.key().unwrap().parse::<u32>().unwrap()))
+        .build()
+        .unwrap();
+    for k in 0..100 {
+        api.breaker(&k).unwrap();
+    }
+    c.advance(Duration::from_secs(1));
+    for k in 100..200 {
+        api.breaker(&k).unwrap();
+    }
+    assert_eq!(*gone.lock().unwrap(), (0..100).collect::<Vec<_>>(), "oldest first, one per new key");
+    assert_eq!(api.len(), 100);
+    api.remove(&150);
+    assert_eq!(gone.lock().unwrap().last(), Some(&150));
+}
+
+#[test]
+fn idle_keys_are_shed_as_new_keys_arrive() {
     let c = clock();
     let api = family(c, 100, Duration::from_secs(60));
-    api.breaker("/old");
+    api.breaker("/old").unwrap();
     c.advance(Duration::from_secs(30));
-    api.breaker("/recent");
+    api.breaker("/recent").unwrap();
     c.advance(Duration::from_secs(30));
     assert_eq!(api.evict_idle(), 1);
     assert!(api.get("/old").is_none());
     assert!(api.get("/recent").is_some());
 
-    // Without calling `evict_idle`: a new key sweeps once an idle timeout has passed since
-    // the last sweep.
-    c.advance(Duration::from_secs(61));
-    api.breaker("/newest");
+    // Without `evict_idle`: each new key sheds one idle key.
+    c.advance(Duration::from_secs(60));
+    api.breaker("/newest").unwrap();
     assert!(api.get("/recent").is_none());
     assert_eq!(api.len(), 1);
 }
@@ -108,12 +223,11 @@ fn idle_keys_are_evicted() {
 #[test]
 fn an_evicted_breaker_is_freed() {
     let c = clock();
-    let api = family(c, 1, Duration::from_secs(3_600));
-    let first = api.breaker("/a");
+    let api = family(c, 1, Duration::ZERO);
+    let first = api.breaker("/a").unwrap();
     let weak = Arc::downgrade(&first);
     drop(first);
-    c.advance(Duration::from_millis(1));
-    api.breaker("/b");
+    api.breaker("/b").unwrap();
     assert!(weak.upgrade().is_none(), "nothing keeps an evicted breaker alive");
     assert!(api.remove("/b").is_some());
     assert!(api.is_empty());
@@ -129,7 +243,7 @@ fn concurrent_get_or_create_of_a_key_yields_one_breaker() {
             let barrier = Arc::clone(&barrier);
             thread::spawn(move || {
                 barrier.wait();
-                api.breaker("/same")
+                api.breaker("/same").unwrap()
             })
         })
         .collect();
@@ -148,8 +262,8 @@ fn non_string_keys() {
         }
     }
     let shards = Keyed::<Host>::builder("shard").build().unwrap();
-    let _ = shards.call(&Host("db1", 5432), || Err::<(), _>(()));
-    assert_eq!(shards.breaker(&Host("db1", 5432)).key(), Some("db1:5432"));
+    let _ = shards.breaker(&Host("db1", 5432)).unwrap().call(|| Err::<(), _>(()));
+    assert_eq!(shards.breaker(&Host("db1", 5432)).unwrap().key(), Some("db1:5432"));
     let h = shards.health();
     assert_eq!(h.name, "shard");
     assert_eq!(h.breakers.len(), 1);
@@ -157,21 +271,44 @@ fn non_string_keys() {
 }
 
 #[test]
-fn classifier_and_filter_per_key() {
+fn each_key_gets_its_own_rate_window() {
+    let rule = RateConfig::new(500, 4).validate().unwrap();
+    let routes = Keyed::<String>::builder("routes")
+        .config(Config::new().failure_threshold(100))
+        .policy(move || Window::<4>::count(1, rule))
+        .build()
+        .unwrap();
+    let users = routes.breaker("/users").unwrap();
+    let orders = routes.breaker("/orders").unwrap();
+    for ok in [true, false, true, false] {
+        let _ = users.call(|| if ok { Ok(()) } else { Err("503") });
+        let _ = orders.call(|| Ok::<_, &str>(()));
+    }
+    assert_eq!(users.state(), State::Open, "50 % of the last 4 calls");
+    assert_eq!(orders.state(), State::Closed);
+    assert_eq!(orders.snapshot().window.unwrap().calls, 4);
+
+    let bad = Keyed::<String>::builder("routes").policy(move || Window::<2>::count(1, rule)).build();
+    assert!(bad.is_err(), "a window that can never hold min_calls is refused at build");
+}
+
+#[test]
+fn reconfiguring_a_family() {
     let api = family(clock(), 10, Duration::from_secs(60));
-    let r = api.call_filtered("/x", || Err::<(), u16>(404), |s| *s >= 500);
-    assert_eq!(r, Err(CallError::Inner(404)));
-    let r = api.call_with(
-        "/x",
-        || Ok::<u16, ()>(503),
-        |r| {
-            if matches!(r, Ok(s) if *s >= 500) {
-                breaker_core::Verdict::Failure
-            } else {
-                breaker_core::Verdict::Success
-            }
-        },
+    let users = api.breaker("/users").unwrap();
+    let _ = users.call(|| Err::<(), _>("503"));
+    api.reconfigure(Config::new().failure_threshold(5).probe_timeout(Duration::from_secs(3))).unwrap();
+    assert_eq!(users.failure_count(), 1, "state kept");
+    assert_eq!(users.config().failure_threshold(), 5);
+    assert_eq!(api.breaker("/new").unwrap().config().probe_timeout(), Some(Duration::from_secs(3)));
+    assert!(api.reconfigure(Config::new().failure_threshold(0)).is_err());
+    assert_eq!(api.config().failure_threshold(), 5);
+}
+
+#[test]
+fn a_bound_of_zero_is_refused() {
+    assert_eq!(
+        Keyed::<String>::builder("api").max_keys(0).build().unwrap_err(),
+        breaker_std::ConfigError::Zero { field: "max_keys" }
     );
-    assert_eq!(r, Ok(503));
-    assert_eq!(api.get("/x").unwrap().failure_count(), 1);
 }
