@@ -1,36 +1,38 @@
-//! axum integration (feature `axum`): the open error as `503 Service Unavailable` with a
-//! `Retry-After` header, and the pieces to put breakers on routes.
+//! axum integration (feature `axum`): breaker errors as responses.
 //!
-//! - [`Rejected`] (and [`Error<E>`](crate::layer::Error) for any `E: IntoResponse`) implement
-//!   [`IntoResponse`]: `503 Service Unavailable`, `Retry-After: <seconds>` (see
-//!   [`Rejected::retry_after_secs`]), and the rejection's text as a `text/plain` body.
-//! - [`handle_error`] is the function to give `HandleErrorLayer`, which axum needs to turn the
-//!   middleware's error into a response.
-//! - [`retry_after`] renders the header for handlers that answer from a fallback themselves.
+//! - [`Open`] (the tower layer's rejection) and [`TimedCallError`] (`call_async(..).timeout(..)`)
+//!   implement [`IntoResponse`]: a rejection is `503 Service Unavailable` with
+//!   `Retry-After: <seconds>` (see [`Open::retry_after_secs`]; none when forced open) and a
+//!   `text/plain` body naming the breaker, and the key of a per-route breaker; a timeout is
+//!   `504 Gateway Timeout`.
+//! - [`handle_error`] is the function to give `HandleErrorLayer`, which axum needs above any
+//!   fallible middleware: it turns the layer's `BoxError` into the response (503 + `Retry-After`
+//!   for a rejection, 504 for a `tower::timeout` below the breaker, 500 for anything else).
+//! - [`ByKey::by_route`](crate::layer::ByKey::by_route) keys per-route breakers by the route
+//!   template (`/users/{id}`).
 //!
 //! # Examples
 //!
-//! One breaker per route (the route template is the key), rejected requests answered with a
-//! 503:
+//! One breaker per route, rejected requests answered with a 503 naming the route:
 //!
 //! ```
 //! use axum::error_handling::HandleErrorLayer;
 //! use axum::{body::Body, routing::get, Router};
-//! use breaker_core::State;
-//! use breaker_tokio::per_endpoint::PerEndpointLayer;
+//! use breaker_tokio::layer::{ByKey, CircuitBreakerLayer};
+//! use breaker_tokio::State;
 //! use http::{header::RETRY_AFTER, Request, StatusCode};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let registry = breaker_tokio::registry().build().unwrap();
-//! let routes = registry.keyed_default::<String>("routes").unwrap();
+//! let routes = registry.keyed::<String>("routes").unwrap(); // 5 failures, 60 s
 //! let app: Router = Router::new()
 //!     .route("/users/{id}", get(|| async { StatusCode::BAD_GATEWAY }))
 //!     .route_layer(
 //!         ServiceBuilder::new()
 //!             .layer(HandleErrorLayer::new(breaker_tokio::axum::handle_error))
-//!             .layer(PerEndpointLayer::by_path(routes.clone())),
+//!             .layer(CircuitBreakerLayer::http(ByKey::by_route(routes.clone()))),
 //!     );
 //!
 //! for id in 0..5 {
@@ -49,54 +51,69 @@ use axum::response::{IntoResponse, Response};
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::StatusCode;
 
-use crate::layer::{Error, Rejected};
+use crate::layer::Open;
+use crate::TimedCallError;
 
-/// The `Retry-After` header value for a rejection: whole seconds, rounded up (see
-/// [`Rejected::retry_after_secs`]); `None` when no time is known (forced open).
-///
-/// # Examples
-///
-/// ```
-/// use breaker_core::{CircuitOpen, State};
-/// use breaker_tokio::layer::Rejected;
-/// use std::time::Duration;
-///
-/// let open = Rejected::new(CircuitOpen::new("db", State::Open, Some(Duration::from_millis(200))));
-/// assert_eq!(breaker_tokio::axum::retry_after(&open).unwrap(), "1");
-/// ```
-pub fn retry_after(rejected: &Rejected) -> Option<HeaderValue> {
-    rejected.retry_after_secs().map(HeaderValue::from)
+/// A `text/plain` response with `status` and `body`.
+fn text(status: StatusCode, body: String) -> Response {
+    (status, [(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))], body).into_response()
 }
 
-impl IntoResponse for Rejected {
-    /// `503 Service Unavailable` with `Retry-After` (when a time is known) and the rejection's
-    /// text.
+impl IntoResponse for Open {
+    /// `503 Service Unavailable`, `Retry-After` when a time is known (see
+    /// [`Open::retry_after_secs`]), and the rejection's text (the breaker, and its key for a
+    /// keyed breaker).
     fn into_response(self) -> Response {
-        let mut response = (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
-            self.to_string(),
-        )
-            .into_response();
-        if let Some(value) = retry_after(&self) {
-            response.headers_mut().insert(RETRY_AFTER, value);
+        let mut response = text(StatusCode::SERVICE_UNAVAILABLE, self.to_string());
+        if let Some(secs) = self.retry_after_secs() {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
 }
 
-impl<E: IntoResponse> IntoResponse for Error<E> {
-    /// A rejection as [`Rejected`]'s 503; the inner error as its own response.
+impl<E: IntoResponse> IntoResponse for TimedCallError<E> {
+    /// A rejection as [`Open`]'s 503; a timeout as `504 Gateway Timeout`; the call's own error
+    /// as its own response.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::response::IntoResponse;
+    /// use breaker_tokio::{BreakerExt, TimedCallError};
+    /// use http::StatusCode;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let db = breaker_tokio::builder("database").build().unwrap();
+    /// let hanging = async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, StatusCode>("row")
+    /// };
+    /// let e = db.call_async(hanging).timeout(Duration::from_secs(1)).await.unwrap_err();
+    /// assert_eq!(e.into_response().status(), StatusCode::GATEWAY_TIMEOUT);
+    /// db.force_open();
+    /// let e = db.call_async(async { Ok::<_, StatusCode>("row") }).timeout(Duration::from_secs(1)).await.unwrap_err();
+    /// assert_eq!(e.into_response().status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// # }
+    /// ```
     fn into_response(self) -> Response {
         match self {
-            Error::Rejected(rejected) => rejected.into_response(),
-            Error::Inner(e) => e.into_response(),
+            TimedCallError::Open(open) => Open::new(open).into_response(),
+            TimedCallError::TimedOut(elapsed) => text(StatusCode::GATEWAY_TIMEOUT, elapsed.to_string()),
+            TimedCallError::Inner(e) => e.into_response(),
         }
     }
 }
 
-/// For `axum::error_handling::HandleErrorLayer`: turns the middleware's error into its
-/// response (503 + `Retry-After` for a rejection). See the [module docs](self).
+/// For `axum::error_handling::HandleErrorLayer`: the response for a middleware error.
+///
+/// | error | response |
+/// |---|---|
+/// | an [`Open`] (the breaker rejected the request) | `503 Service Unavailable`, `Retry-After`, the rejection's text |
+/// | `tower::timeout::error::Elapsed` (a `tower::timeout` below the breaker) | `504 Gateway Timeout` |
+/// | anything else | `500 Internal Server Error` (the error's text is not sent to the client) |
 ///
 /// # Examples
 ///
@@ -104,17 +121,46 @@ impl<E: IntoResponse> IntoResponse for Error<E> {
 /// use axum::error_handling::HandleErrorLayer;
 /// use axum::{routing::get, Router};
 /// use breaker_tokio::layer::CircuitBreakerLayer;
-/// use std::sync::Arc;
+/// use std::time::Duration;
 /// use tower::ServiceBuilder;
 ///
-/// let search = Arc::new(breaker_tokio::builder("search").build().unwrap());
+/// let registry = breaker_tokio::registry().build().unwrap();
+/// let search = registry.breaker("search").unwrap();
 /// let app: Router = Router::new().route("/search", get(|| async { "results" })).layer(
 ///     ServiceBuilder::new()
 ///         .layer(HandleErrorLayer::new(breaker_tokio::axum::handle_error))
-///         .layer(CircuitBreakerLayer::http(search)),
+///         .layer(CircuitBreakerLayer::http(search))
+///         .timeout(Duration::from_secs(2)),
 /// );
 /// # let _ = app;
 /// ```
-pub async fn handle_error<E: IntoResponse>(error: Error<E>) -> Response {
-    error.into_response()
+///
+/// Called directly:
+///
+/// ```
+/// use breaker_tokio::layer::Open;
+/// use breaker_tokio::{CircuitOpen, State};
+/// use http::StatusCode;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let open = Open::new(CircuitOpen::new("search", State::Open, Some(Duration::from_millis(1_200))));
+/// let response = breaker_tokio::axum::handle_error(Box::new(open)).await;
+/// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(response.headers()["retry-after"], "2");
+/// let response = breaker_tokio::axum::handle_error(Box::new(tower::timeout::error::Elapsed::new())).await;
+/// assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+/// let response = breaker_tokio::axum::handle_error("pool closed".into()).await;
+/// assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+/// # }
+/// ```
+pub async fn handle_error(error: Box<dyn std::error::Error + Send + Sync>) -> Response {
+    match error.downcast::<Open>() {
+        Ok(open) => open.into_response(),
+        Err(error) if error.is::<tower::timeout::error::Elapsed>() => {
+            text(StatusCode::GATEWAY_TIMEOUT, error.to_string())
+        }
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".to_owned()),
+    }
 }

@@ -66,7 +66,6 @@ mod error;
 #[cfg(feature = "http")]
 mod http_classifier;
 pub mod layer;
-pub mod per_endpoint;
 
 pub use breaker_std::{
     classify, protect, AsBreaker, Builder, CallError, CircuitOpen, Classify, Clock, CoarseClock, Config,

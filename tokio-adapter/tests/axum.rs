@@ -1,16 +1,15 @@
 //! axum (feature `axum`): the rejection as `503 Service Unavailable` with `Retry-After` through
-//! `HandleErrorLayer`, on paused time; per-route breakers keyed by the route template.
+//! `HandleErrorLayer`, on paused time; `handle_error`'s statuses (503, 504, 500); per-route
+//! breakers keyed by the route template, with the route in the 503.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::routing::get;
 use axum::Router;
-use breaker_core::{Config, State};
-use breaker_tokio::layer::CircuitBreakerLayer;
-use breaker_tokio::per_endpoint::PerEndpointLayer;
+use breaker_tokio::layer::{ByKey, CircuitBreakerLayer};
+use breaker_tokio::{Breaker, Config, State};
 use http::header::RETRY_AFTER;
 use http::{Request, Response, StatusCode};
 use tokio::time::advance;
@@ -18,14 +17,14 @@ use tower::{ServiceBuilder, ServiceExt};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-fn breaker(threshold: u32, recovery: Duration) -> Arc<breaker_tokio::Breaker> {
-    Arc::new(
+fn breaker(threshold: u32, recovery: Duration) -> &'static Breaker {
+    Box::leak(Box::new(
         breaker_tokio::builder("upstream")
             .failure_threshold(threshold)
             .recovery_timeout(recovery)
             .build()
             .unwrap(),
-    )
+    ))
 }
 
 fn registry() -> breaker_tokio::Registry {
@@ -35,14 +34,22 @@ fn registry() -> breaker_tokio::Registry {
         .unwrap()
 }
 
-fn app(b: Arc<breaker_tokio::Breaker>) -> Router {
+fn app(b: &'static Breaker) -> Router {
     Router::new()
         .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
         .route("/ok", get(|| async { "ok" }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(10 * SECOND).await;
+                "late"
+            }),
+        )
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(breaker_tokio::axum::handle_error))
-                .layer(CircuitBreakerLayer::http(b)),
+                .layer(CircuitBreakerLayer::http(b))
+                .timeout(2 * SECOND),
         )
 }
 
@@ -51,10 +58,14 @@ async fn get_path(app: &Router, path: &str) -> Response<Body> {
     app.clone().oneshot(req).await.unwrap()
 }
 
+async fn body(r: Response<Body>) -> String {
+    String::from_utf8(axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap().to_vec()).unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn axum_gets_503_with_retry_after() {
     let b = breaker(3, 30 * SECOND);
-    let app = app(Arc::clone(&b));
+    let app = app(b);
     for _ in 0..3 {
         assert_eq!(get_path(&app, "/fail").await.status(), 500);
     }
@@ -63,8 +74,8 @@ async fn axum_gets_503_with_retry_after() {
     let r = get_path(&app, "/ok").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers()[RETRY_AFTER], "30");
-    let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
-    assert_eq!(body, "circuit breaker 'upstream' is open; retry in 30s");
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(body(r).await, "circuit breaker 'upstream' is open; retry in 30s");
 
     advance(Duration::from_millis(12_500)).await;
     let r = get_path(&app, "/ok").await;
@@ -80,16 +91,38 @@ async fn axum_gets_503_with_retry_after() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_timeout_below_the_breaker_is_a_504_and_a_failure() {
+    let b = breaker(2, 30 * SECOND);
+    let app = app(b);
+    for _ in 0..2 {
+        let r = get_path(&app, "/slow").await;
+        assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert!(r.headers().get(RETRY_AFTER).is_none());
+        assert_eq!(body(r).await, "request timed out");
+    }
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(get_path(&app, "/slow").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn handle_error_answers_500_for_anything_else_without_its_text() {
+    let r = breaker_tokio::axum::handle_error("secret connection string in the message".into()).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.headers().get(RETRY_AFTER).is_none());
+    assert_eq!(body(r).await, "internal server error");
+}
+
+#[tokio::test(start_paused = true)]
 async fn axum_routes_are_keyed_by_their_template() {
     let registry = registry();
-    let routes = registry.keyed_default::<String>("routes").unwrap();
+    let routes = registry.keyed::<String>("routes").unwrap();
     let app: Router = Router::new()
         .route("/users/{id}", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
         .route("/health", get(|| async { "ok" }))
         .route_layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(breaker_tokio::axum::handle_error))
-                .layer(PerEndpointLayer::by_path(Arc::clone(&routes))),
+                .layer(CircuitBreakerLayer::http(ByKey::by_route(routes.clone()))),
         );
     let send = |path: String| app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap());
     for id in 0..2 {
@@ -99,7 +132,69 @@ async fn axum_routes_are_keyed_by_their_template() {
     assert_eq!(routes.len(), 1);
     let r = send("/users/99".into()).await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(r.headers()["retry-after"], "10");
+    assert_eq!(r.headers()[RETRY_AFTER], "10");
+    assert_eq!(body(r).await, "circuit breaker 'routes' for '/users/{id}' is open; retry in 10s");
     assert_eq!(send("/health".into()).await.unwrap().status(), 200);
     assert_eq!(routes.len(), 2);
+    // No route matched: the fallback's 404 is not guarded and creates no breaker.
+    for _ in 0..3 {
+        assert_eq!(send("/nowhere".into()).await.unwrap().status(), 404);
+    }
+    assert_eq!(routes.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_route_under_router_layer_too() {
+    let registry = registry();
+    let routes = registry.keyed::<String>("routes").unwrap();
+    let app: Router = Router::new().route("/items/{id}", get(|| async { StatusCode::BAD_GATEWAY })).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(breaker_tokio::axum::handle_error))
+            .layer(CircuitBreakerLayer::http(ByKey::by_route(routes.clone()))),
+    );
+    for id in 0..2 {
+        let req = Request::get(format!("/items/{id}")).body(Body::empty()).unwrap();
+        assert_eq!(app.clone().oneshot(req).await.unwrap().status(), 502);
+    }
+    assert_eq!(routes.get("/items/{id}").map(|b| b.state()), Some(State::Open));
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_path_is_the_uri_path_even_with_axum() {
+    let registry = registry();
+    let paths = registry.keyed::<String>("paths").unwrap();
+    let app: Router =
+        Router::new().route("/users/{id}", get(|| async { StatusCode::BAD_GATEWAY })).route_layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(breaker_tokio::axum::handle_error))
+                .layer(CircuitBreakerLayer::http(ByKey::by_path(paths.clone()))),
+        );
+    for id in 0..3 {
+        let req = Request::get(format!("/users/{id}")).body(Body::empty()).unwrap();
+        assert_eq!(app.clone().oneshot(req).await.unwrap().status(), 502);
+    }
+    assert_eq!(paths.len(), 3, "one breaker per path, not per route");
+    assert_eq!(paths.get("/users/0").unwrap().failure_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_call_error_is_a_response() {
+    use axum::response::IntoResponse;
+    use breaker_tokio::BreakerExt;
+
+    let db = breaker(1, 30 * SECOND);
+    let hanging = async {
+        tokio::time::sleep(60 * SECOND).await;
+        Ok::<_, StatusCode>("row")
+    };
+    let e = db.call_async(hanging).timeout(SECOND).await.unwrap_err();
+    assert_eq!(e.into_response().status(), StatusCode::GATEWAY_TIMEOUT);
+    let e = db.call_async(async { Ok::<_, StatusCode>("row") }).timeout(SECOND).await.unwrap_err();
+    let r = e.into_response();
+    assert_eq!(
+        (r.status(), r.headers()[RETRY_AFTER].to_str().unwrap()),
+        (StatusCode::SERVICE_UNAVAILABLE, "30")
+    );
+    let e = breaker(1, SECOND).call_async(async { Err::<(), _>(StatusCode::CONFLICT) }).timeout(SECOND).await;
+    assert_eq!(e.unwrap_err().into_response().status(), StatusCode::CONFLICT);
 }

@@ -1,129 +1,170 @@
-//! [`ResponseFuture`]: the response future of [`CircuitBreaker`](super::CircuitBreaker) and
-//! [`PerEndpoint`](crate::per_endpoint::PerEndpoint).
+//! [`ResponseFuture`]: the response future of [`CircuitBreaker`](super::CircuitBreaker).
 //!
-//! An enum of states decided in `call`: *called* (the inner future and the permit that will be
-//! settled with its verdict), *rejected* (the breaker said no; ready at once, the inner service
-//! untouched) or *unguarded* (no breaker applies to this request). The permit is an
-//! [`OwnedPermit`], so dropping the future before it finishes settles the call as ignored and
-//! gives a half-open probe slot back.
+//! An enum of what `call` decided: *called* (the inner future, the [`Permit`](crate::Permit)
+//! to settle with its verdict and the classifier that gives it), *open* (the breaker said no:
+//! ready at once with the rejection, the inner service untouched) or *unguarded* (no breaker
+//! was picked for this request). Dropping the future before it finishes drops the permit,
+//! which settles the call as ignored and gives a half-open probe slot back.
+//!
+//! The poll of a called future is the inner poll, the classifier and the permit's settle,
+//! inlined; the only code off that path is the unwinding guard's (a panic in the inner future
+//! is a failure) and the core's settle of anything but a clean CLOSED success.
 
 use core::future::Future;
+use core::mem;
+use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use std::sync::Arc;
+use breaker_core::{AsBreaker, Classify, Permit, Verdict};
 
-use breaker_core::CircuitOpen;
-
-use super::{Error, Rejected};
-use crate::{BreakerRef, Classify, OwnedPermit};
+use super::error::BoxError;
 
 pin_project_lite::pin_project! {
     /// The response future of a service behind a breaker. See the [module docs](self).
+    ///
+    /// `F` is the inner service's future, `G` the permit it holds for an admitted request (a
+    /// [`Permit<H>`](crate::Permit) over the picked handle `H`), `K` the classifier: the same
+    /// order as [`CircuitBreaker<S, P, K>`](super::CircuitBreaker).
     ///
     /// # Examples
     ///
     /// ```
     /// use breaker_tokio::layer::CircuitBreaker;
     /// use std::convert::Infallible;
-    /// use std::sync::Arc;
     /// use tower::{service_fn, Service, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let api = Arc::new(breaker_tokio::builder("api").build().unwrap());
+    /// let api: &'static breaker_tokio::Breaker = Box::leak(Box::new(breaker_tokio::builder("api").build().unwrap()));
     /// let mut svc = CircuitBreaker::new(service_fn(|x: u32| async move { Ok::<_, Infallible>(x + 1) }), api);
     /// let future = svc.ready().await.unwrap().call(41); // admission happens here, in `call`
     /// assert_eq!(future.await.unwrap(), 42);
     /// # }
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F, K, H: BreakerRef = Arc<crate::Breaker>> {
+    pub struct ResponseFuture<F, G, K> {
         #[pin]
-        state: State<F, K, H>,
+        state: State<F, G, K>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
-    enum State<F, K, H: BreakerRef> {
+    enum State<F, G, K> {
         Called {
             #[pin]
             future: F,
-            permit: Option<OwnedPermit<H>>,
+            // `None` once settled.
+            permit: Option<G>,
             classifier: K,
         },
         Unguarded {
             #[pin]
             future: F,
         },
-        Rejected {
-            open: CircuitOpen,
+        Open {
+            // The rejection, boxed in `call`; `None` once returned.
+            error: Option<BoxError>,
         },
     }
 }
 
-impl<F, K, H: BreakerRef> ResponseFuture<F, K, H> {
-    #[inline]
-    pub(crate) fn called(future: F, permit: OwnedPermit<H>, classifier: K) -> Self {
-        ResponseFuture { state: State::Called { future, permit: Some(permit), classifier } }
+impl<F, G, K> ResponseFuture<F, G, K> {
+    #[inline(always)]
+    pub(super) fn called(future: F, permit: Option<G>, classifier: K) -> Self {
+        ResponseFuture { state: State::Called { future, permit, classifier } }
     }
 
-    #[inline]
-    pub(crate) fn rejected(open: CircuitOpen) -> Self {
-        ResponseFuture { state: State::Rejected { open } }
+    #[inline(always)]
+    pub(super) fn open(error: BoxError) -> Self {
+        ResponseFuture { state: State::Open { error: Some(error) } }
     }
 
-    #[inline]
-    pub(crate) fn unguarded(future: F) -> Self {
+    #[inline(always)]
+    pub(super) fn unguarded(future: F) -> Self {
         ResponseFuture { state: State::Unguarded { future } }
     }
 }
 
-impl<F, K, H, T, E> Future for ResponseFuture<F, K, H>
+/// Records a failure if dropped while armed: it is dropped only when the code it guards
+/// unwinds (on the normal path it is forgotten), so a panic in the inner service is a failed
+/// call, and the panic keeps unwinding. Nothing on the normal path: no `catch_unwind`, no flag.
+pub(super) struct FailOnUnwind<'a, H>(pub(super) &'a mut Option<Permit<H>>)
+where
+    H: Deref,
+    H::Target: AsBreaker;
+
+impl<H> FailOnUnwind<'_, H>
+where
+    H: Deref,
+    H::Target: AsBreaker,
+{
+    /// The guarded code returned: nothing to record.
+    #[inline(always)]
+    pub(super) fn disarm(self) {
+        mem::forget(self);
+    }
+}
+
+impl<H> Drop for FailOnUnwind<'_, H>
+where
+    H: Deref,
+    H::Target: AsBreaker,
+{
+    #[cold]
+    fn drop(&mut self) {
+        if let Some(permit) = self.0.take() {
+            permit.record(Verdict::Failure);
+        }
+    }
+}
+
+impl<F, H, K, T, E> Future for ResponseFuture<F, Permit<H>, K>
 where
     F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+    H: Deref,
+    H::Target: AsBreaker,
     K: Classify<T, E>,
-    H: BreakerRef,
 {
-    type Output = Result<T, Error<E>>;
+    type Output = Result<T, BoxError>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Called { future, permit, classifier } => {
-                // A panicking inner future is a failed call; the panic keeps unwinding.
-                let result = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                    Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(result)) => result,
-                    Err(panic) => {
-                        if let Some(p) = permit.take() {
-                            p.failure();
-                        }
-                        resume_unwind(panic)
-                    }
+                let guard = FailOnUnwind(&mut *permit);
+                let poll = future.poll(cx);
+                guard.disarm();
+                let Poll::Ready(result) = poll else {
+                    return Poll::Pending;
                 };
-                if let Some(p) = permit.take() {
-                    p.record(classifier.classify(&result));
+                if let Some(permit) = permit.take() {
+                    permit.record(classifier.classify(&result));
                 }
-                Poll::Ready(result.map_err(Error::Inner))
+                Poll::Ready(result.map_err(Into::into))
             }
-            StateProj::Unguarded { future } => future.poll(cx).map_err(Error::Inner),
-            StateProj::Rejected { open } => Poll::Ready(Err(Error::Rejected(Rejected::new(*open)))),
+            StateProj::Unguarded { future } => future.poll(cx).map_err(Into::into),
+            StateProj::Open { error } => Poll::Ready(Err(error.take().unwrap_or_else(polled_again))),
         }
     }
 }
 
-impl<F, K, H: BreakerRef> core::fmt::Debug for ResponseFuture<F, K, H> {
+/// The rejection was returned already and the future polled again.
+#[cold]
+#[inline(never)]
+fn polled_again() -> BoxError {
+    "circuit breaker: response future polled after it completed".into()
+}
+
+impl<F, G, K> core::fmt::Debug for ResponseFuture<F, G, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let state = match &self.state {
-            State::Called { permit, .. } => match permit {
-                Some(p) => format!("called ({})", p.breaker().breaker().name()),
-                None => "finished".to_owned(),
-            },
-            State::Unguarded { .. } => "unguarded".to_owned(),
-            State::Rejected { open } => format!("rejected ({open})"),
+            State::Called { permit: Some(_), .. } => "called",
+            State::Called { permit: None, .. } => "finished",
+            State::Unguarded { .. } => "unguarded",
+            State::Open { .. } => "open",
         };
         f.debug_struct("ResponseFuture").field("state", &state).finish_non_exhaustive()
     }

@@ -1,27 +1,30 @@
-//! [`CircuitBreakerLayer`]: puts a service behind a breaker.
+//! [`CircuitBreakerLayer`]: puts services behind a breaker.
 
-use std::sync::Arc;
-
+use breaker_core::classify::Errors;
 use tower_layer::Layer;
 
 use super::CircuitBreaker;
-use crate::{BreakerRef, ErrorClassifier};
 
-/// A [`Layer`] that puts services behind one breaker (shared by every service it wraps: they
-/// are one dependency), given by any [`BreakerRef`]: an `Arc<Breaker>` or a `&'static Breaker`.
+/// A [`Layer`] that puts services behind the breaker its [`Pick`](super::Pick) chooses for
+/// each request: one breaker handle (`&'static Breaker` from the registry, or an
+/// `Arc<Breaker>`), a [`ByKey`](super::ByKey) over a keyed family, or a closure. Every service
+/// it wraps shares the breakers: they are one dependency.
+///
+/// `P` is the pick, `K` the classifier ([`Errors`] unless you
+/// [`classify`](CircuitBreakerLayer::classify) otherwise), as on [`CircuitBreaker`].
 ///
 /// # Examples
 ///
-/// An HTTP client behind the breaker, with a timeout below it so a slow upstream counts as a
-/// failure:
+/// An HTTP client behind the registry's breaker, with a timeout below it so a slow upstream
+/// counts as a failure:
 ///
 /// ```
 /// use breaker_tokio::layer::CircuitBreakerLayer;
-/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use tower::{service_fn, ServiceBuilder};
 ///
-/// let upstream = Arc::new(breaker_tokio::builder("upstream").build().unwrap());
+/// let registry = breaker_tokio::registry().build().unwrap();
+/// let upstream = registry.breaker("upstream").unwrap(); // a `&'static Breaker`
 /// let client = service_fn(|_: http::Request<()>| async {
 ///     Ok::<_, std::io::Error>(http::Response::new(()))
 /// });
@@ -31,95 +34,86 @@ use crate::{BreakerRef, ErrorClassifier};
 ///     .service(client);
 /// # let _ = svc;
 /// ```
-pub struct CircuitBreakerLayer<K = ErrorClassifier, H: BreakerRef = Arc<crate::Breaker>> {
-    breaker: H,
+#[derive(Clone, Debug)]
+pub struct CircuitBreakerLayer<P, K = Errors> {
+    pick: P,
     classifier: K,
 }
 
-impl<H: BreakerRef> CircuitBreakerLayer<ErrorClassifier, H> {
-    /// A layer for `breaker` in which every `Err` is a failure.
+impl<P> CircuitBreakerLayer<P> {
+    /// A layer for the breakers `pick` chooses (a handle, for one breaker) in which every `Err`
+    /// is a failure and every `Ok` a success ([`Errors`], the default of every tower type here).
     ///
     /// # Examples
     ///
     /// ```
     /// use breaker_tokio::layer::CircuitBreakerLayer;
-    /// use std::sync::Arc;
     ///
-    /// let layer = CircuitBreakerLayer::new(Arc::new(breaker_tokio::presets::kafka().build().unwrap()));
-    /// assert_eq!(layer.breaker().name(), "kafka");
+    /// let registry = breaker_tokio::registry().build().unwrap();
+    /// let layer = CircuitBreakerLayer::new(registry.breaker("kafka").unwrap());
+    /// assert_eq!(layer.pick().name(), "kafka");
     /// ```
-    pub fn new(breaker: H) -> Self {
-        CircuitBreakerLayer { breaker, classifier: ErrorClassifier }
+    pub fn new(pick: P) -> Self {
+        CircuitBreakerLayer { pick, classifier: Errors }
     }
 }
 
 #[cfg(feature = "http")]
-impl<H: BreakerRef> CircuitBreakerLayer<crate::HttpClassifier, H> {
-    /// A layer for `breaker` with the HTTP classifier: transport errors and 5xx responses are
-    /// failures, 4xx are not. Feature `http`.
+impl<P> CircuitBreakerLayer<P, crate::HttpClassifier> {
+    /// `CircuitBreakerLayer::new(pick).classify(HttpClassifier)`, for HTTP services: transport
+    /// errors and 5xx responses are failures, 4xx are not. Feature `http`.
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_tokio::layer::CircuitBreakerLayer;
+    /// use breaker_tokio::layer::{ByKey, CircuitBreakerLayer};
     /// use std::sync::Arc;
     ///
-    /// let layer = CircuitBreakerLayer::http(Arc::new(breaker_tokio::builder("api").build().unwrap()));
+    /// let registry = breaker_tokio::registry().build().unwrap();
+    /// let hosts = registry.keyed::<String>("upstream").unwrap();
+    /// let layer = CircuitBreakerLayer::http(ByKey::by_host(hosts)); // one breaker per upstream host
     /// # let _ = layer;
     /// ```
-    pub fn http(breaker: H) -> Self {
-        CircuitBreakerLayer { breaker, classifier: crate::HttpClassifier }
+    pub fn http(pick: P) -> Self {
+        CircuitBreakerLayer { pick, classifier: crate::HttpClassifier }
     }
 }
 
-impl<K, H: BreakerRef> CircuitBreakerLayer<K, H> {
-    /// The same layer with another classifier.
+impl<P, K> CircuitBreakerLayer<P, K> {
+    /// The same layer with `classifier` deciding which results are failures (a
+    /// [`Classify`](crate::Classify)).
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::Verdict;
+    /// use breaker_tokio::classify::failures_where;
     /// use breaker_tokio::layer::CircuitBreakerLayer;
-    /// use std::sync::Arc;
     ///
-    /// let api = Arc::new(breaker_tokio::builder("api").build().unwrap());
+    /// let registry = breaker_tokio::registry().build().unwrap();
     /// // Only connection errors count; a `NotFound` is the caller's problem.
-    /// let layer = CircuitBreakerLayer::new(api).classifier(|r: &Result<u32, std::io::Error>| match r {
-    ///     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Verdict::Ignore,
-    ///     Err(_) => Verdict::Failure,
-    ///     Ok(_) => Verdict::Success,
-    /// });
+    /// let layer = CircuitBreakerLayer::new(registry.breaker("api").unwrap())
+    ///     .classify(failures_where(|e: &std::io::Error| e.kind() != std::io::ErrorKind::NotFound));
     /// # let _ = layer;
     /// ```
-    pub fn classifier<K2>(self, classifier: K2) -> CircuitBreakerLayer<K2, H> {
-        CircuitBreakerLayer { breaker: self.breaker, classifier }
+    pub fn classify<K2>(self, classifier: K2) -> CircuitBreakerLayer<P, K2> {
+        CircuitBreakerLayer { pick: self.pick, classifier }
     }
 
-    /// The breaker's handle.
-    pub fn breaker(&self) -> &H {
-        &self.breaker
+    /// What picks the breakers (the handle, for one breaker).
+    pub fn pick(&self) -> &P {
+        &self.pick
+    }
+
+    /// The classifier.
+    pub fn classifier(&self) -> &K {
+        &self.classifier
     }
 }
 
-impl<S, K: Clone, H: BreakerRef> Layer<S> for CircuitBreakerLayer<K, H> {
-    type Service = CircuitBreaker<S, K, H>;
+impl<S, P: Clone, K: Clone> Layer<S> for CircuitBreakerLayer<P, K> {
+    type Service = CircuitBreaker<S, P, K>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CircuitBreaker::with_classifier(inner, self.breaker.clone(), self.classifier.clone())
-    }
-}
-
-impl<K: Clone, H: BreakerRef> Clone for CircuitBreakerLayer<K, H> {
-    fn clone(&self) -> Self {
-        CircuitBreakerLayer { breaker: self.breaker.clone(), classifier: self.classifier.clone() }
-    }
-}
-
-impl<K: core::fmt::Debug, H: BreakerRef> core::fmt::Debug for CircuitBreakerLayer<K, H> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("CircuitBreakerLayer")
-            .field("breaker", &self.breaker.breaker().name())
-            .field("classifier", &self.classifier)
-            .finish()
+        CircuitBreaker::new(inner, self.pick.clone()).classify(self.classifier.clone())
     }
 }
