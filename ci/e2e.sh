@@ -36,8 +36,8 @@ TANSU="$(command -v tansu)"
 
 # The same flags and feature set as ci/test.sh, so its build artifacts are reused.
 export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
-cargo build --release --workspace --all-features --example service
-SERVICE="$(realpath "${CARGO_TARGET_DIR:-target}/release/examples/service")"
+cargo build --release --workspace --all-features --bin breaker-demo
+SERVICE="$(realpath "${CARGO_TARGET_DIR:-target}/release/breaker-demo")"
 
 echo "e2e: postgres $PG_BIN, tansu $TANSU ($("$TANSU" --version 2>/dev/null || echo '?')), service $SERVICE"
 BREAKER_E2E_PG_BIN="$PG_BIN" BREAKER_E2E_TANSU="$TANSU" BREAKER_E2E_SERVICE="$SERVICE" \

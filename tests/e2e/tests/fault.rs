@@ -1,4 +1,4 @@
-//! End-to-end fault test of the breaker-tokio demo service (`tokio-adapter/examples/service`)
+//! End-to-end fault test of the breaker-tokio demo service (`demo/`, package `breaker-demo`)
 //! against a real PostgreSQL and a real Kafka-protocol broker (tansu), on loopback.
 //!
 //! Run by `ci/e2e.sh`, which installs PostgreSQL and tansu if needed, builds the service and
@@ -7,7 +7,7 @@
 //!
 //! - `BREAKER_E2E_PG_BIN`: directory with `initdb` and `pg_ctl`;
 //! - `BREAKER_E2E_TANSU`: the `tansu` binary;
-//! - `BREAKER_E2E_SERVICE`: the built `service` example.
+//! - `BREAKER_E2E_SERVICE`: the built `breaker-demo` binary.
 //!
 //! What it does: 20 reader clients and 4 event publishers load the service (bounded in count
 //! and time); PostgreSQL is killed (`pg_ctl stop -m immediate`) and restarted; then the broker
@@ -714,7 +714,7 @@ async fn run(p: Prereqs) {
     let after_restart = consume_all(&broker.addr()).await;
 
     // ---- Manual control.
-    let admin = "/admin/breakers/database/open";
+    let admin = "/admin/breakers/database/force_open";
     let no_token = control(port, "POST", admin, None).await.status;
     let wrong_token = control(port, "POST", admin, Some("not-the-token")).await.status;
     let state_after_refusals = breaker_state(port, "database").await.0;
@@ -722,7 +722,7 @@ async fn run(p: Prereqs) {
     let forced = breaker_state(port, "database").await.0;
     let reset = control(port, "POST", "/admin/breakers/database/reset", Some(ADMIN_TOKEN)).await.status;
     let after_reset = breaker_state(port, "database").await.0;
-    let unknown = control(port, "POST", "/admin/breakers/nope/open", Some(ADMIN_TOKEN)).await.status;
+    let unknown = control(port, "POST", "/admin/breakers/nope/force_open", Some(ADMIN_TOKEN)).await.status;
     // A second instance without a token: the endpoints do not exist.
     let no_admin_env: Vec<_> = env.iter().filter(|(k, _)| *k != "ADMIN_TOKEN").cloned().collect();
     let plain = Service::start(&p.service, &no_admin_env, work.join("service-no-admin.log")).await;

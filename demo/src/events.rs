@@ -145,7 +145,7 @@ impl Events {
         // broker gets one stream of batches rather than every request at once.
         if self.outbox().is_empty() {
             let batch = std::slice::from_ref(&event);
-            match self.breaker.call_async_timeout(self.timeout, self.produce(batch)).await {
+            match self.breaker.call_async(self.produce(batch)).timeout(self.timeout).await {
                 Ok(()) => {
                     metrics::counter!("events_published_total").increment(1);
                     return Delivery::Published;
@@ -305,7 +305,7 @@ impl Events {
     }
 
     async fn deliver(&self, batch: &[Event]) -> Result<(), TimedCallError<KafkaError>> {
-        self.breaker.call_async_timeout(self.timeout, self.produce(batch)).await?;
+        self.breaker.call_async(self.produce(batch)).timeout(self.timeout).await?;
         // Only this task removes events, so the front is still `batch`.
         let remaining = {
             let mut outbox = self.outbox();

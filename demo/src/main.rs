@@ -4,7 +4,7 @@
 //! PostgreSQL database and its Kafka broker fail, behind the seed's two breakers.
 //!
 //! ```sh
-//! cargo run -p breaker-tokio --example service --features axum,serde,metrics -- \
+//! cargo run -p breaker-demo -- \
 //!     --database-url postgres://postgres@127.0.0.1:5432/postgres --kafka-brokers 127.0.0.1:9092 \
 //!     --admin-token change-me
 //! ```
@@ -16,7 +16,7 @@
 //! | `POST /events` `{"id": "...", ...}` | publishes the event through the **kafka** breaker: `202` with `"delivery": "published"` or `"queued"` (the outbox, delivered after recovery), or `503` with `"delivery": "overflow"` when the outbox is full (logged and counted) |
 //! | `GET /health/detailed` | the seed's shape: `status`, one entry per breaker, and the outbox |
 //! | `GET /metrics` | Prometheus text: breaker state, calls, transitions; outbox counters |
-//! | `POST /admin/breakers/{name}/{open,close,reset}` | manual control, with `Authorization: Bearer <ADMIN_TOKEN>`; `401` without it or with a wrong one (compared in constant time); without a configured token the endpoints do not exist (`404`) |
+//! | `POST /admin/breakers/{name}/{force_open,force_closed,reset}` | manual control, with `Authorization: Bearer <ADMIN_TOKEN>`; `401` without it or with a wrong one (compared in constant time); without a configured token the endpoints do not exist (`404`) |
 //!
 //! Settings: `--help`, or `config.rs`.
 
@@ -251,13 +251,13 @@ async fn admin(
         return response;
     }
     let result = match action.as_str() {
-        "open" => app.registry.force_open(&name),
-        "close" => app.registry.force_closed(&name),
+        "force_open" => app.registry.force_open(&name),
+        "force_closed" => app.registry.force_closed(&name),
         "reset" => app.registry.reset(&name),
         _ => {
             return json_response(
                 StatusCode::NOT_FOUND,
-                json!({"error": "actions are open, close and reset"}),
+                json!({"error": "actions are force_open, force_closed and reset"}),
             )
         }
     };

@@ -88,7 +88,7 @@ impl Database {
             let row = client.query_opt("SELECT value FROM items WHERE id = $1", &[&id]).await?;
             Ok(row.map(|r| r.get::<_, String>(0)))
         };
-        self.breaker.call_async_timeout_with(Some(self.timeout), query, classify).await
+        self.breaker.call_async(query).timeout(self.timeout).classify(classify).await
     }
 
     /// Writes item `id`.
@@ -104,7 +104,7 @@ impl Database {
                 .await?;
             Ok(())
         };
-        self.breaker.call_async_timeout_with(Some(self.timeout), query, classify).await
+        self.breaker.call_async(query).timeout(self.timeout).classify(classify).await
     }
 
     pub(crate) fn breaker(&self) -> &Arc<breaker_tokio::Breaker> {
