@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use breaker_core::{Clock, Config, ConfigError, Consecutive, Policy, ReconfigureError, State, ValidConfig};
 
 use crate::health::FamilyHealth;
+use crate::knobs::Knobs;
 use crate::listener::{listener_methods, ListenerList, Listeners};
 use crate::registry::{consecutive, EvictHook, Eviction, Family, Recipe, Refused, RegistryError, Store};
 use crate::{Breaker, CoarseClock, Source};
@@ -125,6 +126,7 @@ where
         KeyedBuilder {
             name,
             config: Config::new(),
+            knobs: Knobs::default(),
             policy: consecutive(),
             clock: CoarseClock::new(),
             listeners: ListenerList::default(),
@@ -523,8 +525,9 @@ impl<K, C: Clock, P: Policy> core::fmt::Debug for Keyed<K, C, P> {
     }
 }
 
-/// Builds a [`Keyed`] family: configuration (every [`Config`] knob, through
-/// [`config`](KeyedBuilder::config)), trip policy, bounds, clock, listeners, eviction hook.
+/// Builds a [`Keyed`] family: configuration (every [`Config`] knob, as a base
+/// [`config`](KeyedBuilder::config) and one by one, the knobs winning whatever the order), trip
+/// policy, bounds, clock, listeners, eviction hook.
 ///
 /// # Examples
 ///
@@ -544,6 +547,7 @@ impl<K, C: Clock, P: Policy> core::fmt::Debug for Keyed<K, C, P> {
 pub struct KeyedBuilder<K, C = CoarseClock, P = Consecutive> {
     name: &'static str,
     config: Config,
+    knobs: Knobs,
     policy: Recipe<P>,
     clock: C,
     listeners: ListenerList,
@@ -558,6 +562,7 @@ impl<K, C: core::fmt::Debug, P> core::fmt::Debug for KeyedBuilder<K, C, P> {
         f.debug_struct("KeyedBuilder")
             .field("name", &self.name)
             .field("config", &self.config)
+            .field("knobs", &self.knobs)
             .field("policy", &core::any::type_name::<P>())
             .field("clock", &self.clock)
             .field("listeners", &self.listeners)
@@ -573,8 +578,10 @@ where
     C: Clock + Clone,
     P: Policy,
 {
-    /// The configuration of every key's breaker: every [`Config`] knob (thresholds, timeouts,
-    /// backoff, jitter, probe timeout, gradual recovery) in one value. Default: [`Config::new`].
+    /// The base configuration of every key's breaker: every [`Config`] knob (thresholds,
+    /// timeouts, backoff, jitter, probe timeout, gradual recovery) in one value. Default:
+    /// [`Config::new`]. The knobs set one by one ([`failure_threshold`](KeyedBuilder::failure_threshold)
+    /// and the rest) are applied over it, whatever the order of the calls.
     ///
     /// # Examples
     ///
@@ -594,6 +601,8 @@ where
         self.config = config;
         self
     }
+
+    crate::knobs::knob_setters!("let builder = breaker_std::Keyed::<String>::builder(\"api\");");
 
     /// The trip policy of every key's breaker: `recipe` is called once per key and must return a
     /// fresh policy, such as a rate [`Window`](breaker_core::Window) (each key gets its own
@@ -623,6 +632,7 @@ where
         KeyedBuilder {
             name: self.name,
             config: self.config,
+            knobs: self.knobs,
             policy: Arc::new(recipe),
             clock: self.clock,
             listeners: self.listeners,
@@ -685,6 +695,7 @@ where
         KeyedBuilder {
             name: self.name,
             config: self.config,
+            knobs: self.knobs,
             policy: self.policy,
             clock,
             listeners: self.listeners,
@@ -749,7 +760,7 @@ where
         (self.policy)()?;
         Ok(Keyed::from_parts(
             self.name,
-            self.config.validate()?,
+            self.knobs.apply(self.config).validate()?,
             self.policy,
             self.clock,
             self.listeners.freeze(),

@@ -312,3 +312,14 @@ fn a_bound_of_zero_is_refused() {
         breaker_std::ConfigError::Zero { field: "max_keys" }
     );
 }
+
+#[test]
+fn knobs_win_over_the_base_config_whatever_the_order() {
+    let preset = Config::new().failure_threshold(9).recovery_timeout(Duration::from_secs(9));
+    let a = Keyed::<String>::builder("api").failure_threshold(3).config(preset).build().unwrap();
+    let b = Keyed::<String>::builder("api").config(preset).failure_threshold(3).build().unwrap();
+    for family in [a, b] {
+        let config = family.breaker("/k").unwrap().config();
+        assert_eq!((config.failure_threshold(), config.recovery_timeout()), (3, Duration::from_secs(9)));
+    }
+}
