@@ -151,7 +151,7 @@
 //! half-open probe), tested with a counting allocator. A closed-state success is the core's one
 //! atomic load plus, per listener, one virtual call; without listeners or a metrics recorder
 //! nothing else. A rejection reads the clock once.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
 mod clock;
@@ -163,7 +163,6 @@ mod listener;
 mod log;
 #[cfg(feature = "metrics")]
 pub mod metrics;
-pub mod presets;
 mod registry;
 
 pub use breaker::{Breaker, Builder};

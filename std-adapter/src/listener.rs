@@ -73,7 +73,7 @@ impl<'a> Source<'a> {
     ///     .on_failure(|s: &Source<'_>| assert_eq!(s.key(), Some("/users")))
     ///     .build()
     ///     .unwrap();
-    /// let _ = routes.call("/users", || Err::<(), _>("503"));
+    /// let _ = routes.breaker("/users").unwrap().call(|| Err::<(), _>("503"));
     /// ```
     pub fn key(&self) -> Option<&'a str> {
         self.key

@@ -117,12 +117,12 @@ fn no_allocation_per_call_on_any_path() {
 
     // A keyed family: an existing key costs no allocation either.
     let api = Keyed::<String>::builder("alloc-api").failure_threshold(3).clock(&CLOCK).build().unwrap();
-    api.call("/users", || Ok::<_, u32>(1)).unwrap();
-    let _ = api.call("/users", || Err::<u32, _>(1));
+    api.breaker("/users").unwrap().call(|| Ok::<_, u32>(1)).unwrap();
+    let _ = api.breaker("/users").unwrap().call(|| Err::<u32, _>(1));
     let n = allocations(|| {
         for _ in 0..1_000 {
-            api.call("/users", || Ok::<_, u32>(1)).unwrap();
-            let _ = api.call("/users", || Err::<u32, _>(1));
+            api.breaker("/users").unwrap().call(|| Ok::<_, u32>(1)).unwrap();
+            let _ = api.breaker("/users").unwrap().call(|| Err::<u32, _>(1));
         }
     });
     assert_eq!(n, 0, "keyed family, existing key");

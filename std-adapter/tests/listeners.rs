@@ -204,7 +204,7 @@ fn listeners_run_with_no_lock_held() {
     let (r, s, c) = (Arc::clone(&registry), Arc::clone(&slot), Arc::clone(&calls));
     let api = Arc::new(
         Keyed::<String>::builder("api")
-            .config(breaker_std::Config::new().failure_threshold(1))
+            .failure_threshold(1)
             .on_transition(move |src: &Source<'_>, _: &Transition| {
                 // Creates a breaker (write lock) and reads health (read lock) of the registry.
                 let b = r.breaker("from-listener").unwrap();

@@ -134,7 +134,7 @@ fn calls_by_outcome_state_gauge_and_transitions() {
 fn manual_control_is_counted() {
     let _serial = serial();
     let registry = Registry::new();
-    registry.breaker("m-manual");
+    registry.breaker("m-manual").unwrap();
     registry.force_open("m-manual").unwrap();
     let m = scrape();
     assert_eq!(m.state("m-manual", "forced_open"), 1.0);
@@ -155,7 +155,7 @@ fn manual_control_is_counted() {
 fn keyed_breakers_add_the_key_label() {
     let _serial = serial();
     let api = Keyed::<String>::builder("m-api").failure_threshold(1).build().unwrap();
-    let _ = api.breaker("/users").call(|| Err::<(), _>(()));
+    let _ = api.breaker("/users").unwrap().call(|| Err::<(), _>(()));
     let m = scrape();
     assert_eq!(
         m.counter(
