@@ -262,7 +262,7 @@ fn snapshot_and_health() {
     let db = breaker(&clock, 2);
     let _ = db.call(|| Err::<(), _>("x"));
     let h = db.health();
-    assert_eq!((h.name, h.key.as_deref()), ("svc", None));
+    assert_eq!((&*h.name, h.key.as_deref()), ("svc", None));
     assert_eq!((h.state, h.failure_count, h.failure_threshold), (State::Closed, 1, 2));
     assert_eq!(h.recovery_timeout, Duration::from_secs(30));
     let _ = db.call(|| Err::<(), _>("x"));

@@ -115,7 +115,7 @@ fn a_rate_trip_says_which_rate() {
 fn manual_transitions_are_logged() {
     let ((), events) = capture(|| {
         let registry = Registry::new();
-        let db = registry.breaker("logs-manual");
+        let db = registry.breaker("logs-manual").unwrap();
         let _ = db.call(|| Err::<(), _>("x"));
         registry.force_open("logs-manual").unwrap();
         registry.force_closed("logs-manual").unwrap();
@@ -144,7 +144,7 @@ fn manual_transitions_are_logged() {
 fn keyed_breakers_log_their_key() {
     let ((), events) = capture(|| {
         let api = Keyed::<String>::builder("api").failure_threshold(1).build().unwrap();
-        let _ = api.breaker("/users").call(|| Err::<(), _>("503"));
+        let _ = api.breaker("/users").unwrap().call(|| Err::<(), _>("503"));
     });
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].message, "Circuit breaker 'api' opening circuit");
