@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 step() { echo; echo "==== $* ($(date +%T))"; }
 step setup;   bash ci/setup.sh
 step lint;    bash ci/lint.sh
+step docs;    bash ci/docs.sh
 step test;    bash ci/test.sh
 step loom;    bash ci/loom.sh
 step miri;    bash ci/miri.sh

@@ -60,7 +60,7 @@
 // `Word` and `Ms` are u64 or u32 depending on the word layout, so a cast that is a no-op on one
 // layout is a conversion on the other.
 #![allow(clippy::unnecessary_cast)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(test)]
 extern crate std;

@@ -56,7 +56,7 @@
 //!   `per_endpoint::ByHost`.
 //! - `axum`: `IntoResponse` for the rejection, `handle_error`, keys by `MatchedPath`.
 //! - `serde`, `metrics`: breaker-std's health serialization and Prometheus metrics.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
 pub mod axum;
