@@ -13,7 +13,7 @@ use tokio_postgres::{Client, NoTls};
 /// PostgreSQL, one shared connection, re-established on demand through the breaker.
 pub(crate) struct Database {
     config: tokio_postgres::Config,
-    breaker: Arc<breaker_tokio::Breaker>,
+    breaker: &'static breaker_tokio::Breaker,
     timeout: Duration,
     client: RwLock<Option<Arc<Client>>>,
     connecting: tokio::sync::Mutex<()>,
@@ -38,7 +38,7 @@ fn classify<T>(result: &Result<T, tokio_postgres::Error>) -> Verdict {
 impl Database {
     pub(crate) fn new(
         url: &str,
-        breaker: Arc<breaker_tokio::Breaker>,
+        breaker: &'static breaker_tokio::Breaker,
         timeout: Duration,
     ) -> Result<Self, tokio_postgres::Error> {
         let mut config: tokio_postgres::Config = url.parse()?;
@@ -107,8 +107,8 @@ impl Database {
         self.breaker.call_async(query).timeout(self.timeout).classify(classify).await
     }
 
-    pub(crate) fn breaker(&self) -> &Arc<breaker_tokio::Breaker> {
-        &self.breaker
+    pub(crate) fn breaker(&self) -> &'static breaker_tokio::Breaker {
+        self.breaker
     }
 }
 

@@ -58,7 +58,7 @@ impl Delivery {
 pub(crate) struct Events {
     brokers: Vec<String>,
     topic: String,
-    breaker: Arc<breaker_tokio::Breaker>,
+    breaker: &'static breaker_tokio::Breaker,
     timeout: Duration,
     /// The connected producer, if any. A std mutex, held only to read or swap the handle (never
     /// across an await), so a dropped publish can forget a connection from its drop guard.
@@ -96,7 +96,7 @@ impl Events {
     pub(crate) fn new(
         brokers: Vec<String>,
         topic: String,
-        breaker: Arc<breaker_tokio::Breaker>,
+        breaker: &'static breaker_tokio::Breaker,
         timeout: Duration,
         capacity: usize,
     ) -> Self {
@@ -127,8 +127,8 @@ impl Events {
         }
     }
 
-    pub(crate) fn breaker(&self) -> &Arc<breaker_tokio::Breaker> {
-        &self.breaker
+    pub(crate) fn breaker(&self) -> &'static breaker_tokio::Breaker {
+        self.breaker
     }
 
     pub(crate) fn stats(&self) -> OutboxStats {

@@ -207,7 +207,7 @@ async fn post_event(State(app): State<Arc<App>>, Json(body): Json<Value>) -> Res
 async fn health(State(app): State<Arc<App>>) -> Response {
     let mut body = serde_json::to_value(app.registry.health()).unwrap_or_else(|_| json!({}));
     let outbox = app.events.stats();
-    let closed = app.registry.breakers().iter().all(|b| b.state() == breaker_core::State::Closed);
+    let closed = app.registry.health().breakers.iter().all(|h| h.state == breaker_core::State::Closed);
     if let Value::Object(map) = &mut body {
         let status = if closed && outbox.queued == 0 { "healthy" } else { "degraded" };
         map.insert("status".into(), json!(status));
@@ -263,7 +263,7 @@ async fn admin(
     };
     match result {
         Ok(()) => {
-            let state = app.registry.get(&name).map(|b| b.state().as_str());
+            let state = app.registry.get(&name).ok().map(|b| b.state().as_str());
             tracing::warn!(breaker = %name, action = %action, "admin: breaker controlled manually");
             json_response(StatusCode::OK, json!({"name": name, "action": action, "circuit_breaker": state}))
         }
@@ -327,12 +327,16 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
         .build()
         .map_err(|e| e.to_string())?;
     let registry = Arc::new(registry);
-    let db = Database::new(&config.database_url, registry.breaker("database"), config.db_timeout)
-        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let db = Database::new(
+        &config.database_url,
+        registry.breaker("database").map_err(|e| e.to_string())?,
+        config.db_timeout,
+    )
+    .map_err(|e| format!("DATABASE_URL: {e}"))?;
     let events = Arc::new(Events::new(
         config.kafka_brokers.clone(),
         config.kafka_topic.clone(),
-        registry.breaker("kafka"),
+        registry.breaker("kafka").map_err(|e| e.to_string())?,
         config.kafka_timeout,
         config.outbox_capacity,
     ));
@@ -442,7 +446,7 @@ mod tests {
         assert_eq!(admin_call(&app, Some("Bearer wrong")).await, StatusCode::UNAUTHORIZED);
         assert_eq!(admin_call(&app, Some("Bearer s3cret2")).await, StatusCode::UNAUTHORIZED);
         assert_eq!(admin_call(&app, Some("Basic s3cret")).await, StatusCode::UNAUTHORIZED);
-        let kafka = app.registry.breaker("kafka");
+        let kafka = app.registry.breaker("kafka").unwrap();
         assert_eq!(kafka.state(), breaker_core::State::Closed);
         assert_eq!(admin_call(&app, Some("Bearer s3cret")).await, StatusCode::OK);
         assert_eq!(kafka.state(), breaker_core::State::ForcedOpen);
@@ -452,7 +456,7 @@ mod tests {
     async fn without_a_token_the_admin_endpoints_do_not_exist() {
         let app = app(None);
         assert_eq!(admin_call(&app, Some("Bearer anything")).await, StatusCode::NOT_FOUND);
-        assert_eq!(app.registry.breaker("kafka").state(), breaker_core::State::Closed);
+        assert_eq!(app.registry.breaker("kafka").unwrap().state(), breaker_core::State::Closed);
     }
 
     #[tokio::test]
@@ -486,7 +490,7 @@ mod tests {
         let small = Events::new(
             vec!["127.0.0.1:1".into()],
             "events".into(),
-            Arc::clone(events.breaker()),
+            events.breaker(),
             Duration::from_millis(100),
             1,
         );
