@@ -1,21 +1,5 @@
-//! Time: the [`Clock`] trait, its [`Timestamp`], and the [`ManualClock`] for deterministic tests.
-//!
-//! # The clock contract
-//!
-//! A [`Clock`] returns the milliseconds elapsed since an epoch of its own choosing.
-//!
-//! - **Unit:** one millisecond. Adapters convert from their native tick.
-//! - **Monotonic:** a reading is never smaller than an earlier reading of the same clock.
-//! - **Horizon:** readings fit a `u64` (585 million years of milliseconds); a clock never wraps
-//!   within that horizon.
-//! - **Infallible and cheap:** `now` never fails and never blocks; it is read only when the
-//!   breaker needs time (a rejection, a trip, a probe failing), never on a closed-state success.
-//!
-//! The breaker tolerates a clock that breaks the contract, with bounded effect, and never panics
-//! because of one: a reading that goes backwards while the breaker is open looks like a very long
-//! elapsed time, so the breaker admits a probe early (one probe; a failure reopens it); the stored
-//! open timestamp is kept modulo 2^P ms (see the README's bit-layout table), so a breaker left open
-//! and untouched for longer than that horizon may wait up to one more recovery timeout.
+//! Time: the [`Clock`] trait (its contract is on the trait), its [`Timestamp`], and the
+//! [`ManualClock`] for deterministic tests.
 
 use core::time::Duration;
 
@@ -74,7 +58,27 @@ impl Timestamp {
     }
 }
 
-/// A source of [`Timestamp`]s. The contract is stated in the crate docs ("Clocks") and below: monotonic, 1 ms unit, no wrap within `u64`, infallible, cheap.
+/// A source of [`Timestamp`]s: the milliseconds elapsed since an epoch of the clock's own
+/// choosing.
+///
+/// # Contract
+///
+/// - **Unit:** one millisecond. Adapters convert from their native tick.
+/// - **Monotonic:** a reading is never smaller than an earlier reading of the same clock.
+/// - **Horizon:** readings fit a `u64` (585 million years of milliseconds); a clock never wraps
+///   within that horizon.
+/// - **Infallible and cheap:** `now` never fails and never blocks; it is read only when the
+///   breaker needs time (a rejection, a trip, a probe failing), never on a closed-state success.
+///
+/// # A clock that breaks the contract
+///
+/// The breaker tolerates it, with bounded effect, and never panics because of one:
+///
+/// - a reading that goes backwards while the breaker is open looks like a very long elapsed
+///   time, so the breaker admits a probe early (one probe; a failure reopens it);
+/// - the state word keeps the open timestamp modulo [`MAX_OPEN_MS`](crate::MAX_OPEN_MS) + 1
+///   (2^40 ms on the 64-bit word layout, 2^20 ms ≈ 17.5 minutes on the 32-bit one), so a breaker
+///   left open and untouched for longer than that may wait up to one more recovery timeout.
 ///
 /// # Examples
 ///
