@@ -606,7 +606,8 @@ where
 
     /// The trip policy of every key's breaker: `recipe` is called once per key and must return a
     /// fresh policy, such as a rate [`Window`](breaker_core::Window) (each key gets its own
-    /// window); it is called once at [`build`](KeyedBuilder::build) to check it.
+    /// window); it is called once at [`build`](KeyedBuilder::build) to check it. It runs under
+    /// the family's lock: it must not use the family.
     ///
     /// # Examples
     ///

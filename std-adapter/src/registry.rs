@@ -270,11 +270,13 @@ impl RegistryError {
 /// - **Named breakers live for the process.** [`breaker`](Registry::breaker) returns
 ///   `&'static Breaker`: a `Copy` handle with no reference count to touch per call, which is what
 ///   a tower layer or a hot loop wants. The cost is stated: each distinct name looked up in a
-///   registry allocates one breaker (and its name, once per process) that is never freed, even
-///   if the registry is dropped. A registry holds at most [`max_names`](RegistryBuilder::max_names)
-///   names (default 1 024), so names from requests cannot grow it without bound: a new name past
-///   the bound is [`RegistryError::TooManyNames`]. Build one registry per process; per-request
-///   keys belong in a [`Keyed`] family, which frees what it evicts.
+///   registry allocates one breaker (about 1 KiB with the `metrics` feature, a few hundred bytes
+///   more with a rate window) and its name (once per process), never freed, even if the
+///   registry is dropped. A registry holds at most [`max_names`](RegistryBuilder::max_names)
+///   names (default 1 024, so about 1 MiB at most), so names from requests cannot grow it
+///   without bound: a new name past the bound is [`RegistryError::TooManyNames`]. Build one
+///   registry per process; per-request keys belong in a [`Keyed`] family, which frees what it
+///   evicts.
 /// - **Locks.** The store's mutex guards only the map: a lookup is a hash lookup under it; calls,
 ///   listeners and logs run after it is released. Keep the handle instead of looking it up per
 ///   call.
@@ -856,7 +858,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> RegistryBuilder<C> {
     /// breaker, or each key of a family) and must return a fresh policy, such as a
     /// [`Window`](breaker_core::Window); it is called once at [`build`](RegistryBuilder::build)
     /// to check it. Look the name up with [`breaker_with_policy`](Registry::breaker_with_policy)
-    /// or [`keyed_with_policy`](Registry::keyed_with_policy) and the recipe's policy type.
+    /// or [`keyed_with_policy`](Registry::keyed_with_policy) and the recipe's policy type. The
+    /// recipe runs under the registry's (or the family's) lock: it must not use the registry.
     ///
     /// # Examples
     ///
