@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use breaker_core::{CallError, Clock, ManualClock, State, Verdict};
-use breaker_std::{presets, protect, Breaker, CoarseClock, MonotonicClock};
+use breaker_std::{protect, Breaker, CoarseClock, MonotonicClock};
 
 fn breaker(clock: &ManualClock, threshold: u32) -> Breaker<&ManualClock> {
     Breaker::builder("svc")
@@ -231,29 +231,6 @@ fn manual_control_per_breaker() {
     assert_eq!(db.state(), State::ForcedClosed);
     db.reset();
     assert_eq!((db.state(), db.failure_count()), (State::Closed, 0));
-}
-
-#[test]
-fn presets_are_the_seed_services() {
-    let db = presets::database().build().unwrap();
-    assert_eq!(db.name(), "database");
-    assert_eq!(db.config().failure_threshold(), 5);
-    assert_eq!(db.config().recovery_timeout(), Duration::from_secs(60));
-    let kafka = presets::kafka().build().unwrap();
-    assert_eq!(kafka.name(), "kafka");
-    assert_eq!(kafka.config().failure_threshold(), 3);
-    assert_eq!(kafka.config().recovery_timeout(), Duration::from_secs(30));
-
-    // The kafka behaviour from the seed, on a manual clock.
-    let clock = ManualClock::new();
-    let kafka = presets::kafka().clock(&clock).build().unwrap();
-    for _ in 0..3 {
-        let _ = kafka.call(|| Err::<(), _>("publish failed"));
-    }
-    assert_eq!(kafka.state(), State::Open);
-    clock.advance(Duration::from_secs(30));
-    assert!(kafka.call(|| Ok::<_, ()>(())).is_ok());
-    assert_eq!(kafka.state(), State::Closed);
 }
 
 #[test]

@@ -53,7 +53,12 @@ fn open_half_open_recovered_as_in_the_seed() {
 fn a_failed_probe_logs_that_it_reopens() {
     let clock = ManualClock::new();
     let ((), events) = capture(|| {
-        let kafka = breaker_std::presets::kafka().clock(&clock).build().unwrap();
+        let kafka = breaker_std::Breaker::builder("kafka")
+            .failure_threshold(3)
+            .recovery_timeout(Duration::from_secs(30))
+            .clock(&clock)
+            .build()
+            .unwrap();
         for _ in 0..3 {
             let _ = kafka.call(|| Err::<(), _>("down"));
         }
