@@ -62,6 +62,11 @@
 #![allow(clippy::unnecessary_cast)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The crate README (what crates.io shows) is compiled and run with the doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(test)]
 extern crate std;
 

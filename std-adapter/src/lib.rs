@@ -153,6 +153,11 @@
 //! nothing else. A rejection reads the clock once.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The crate README (what crates.io shows) is compiled and run with the doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod breaker;
 mod clock;
 mod health;

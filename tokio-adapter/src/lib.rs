@@ -58,6 +58,11 @@
 //! - `serde`, `metrics`: breaker-std's health serialization and Prometheus metrics.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The crate README (what crates.io shows) is compiled and run with the doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(feature = "axum")]
 pub mod axum;
 mod call;
