@@ -102,6 +102,10 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     ) -> Self {
         #[cfg(feature = "metrics")]
         let metrics = crate::metrics::Metrics::new(name, key.as_deref());
+        #[cfg(feature = "metrics")]
+        if !P::CONSECUTIVE {
+            metrics.register_failure_ratio();
+        }
         let hooks = Hooks {
             key,
             listeners,
@@ -379,7 +383,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     }
 
     /// Health data for a `/health/detailed` endpoint; with the `serde` feature it serializes to
-    /// the seed's shape (`{"circuit_breaker": "closed", "failure_count": 0, ...}`).
+    /// the Python original's shape (`{"circuit_breaker": "closed", "failure_count": 0, ...}`).
     ///
     /// # Examples
     ///
@@ -388,7 +392,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// use breaker_std::Breaker;
     ///
     /// let h = Breaker::builder("database").build().unwrap().health();
-    /// assert_eq!((h.name, h.state, h.failure_count), ("database", State::Closed, 0));
+    /// assert_eq!((&*h.name, h.state, h.failure_count), ("database", State::Closed, 0));
     /// ```
     pub fn health(&self) -> Health {
         Health::new(
@@ -419,7 +423,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// use breaker_std::Keyed;
     ///
     /// let hosts = Keyed::<String>::builder("upstream").build().unwrap();
-    /// assert_eq!(hosts.breaker("10.0.0.7").key(), Some("10.0.0.7"));
+    /// assert_eq!(hosts.breaker("10.0.0.7").unwrap().key(), Some("10.0.0.7"));
     /// ```
     pub fn key(&self) -> Option<&str> {
         self.inner.observer().key()
@@ -456,25 +460,13 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.clock()
     }
 
-    /// Sets the `circuit_breaker_failure_rate` gauge (0..=1) of this breaker: the hook through
-    /// which failure-rate policies report (feature `metrics`). The consecutive-failures policy
-    /// has no rate and never calls it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breaker_std::Breaker;
-    ///
-    /// let api = Breaker::builder("api").build().unwrap();
-    /// api.record_failure_rate(0.25); // a no-op without a metrics recorder
-    /// ```
     #[cfg(feature = "metrics")]
-    pub fn record_failure_rate(&self, rate: f64) {
+    fn record_failure_rate(&self, rate: f64) {
         self.inner.observer().metrics.failure_rate(rate);
     }
 
     /// Updates the gauges that are read rather than event-driven: today the
-    /// `circuit_breaker_failure_rate` gauge of a breaker with a rate policy (from its window;
+    /// `circuit_breaker_failure_ratio` gauge of a breaker with a rate policy (from its window;
     /// nothing for the consecutive-failures policy). Call it before rendering metrics, e.g. in
     /// the `/metrics` handler ([`Registry::refresh_metrics`](crate::Registry::refresh_metrics)
     /// does every breaker of a registry). Feature `metrics`.
@@ -491,7 +483,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     ///     .build()
     ///     .unwrap();
     /// let _ = api.call(|| Err::<(), _>("503"));
-    /// api.refresh_metrics(); // sets circuit_breaker_failure_rate{breaker="api"} to 1.0
+    /// api.refresh_metrics(); // sets circuit_breaker_failure_ratio{breaker="api"} to 1.0
     /// ```
     #[cfg(feature = "metrics")]
     pub fn refresh_metrics(&self) {

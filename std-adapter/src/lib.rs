@@ -102,20 +102,23 @@
 //!
 //! # Registry and keyed families
 //!
-//! [`Registry`]: get-or-create by name with per-name configs; concurrent creation of one name
-//! yields one breaker; iteration ([`Registry::breakers`]) and [`Registry::health`]; manual
-//! control by name. Names first seen at run time are interned: leaked once per distinct name
-//! for the life of the process, which configuration bounds. Per-route or per-host breakers are
-//! a [`Keyed`] family: one static family name, the key as a label, at most `max_keys` keys,
-//! idle keys evicted, then the least recently used; nothing leaks per key.
+//! [`Registry`]: one store behind named breakers and keyed families, get-or-create by name with
+//! per-name configs and trip policies; concurrent creation of one name yields one breaker;
+//! lookups return `Result` ([`RegistryError`]), never panic. A named breaker lives for the
+//! process and is handed out as a `&'static Breaker` (a copy per request, no reference count):
+//! one allocation per distinct name, at most [`RegistryBuilder::max_names`] of them. Per-route
+//! or per-host breakers are a [`Keyed`] family: one family name, the key as a label, at most
+//! `max_keys` keys, handed out as `Arc`s; an idle key is evicted in O(1), and a key whose
+//! breaker protects (open, probing, forced) is never evicted by a flood of new keys (the family
+//! refuses the new key instead). [`RegistryBuilder::on_evict`] is the hook to drop an evicted
+//! key's metrics series. Reconfigure by name with [`Registry::reconfigure`].
 //!
 //! # Trip policies
 //!
-//! A [`Breaker`] takes any core [`breaker_core::Policy`]:
-//! [`Builder::policy`] with a failure-rate [`Window`](breaker_core::Window) instead of the default
-//! consecutive failures. Its window shows in [`Health`] and, with `metrics`, in the
-//! `circuit_breaker_failure_rate` gauge. Breakers created by a [`Registry`] or a [`Keyed`]
-//! family use consecutive failures (a per-name policy factory is future work).
+//! A [`Breaker`] takes any [`Policy`]: [`Builder::policy`] with a failure-rate [`Window`]
+//! instead of the default consecutive failures; a registry name or family takes a policy recipe
+//! ([`RegistryBuilder::policy`]), so each route gets its own window. The window shows in
+//! [`Health`] and, with `metrics`, in the `circuit_breaker_failure_ratio` gauge.
 //!
 //! # Health (feature `serde`)
 //!
@@ -134,16 +137,13 @@
 //! (`metrics-exporter-prometheus` for Prometheus). Install the recorder before building
 //! breakers: handles are registered when a breaker is built.
 //!
-//! | name | type | labels | meaning |
-//! |---|---|---|---|
-//! | `circuit_breaker_state` | gauge | `breaker`, `key`¹, `state` | one-hot: 1 for the current state, 0 for the other four (`closed`, `open`, `half_open`, `forced_open`, `forced_closed`) |
-//! | `circuit_breaker_calls_total` | counter | `breaker`, `key`¹, `outcome` | `successful`, `failed`, `ignored`, `rejected` |
-//! | `circuit_breaker_transitions_total` | counter | `breaker`, `key`¹, `from`, `to` | every transition, manual ones included |
-//! | `circuit_breaker_failure_rate` | gauge | `breaker`, `key`¹ | 0..=1; set from a rate policy's window by `Breaker::refresh_metrics` / `Registry::refresh_metrics`; `Breaker::record_failure_rate` is the hook for rates computed elsewhere |
+//! The series, their labels and when they exist are listed in the [`metrics`] module (the one
+//! table of them).
 //!
-//! ¹ only for breakers of a keyed family. A family has at most `max_keys` live keys, but an
-//! exporter keeps series of evicted keys unless told to drop idle ones (for
-//! `metrics-exporter-prometheus`: `PrometheusBuilder::idle_timeout`).
+//! A keyed family's breakers add a `key` label. A family has at most `max_keys` live keys; an
+//! exporter keeps the series of evicted keys unless told otherwise (drop them from
+//! [`RegistryBuilder::on_evict`], or let the exporter expire idle series: for
+//! `metrics-exporter-prometheus`, `PrometheusBuilder::idle_timeout`).
 //!
 //! # Costs
 //!

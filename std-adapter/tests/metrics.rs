@@ -184,11 +184,30 @@ fn failure_rate_gauge_for_rate_policies() {
     }
     api.refresh_metrics();
     let m = scrape();
-    assert_eq!(m.gauge("circuit_breaker_failure_rate", &[("breaker", "m-rate")]), 0.5);
-    // The hook itself, for policies of your own.
-    api.record_failure_rate(0.25);
+    assert_eq!(m.gauge("circuit_breaker_failure_ratio", &[("breaker", "m-rate")]), 0.5);
+}
+
+#[test]
+fn series_exist_before_the_first_event() {
+    let _serial = serial();
+    let _db = Breaker::builder("m-fresh").clock(ManualClock::new()).build().unwrap();
+    let rule = RateConfig::new(500, 10).validate().unwrap();
+    let _api = Breaker::builder("m-fresh-rate")
+        .clock(ManualClock::new())
+        .policy(Window::<4>::count(10, rule).unwrap())
+        .build()
+        .unwrap();
     let m = scrape();
-    assert_eq!(m.gauge("circuit_breaker_failure_rate", &[("breaker", "m-rate")]), 0.25);
+    for outcome in ["successful", "failed", "ignored", "rejected"] {
+        assert_eq!(m.calls("m-fresh", outcome), 0);
+    }
+    for (from, to) in
+        [("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")]
+    {
+        assert_eq!(m.transitions("m-fresh", from, to), 0);
+    }
+    assert_eq!((m.state("m-fresh", "closed"), m.state("m-fresh", "open")), (1.0, 0.0));
+    assert_eq!(m.gauge("circuit_breaker_failure_ratio", &[("breaker", "m-fresh-rate")]), 0.0);
 }
 
 #[test]

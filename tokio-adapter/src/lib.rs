@@ -74,10 +74,10 @@ pub mod layer;
 
 pub use breaker_std::{
     classify, protect, AsBreaker, Builder, CallError, CircuitOpen, Classify, Clock, CoarseClock, Config,
-    ConfigError, Consecutive, FamilyHealth, Health, Listener, ManualClock, MonotonicClock, Permit, Policy,
-    RateConfig, RateRule, ReconfigureError, RegistryBuilder, RegistryError, RegistryHealth, RestoreError,
-    SavedState, Snapshot, Source, State, Timestamp, Transition, Trigger, TripReason, ValidConfig, Verdict,
-    Window, WindowStats,
+    ConfigError, Consecutive, FamilyHealth, Health, KeyedBuilder, Listener, ManualClock, MonotonicClock,
+    Permit, Policy, RateConfig, RateRule, ReconfigureError, RegistryBuilder, RegistryError, RegistryHealth,
+    RestoreError, SavedState, Snapshot, Source, State, Timestamp, Transition, Trigger, TripReason,
+    ValidConfig, Verdict, Window, WindowStats,
 };
 pub use call::{BreakerExt, CallAsync, CallAsyncTimeout};
 pub use clock::TokioClock;
@@ -125,8 +125,9 @@ pub type Breaker<C = TokioClock, P = Consecutive> = breaker_std::Breaker<C, P>;
 /// A registry of named breakers and keyed families, on tokio's clock by default.
 pub type Registry<C = TokioClock> = breaker_std::Registry<C>;
 
-/// A family of breakers, one per key, on tokio's clock by default.
-pub type Keyed<K, C = TokioClock> = breaker_std::Keyed<K, C>;
+/// A family of breakers, one per key, on tokio's clock by default (build one with [`keyed`], or
+/// take it from the [`Registry`]).
+pub type Keyed<K, C = TokioClock, P = Consecutive> = breaker_std::Keyed<K, C, P>;
 
 /// A builder for a breaker named `name` on a [`TokioClock`]: the core's defaults (5 failures,
 /// 60 s), no listeners. Everything else is breaker-std's [`Builder`](breaker_std::Builder).
@@ -147,6 +148,22 @@ pub fn builder(name: &'static str) -> breaker_std::Builder<TokioClock> {
     breaker_std::Breaker::builder(name).clock(TokioClock::new())
 }
 
+/// A builder for a keyed family named `name` (one breaker per key) on a [`TokioClock`]; see
+/// breaker-std's [`KeyedBuilder`](breaker_std::KeyedBuilder).
+///
+/// # Examples
+///
+/// ```
+/// let hosts: breaker_tokio::Keyed<String> = breaker_tokio::keyed("upstream").build().unwrap();
+/// assert_eq!(hosts.breaker("10.0.0.7").unwrap().key(), Some("10.0.0.7"));
+/// ```
+pub fn keyed<K>(name: &'static str) -> breaker_std::KeyedBuilder<K, TokioClock>
+where
+    K: core::hash::Hash + Eq + Clone + core::fmt::Display + Send + Sync + 'static,
+{
+    breaker_std::Keyed::<K>::builder(name).clock(TokioClock::new())
+}
+
 /// A builder for a registry whose breakers and families run on a [`TokioClock`].
 ///
 /// # Examples
@@ -160,7 +177,7 @@ pub fn builder(name: &'static str) -> breaker_std::Builder<TokioClock> {
 ///     .configure("kafka", Config::new().failure_threshold(3).recovery_timeout(Duration::from_secs(30)))
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(registry.breaker("kafka").config().failure_threshold(), 3);
+/// assert_eq!(registry.breaker("kafka").unwrap().config().failure_threshold(), 3);
 /// ```
 pub fn registry() -> breaker_std::RegistryBuilder<TokioClock> {
     breaker_std::Registry::builder().clock(TokioClock::new())
