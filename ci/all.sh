@@ -7,6 +7,8 @@ step setup;   bash ci/setup.sh
 step lint;    bash ci/lint.sh
 step docs;    bash ci/docs.sh
 step test;    bash ci/test.sh
+step valgrind; bash ci/valgrind.sh
+step instructions; bash ci/instructions.sh
 step loom;    bash ci/loom.sh
 step miri;    bash ci/miri.sh
 step targets; bash ci/targets.sh
