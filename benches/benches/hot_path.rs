@@ -26,9 +26,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 use std::time::Instant;
 
-use breaker_core::{
-    Breaker, Clock, Config, ManualClock, RateConfig, RateRule, Window, MAX_FAILURE_THRESHOLD,
-};
+use breaker_core::limits::MAX_FAILURE_THRESHOLD;
+use breaker_core::{Breaker, Clock, Config, ManualClock, RateConfig, RateRule, Window};
 use criterion::{criterion_main, Criterion};
 
 mod common;

@@ -82,7 +82,7 @@ impl<C: breaker_core::Clock + Sync + Send + Default> Subject for Ours<C> {
     fn closed() -> Self {
         Ours(
             breaker_std::Breaker::builder("bench")
-                .failure_threshold(breaker_core::MAX_FAILURE_THRESHOLD)
+                .failure_threshold(breaker_core::limits::MAX_FAILURE_THRESHOLD)
                 .clock(C::default())
                 .build()
                 .expect("valid config"),

@@ -485,7 +485,7 @@ mod cell {
             for c in configs {
                 let c = c.validate().unwrap();
                 let cell = ConfigCell::new(c);
-                for level in 0..=crate::MAX_BACKOFF_LEVEL {
+                for level in 0..=crate::limits::MAX_BACKOFF_LEVEL {
                     let t = cell.read_open_timing(level).unwrap();
                     assert_eq!(Config::from(t).validate(), Ok(t), "a valid config");
                     for gen in [0, 1, GENERATIONS - 1] {
@@ -502,8 +502,8 @@ mod cell {
             assert_eq!(unpack_timing(pack_timing(&plain), 0), Some(1_234));
             let at_level_1 = if cfg!(feature = "policies") { None } else { Some(1_234) };
             assert_eq!(unpack_timing(pack_timing(&plain), 1), at_level_1);
-            let longest = Config::new().recovery_timeout(ms(crate::MAX_OPEN_MS)).validate().unwrap();
-            assert_eq!(unpack_timing(pack_timing(&longest), 0), Some(crate::MAX_OPEN_MS as Ms));
+            let longest = Config::new().recovery_timeout(ms(crate::limits::MAX_OPEN_MS)).validate().unwrap();
+            assert_eq!(unpack_timing(pack_timing(&longest), 0), Some(crate::limits::MAX_OPEN_MS as Ms));
             #[cfg(feature = "policies")]
             {
                 let jittered = Config::new().jitter(ms(5), 1).validate().unwrap();

@@ -226,7 +226,7 @@ pub enum ConfigError {
     },
     /// The field is outside the range that other settings allow (a cross-field constraint):
     /// `backoff_max` below `recovery_timeout`, a `jitter` that would take the longest open
-    /// period past [`MAX_OPEN_MS`](crate::MAX_OPEN_MS), …
+    /// period past [`MAX_OPEN_MS`](crate::limits::MAX_OPEN_MS), …
     Conflict {
         /// The offending field.
         field: &'static str,

@@ -97,10 +97,6 @@ pub use clock::EmbeddedTimeClock;
 pub use clock::{Clock, ManualClock, Timestamp};
 pub use config::{Config, ValidConfig};
 pub use error::{CallError, CircuitOpen, ConfigError};
-pub use layout::{
-    GENERATIONS, MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS,
-    MAX_PHASE_TIMER_MS, MAX_RECOVERY_TIMEOUT_MS,
-};
 pub use observer::{Observer, Transition, Trigger, Verdict};
 #[doc(hidden)]
 pub use permit::Ticket;
@@ -111,15 +107,38 @@ pub use reconfigure::ReconfigureError;
 pub use restore::{RestoreError, SavedState};
 pub use state::{Snapshot, State};
 #[cfg(feature = "policies")]
-pub use window::{
-    RateConfig, RateRule, Window, BUCKET_CAPACITY, JUMP_EPOCHS, MAX_BUCKETS, MAX_COUNT_BUCKETS, MAX_STRIPES,
-};
+pub use window::{RateConfig, RateRule, Window};
 
-/// Which word layout this build uses: `"64-bit"` or `"32-bit"`.
+/// The limits of this build: what the word layout and the rate windows can hold. Every value a
+/// [`Config`] or a [`Window`] is checked against; a value beyond one is a
+/// [`ConfigError`] naming the limit. They differ between the 64-bit and the 32-bit word layout
+/// ([`WORD_LAYOUT`](limits::WORD_LAYOUT)).
 ///
 /// # Examples
 ///
 /// ```
-/// assert!(["64-bit", "32-bit"].contains(&breaker_core::WORD_LAYOUT));
+/// use breaker_core::limits::{MAX_FAILURE_THRESHOLD, WORD_LAYOUT};
+/// use breaker_core::{Config, ConfigError};
+///
+/// assert!(Config::new().failure_threshold(MAX_FAILURE_THRESHOLD).validate().is_ok());
+/// let too_many = Config::new().failure_threshold(MAX_FAILURE_THRESHOLD + 1).validate();
+/// assert!(matches!(too_many, Err(ConfigError::TooLarge { field: "failure_threshold", .. })));
+/// assert!(["64-bit", "32-bit"].contains(&WORD_LAYOUT));
 /// ```
-pub const WORD_LAYOUT: &str = layout::NAME;
+pub mod limits {
+    pub use crate::layout::{
+        GENERATIONS, MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS,
+        MAX_PHASE_TIMER_MS, MAX_RECOVERY_TIMEOUT_MS,
+    };
+    #[cfg(feature = "policies")]
+    pub use crate::window::{BUCKET_CAPACITY, JUMP_EPOCHS, MAX_BUCKETS, MAX_COUNT_BUCKETS, MAX_STRIPES};
+
+    /// Which word layout this build uses: `"64-bit"` or `"32-bit"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(["64-bit", "32-bit"].contains(&breaker_core::limits::WORD_LAYOUT));
+    /// ```
+    pub const WORD_LAYOUT: &str = crate::layout::NAME;
+}

@@ -263,12 +263,13 @@ impl SavedState {
     }
 
     /// The word layout it was saved on: `"64-bit"` or `"32-bit"` (see
-    /// [`WORD_LAYOUT`](crate::WORD_LAYOUT)). It restores only on the same layout.
+    /// [`WORD_LAYOUT`](crate::limits::WORD_LAYOUT)). It restores only on the same layout.
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::{Breaker, Config, ManualClock, WORD_LAYOUT};
+    /// use breaker_core::{Breaker, Config, ManualClock};
+    /// use breaker_core::limits::WORD_LAYOUT;
     ///
     /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
     /// assert_eq!(breaker.save().layout(), WORD_LAYOUT);
@@ -453,7 +454,7 @@ pub enum RestoreError {
         /// The field.
         field: &'static str,
     },
-    /// Saved on the other word layout (see [`WORD_LAYOUT`](crate::WORD_LAYOUT)).
+    /// Saved on the other word layout (see [`WORD_LAYOUT`](crate::limits::WORD_LAYOUT)).
     Layout {
         /// The saved state's layout.
         saved: &'static str,
@@ -476,7 +477,7 @@ pub enum RestoreError {
         threshold: u32,
     },
     /// The backoff level is above the highest this breaker's config reaches (at most
-    /// [`MAX_BACKOFF_LEVEL`](crate::MAX_BACKOFF_LEVEL)).
+    /// [`MAX_BACKOFF_LEVEL`](crate::limits::MAX_BACKOFF_LEVEL)).
     BackoffLevel {
         /// The saved level.
         level: u32,
@@ -783,7 +784,7 @@ mod tests {
         v.extend([
             Config::new().failure_threshold(2).recovery_timeout(ms(100)).backoff(ms(800)),
             Config::new().recovery_timeout(ms(100)).backoff(ms(350)).jitter(ms(40), 0xfeed),
-            Config::new().recovery_timeout(ms(1)).backoff(ms(crate::MAX_OPEN_MS / 2)),
+            Config::new().recovery_timeout(ms(1)).backoff(ms(crate::limits::MAX_OPEN_MS / 2)),
         ]);
         v.into_iter().map(|c| c.validate().unwrap()).collect()
     }
@@ -892,7 +893,7 @@ mod tests {
             let s = SavedState { layout: other_layout, ..saved(Saved::ForcedClosed) };
             assert_eq!(
                 plan(&s, &cfg, true),
-                Err(RestoreError::Layout { saved: other_layout.name(), current: crate::WORD_LAYOUT })
+                Err(RestoreError::Layout { saved: other_layout.name(), current: crate::limits::WORD_LAYOUT })
             );
             let s = SavedState { format: 2, ..saved(Saved::ForcedClosed) };
             assert_eq!(plan(&s, &cfg, true), Err(RestoreError::UnsupportedFormat { found: 2, supported: 1 }));
@@ -931,7 +932,7 @@ mod tests {
             assert_eq!(saved_from(w(g, Phase::ForcedOpen), &cfg, 0, true).state(), State::ForcedOpen);
             let disabled = saved_from(w(g, Phase::ForcedClosed), &cfg, 0, false);
             assert_eq!((disabled.state(), disabled.policy), (State::ForcedClosed, PolicyKind::Window));
-            assert_eq!((disabled.layout(), disabled.format), (crate::WORD_LAYOUT, 1));
+            assert_eq!((disabled.layout(), disabled.format), (crate::limits::WORD_LAYOUT, 1));
         }
     }
 
@@ -1157,7 +1158,7 @@ mod tests {
     fn serde_form_round_trips_and_reads_well() {
         let s = saved(open(3, 1_500));
         let json = serde_json::to_string(&s).unwrap();
-        let layout = crate::WORD_LAYOUT;
+        let layout = crate::limits::WORD_LAYOUT;
         assert_eq!(
             json,
             std::format!(

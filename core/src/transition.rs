@@ -711,7 +711,7 @@ mod tests {
     fn level_saturates_at_the_layout_maximum() {
         let c = Config::new()
             .recovery_timeout(Duration::from_millis(1))
-            .backoff(Duration::from_millis(crate::MAX_OPEN_MS))
+            .backoff(Duration::from_millis(crate::limits::MAX_OPEN_MS))
             .validate()
             .unwrap();
         assert_eq!(c.next_level(MAX_BACKOFF_LEVEL), MAX_BACKOFF_LEVEL);

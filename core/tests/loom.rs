@@ -21,9 +21,8 @@
 
 use core::time::Duration;
 
-use breaker_core::{
-    Breaker, Config, ManualClock, Observer, State, Transition, Trigger, Verdict, GENERATIONS,
-};
+use breaker_core::limits::GENERATIONS;
+use breaker_core::{Breaker, Config, ManualClock, Observer, State, Transition, Trigger, Verdict};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;

@@ -19,9 +19,9 @@
 
 use core::time::Duration;
 
+use breaker_core::limits::GENERATIONS;
 use breaker_core::{
     Breaker, Config, ManualClock, Observer, ReconfigureError, State, Transition, Trigger, ValidConfig,
-    GENERATIONS,
 };
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};

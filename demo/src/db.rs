@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use breaker_core::Verdict;
-use breaker_tokio::{BreakerExt, TimedCallError};
+use breaker_tokio::{BreakerExt, TimedCallError, Verdict};
 use tokio_postgres::{Client, NoTls};
 
 /// PostgreSQL, one shared connection, re-established on demand through the breaker.

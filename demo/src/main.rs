@@ -35,10 +35,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use breaker_core::Config as BreakerConfig;
-use breaker_std::RegistryError;
-use breaker_tokio::layer::Rejected;
-use breaker_tokio::TimedCallError;
+use breaker_tokio::Config as BreakerConfig;
+use breaker_tokio::{RegistryError, TimedCallError};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
@@ -94,14 +92,14 @@ fn with_retry_after(mut response: Response, secs: Option<u64>) -> Response {
 /// (none while it is still closed: nothing says when to retry).
 fn db_retry_after(app: &App, error: &DbError) -> Option<u64> {
     match error {
-        TimedCallError::Open(open) => Rejected::new(*open).retry_after_secs(),
-        _ => app
-            .db
-            .breaker()
-            .snapshot()
-            .retry_after
-            .map(|d| (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)),
+        TimedCallError::Open(open) => open.retry_after().map(whole_seconds),
+        _ => app.db.breaker().snapshot().retry_after.map(whole_seconds),
     }
+}
+
+/// A `Retry-After` value: whole seconds, rounded up, at least 1.
+fn whole_seconds(d: std::time::Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 /// The answer for a read the database could not serve: the last good value if there is one,
@@ -207,7 +205,7 @@ async fn post_event(State(app): State<Arc<App>>, Json(body): Json<Value>) -> Res
 async fn health(State(app): State<Arc<App>>) -> Response {
     let mut body = serde_json::to_value(app.registry.health()).unwrap_or_else(|_| json!({}));
     let outbox = app.events.stats();
-    let closed = app.registry.health().breakers.iter().all(|h| h.state == breaker_core::State::Closed);
+    let closed = app.registry.health().breakers.iter().all(|h| h.state == breaker_tokio::State::Closed);
     if let Value::Object(map) = &mut body {
         let status = if closed && outbox.queued == 0 { "healthy" } else { "degraded" };
         map.insert("status".into(), json!(status));
@@ -447,16 +445,16 @@ mod tests {
         assert_eq!(admin_call(&app, Some("Bearer s3cret2")).await, StatusCode::UNAUTHORIZED);
         assert_eq!(admin_call(&app, Some("Basic s3cret")).await, StatusCode::UNAUTHORIZED);
         let kafka = app.registry.breaker("kafka").unwrap();
-        assert_eq!(kafka.state(), breaker_core::State::Closed);
+        assert_eq!(kafka.state(), breaker_tokio::State::Closed);
         assert_eq!(admin_call(&app, Some("Bearer s3cret")).await, StatusCode::OK);
-        assert_eq!(kafka.state(), breaker_core::State::ForcedOpen);
+        assert_eq!(kafka.state(), breaker_tokio::State::ForcedOpen);
     }
 
     #[tokio::test]
     async fn without_a_token_the_admin_endpoints_do_not_exist() {
         let app = app(None);
         assert_eq!(admin_call(&app, Some("Bearer anything")).await, StatusCode::NOT_FOUND);
-        assert_eq!(app.registry.breaker("kafka").unwrap().state(), breaker_core::State::Closed);
+        assert_eq!(app.registry.breaker("kafka").unwrap().state(), breaker_tokio::State::Closed);
     }
 
     #[tokio::test]

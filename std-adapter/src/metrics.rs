@@ -21,7 +21,8 @@
 
 use std::sync::{Mutex, Once, OnceLock, PoisonError};
 
-use breaker_core::{State, Verdict, GENERATIONS};
+use breaker_core::limits::GENERATIONS;
+use breaker_core::{State, Verdict};
 use metrics::{Counter, Gauge, Label};
 
 /// `circuit_breaker_state`.

@@ -5,10 +5,11 @@ use core::cell::RefCell;
 use core::fmt;
 use core::time::Duration;
 
+use breaker_core::limits::MAX_BUCKETS;
 use breaker_core::{
     Breaker, CallError, CircuitOpen, Consecutive, ManualClock, Observer, Permit, Policy, ReconfigureError,
     RestoreError, SavedState, Snapshot, Ticket, Timestamp, Transition, ValidConfig, Verdict, Window,
-    WindowStats, MAX_BUCKETS,
+    WindowStats,
 };
 
 use crate::config::{shown, ModelPolicy, Settings, WindowKind, WindowSpec};

@@ -5,14 +5,15 @@
 
 use core::time::Duration;
 
-use breaker_core::{
-    Config, RateConfig, RateRule, ValidConfig, BUCKET_CAPACITY, MAX_BACKOFF_LEVEL, MAX_BUCKETS,
-    MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
+use breaker_core::limits::{
+    BUCKET_CAPACITY, MAX_BACKOFF_LEVEL, MAX_BUCKETS, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES,
+    MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
 };
+use breaker_core::{Config, RateConfig, RateRule, ValidConfig};
 
 use crate::model::{EPOCH_TAGS, STAMP_MODULUS, TIME_MODULUS};
 #[cfg(doc)]
-use breaker_core::GENERATIONS;
+use breaker_core::limits::GENERATIONS;
 
 /// The largest jitter the core accepts on any layout: below 2^32 ms.
 pub const MAX_JITTER_MS: u64 = u32::MAX as u64 - 1;

@@ -79,8 +79,8 @@
 //! address, which a model cannot predict) and with one of [`SUPPORTED_BUCKETS`] buckets (the
 //! bucket count is a const generic, so the checker is instantiated for a fixed list).
 //!
-//! [`GENERATIONS`]: breaker_core::GENERATIONS
-//! [`BUCKET_CAPACITY`]: breaker_core::BUCKET_CAPACITY
+//! [`GENERATIONS`]: breaker_core::limits::GENERATIONS
+//! [`BUCKET_CAPACITY`]: breaker_core::limits::BUCKET_CAPACITY
 //! [`Breaker::with_policy`]: breaker_core::Breaker::with_policy
 
 mod check;

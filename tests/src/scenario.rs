@@ -1,9 +1,10 @@
 //! Operations and scenarios: [`Scenario`], [`Op`], [`Settle`] and the decoding of fuzzer
 //! input ([`Scenario::from_bytes`]).
 
-use breaker_core::{
-    Verdict, BUCKET_CAPACITY, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
+use breaker_core::limits::{
+    BUCKET_CAPACITY, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
 };
+use breaker_core::Verdict;
 
 use crate::config::{
     AdaptiveSpec, Edit, Jitter, ModelConfig, ModelPolicy, Ramp, RuleSpec, Settings, SlowSpec, WindowKind,

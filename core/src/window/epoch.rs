@@ -36,7 +36,8 @@ use crate::layout::Word;
 /// # Examples
 ///
 /// ```
-/// use breaker_core::{Breaker, Config, ManualClock, RateConfig, Window, JUMP_EPOCHS};
+/// use breaker_core::{Breaker, Config, ManualClock, RateConfig, Window};
+/// use breaker_core::limits::JUMP_EPOCHS;
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();

@@ -277,7 +277,7 @@ fn every_new_cycle_starts_empty_however_many_cycles_pass() {
     // Cycles advance by three generations (closed, open, half-open); the bucket keeps only a
     // few generation bits, so tags wrap many times here.
     for cycle in 0..40u32 {
-        let gen = (cycle * 3) % crate::GENERATIONS;
+        let gen = (cycle * 3) % crate::limits::GENERATIONS;
         assert_eq!(w.record(gen, FAIL, 0, &|| 0), Some(TripReason::FailureRate), "cycle {cycle}");
         let s = w.stats(gen, 0).unwrap();
         assert_eq!((s.calls, s.failures), (1, 1), "cycle {cycle}");

@@ -241,7 +241,7 @@ static SENSOR: Breaker<HwClock, SeedLog> =
     Breaker::with_observer("sensor", CONFIG, EmbeddedTimeClock::new(SysTickClock), SeedLog::new());
 
 const STRESS_CONFIG: ValidConfig =
-    match Config::new().failure_threshold(breaker_core::MAX_FAILURE_THRESHOLD).validate() {
+    match Config::new().failure_threshold(breaker_core::limits::MAX_FAILURE_THRESHOLD).validate() {
         Ok(c) => c,
         Err(_) => panic!("invalid stress config"),
     };
@@ -744,7 +744,7 @@ fn main() -> ! {
         "thumbv7m-none-eabi: native LDREX/STREX"
     };
     log!("breaker firmware on an emulated LM3S6965 (Cortex-M3)");
-    log!("  build: {variant}; word layout {}", breaker_core::WORD_LAYOUT);
+    log!("  build: {variant}; word layout {}", breaker_core::limits::WORD_LAYOUT);
     log!(
         "  RAM: size_of Breaker<EmbeddedTimeClock<SysTickClock>, SeedLog> = {} B, Breaker<EmbeddedTimeClock<SysTickClock>> = {} B, Breaker<zero-sized clock> = {} B",
         core::mem::size_of::<Breaker<HwClock, SeedLog>>(),

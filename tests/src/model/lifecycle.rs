@@ -32,7 +32,8 @@
 //!   decision. `update_config` edits the builder of the config in force, where a backoff cap
 //!   equal to the timeout reads as "no backoff".
 
-use breaker_core::{RestoreError, State, Trigger, WORD_LAYOUT};
+use breaker_core::limits::WORD_LAYOUT;
+use breaker_core::{RestoreError, State, Trigger};
 
 use super::{Model, ModelWindow, Phase, WORD_BITS};
 use crate::config::{Edit, ModelConfig, Settings};
@@ -325,7 +326,7 @@ impl Model {
                 self.phase = Phase::Open { opened_at_ms: now.wrapping_sub(served), level };
             }
             (Target::Open { level, left_ms }, _) => {
-                let gens = u64::from(breaker_core::GENERATIONS);
+                let gens = u64::from(breaker_core::limits::GENERATIONS);
                 let next = ((self.generation + 1) % gens) as u32;
                 let period = self.config.open_ms(level, next);
                 let served = period - left_ms.min(period);

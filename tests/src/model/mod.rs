@@ -2,13 +2,16 @@
 //! snapshot and transitions, the core's known deviations ([`KnownBugs`]) and what a run
 //! exercised ([`Coverage`]). The rate window is in `window.rs`.
 
-use breaker_core::{State, Trigger, Verdict, GENERATIONS, MAX_OPEN_MS, MAX_PHASE_TIMER_MS};
+use breaker_core::limits::{GENERATIONS, MAX_OPEN_MS, MAX_PHASE_TIMER_MS};
+use breaker_core::{State, Trigger, Verdict};
 
 #[cfg(doc)]
 use crate::check;
 use crate::config::ModelConfig;
 #[cfg(doc)]
-use breaker_core::{Transition, WindowStats, JUMP_EPOCHS};
+use breaker_core::limits::JUMP_EPOCHS;
+#[cfg(doc)]
+use breaker_core::{Transition, WindowStats};
 
 mod lifecycle;
 mod window;

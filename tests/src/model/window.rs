@@ -1,6 +1,7 @@
 //! The model of a rate window ([`ModelWindow`]) and its [`Bucket`]s.
 
-use breaker_core::{Trigger, BUCKET_CAPACITY, GENERATIONS, JUMP_EPOCHS, MAX_BUCKETS, WORD_LAYOUT};
+use breaker_core::limits::{BUCKET_CAPACITY, GENERATIONS, JUMP_EPOCHS, MAX_BUCKETS, WORD_LAYOUT};
+use breaker_core::Trigger;
 
 #[cfg(doc)]
 use super::KnownBugs;
