@@ -13,10 +13,12 @@
 
 use core::time::Duration;
 
-use breaker_core::{
-    Breaker, CallError, Config, ManualClock, RateConfig, State, Timestamp, Trigger, Verdict, Window,
+use breaker_core::limits::{
     BUCKET_CAPACITY, GENERATIONS, MAX_BUCKETS, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
     MAX_RECOVERY_TIMEOUT_MS,
+};
+use breaker_core::{
+    Breaker, CallError, Config, ManualClock, RateConfig, State, Timestamp, Trigger, Verdict, Window,
 };
 use breaker_tests::{
     check, check_counting, AdaptiveSpec, Coverage, Edit, Jitter, KnownBugs, ModelConfig, ModelPolicy, Op,

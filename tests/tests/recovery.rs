@@ -7,9 +7,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use breaker_core::limits::MAX_RECOVERY_TIMEOUT_MS;
 use breaker_core::{
     Breaker, CallError, Config, ConfigError, ManualClock, Observer, RateConfig, State, Transition, Trigger,
-    Verdict, Window, MAX_RECOVERY_TIMEOUT_MS,
+    Verdict, Window,
 };
 
 fn ms(n: u64) -> Duration {

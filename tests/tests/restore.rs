@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
+use breaker_core::limits::WORD_LAYOUT;
 use breaker_core::{
     Breaker, CallError, Config, ManualClock, Observer, RateConfig, RestoreError, SavedState, State, Trigger,
-    ValidConfig, Window, WORD_LAYOUT,
+    ValidConfig, Window,
 };
 
 fn ms(n: u64) -> Duration {

@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use breaker_core::{
-    Breaker, CallError, Config, ConfigError, ManualClock, RateConfig, State, Window, BUCKET_CAPACITY,
-    MAX_COUNT_BUCKETS,
-};
+use breaker_core::limits::{BUCKET_CAPACITY, MAX_COUNT_BUCKETS};
+use breaker_core::{Breaker, CallError, Config, ConfigError, ManualClock, RateConfig, State, Window};
 
 fn call<P: breaker_core::Policy>(b: &Breaker<&ManualClock, (), P>, ok: bool) -> Result<(), CallError<()>> {
     b.call(|| if ok { Ok(()) } else { Err(()) })
