@@ -36,6 +36,7 @@ pub enum TripReason {
 /// Figures of a rate window, for snapshots and health endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct WindowStats {
     /// Calls in the window.

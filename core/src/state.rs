@@ -15,6 +15,8 @@ use core::time::Duration;
 /// assert!(State::ForcedOpen.rejects_calls());
 /// ```
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum State {
@@ -69,7 +71,14 @@ impl fmt::Display for State {
 /// let s = breaker.snapshot();
 /// assert_eq!((s.name, s.state, s.failure_count, s.failure_threshold), ("database", State::Closed, 1, 5));
 /// ```
+///
+/// With the `serde` feature it is `Serialize`, field names as they are here, the state as its
+/// [`as_str`](State::as_str) name and durations as serde's `{secs, nanos}`. It is not
+/// `Deserialize`: it borrows its `name` for `'static`. Deserialize breaker-std's `Health` (the
+/// same data in the health endpoint's shape) or, to carry state across a restart,
+/// [`SavedState`](crate::SavedState).
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Snapshot {
@@ -100,4 +109,31 @@ pub struct Snapshot {
     pub window: Option<crate::WindowStats>,
     /// The generation (cycle) counter, wrapping; changes on every transition.
     pub generation: u32,
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests {
+    use crate::{Breaker, Config, ManualClock, State, WindowStats};
+
+    #[test]
+    fn states_serialize_as_their_names_and_back() {
+        for s in [State::Closed, State::Open, State::HalfOpen, State::ForcedOpen, State::ForcedClosed] {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, std::format!("\"{}\"", s.as_str()));
+            assert_eq!(serde_json::from_str::<State>(&json).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_serializes_with_its_field_names() {
+        let b = Breaker::try_new("db", Config::new().failure_threshold(1), ManualClock::new()).unwrap();
+        let _ = b.call(|| Err::<(), _>("down"));
+        let v = serde_json::to_value(b.snapshot()).unwrap();
+        assert_eq!((v["name"].as_str(), v["state"].as_str()), (Some("db"), Some("open")));
+        assert_eq!(v["failure_count"], 1);
+        assert_eq!(v["retry_after"]["secs"], 60);
+        let w = WindowStats::default();
+        let back: WindowStats = serde_json::from_value(serde_json::to_value(w).unwrap()).unwrap();
+        assert_eq!(back, w);
+    }
 }

@@ -50,6 +50,15 @@
 //! (or as **slow**, when the breaker has a slow-call policy and the timeout is at least its
 //! threshold). A panic in the call is a failure. All of this is tested on paused time.
 //!
+//! # Logs
+//!
+//! Every transition is logged through `tracing` with the target [`LOG_TARGET`]
+//! (`"breaker_std"`: the breakers are breaker-std's, so tokio and threaded services filter the
+//! same target). With `tracing-subscriber`'s `EnvFilter`, `RUST_LOG=info,breaker_std=info`
+//! shows them, `RUST_LOG=breaker_std=warn` keeps only the opening (ERROR) and manual-control
+//! (WARN) lines, and `RUST_LOG=breaker_std=off` silences them. The messages and fields are
+//! listed in breaker-std's crate docs.
+//!
 //! # Features
 //!
 //! - `http` (default): `HttpClassifier`, per-endpoint keys `per_endpoint::ByPath` and
@@ -72,6 +81,7 @@ mod error;
 mod http_classifier;
 pub mod layer;
 
+pub use breaker_std::LOG_TARGET;
 pub use breaker_std::{
     classify, protect, AsBreaker, Builder, CallError, CircuitOpen, Classify, Clock, CoarseClock, Config,
     ConfigError, Consecutive, FamilyHealth, Health, KeyedBuilder, Listener, ManualClock, MonotonicClock,
