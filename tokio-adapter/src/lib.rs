@@ -36,11 +36,11 @@
 //! | a clock that `tokio::time::pause()` / `advance()` drive | [`TokioClock`] (the clock of every breaker built here) |
 //! | `await breaker.call_async(f)` | [`BreakerExt::call_async`], then `.classify(c)` (a [`Classify`]) and `.timeout(d)` |
 //! | a tower service behind a breaker | [`layer::CircuitBreakerLayer`]: rejection in `call`, a [`Classify`]er (`HttpClassifier`: 5xx and transport errors fail, 4xx do not) |
-//! | one breaker per route or host | [`per_endpoint::PerEndpointLayer`] over a breaker-std keyed family |
+//! | one breaker per route or host | the same layer over [`layer::ByKey`] (`by_route`, `by_path`, `by_host`) and a [`Keyed`] family from the [`Registry`] |
 //! | `503 Service Unavailable` + `Retry-After` in axum | the `axum` module (feature `axum`) |
 //! | a permit held by a `'static` future | [`Permit`], over any handle (`Arc<Breaker>` or `&'static Breaker`) |
 //! | the cheapest handle for a long-lived breaker (no reference counting per request) | a `&'static Breaker`: what the [`Registry`] hands out, or `Box::leak` of your own |
-//! | named breakers, health, metrics | [`registry`], [`builder`], and the [`Breaker`] / [`Registry`] API on what they return |
+//! | named breakers, keyed families, health, metrics | [`registry`], [`builder`], [`keyed`], and the [`Breaker`] / [`Registry`] / [`Keyed`] API on what they return |
 //!
 //! # Cancellation and timeouts
 //!
@@ -140,7 +140,7 @@ pub type Registry<C = TokioClock> = breaker_std::Registry<C>;
 pub type Keyed<K, C = TokioClock, P = Consecutive> = breaker_std::Keyed<K, C, P>;
 
 /// A builder for a breaker named `name` on a [`TokioClock`]: the core's defaults (5 failures,
-/// 60 s), no listeners. Everything else is breaker-std's [`Builder`](breaker_std::Builder).
+/// 60 s), no listeners. Everything else is the [`Builder`]'s.
 ///
 /// # Examples
 ///
