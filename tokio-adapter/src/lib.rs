@@ -159,7 +159,7 @@ pub fn builder(name: &'static str) -> breaker_std::Builder<TokioClock> {
 }
 
 /// A builder for a keyed family named `name` (one breaker per key) on a [`TokioClock`]; see
-/// breaker-std's [`KeyedBuilder`](breaker_std::KeyedBuilder).
+/// [`KeyedBuilder`].
 ///
 /// # Examples
 ///
