@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The three library crates packaged together, as `cargo publish` would: `cargo package` of all
+# three in one invocation (members that depend on each other resolve through a local registry
+# overlay before any is on crates.io), each .crate unpacked and built on its own (the verify
+# step). Then each package's file list: its README, both licenses, and nothing of the demo
+# service, the tests crates or the benches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
+crates=(breaker-core breaker-std breaker-tokio)
+args=()
+for c in "${crates[@]}"; do args+=(-p "$c"); done
+# --allow-dirty: what is packaged is the working tree; a clean clone packages the commit.
+cargo package --allow-dirty "${args[@]}"
+for c in "${crates[@]}"; do
+  list="$(cargo package --allow-dirty --list -p "$c")"
+  for f in Cargo.toml README.md LICENSE-MIT LICENSE-APACHE src/lib.rs; do
+    grep -qx "$f" <<<"$list" || { echo "package: $c does not ship $f" >&2; exit 1; }
+  done
+  if bad="$(grep -E '^(examples/service|demo/|tests/e2e|benches/)|breaker-demo' <<<"$list")"; then
+    echo "package: $c ships what is not the library's:" >&2; echo "$bad" >&2; exit 1
+  fi
+  echo "package: $c: $(wc -l <<<"$list") files, $(du -k "${CARGO_TARGET_DIR:-target}/package/$c-"*.crate | cut -f1) KiB"
+done
+echo "package: the three library crates package and build"
