@@ -70,6 +70,7 @@ struct ReadmeDoctests;
 #[cfg(test)]
 extern crate std;
 
+pub mod _guide;
 mod breaker;
 mod cas;
 pub mod classify;

@@ -6,6 +6,9 @@
 //! (admit, reject, count, trip, probe, close) is the core's, made by one compare-and-swap on one
 //! atomic word; this crate reports what the core decided.
 //!
+//! New to circuit breakers, or to this library? The concepts are in one guide:
+//! [`breaker_core::_guide`].
+//!
 //! One dependency: breaker-std re-exports every type of the core its API uses
 //! (`use breaker_std::prelude::*;`).
 //!

@@ -7,6 +7,9 @@
 //! `tracing` logs, listeners, health data and Prometheus metrics are breaker-std's, and every
 //! decision is the core's one compare-and-swap.
 //!
+//! New to circuit breakers, or to this library? The concepts are in one guide:
+//! [`breaker_core::_guide`].
+//!
 //! One dependency: `breaker-tokio` re-exports everything a tokio service needs from
 //! breaker-std and breaker-core (`use breaker_tokio::prelude::*;`).
 //!
