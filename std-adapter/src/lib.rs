@@ -165,8 +165,8 @@ mod breaker;
 mod clock;
 mod health;
 mod hooks;
-mod knobs;
 pub mod keyed;
+mod knobs;
 mod listener;
 mod log;
 #[cfg(feature = "metrics")]

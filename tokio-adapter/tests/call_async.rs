@@ -287,7 +287,10 @@ async fn the_classifier_decides() {
 
 #[tokio::test(start_paused = true)]
 async fn the_registry_breakers_run_on_paused_time() {
-    let registry = breaker_tokio::registry().configure("kafka", breaker_tokio::Config::new().failure_threshold(3).recovery_timeout(30 * SECOND)).build().unwrap();
+    let registry = breaker_tokio::registry()
+        .configure("kafka", breaker_tokio::Config::new().failure_threshold(3).recovery_timeout(30 * SECOND))
+        .build()
+        .unwrap();
     let kafka = registry.breaker("kafka").unwrap();
     for _ in 0..3 {
         let _ = kafka.call_async(async { Err::<(), _>("broker down") }).await;
