@@ -43,7 +43,7 @@ echo "msrv: resolved; tokio $(sed -n '/^name = "tokio"$/{n;s/version = //p}' Car
 
 export CARGO_TARGET_DIR="$target_dir"
 # Whether it compiles, not lint-clean: older compilers' lints differ (ci/lint.sh lints on stable).
-unset RUSTFLAGS
+export RUSTFLAGS="--cap-lints allow"
 check() { local v="$1"; shift; echo "msrv: cargo +$v check $*"; cargo "+$v" check --locked --quiet "$@"; }
 check "$core_v" -p breaker-core --no-default-features
 check "$core_v" -p breaker-core --all-features
