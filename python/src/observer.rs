@@ -1,0 +1,224 @@
+//! The core's [`Observer`]: counters for metrics (atomics, no Python on a call's path), and on
+//! every transition a `logging` record with the note's message, level and `extra` fields, then
+//! the listeners (a listener that raises is logged, never breaks the breaker).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use breaker_core::{CircuitOpen, Observer, State, Transition, Trigger, Verdict};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::types::{state_index, types};
+
+const ERROR: u8 = 40;
+const WARNING: u8 = 30;
+const INFO: u8 = 20;
+
+/// Outcome names of `counters()["calls"]`, in the order of [`PyObserver::calls`].
+pub(crate) const OUTCOMES: [&str; 4] = ["successful", "failed", "ignored", "rejected"];
+
+pub(crate) struct PyObserver {
+    /// `logging.getLogger("lockfree_breaker")`.
+    logger: Py<PyAny>,
+    /// Callables, each called with a [`TransitionEvent`]; a Python list, changed under the GIL.
+    pub(crate) listeners: Py<PyList>,
+    /// Calls by outcome ([`OUTCOMES`]).
+    pub(crate) calls: [AtomicU64; 4],
+    /// Transitions by `[from][to]` state index.
+    pub(crate) transitions: [[AtomicU64; 5]; 5],
+}
+
+impl PyObserver {
+    pub(crate) fn new(py: Python<'_>, listeners: Py<PyList>) -> PyResult<Self> {
+        let logger = py.import("logging")?.call_method1("getLogger", ("lockfree_breaker",))?.unbind();
+        Ok(PyObserver { logger, listeners, calls: Default::default(), transitions: Default::default() })
+    }
+
+    fn report(&self, py: Python<'_>, t: &Transition) {
+        let logger = self.logger.bind(py);
+        if let Err(e) = self.log(py, t) {
+            e.write_unraisable(py, Some(logger));
+        }
+        let listeners = self.listeners.bind(py);
+        if listeners.is_empty() {
+            return;
+        }
+        let event = match TransitionEvent::new(py, t).and_then(|e| Py::new(py, e)) {
+            Ok(e) => e,
+            Err(e) => return e.write_unraisable(py, Some(logger)),
+        };
+        // A copy: a listener may add or remove listeners.
+        for listener in listeners.to_tuple().iter() {
+            if let Err(err) = listener.call1((event.clone_ref(py),)) {
+                let kwargs = PyDict::new(py);
+                let logged = kwargs.set_item("exc_info", err.value(py)).and_then(|()| {
+                    logger.call_method(
+                        "error",
+                        ("Circuit breaker '%s' listener %r raised", t.name, &listener),
+                        Some(&kwargs),
+                    )
+                });
+                if let Err(e) = logged {
+                    e.write_unraisable(py, Some(logger));
+                }
+            }
+        }
+    }
+
+    /// The transition's log record (breaker-std's table, in Python `logging`).
+    fn log(&self, py: Python<'_>, t: &Transition) -> PyResult<()> {
+        let name = t.name;
+        let extra = PyDict::new(py);
+        extra.set_item("circuit_breaker", name)?;
+        extra.set_item("state", t.to.as_str())?;
+        let counts = |extra: &Bound<'_, PyDict>| -> PyResult<()> {
+            extra.set_item("failure_count", t.failure_count)?;
+            extra.set_item("threshold", t.threshold)
+        };
+        let (level, message) = match (t.to, t.trigger) {
+            (State::Open, Trigger::FailureThreshold) => {
+                counts(&extra)?;
+                (ERROR, format!("Circuit breaker '{name}' opening circuit"))
+            }
+            (State::Open, trigger) => {
+                counts(&extra)?;
+                extra.set_item("trigger", trigger_name(trigger))?;
+                (ERROR, format!("Circuit breaker '{name}' {}", opening(trigger)))
+            }
+            (State::HalfOpen, _) => {
+                extra.set_item("elapsed_seconds", t.open_for.map_or(0.0, |d| d.as_secs_f64()))?;
+                (INFO, format!("Circuit breaker '{name}' transitioning to HALF_OPEN"))
+            }
+            (State::Closed, Trigger::Reset) => {
+                counts(&extra)?;
+                (INFO, format!("Circuit breaker '{name}' reset, closing circuit"))
+            }
+            (State::Closed, _) => (INFO, format!("Circuit breaker '{name}' recovered, closing circuit")),
+            (State::ForcedOpen, _) => {
+                counts(&extra)?;
+                (WARNING, format!("Circuit breaker '{name}' forced open"))
+            }
+            (State::ForcedClosed, _) => {
+                counts(&extra)?;
+                (WARNING, format!("Circuit breaker '{name}' forced closed"))
+            }
+            (to, _) => (INFO, format!("Circuit breaker '{name}' now {}", to.as_str())),
+        };
+        let logger = self.logger.bind(py);
+        if !logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
+            return Ok(());
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("extra", extra)?;
+        // The message is already formatted: no `%` arguments, so a `%` in a name is literal.
+        logger.call_method("log", (level, message), Some(&kwargs))?;
+        Ok(())
+    }
+}
+
+impl Observer for PyObserver {
+    fn on_transition(&self, t: &Transition) {
+        self.transitions[state_index(t.from)][state_index(t.to)].fetch_add(1, Ordering::Relaxed);
+        // Every call into the core is made from a method holding the GIL: this only checks.
+        Python::attach(|py| self.report(py, t));
+    }
+
+    #[inline]
+    fn on_rejected(&self, _rejection: &CircuitOpen) {
+        self.calls[3].fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn on_outcome(&self, _name: &'static str, verdict: Verdict) {
+        let i = match verdict {
+            Verdict::Success => 0,
+            Verdict::Failure => 1,
+            _ => 2,
+        };
+        self.calls[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a transition into OPEN other than the threshold's says happened.
+fn opening(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::ProbeFailed => "probe failed, reopening circuit",
+        Trigger::ProbeTimeout => "probe timed out, reopening circuit",
+        Trigger::FailureRate => "opening circuit: failure rate reached its threshold",
+        Trigger::SlowCallRate => "opening circuit: slow-call rate reached its threshold",
+        _ => "opening circuit",
+    }
+}
+
+/// The `trigger` field, in snake case (breaker-std's names).
+pub(crate) fn trigger_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::FailureThreshold => "failure_threshold",
+        Trigger::FailureRate => "failure_rate",
+        Trigger::SlowCallRate => "slow_call_rate",
+        Trigger::RecoveryTimeout => "recovery_timeout",
+        Trigger::ProbeSucceeded => "probe_succeeded",
+        Trigger::ProbeFailed => "probe_failed",
+        Trigger::ProbeTimeout => "probe_timeout",
+        Trigger::ForceOpen => "force_open",
+        Trigger::ForceClosed => "force_closed",
+        Trigger::Reset => "reset",
+        Trigger::Restore => "restore",
+        _ => "other",
+    }
+}
+
+/// One state transition, as a listener receives it: `listener(transition)`.
+#[pyclass(frozen, get_all, module = "lockfree_breaker", name = "Transition")]
+pub(crate) struct TransitionEvent {
+    /// The breaker's name.
+    name: String,
+    /// The state before (a `CircuitState`).
+    old_state: Py<PyAny>,
+    /// The state after (a `CircuitState`).
+    new_state: Py<PyAny>,
+    /// Why: `failure_threshold`, `failure_rate`, `slow_call_rate`, `recovery_timeout`,
+    /// `probe_succeeded`, `probe_failed`, `probe_timeout`, `force_open`, `force_closed`, `reset`.
+    trigger: &'static str,
+    /// Failures at the transition (the threshold when CLOSED trips).
+    failure_count: u32,
+    /// The configured threshold.
+    threshold: u32,
+    /// Seconds spent OPEN, on OPEN → HALF_OPEN.
+    elapsed_seconds: Option<f64>,
+    /// Seconds the breaker will stay OPEN, on transitions into OPEN (after backoff and jitter).
+    open_seconds: Option<f64>,
+    /// Failed recoveries in a row.
+    backoff_level: u32,
+}
+
+impl TransitionEvent {
+    fn new(py: Python<'_>, t: &Transition) -> PyResult<Self> {
+        let ty = types(py)?;
+        Ok(TransitionEvent {
+            name: t.name.to_owned(),
+            old_state: ty.state(py, t.from),
+            new_state: ty.state(py, t.to),
+            trigger: trigger_name(t.trigger),
+            failure_count: t.failure_count,
+            threshold: t.threshold,
+            elapsed_seconds: t.open_for.map(|d| d.as_secs_f64()),
+            open_seconds: t.open_duration.map(|d| d.as_secs_f64()),
+            backoff_level: t.backoff_level,
+        })
+    }
+}
+
+#[pymethods]
+impl TransitionEvent {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Transition(name={:?}, old_state={}, new_state={}, trigger={:?}, failure_count={})",
+            self.name,
+            self.old_state.bind(py).str()?,
+            self.new_state.bind(py).str()?,
+            self.trigger,
+            self.failure_count
+        ))
+    }
+}
