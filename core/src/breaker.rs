@@ -25,7 +25,7 @@ use crate::{
 ///
 /// # Examples
 ///
-/// The seed's test: three failures open the circuit and the next call is rejected.
+/// Three failures open the circuit and the next call is rejected:
 ///
 /// ```
 /// use breaker_core::{Breaker, CallError, Config, ManualClock, State};
@@ -489,7 +489,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 
     /// The failures the breaker counts: in CLOSED, the consecutive failures (or, with a rate
     /// policy, the failures in its window); while OPEN or HALF_OPEN, the failures that opened
-    /// it plus one for every probe that failed since it last closed (as the seed's
+    /// it plus one for every probe that failed since it last closed (as the Python original's
     /// `_failure_count` does: a health endpoint should not say `open` with 0 failures); 0 when
     /// forced open or forced closed.
     ///

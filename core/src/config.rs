@@ -4,8 +4,8 @@
 //! word can represent on this target and returns [`ValidConfig`], which is what a breaker is built
 //! from. Both steps are `const fn`, so a breaker can be a `static` in firmware.
 //!
-//! Besides the seed's settings, three recovery policies are configured here because they live in
-//! the state machine itself (no extra memory, no extra generic parameter):
+//! Besides the threshold and the recovery timeout, three recovery policies are configured here
+//! because they live in the state machine itself (no extra memory, no extra generic parameter):
 //!
 //! - **open-duration backoff** ([`Config::backoff`], [`Config::jitter`]): each failed recovery
 //!   doubles the open time, up to a cap; it resets when the breaker closes;
@@ -24,7 +24,7 @@ use crate::layout::{
 };
 use crate::ConfigError;
 
-/// Breaker settings, as given by the user. Defaults follow the seed's database breaker:
+/// Breaker settings, as given by the user. Defaults are those of a typical database breaker:
 /// 5 consecutive failures, 60 s recovery timeout, 1 half-open probe, 1 success to close, and no
 /// backoff, jitter, probe timeout or ramp.
 ///

@@ -57,16 +57,16 @@ pub enum Trigger {
     Restore,
 }
 
-/// One state transition, with the fields the seed logs.
+/// One state transition, with the fields breaker-std logs.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Transition {
-    /// The breaker's name (`circuit_breaker` in the seed's logs).
+    /// The breaker's name (the `circuit_breaker` field of breaker-std's logs).
     pub name: &'static str,
     /// State before.
     pub from: State,
-    /// State after (`state` in the seed's logs).
+    /// State after (the `state` field of breaker-std's logs).
     pub to: State,
     /// Why.
     pub trigger: Trigger,

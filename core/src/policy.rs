@@ -2,9 +2,9 @@
 //!
 //! A breaker is generic over its policy, `Breaker<C, O, P = Consecutive>`:
 //!
-//! - [`Consecutive`] (the default, a zero-sized type) is the seed's rule: `failure_threshold`
-//!   failures in a row. Its count lives in the breaker's word, so it costs nothing beyond the
-//!   core's hot path.
+//! - [`Consecutive`] (the default, a zero-sized type) is the classic circuit-breaker rule:
+//!   `failure_threshold` failures in a row. Its count lives in the breaker's word, so it costs
+//!   nothing beyond the core's hot path.
 //! - [`Window`](crate::Window) is a failure-rate window (count- or time-based), optionally with
 //!   slow-call tracking and an adaptive threshold. It keeps its own fixed-size buckets and tells
 //!   the breaker when to trip; the trip then goes through the same CAS loop as every other
@@ -110,8 +110,8 @@ pub trait Policy {
     fn stats(&self, gen: u32, now_ms: u64) -> Option<WindowStats>;
 }
 
-/// The seed's rule: open after `failure_threshold` consecutive failures. Zero-sized; the count
-/// lives in the breaker's word.
+/// The classic circuit-breaker rule: open after `failure_threshold` consecutive failures.
+/// Zero-sized; the count lives in the breaker's word.
 ///
 /// # Examples
 ///

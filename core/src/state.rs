@@ -10,7 +10,7 @@ use core::time::Duration;
 /// ```
 /// use breaker_core::State;
 ///
-/// assert_eq!(State::HalfOpen.as_str(), "half_open"); // the seed's `state.value`
+/// assert_eq!(State::HalfOpen.as_str(), "half_open"); // the Python original's `state.value`
 /// assert_eq!(State::Open.to_string(), "open");
 /// assert!(State::ForcedOpen.rejects_calls());
 /// ```
@@ -35,7 +35,7 @@ pub enum State {
 }
 
 impl State {
-    /// Lower-case name, as the seed's logs and health endpoint spell it.
+    /// Lower-case name, as the logs, metric labels and health data spell it.
     pub const fn as_str(self) -> &'static str {
         match self {
             State::Closed => "closed",

@@ -22,8 +22,8 @@ use crate::{CoarseClock, Listener, Source};
 ///
 /// # Examples
 ///
-/// The seed's test: three failures open the circuit; the next call is rejected with the open
-/// error, without running.
+/// Three failures open the circuit; the next call is rejected with the open error, without
+/// running.
 ///
 /// ```
 /// use breaker_core::{CallError, ManualClock, State};
@@ -350,9 +350,9 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.state()
     }
 
-    /// The seed's `_failure_count`: consecutive failures in CLOSED; while OPEN or HALF_OPEN the
-    /// failures that opened the breaker plus its failed probes since it last closed (see the
-    /// core's [`failure_count`](breaker_core::Breaker::failure_count)).
+    /// The Python original's `_failure_count`: consecutive failures in CLOSED; while OPEN or
+    /// HALF_OPEN the failures that opened the breaker plus its failed probes since it last
+    /// closed (see the core's [`failure_count`](breaker_core::Breaker::failure_count)).
     ///
     /// # Examples
     ///

@@ -80,8 +80,8 @@
 //!
 //! # Logs
 //!
-//! Every transition is logged through `tracing` (target `breaker_std`), with the seed's
-//! messages and fields:
+//! Every transition is logged through `tracing` (target `breaker_std`), with the Python
+//! original's messages and fields:
 //!
 //! | transition | level | message | fields |
 //! |---|---|---|---|
@@ -125,7 +125,7 @@
 //!
 //! # Health (feature `serde`)
 //!
-//! [`Health`] and [`RegistryHealth`] serialize to the seed's `/health/detailed` shape:
+//! [`Health`] and [`RegistryHealth`] serialize to the Python original's `/health/detailed` shape:
 //!
 //! ```json
 //! {"database": {"circuit_breaker": "closed", "failure_count": 0, "failure_threshold": 5,

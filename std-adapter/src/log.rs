@@ -1,4 +1,4 @@
-//! The transition logs, with the seed's messages and fields.
+//! The transition logs: the Python original's messages and fields (the table: the crate docs).
 //!
 //! | transition | level | message | fields |
 //! |---|---|---|---|
@@ -37,8 +37,8 @@ pub(crate) fn transition(t: &Transition, key: Option<&str>) {
             name,
             to.as_str()
         ),
-        // The seed's message is the threshold's; any other way into OPEN says what happened
-        // (a failed probe is not "opening" a circuit that was never closed).
+        // The Python original's message is the threshold's; any other way into OPEN says what
+        // happened (a failed probe is not "opening" a circuit that was never closed).
         (State::Open, trigger) if !matches!(trigger, Trigger::FailureThreshold) => tracing::error!(
             target: LOG_TARGET,
             circuit_breaker = name,

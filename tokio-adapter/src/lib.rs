@@ -3,7 +3,7 @@
 //! The circuit breaker for tokio services: the lock-free [`breaker_core`] state machine on
 //! tokio's clock, with async calls, timeouts and cancellation, a tower middleware, per-endpoint
 //! breakers and a ready-made `503` for axum. It adds no state machine and no observability of
-//! its own: breakers are [`breaker_std::Breaker`]s, so the registry, keyed families, the seed's
+//! its own: breakers are [`breaker_std::Breaker`]s, so the registry, keyed families, the
 //! `tracing` logs, listeners, health data and Prometheus metrics are breaker-std's, and every
 //! decision is the core's one compare-and-swap.
 //!
