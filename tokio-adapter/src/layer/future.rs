@@ -3,18 +3,20 @@
 //! An enum of what `call` decided: *called* (the inner future, the [`Permit`](crate::Permit)
 //! to settle with its verdict and the classifier that gives it), *open* (the breaker said no:
 //! ready at once with the rejection, the inner service untouched) or *unguarded* (no breaker
-//! was picked for this request). Dropping the future before it finishes drops the permit,
-//! which settles the call as ignored and gives a half-open probe slot back.
+//! was picked for this request), and *done*. Dropping the future before it finishes drops the
+//! permit, which settles the call as ignored and gives a half-open probe slot back.
 //!
-//! The poll of a called future is the inner poll, the classifier and the permit's settle,
-//! inlined; the only code off that path is the unwinding guard's (a panic in the inner future
-//! is a failure) and the core's settle of anything but a clean CLOSED success.
+//! The poll of a called future is the inner poll, the classifier and the permit's settle, all
+//! inlined (`#[inline(always)]`, so the caller's code, not the compiler's mood at that call
+//! site, decides the cost); off that path are the unwinding guard's drop (a panic in the inner
+//! future is a failure) and the core's settle of anything but a clean CLOSED success. A
+//! finished future is `Done` whichever way it finished, so the caller's drop of it folds away.
 
 use core::future::Future;
 use core::mem;
 use core::ops::Deref;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{ready, Context, Poll};
 
 use breaker_core::{AsBreaker, Classify, Permit, Verdict};
 
@@ -51,11 +53,12 @@ pin_project_lite::pin_project! {
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
+    #[project_replace = StateReplace]
     enum State<F, G, K> {
         Called {
             #[pin]
             future: F,
-            // `None` once settled.
+            // `None` only while a panic unwinds out of the inner poll (the guard took it).
             permit: Option<G>,
             classifier: K,
         },
@@ -64,9 +67,11 @@ pin_project_lite::pin_project! {
             future: F,
         },
         Open {
-            // The rejection, boxed in `call`; `None` once returned.
-            error: Option<BoxError>,
+            // The rejection, boxed in `call`.
+            error: BoxError,
         },
+        // Finished: nothing left to drop, whichever way it finished.
+        Done,
     }
 }
 
@@ -78,7 +83,7 @@ impl<F, G, K> ResponseFuture<F, G, K> {
 
     #[inline(always)]
     pub(super) fn open(error: BoxError) -> Self {
-        ResponseFuture { state: State::Open { error: Some(error) } }
+        ResponseFuture { state: State::Open { error } }
     }
 
     #[inline(always)]
@@ -130,41 +135,61 @@ where
 {
     type Output = Result<T, BoxError>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Called { future, permit, classifier } => {
-                let guard = FailOnUnwind(&mut *permit);
+        let mut state = self.project().state;
+        let result = match state.as_mut().project() {
+            StateProj::Called { future, permit, .. } => {
+                let guard = FailOnUnwind(permit);
                 let poll = future.poll(cx);
                 guard.disarm();
-                let Poll::Ready(result) = poll else {
-                    return Poll::Pending;
-                };
-                if let Some(permit) = permit.take() {
-                    permit.record(classifier.classify(&result));
+                match poll {
+                    Poll::Ready(result) => result,
+                    Poll::Pending => return Poll::Pending,
                 }
-                Poll::Ready(result.map_err(Into::into))
             }
-            StateProj::Unguarded { future } => future.poll(cx).map_err(Into::into),
-            StateProj::Open { error } => Poll::Ready(Err(error.take().unwrap_or_else(polled_again))),
+            StateProj::Unguarded { future } => {
+                let result = ready!(future.poll(cx));
+                state.set(State::Done);
+                return Poll::Ready(result.map_err(Into::into));
+            }
+            StateProj::Open { .. } => return Poll::Ready(Err(take_open(state))),
+            StateProj::Done => polled_after_completion(),
+        };
+        // Finished: the permit and the classifier move out, the inner future is dropped, and
+        // the state is `Done` on every path, so dropping this future is free.
+        if let StateReplace::Called { permit: Some(permit), classifier, .. } =
+            state.project_replace(State::Done)
+        {
+            permit.record(classifier.classify(&result));
         }
+        Poll::Ready(result.map_err(Into::into))
     }
 }
 
-/// The rejection was returned already and the future polled again.
+/// The rejection, moved out of a future in the `Open` state (which becomes `Done`).
+#[inline]
+fn take_open<F, G, K>(state: Pin<&mut State<F, G, K>>) -> BoxError {
+    match state.project_replace(State::Done) {
+        StateReplace::Open { error } => error,
+        _ => polled_after_completion(),
+    }
+}
+
 #[cold]
 #[inline(never)]
-fn polled_again() -> BoxError {
-    "circuit breaker: response future polled after it completed".into()
+#[track_caller]
+fn polled_after_completion() -> ! {
+    panic!("circuit breaker ResponseFuture polled after it completed")
 }
 
 impl<F, G, K> core::fmt::Debug for ResponseFuture<F, G, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let state = match &self.state {
-            State::Called { permit: Some(_), .. } => "called",
-            State::Called { permit: None, .. } => "finished",
+            State::Called { .. } => "called",
             State::Unguarded { .. } => "unguarded",
             State::Open { .. } => "open",
+            State::Done => "done",
         };
         f.debug_struct("ResponseFuture").field("state", &state).finish_non_exhaustive()
     }

@@ -126,7 +126,7 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, request: Req) -> Self::Future {
         let Some(handle) = self.pick.pick(&request) else {
             return ResponseFuture::unguarded(self.inner.call(request));
@@ -140,7 +140,7 @@ where
                 guard.disarm();
                 ResponseFuture::called(future, permit, self.classifier.clone())
             }
-            Err(open) => ResponseFuture::open(rejected(&self.pick, &request, open)),
+            Err(open) => ResponseFuture::open(rejected(&self.pick, request, open)),
         }
     }
 }
@@ -149,7 +149,7 @@ where
 /// Out of line: only the rejection path pays for it.
 #[cold]
 #[inline(never)]
-fn rejected<Req, P, C, Po>(pick: &P, request: &Req, open: CircuitOpen) -> BoxError
+fn rejected<Req, P, C, Po>(pick: &P, request: Req, open: CircuitOpen) -> BoxError
 where
     P: Pick<Req>,
     P::Handle: Deref<Target = Breaker<C, Po>>,
@@ -159,7 +159,7 @@ where
     let rejection = Open::new(open);
     // The admission consumed the handle: ask the picker again, for the breaker's key (only a
     // keyed breaker has one).
-    let rejection = match pick.pick(request) {
+    let rejection = match pick.pick(&request) {
         Some(handle) => match handle.key() {
             Some(key) => rejection.with_key(key),
             None => rejection,
