@@ -77,8 +77,8 @@ impl Timestamp {
 /// - a reading that goes backwards while the breaker is open looks like a very long elapsed
 ///   time, so the breaker admits a probe early (one probe; a failure reopens it);
 /// - the state word keeps the open timestamp modulo [`MAX_OPEN_MS`](crate::limits::MAX_OPEN_MS) + 1
-///   (2^40 ms on the 64-bit word layout, 2^20 ms ≈ 17.5 minutes on the 32-bit one), so a breaker
-///   left open and untouched for longer than that may wait up to one more recovery timeout.
+///   (per word layout: the [`limits`](crate::limits) table), so a breaker left open and untouched
+///   for longer than that may wait up to one more recovery timeout.
 ///
 /// # Examples
 ///

@@ -112,8 +112,8 @@ impl Config {
     }
 
     /// How long OPEN rejects before admitting a probe: whole milliseconds, non-zero, at most
-    /// [`MAX_OPEN_MS`](crate::limits::MAX_OPEN_MS) (2^40 − 1 ms on the 64-bit layout, 2^20 − 1 ms ≈
-    /// 17.5 min on the 32-bit layout).
+    /// [`MAX_OPEN_MS`](crate::limits::MAX_OPEN_MS) (per word layout: the [`limits`](crate::limits)
+    /// table).
     pub const fn recovery_timeout(mut self, d: Duration) -> Self {
         self.recovery_timeout = d;
         self

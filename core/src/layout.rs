@@ -16,10 +16,8 @@
 //!    DISABLED     [ 0 ]                                       manual "force closed"
 //! ```
 //!
-//! | layout  | selected when | G | P | L | T: open-timestamp horizon |
-//! |---------|---------------|---|---|---|---------------------------|
-//! | 64-bit  | the target has 64-bit atomics (and not `breaker_word32`) | 16 | 45 | 5 | 40 bits: 2^40 ms ≈ 34.8 years |
-//! | 32-bit  | no 64-bit atomics (thumbv7em, thumbv6m, riscv32imc), or `--cfg breaker_word32` on the host | 6 | 23 | 3 | 20 bits: 2^20 ms ≈ 17.5 minutes |
+//! The widths G, P, L, T of each layout and the limits they imply are tabulated once, in the
+//! public docs of `crate::limits` (`lib.rs`); the `width` modules below are what they describe.
 //!
 //! A second word of the same width, the *phase stamp* (`[ stamp (W − G) | generation (G) ]`),
 //! records when the current phase began, for the two optional timers that need it (gradual

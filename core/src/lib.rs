@@ -1,7 +1,7 @@
 //! A lock-free, `no_std`, allocation-free circuit breaker.
 //!
 //! State, consecutive-failure count, open timestamp, half-open probe counters, a generation tag
-//! and manual overrides live in **one atomic word** (see `layout.rs` and the README's table),
+//! and manual overrides live in **one atomic word** (its widths and limits: [`limits`]),
 //! changed only by a compare-and-swap loop (`cas.rs`) around a pure transition function
 //! (`transition.rs`). Time comes from a [`Clock`] you supply; [`ManualClock`] drives tests.
 //!
@@ -114,6 +114,39 @@ pub use window::{RateConfig, RateRule, Window};
 /// [`Config`] or a [`Window`] is checked against; a value beyond one is a
 /// [`ConfigError`] naming the limit. They differ between the 64-bit and the 32-bit word layout
 /// ([`WORD_LAYOUT`](limits::WORD_LAYOUT)).
+///
+/// # The word and its limits
+///
+/// Everything a decision reads lives in one atomic word, `[ payload (P bits) | generation (G) |
+/// tag (3) ]`: the payload holds the consecutive failures in CLOSED, the backoff level (L bits)
+/// and the open timestamp (T = P − L bits) in OPEN, the probe counters in HALF_OPEN. This is the
+/// one table of the widths and of the limits they imply:
+///
+/// | | 64-bit layout | 32-bit layout |
+/// |---|---|---|
+/// | used on | targets with 64-bit atomics (x86_64, aarch64, …) | no 64-bit atomics: thumbv7em, thumbv6m, riscv32imc; a host with `--cfg breaker_word32` |
+/// | G / P / L / T bits | 16 / 45 / 5 / 40 | 6 / 23 / 3 / 20 |
+/// | [`GENERATIONS`](limits::GENERATIONS) (2^G cycles) | 65 536 | 64 |
+/// | [`MAX_BACKOFF_LEVEL`](limits::MAX_BACKOFF_LEVEL) (2^L − 1 doublings of the open time) | 31 | 7 |
+/// | [`MAX_OPEN_MS`](limits::MAX_OPEN_MS) = [`MAX_RECOVERY_TIMEOUT_MS`](limits::MAX_RECOVERY_TIMEOUT_MS) (2^T − 1 ms: the longest open cycle, backoff cap plus jitter included) | 2^40 − 1 ms ≈ 34.8 years | 2^20 − 1 ms ≈ 17.5 minutes |
+/// | [`MAX_PHASE_TIMER_MS`](limits::MAX_PHASE_TIMER_MS) (ramp period, probe timeout) | 2^47 − 1 ms | 2^25 − 1 ms ≈ 9.3 hours |
+/// | [`MAX_FAILURE_THRESHOLD`](limits::MAX_FAILURE_THRESHOLD) | 65 535 | 65 535 |
+/// | [`MAX_HALF_OPEN_PROBES`](limits::MAX_HALF_OPEN_PROBES) (and `successes_to_close` ≤ `half_open_probes`) | 255 | 255 |
+/// | [`BUCKET_CAPACITY`](limits::BUCKET_CAPACITY) (calls one window bucket counts; feature `policies`) | 4 095 | 127 |
+/// | [`MAX_BUCKETS`](limits::MAX_BUCKETS) (buckets of a time window) | 2 048 | 16 |
+/// | [`MAX_COUNT_BUCKETS`](limits::MAX_COUNT_BUCKETS) (buckets of a count window: the last N calls exactly, N up to it) | 65 536 | 65 536 |
+/// | [`MAX_STRIPES`](limits::MAX_STRIPES) (stripes of a window) | 64 | 64 |
+/// | [`JUMP_EPOCHS`](limits::JUMP_EPOCHS) (a call this many window epochs behind the newest is taken for a clock jump: the window restarts) | 65 536 | 65 536 |
+///
+/// Timestamps have 1 ms resolution. What the widths mean for a running breaker:
+///
+/// - **Wrap-around.** The open timestamp is kept modulo 2^T ms and elapsed time is computed
+///   modulo 2^T, so the clock's own wrap is harmless; a breaker that sits OPEN and untouched for
+///   longer than 2^T ms may see a small elapsed value and wait up to one more open period. (A
+///   clock that goes backwards: see [`Clock`].)
+/// - **Generations** wrap modulo 2^G. A permit held across exactly a multiple of 2^G transitions
+///   could be taken for a current one (its outcome then counts in that cycle): 64 transitions on
+///   the 32-bit layout is the figure to keep in mind when permits are held for a long time.
 ///
 /// # Examples
 ///

@@ -1,43 +1,7 @@
 //! Health data: [`Health`] for one breaker, [`FamilyHealth`] for a keyed family,
-//! [`RegistryHealth`] for a registry. With the feature `serde` all three are `Serialize` and
-//! `Deserialize`, in the `/health/detailed` shape of the Python original.
-//!
-//! One breaker is an object:
-//!
-//! ```json
-//! {"circuit_breaker": "open", "failure_count": 5, "failure_threshold": 5,
-//!  "recovery_timeout_seconds": 60.0, "retry_after_seconds": 42.5,
-//!  "probes_in_flight": 0, "probe_successes": 0, "backoff_level": 0,
-//!  "recovering": null, "window": null, "generation": 3}
-//! ```
-//!
-//! | JSON field | [`Health`] field | meaning |
-//! |---|---|---|
-//! | `circuit_breaker` | `state` | `closed`, `open`, `half_open`, `forced_open`, `forced_closed` ([`State::as_str`]) |
-//! | `failure_count` | `failure_count` | see [`Breaker::failure_count`](crate::Breaker::failure_count) |
-//! | `failure_threshold` | `failure_threshold` | consecutive failures that open it |
-//! | `recovery_timeout_seconds` | `recovery_timeout` | seconds, a float |
-//! | `retry_after_seconds` | `retry_after` | while OPEN, seconds until a probe is admitted; else `null` |
-//! | `probes_in_flight`, `probe_successes` | same | the half-open cycle |
-//! | `backoff_level` | same | failed recoveries in a row |
-//! | `recovering` | same | while ramping up after a recovery, the share admitted (0–1); else `null` |
-//! | `window` | same | a rate policy's `{"calls", "failures", "slow", "failure_rate", "slow_rate", "trip_rate", "baseline"}`; `null` for consecutive failures |
-//! | `generation` | same | the core's cycle counter |
-//! | (the entry's key) | `name`, `key` | not fields: a registry's entry key is the name, a family's the key |
-//!
-//! A family is an object with one such entry per key, and a registry an object with one entry
-//! per named breaker and per family:
-//!
-//! ```json
-//! {"database": {"circuit_breaker": "closed", "failure_count": 0, ...},
-//!  "kafka":    {"circuit_breaker": "open",   "failure_count": 3, ...},
-//!  "api":      {"/users": {"circuit_breaker": "closed", ...}, "/orders": {...}}}
-//! ```
-//!
-//! Deserializing reads the same shape back: a registry entry with a `circuit_breaker` field is
-//! a breaker, any other object a family; names and keys come from the entry keys (so a
-//! [`Health`] or [`FamilyHealth`] deserialized on its own has an empty name); an unknown state
-//! is an error.
+//! [`RegistryHealth`] for a registry (`Serialize` + `Deserialize` with the feature `serde`). The
+//! one table of the JSON fields, with examples, is in the crate docs, "Health" (`lib.rs`): keep
+//! it in step with the serde attributes below.
 
 use core::time::Duration;
 use std::borrow::Cow;

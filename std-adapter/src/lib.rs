@@ -85,12 +85,16 @@
 //!
 //! | transition | level | message | fields |
 //! |---|---|---|---|
-//! | → OPEN (threshold reached, or a probe failed) | ERROR | `Circuit breaker 'database' opening circuit` | `circuit_breaker`, `state = "open"`, `failure_count`, `threshold` |
-//! | OPEN → HALF_OPEN | INFO | `Circuit breaker 'database' transitioning to HALF_OPEN` | `circuit_breaker`, `state = "half_open"`, `elapsed_seconds` |
-//! | HALF_OPEN → CLOSED | INFO | `Circuit breaker 'database' recovered, closing circuit` | `circuit_breaker`, `state = "closed"` |
-//! | force open | WARN | `Circuit breaker 'database' forced open` | `circuit_breaker`, `state = "forced_open"`, `failure_count`, `threshold` |
-//! | force closed | WARN | `Circuit breaker 'database' forced closed` | `circuit_breaker`, `state = "forced_closed"`, `failure_count`, `threshold` |
-//! | reset | INFO | `Circuit breaker 'database' reset, closing circuit` | `circuit_breaker`, `state = "closed"`, `failure_count`, `threshold` |
+//! | CLOSED → OPEN, threshold reached | ERROR | `Circuit breaker '{name}' opening circuit` | `circuit_breaker`, `state = "open"`, `failure_count`, `threshold` |
+//! | CLOSED → OPEN, a rate reached its threshold | ERROR | `Circuit breaker '{name}' opening circuit: failure rate reached its threshold` (or `slow-call rate`) | the same, and `trigger` (`failure_rate`, `slow_call_rate`) |
+//! | HALF_OPEN → OPEN, a probe failed (or was slow, with a slow-call policy) | ERROR | `Circuit breaker '{name}' probe failed, reopening circuit` | the same, and `trigger = "probe_failed"` |
+//! | HALF_OPEN → OPEN, the probes got stuck | ERROR | `Circuit breaker '{name}' probe timed out, reopening circuit` | the same, and `trigger = "probe_timeout"` |
+//! | OPEN → HALF_OPEN | INFO | `Circuit breaker '{name}' transitioning to HALF_OPEN` | `circuit_breaker`, `state = "half_open"`, `elapsed_seconds` |
+//! | HALF_OPEN → CLOSED | INFO | `Circuit breaker '{name}' recovered, closing circuit` | `circuit_breaker`, `state = "closed"` |
+//! | force open | WARN | `Circuit breaker '{name}' forced open` | `circuit_breaker`, `state = "forced_open"`, `failure_count`, `threshold` |
+//! | force closed | WARN | `Circuit breaker '{name}' forced closed` | `circuit_breaker`, `state = "forced_closed"`, `failure_count`, `threshold` |
+//! | reset | INFO | `Circuit breaker '{name}' reset, closing circuit` | `circuit_breaker`, `state = "closed"`, `failure_count`, `threshold` |
+//! | restore (a saved state put back, any state) | INFO | `Circuit breaker '{name}' restored, {state}` | `circuit_breaker`, `state`, `failure_count`, `retry_after_seconds` (into OPEN) |
 //!
 //! Breakers of a keyed family add a `key` field. A listener that panics is logged at WARN.
 //! Calls and rejections are not logged (they are counted in metrics).
@@ -123,16 +127,48 @@
 //! ([`RegistryBuilder::policy`]), so each route gets its own window. The window shows in
 //! [`Health`] and, with `metrics`, in the `circuit_breaker_failure_ratio` gauge.
 //!
-//! # Health (feature `serde`)
+//! # Health
 //!
-//! [`Health`] and [`RegistryHealth`] serialize to the Python original's `/health/detailed` shape:
+//! [`Health`] for one breaker, [`FamilyHealth`] for a keyed family, [`RegistryHealth`] for a
+//! registry. With the feature `serde` all three are `Serialize` and `Deserialize`, in the
+//! `/health/detailed` shape of the Python original. This is the one table of their fields.
+//!
+//! One breaker is an object:
 //!
 //! ```json
-//! {"database": {"circuit_breaker": "closed", "failure_count": 0, "failure_threshold": 5,
-//!               "recovery_timeout_seconds": 60.0, "retry_after_seconds": null,
-//!               "probes_in_flight": 0, "probe_successes": 0, "generation": 0},
-//!  "api": {"/users": {"circuit_breaker": "open", "failure_count": 0, ...}}}
+//! {"circuit_breaker": "open", "failure_count": 5, "failure_threshold": 5,
+//!  "recovery_timeout_seconds": 60.0, "retry_after_seconds": 42.5,
+//!  "probes_in_flight": 0, "probe_successes": 0, "backoff_level": 0,
+//!  "recovering": null, "window": null, "generation": 3}
 //! ```
+//!
+//! | JSON field | [`Health`] field | meaning |
+//! |---|---|---|
+//! | `circuit_breaker` | `state` | `closed`, `open`, `half_open`, `forced_open`, `forced_closed` ([`State::as_str`]) |
+//! | `failure_count` | `failure_count` | see [`Breaker::failure_count`] |
+//! | `failure_threshold` | `failure_threshold` | consecutive failures that open it |
+//! | `recovery_timeout_seconds` | `recovery_timeout` | seconds, a float |
+//! | `retry_after_seconds` | `retry_after` | while OPEN, seconds until a probe is admitted; else `null` |
+//! | `probes_in_flight`, `probe_successes` | same | the half-open cycle |
+//! | `backoff_level` | same | failed recoveries in a row |
+//! | `recovering` | same | while ramping up after a recovery, the share admitted (0–1); else `null` |
+//! | `window` | same | a rate policy's `{"calls", "failures", "slow", "failure_rate", "slow_rate", "trip_rate", "baseline"}`; `null` for consecutive failures |
+//! | `generation` | same | the core's cycle counter |
+//! | (the entry's key) | `name`, `key` | not fields: a registry's entry key is the name, a family's the key |
+//!
+//! A family is an object with one such entry per key, and a registry an object with one entry
+//! per named breaker and per family:
+//!
+//! ```json
+//! {"database": {"circuit_breaker": "closed", "failure_count": 0, ...},
+//!  "kafka":    {"circuit_breaker": "open",   "failure_count": 3, ...},
+//!  "api":      {"/users": {"circuit_breaker": "closed", ...}, "/orders": {...}}}
+//! ```
+//!
+//! Deserializing reads the same shape back: a registry entry with a `circuit_breaker` field is
+//! a breaker, any other object a family; names and keys come from the entry keys (so a
+//! [`Health`] or [`FamilyHealth`] deserialized on its own has an empty name); an unknown state
+//! is an error.
 //!
 //! # Metrics (feature `metrics`)
 //!

@@ -1,19 +1,6 @@
-//! The transition logs: the Python original's messages and fields (the table: the crate docs).
-//!
-//! | transition | level | message | fields |
-//! |---|---|---|---|
-//! | CLOSED → OPEN, threshold reached | ERROR | `Circuit breaker '{name}' opening circuit` | `circuit_breaker`, `state = "open"`, `failure_count`, `threshold` |
-//! | CLOSED → OPEN, a rate reached its threshold | ERROR | `Circuit breaker '{name}' opening circuit: failure rate reached its threshold` (or `slow-call rate`) | the same, and `trigger` (`failure_rate`, `slow_call_rate`) |
-//! | HALF_OPEN → OPEN, a probe failed (or was slow, with a slow-call policy) | ERROR | `Circuit breaker '{name}' probe failed, reopening circuit` | the same, and `trigger = "probe_failed"` |
-//! | HALF_OPEN → OPEN, the probes got stuck | ERROR | `Circuit breaker '{name}' probe timed out, reopening circuit` | the same, and `trigger = "probe_timeout"` |
-//! | OPEN → HALF_OPEN | INFO | `Circuit breaker '{name}' transitioning to HALF_OPEN` | `circuit_breaker`, `state = "half_open"`, `elapsed_seconds` |
-//! | HALF_OPEN → CLOSED | INFO | `Circuit breaker '{name}' recovered, closing circuit` | `circuit_breaker`, `state = "closed"` |
-//! | force open | WARN | `Circuit breaker '{name}' forced open` | `circuit_breaker`, `state = "forced_open"`, `failure_count`, `threshold` |
-//! | force closed | WARN | `Circuit breaker '{name}' forced closed` | `circuit_breaker`, `state = "forced_closed"`, `failure_count`, `threshold` |
-//! | reset | INFO | `Circuit breaker '{name}' reset, closing circuit` | `circuit_breaker`, `state = "closed"`, `failure_count`, `threshold` |
-//! | restore (a saved state put back, any state) | INFO | `Circuit breaker '{name}' restored, {state}` | `circuit_breaker`, `state`, `failure_count`, `retry_after_seconds` (into OPEN) |
-//!
-//! Breakers of a keyed family add `key`. The target is `breaker_std`.
+//! The transition logs: the Python original's messages and fields. The one table of them (each
+//! message, its level and fields) is in the crate docs, "Logs" (`lib.rs`): keep it in step with
+//! the code below.
 
 use breaker_core::{State, Transition, Trigger};
 
