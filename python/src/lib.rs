@@ -278,9 +278,16 @@ struct RateArgs<'a, 'py> {
 
 impl RateArgs<'_, '_> {
     fn wanted(&self) -> bool {
-        [self.failure_rate, self.window_size, self.window_seconds, self.min_calls, self.slow_call_duration]
-            .into_iter()
-            .any(|v| some(v).is_some())
+        [
+            self.failure_rate,
+            self.window_size,
+            self.window_seconds,
+            self.min_calls,
+            self.slow_call_duration,
+            self.slow_call_rate,
+        ]
+        .into_iter()
+        .any(|v| some(v).is_some())
     }
 
     fn window(&self) -> PyResult<Window<BUCKETS>> {

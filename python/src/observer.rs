@@ -2,7 +2,9 @@
 //! every transition a `logging` record with the note's message, level and `extra` fields, then
 //! the listeners (a listener that raises is logged, never breaks the breaker).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use breaker_core::{CircuitOpen, Observer, State, Transition, Trigger, Verdict};
 use pyo3::prelude::*;
@@ -26,12 +28,34 @@ pub(crate) struct PyObserver {
     pub(crate) calls: [AtomicU64; 4],
     /// Transitions by `[from][to]` state index.
     pub(crate) transitions: [[AtomicU64; 5]; 5],
+    /// Transitions not yet logged and given to the listeners, in the order they were made.
+    queue: Mutex<Queue>,
+}
+
+/// The transitions waiting to be reported, and whether a thread is reporting.
+///
+/// Logging and listeners are Python code, during which the GIL may pass to another thread that
+/// makes the next transition; reported directly, that one could reach a listener first. So a
+/// transition is queued (in the order the transitions were made: every call into the core
+/// holds the GIL, which the core never gives up between its compare-and-swap and this queue),
+/// and one thread at a time reports the queue in order. The lock is held only to push or pop,
+/// never while Python runs.
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<Transition>,
+    reporting: bool,
 }
 
 impl PyObserver {
     pub(crate) fn new(py: Python<'_>, listeners: Py<PyList>) -> PyResult<Self> {
         let logger = py.import("logging")?.call_method1("getLogger", ("lockfree_breaker",))?.unbind();
-        Ok(PyObserver { logger, listeners, calls: Default::default(), transitions: Default::default() })
+        Ok(PyObserver {
+            logger,
+            listeners,
+            calls: Default::default(),
+            transitions: Default::default(),
+            queue: Mutex::default(),
+        })
     }
 
     fn report(&self, py: Python<'_>, t: &Transition) {
@@ -119,8 +143,29 @@ impl PyObserver {
 impl Observer for PyObserver {
     fn on_transition(&self, t: &Transition) {
         self.transitions[state_index(t.from)][state_index(t.to)].fetch_add(1, Ordering::Relaxed);
+        {
+            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            q.pending.push_back(*t);
+            if q.reporting {
+                return; // the thread reporting now reports this one too, in order
+            }
+            q.reporting = true;
+        }
         // Every call into the core is made from a method holding the GIL: this only checks.
-        Python::attach(|py| self.report(py, t));
+        Python::attach(|py| loop {
+            let next = {
+                let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                let next = q.pending.pop_front();
+                if next.is_none() {
+                    q.reporting = false;
+                }
+                next
+            };
+            match next {
+                Some(t) => self.report(py, &t),
+                None => break,
+            }
+        });
     }
 
     #[inline]
@@ -190,6 +235,8 @@ pub(crate) struct TransitionEvent {
     open_seconds: Option<f64>,
     /// Failed recoveries in a row.
     backoff_level: u32,
+    /// The core's cycle counter after the transition (wrapping): one more for each transition.
+    generation: u32,
 }
 
 impl TransitionEvent {
@@ -205,6 +252,7 @@ impl TransitionEvent {
             elapsed_seconds: t.open_for.map(|d| d.as_secs_f64()),
             open_seconds: t.open_duration.map(|d| d.as_secs_f64()),
             backoff_level: t.backoff_level,
+            generation: t.generation,
         })
     }
 }
