@@ -171,3 +171,24 @@ async fn a_closure_picks_named_breakers_from_the_registry() {
     let e = svc.clone().oneshot("search").await.unwrap_err();
     assert_eq!(open(&e).map(|o| (o.name(), o.key())), Some(("search", None)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_key_the_family_cannot_hold_goes_through_unguarded() {
+    let registry = breaker_tokio::registry()
+        .default_config(Config::new().failure_threshold(1))
+        .bounds("tiny", 1, Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let family = registry.keyed::<String>("tiny").unwrap();
+    let upstream = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(status(502)) });
+    let svc = CircuitBreakerLayer::http(ByKey::by_path(family.clone())).layer(upstream);
+    let send = |path: &str| svc.clone().oneshot(Request::get(path).body(()).unwrap());
+    assert_eq!(send("/a").await.unwrap().status(), 502);
+    assert_eq!(family.get("/a").unwrap().state(), State::Open);
+    // "/a" is open (it protects): the family keeps it, and has no room for "/b".
+    for _ in 0..3 {
+        assert_eq!(send("/b").await.unwrap().status(), 502, "unguarded, not rejected");
+    }
+    assert_eq!(family.len(), 1);
+    assert!(send("/a").await.unwrap_err().is::<Open>());
+}

@@ -401,3 +401,30 @@ async fn a_closure_picks_and_none_is_unguarded() {
     let e = svc.ready().await.unwrap().call(false).await.unwrap_err();
     assert_eq!(e.to_string(), "down", "still unguarded");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_response_future_polled_after_it_completed_panics() {
+    let b = breaker(1, SECOND);
+    for fail in [false, true] {
+        if fail {
+            b.force_open();
+        }
+        let mut svc = CircuitBreaker::new(service_fn(|_: ()| async { Ok::<_, Infallible>(()) }), b);
+        let mut future = Box::pin(svc.call(()));
+        let waker = futures_noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(future.as_mut().poll(&mut cx).is_ready());
+        assert!(format!("{future:?}").contains("done"));
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        assert!(again.is_err(), "polled again (open: {fail})");
+    }
+    assert_eq!(b.state(), State::ForcedOpen);
+}
+
+fn futures_noop_waker() -> std::task::Waker {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    std::task::Waker::from(Arc::new(Noop))
+}
