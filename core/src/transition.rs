@@ -247,6 +247,108 @@ const fn trigger_of(reason: TripReason) -> Trigger {
     }
 }
 
+// ---- fast paths ----
+//
+// The common steps, computed on the word in place instead of through decode, match and encode.
+// Each is the transition function restricted to the words where it answers (`Some`), and is
+// checked against it on every reachable word by the `fast_paths_are_the_transition_function`
+// property below: where a fast path answers, `transition` gives the same next word and outcome,
+// reports no change and needs no clock; where it does not, the caller asks `transition`.
+
+/// The admission of [`Event::Acquire`] in CLOSED without a ramp, whatever the failure count:
+/// admitted in the word's generation, clean when no failure is pending; nothing stored.
+/// `None` for every other word (a ramp, OPEN, HALF_OPEN, manual states).
+#[inline(always)]
+pub(crate) const fn fast_acquire(word: Word) -> Option<(u32, Admission)> {
+    if layout::is_closed_unramped(word) {
+        Some((layout::gen_of(word), Admission::Closed { clean: !layout::has_failures(word) }))
+    } else {
+        None
+    }
+}
+
+/// A closed-state permit of generation `gen` reports a failure that does not trip: the word
+/// with one more failure (a CAS, no clock). `None` when the failure reaches `threshold` (the
+/// trip needs the time), or the word is not CLOSED in generation `gen` (stale).
+#[inline(always)]
+pub(crate) const fn fast_record_failure(word: Word, gen: u32, threshold: u32) -> Option<Word> {
+    if layout::is_closed_in(word, gen) && layout::closed_failures(word) + 1 < threshold {
+        Some(layout::add_failure(word))
+    } else {
+        None
+    }
+}
+
+/// A closed-state permit of generation `gen` admitted with failures pending reports a success:
+/// the word with its failures cleared (the word itself when none are pending). `None` when the
+/// word is not CLOSED in generation `gen` (stale).
+#[inline(always)]
+pub(crate) const fn fast_record_success(word: Word, gen: u32) -> Option<Word> {
+    if layout::is_closed_in(word, gen) {
+        Some(layout::clear_failures(word))
+    } else {
+        None
+    }
+}
+
+/// [`Event::Acquire`] on an OPEN word whose open period is over at `now`: the first probe
+/// (OPEN → HALF_OPEN, next generation, one slot taken). `None` for every other word, a
+/// rejecting OPEN word included.
+#[inline(always)]
+pub(crate) const fn fast_admit_probe(word: Word, cfg: &ValidConfig, now: Now) -> Option<Step> {
+    let Phase::Open { opened_at, level } = layout::decode(word).phase else {
+        return None;
+    };
+    let gen = layout::gen_of(word);
+    if open_retry_ms(cfg, opened_at, level, gen, now.ms).is_some() {
+        return None;
+    }
+    let gen = layout::next_gen(gen);
+    let next = layout::encode(Decoded { gen, phase: Phase::HalfOpen { issued: 1, successes: 0, level } });
+    let change = Change {
+        from: State::Open,
+        to: State::HalfOpen,
+        trigger: Trigger::RecoveryTimeout,
+        failure_count: 0,
+        open_for_ms: Some(layout::elapsed_since(opened_at, now.ms)),
+        level,
+        gen,
+        stamp: true,
+    };
+    Some(Step::Done {
+        next,
+        outcome: Outcome::Admitted { gen, kind: Admission::Probe },
+        change: Some(change),
+    })
+}
+
+/// A probe of generation `gen` fails at `now`: HALF_OPEN → OPEN one backoff level up, stamped
+/// `now`, next generation. `None` when the word is not HALF_OPEN in generation `gen`.
+#[inline(always)]
+pub(crate) const fn fast_probe_failure(word: Word, gen: u32, cfg: &ValidConfig, now: Now) -> Option<Step> {
+    let Phase::HalfOpen { level, .. } = layout::decode(word).phase else {
+        return None;
+    };
+    if layout::gen_of(word) != gen {
+        return None;
+    }
+    let gen = layout::next_gen(gen);
+    let level = cfg.next_level(level);
+    let next =
+        layout::encode(Decoded { gen, phase: Phase::Open { opened_at: layout::stamp(now.ms), level } });
+    let change = Change {
+        from: State::HalfOpen,
+        to: State::Open,
+        trigger: Trigger::ProbeFailed,
+        failure_count: 1,
+        open_for_ms: None,
+        level,
+        gen,
+        stamp: false,
+    };
+    Some(Step::Done { next, outcome: APPLIED, change: Some(change) })
+}
+
 /// The transition function.
 #[inline]
 pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &ValidConfig) -> Step {
@@ -1068,9 +1170,107 @@ mod properties {
         ]
     }
 
+    /// The step `transition` takes, asking for time (`now`) only if it needs it.
+    fn step(word: Word, event: Event, now: Now, cfg: &ValidConfig) -> (Step, bool) {
+        match transition(word, event, None, cfg) {
+            Step::NeedsTime => (transition(word, event, Some(now), cfg), true),
+            done => (done, false),
+        }
+    }
+
     proptest! {
         // PROPTEST_CASES overrides the count (ci/miri.sh shrinks it under Miri).
         #![proptest_config(ProptestConfig::default())]
+
+        /// The fast paths (`fast_acquire`, `fast_record_failure`, `fast_record_success`) are the
+        /// transition function where they answer: same next word, same outcome, no change
+        /// reported, no clock read. And they answer wherever they are meant to: every
+        /// admission in CLOSED without a ramp, every non-tripping failure and every success of
+        /// a closed-state permit of the word's generation.
+        #[test]
+        fn fast_paths_are_the_transition_function(
+            (cfg, word) in config().prop_flat_map(|c| (Just(c), reachable(c))),
+            gen in prop_oneof![Just(None), (0..GENERATIONS).prop_map(Some)],
+            clean in any::<bool>(),
+            now in any::<Ms>(),
+            elapsed in 0..5_000 as Ms,
+        ) {
+            let now = Now { ms: now, phase_elapsed: None };
+            let d = layout::decode(word);
+            // A permit of the word's own generation, or of any other.
+            let gen = gen.unwrap_or(d.gen);
+            let kind = Admission::Closed { clean };
+
+            let (acquired, timed) = step(word, Event::Acquire, now, &cfg);
+            match fast_acquire(word) {
+                Some((g, kind)) => {
+                    prop_assert!(!timed);
+                    let admitted = Outcome::Admitted { gen: g, kind };
+                    prop_assert_eq!(acquired, Step::Done { next: word, outcome: admitted, change: None });
+                }
+                None => {
+                    let admits = matches!(d.phase, Phase::Closed { ramping: false, .. });
+                    prop_assert!(!admits, "a closed admission left the fast path");
+                }
+            }
+
+            let failure = Event::Record { gen, kind, verdict: Verdict::Failure };
+            let (failed, timed) = step(word, failure, now, &cfg);
+            match fast_record_failure(word, gen, cfg.failure_threshold) {
+                Some(next) => {
+                    prop_assert!(!timed);
+                    prop_assert_eq!(failed, Step::Done { next, outcome: APPLIED, change: None });
+                }
+                None => {
+                    let counts = matches!(d.phase, Phase::Closed { failures, .. }
+                        if gen == d.gen && failures + 1 < cfg.failure_threshold);
+                    prop_assert!(!counts, "a non-tripping failure left the fast path");
+                }
+            }
+
+            let probe = Event::Record { gen, kind: Admission::Probe, verdict: Verdict::Failure };
+            let (reopened, _) = step(word, probe, now, &cfg);
+            // A record never looks at the phase's elapsed time (`apply_at` leaves it out).
+            for verdict in [Verdict::Success, Verdict::Failure, Verdict::Ignore] {
+                for kind in [kind, Admission::Probe] {
+                    let record = Event::Record { gen, kind, verdict };
+                    let timed = Now { ms: now.ms, phase_elapsed: Some(elapsed) };
+                    prop_assert_eq!(step(word, record, timed, &cfg), step(word, record, now, &cfg));
+                }
+            }
+            match fast_probe_failure(word, gen, &cfg, now) {
+                Some(fast) => prop_assert_eq!(fast, reopened),
+                None => {
+                    let probing = matches!(d.phase, Phase::HalfOpen { .. }) && gen == d.gen;
+                    prop_assert!(!probing, "a failed probe left the fast path");
+                }
+            }
+            let (admitted, _) = step(word, Event::Acquire, now, &cfg);
+            match fast_admit_probe(word, &cfg, now) {
+                Some(fast) => prop_assert_eq!(fast, admitted),
+                None => {
+                    let probe_admitted = matches!(
+                        admitted,
+                        Step::Done { outcome: Outcome::Admitted { kind: Admission::Probe, .. }, .. }
+                    );
+                    let open = matches!(d.phase, Phase::Open { .. });
+                    prop_assert!(!(open && probe_admitted), "a probe admission left the fast path");
+                }
+            }
+
+            let success = Event::Record { gen, kind: Admission::Closed { clean: false }, verdict: Verdict::Success };
+            let (succeeded, timed) = step(word, success, now, &cfg);
+            match fast_record_success(word, gen) {
+                Some(next) => {
+                    prop_assert!(!timed);
+                    prop_assert_eq!(succeeded, Step::Done { next, outcome: APPLIED, change: None });
+                }
+                None => {
+                    let closed_here = matches!(d.phase, Phase::Closed { .. }) && gen == d.gen;
+                    prop_assert!(!closed_here, "a closed-state success left the fast path");
+                }
+            }
+        }
 
         #[test]
         fn transition_is_total_and_keeps_invariants(
