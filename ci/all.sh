@@ -16,5 +16,6 @@ step firmware; bash ci/firmware.sh
 step e2e;     bash ci/e2e.sh
 step msrv;    bash ci/msrv.sh
 step package; bash ci/package.sh
+step python; bash ci/python.sh
 step fuzz;    bash ci/fuzz.sh
 step "all checks passed"

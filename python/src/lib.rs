@@ -462,7 +462,12 @@ impl CircuitBreaker {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let f = || func.call(args, kwargs).map(Bound::unbind);
+        // No arguments (the note's `breaker.call(call_external_service)`): a vectorcall
+        // without building a call.
+        let f = || match kwargs {
+            None if args.is_empty() => func.call0().map(Bound::unbind),
+            _ => func.call(args, kwargs).map(Bound::unbind),
+        };
         let expected = &*self.expected;
         let classify = |r: &PyResult<Py<PyAny>>| match r {
             Ok(_) => Verdict::Success,
