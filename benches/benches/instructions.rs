@@ -47,7 +47,8 @@ use std::sync::Arc;
 use std::task::Wake;
 use std::time::Duration;
 
-use breaker_core::{Config, ManualClock, RateConfig, State, Window, MAX_FAILURE_THRESHOLD};
+use breaker_core::limits::MAX_FAILURE_THRESHOLD;
+use breaker_core::{Config, ManualClock, RateConfig, State, Window};
 use gungraun::{
     library_benchmark, library_benchmark_group, main, Callgrind, EventKind, LibraryBenchmarkConfig,
 };
