@@ -29,8 +29,9 @@ use clock::{type_name, ManualClock, PyClock};
 use observer::{PyObserver, TransitionEvent, OUTCOMES};
 use types::{types, STATE_NAMES};
 
-/// Buckets of a rate window: a count window of `window_size` calls is 20 buckets of
-/// `ceil(window_size / 20)` calls, a time window of `window_seconds` 20 buckets of a 20th.
+/// Buckets of a rate window: a count window of `window_size` calls (a multiple of 20) is 20
+/// buckets of `window_size / 20` calls, a time window of `window_seconds` (a multiple of 20 ms)
+/// 20 buckets of a 20th; any other size is a `ValueError`, never rounded.
 const BUCKETS: usize = 20;
 
 type ConsecutiveBreaker = Breaker<PyClock, PyObserver, Consecutive>;
@@ -317,7 +318,15 @@ impl RateArgs<'_, '_> {
             }
             (None, Some(s)) => {
                 let total = args::seconds(s, "window_seconds", false)?;
-                let width = Duration::from_millis((total.as_millis() as u64).div_ceil(BUCKETS as u64));
+                let total_ms = total.as_millis() as u64;
+                if total_ms % BUCKETS as u64 != 0 {
+                    // Never a silently rounded value: the window is 20 equal buckets of whole ms.
+                    return Err(PyValueError::new_err(format!(
+                        "window_seconds must be a multiple of {} ms (the window's {BUCKETS} buckets of whole milliseconds), got {total_ms} ms",
+                        BUCKETS
+                    )));
+                }
+                let width = Duration::from_millis(total_ms / BUCKETS as u64);
                 Window::time(width, rule).map_err(args::config_error)
             }
             (size, None) => {
@@ -325,8 +334,14 @@ impl RateArgs<'_, '_> {
                     Some(n) => args::int(n, "window_size", BUCKETS as u64, 1 << 30)?,
                     None => 100,
                 };
-                let per_bucket = n.div_ceil(BUCKETS as u32);
-                Window::count(per_bucket, rule).map_err(args::config_error)
+                if n % BUCKETS as u32 != 0 {
+                    // Never a silently rounded value: "the last N calls" is exact only for N a
+                    // multiple of the window's buckets.
+                    return Err(PyValueError::new_err(format!(
+                        "window_size must be a multiple of {BUCKETS} (the window's buckets), got {n}"
+                    )));
+                }
+                Window::count(n / BUCKETS as u32, rule).map_err(args::config_error)
             }
         }
     }

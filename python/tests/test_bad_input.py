@@ -28,6 +28,8 @@ from lockfree_breaker import CircuitBreaker, ManualClock
         ({"expected_exception": 42}, TypeError, "expected_exception"),
         ({"name": 3}, TypeError, "name"),
         ({"name": ""}, ValueError, "name"),
+        ({"failure_rate": 0.5, "window_size": 25}, ValueError, "window_size must be a multiple of 20"),
+        ({"failure_rate": 0.5, "window_seconds": 0.01}, ValueError, "window_seconds must be a multiple"),
         ({"half_open_probes": 0}, ValueError, "half_open_probes"),
         ({"half_open_probes": 1, "successes_to_close": 2}, ValueError, "successes_to_close"),
         ({"backoff_max": 10, "recovery_timeout": 60}, ValueError, "backoff_max"),
