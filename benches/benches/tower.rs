@@ -14,7 +14,7 @@
 //! - `arc_clone_drop`: cloning and dropping that `Arc` alone, which is what the `Arc` handle
 //!   costs per request (two atomic read-modify-writes on the shared count).
 //! - `breaker_layer_static`: the same with the breaker held as a `&'static`
-//!   (`breaker_tokio::leak`): no reference counting per request.
+//!   (`Box::leak`): no reference counting per request.
 //! - `tower_resilience_layer`: behind `tower_resilience_circuitbreaker::CircuitBreakerLayer`
 //!   with its consecutive-failures model (the seed's rule), closed success.
 //!
@@ -106,7 +106,7 @@ fn tower(c: &mut Criterion) {
     );
     // What the `Arc` handle costs by itself: the clone and drop every request makes.
     g.bench_function("arc_clone_drop", |b| b.iter(|| drop(black_box(Arc::clone(black_box(&breaker))))));
-    let forever: &'static breaker_tokio::Breaker = breaker_tokio::leak(breaker);
+    let forever: &'static breaker_tokio::Breaker = Box::leak(Box::new(breaker_tokio::builder("bench").build().expect("valid config")));
     run(&mut g, "breaker_layer_static", breaker_tokio::layer::CircuitBreakerLayer::new(forever).layer(Echo));
 
     let resilience = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
