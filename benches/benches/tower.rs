@@ -106,7 +106,8 @@ fn tower(c: &mut Criterion) {
     );
     // What the `Arc` handle costs by itself: the clone and drop every request makes.
     g.bench_function("arc_clone_drop", |b| b.iter(|| drop(black_box(Arc::clone(black_box(&breaker))))));
-    let forever: &'static breaker_tokio::Breaker = Box::leak(Box::new(breaker_tokio::builder("bench").build().expect("valid config")));
+    let forever: &'static breaker_tokio::Breaker =
+        Box::leak(Box::new(breaker_tokio::builder("bench").build().expect("valid config")));
     run(&mut g, "breaker_layer_static", breaker_tokio::layer::CircuitBreakerLayer::new(forever).layer(Echo));
 
     let resilience = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
