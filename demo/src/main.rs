@@ -429,7 +429,7 @@ mod tests {
     }
 
     async fn admin_call(app: &Arc<App>, auth: Option<&str>) -> StatusCode {
-        let mut req = Request::post("/admin/breakers/kafka/open");
+        let mut req = Request::post("/admin/breakers/kafka/force_open");
         if let Some(auth) = auth {
             req = req.header(AUTHORIZATION, auth);
         }
