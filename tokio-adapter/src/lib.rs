@@ -118,10 +118,9 @@ pub mod prelude {
     #[cfg(feature = "http")]
     pub use crate::HttpClassifier;
     pub use crate::{
-        BreakerExt, CallError, CircuitOpen, Classify, Config, Registry, State, TimedCallError, Verdict,
+        Breaker, BreakerExt, CallError, CircuitOpen, Classify, Config, Registry, State, TimedCallError,
+        Verdict,
     };
-    /// The breaker type, on tokio's clock.
-    pub type Breaker<P = crate::Consecutive> = crate::Breaker<crate::TokioClock, P>;
 }
 
 /// A breaker: breaker-std's [`Breaker`](breaker_std::Breaker) with tokio's clock as the

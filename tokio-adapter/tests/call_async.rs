@@ -208,7 +208,7 @@ async fn a_timed_out_probe_reopens() {
     assert_eq!(b.state(), State::Open);
 }
 
-fn slow_breaker(as_failure: bool) -> breaker_tokio::Breaker<Window<4>> {
+fn slow_breaker(as_failure: bool) -> breaker_tokio::Breaker<breaker_tokio::TokioClock, Window<4>> {
     // Trips at 50 % failures or 50 % slow calls (≥ 500 ms), once 10 calls are in.
     let rule =
         RateConfig::new(500, 10).slow_calls(Duration::from_millis(500), 500, as_failure).validate().unwrap();
