@@ -428,3 +428,21 @@ fn futures_noop_waker() -> std::task::Waker {
     }
     std::task::Waker::from(Arc::new(Noop))
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_listener_does_not_disturb_the_request() {
+    let b: &'static Breaker = Box::leak(Box::new(
+        breaker_tokio::builder("upstream")
+            .failure_threshold(1)
+            .on_success(|_| panic!("listener bug"))
+            .on_failure(|_| panic!("listener bug"))
+            .build()
+            .unwrap(),
+    ));
+    let upstream = Upstream::default();
+    let mut svc = CircuitBreaker::new(upstream, b);
+    // breaker-std catches the listener's panic; the settle goes on, and so does the request.
+    assert_eq!(svc.ready().await.unwrap().call(false).await.unwrap(), "ok");
+    assert_eq!(svc.ready().await.unwrap().call(true).await.unwrap_err().to_string(), "502");
+    assert_eq!(b.state(), State::Open);
+}
