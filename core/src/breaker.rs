@@ -408,7 +408,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         if verdict == Verdict::Ignore {
             self.observer.on_outcome(self.name, verdict);
         } else {
-            self.record_closed(layout::gen_of(word), verdict, word, false);
+            self.record_closed_inline(layout::gen_of(word), verdict, word, false);
         }
         result.map_err(CallError::Inner)
     }

@@ -67,12 +67,9 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// Applies `event` to the word, starting from `current`: a word just loaded (`fresh`) or a
     /// recently seen one to try as the first CAS guess. Returns the outcome and the word it was
     /// decided on (the stored one, if it stored).
-    ///
-    /// Out of line: one copy of the loop serves every event (the slow paths, manual control),
-    /// which keeps the firmware image small.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn apply(&self, event: Event, current: Word, fresh: bool) -> (Outcome, Word) {
-        self.apply_event(event, current, fresh, None)
+        self.apply_with(|word, now, cfg| transition(word, event, now, cfg), current, fresh)
     }
 
     /// [`apply`](Breaker::apply) around any pure decision `decide(word, now, config)` with the
@@ -104,25 +101,6 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         fresh: bool,
         clock_ms: u64,
     ) -> (Outcome, Word) {
-        // A record's decision never looks at the phase's elapsed time (only admissions do: the
-        // ramp, the probe timeout), so a probe's failure skips the phase stamp.
-        let now = match event {
-            Event::Record { .. } => Now { ms: clock_ms as Ms, phase_elapsed: None },
-            _ => self.now_for(current, clock_ms, fresh),
-        };
-        self.apply_event(event, current, fresh, Some((clock_ms, now)))
-    }
-
-    /// The one copy of the loop for [`Event`]s: [`apply`](Breaker::apply) and
-    /// [`apply_at`](Breaker::apply_at).
-    #[inline(never)]
-    fn apply_event(
-        &self,
-        event: Event,
-        current: Word,
-        fresh: bool,
-        first: Option<(u64, Now)>,
-    ) -> (Outcome, Word) {
         let decide = |word, now: Option<Now>, cfg: &ValidConfig| {
             let fast = match (event, now) {
                 (Event::Acquire, Some(now)) => fast_admit_probe(word, cfg, now),
@@ -136,7 +114,13 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 None => transition(word, event, now, cfg),
             }
         };
-        self.apply_timed(decide, current, fresh, first)
+        // A record's decision never looks at the phase's elapsed time (only admissions do: the
+        // ramp, the probe timeout), so a probe's failure skips the phase stamp.
+        let now = match event {
+            Event::Record { .. } => Now { ms: clock_ms as Ms, phase_elapsed: None },
+            _ => self.now_for(current, clock_ms, fresh),
+        };
+        self.apply_timed(decide, current, fresh, Some((clock_ms, now)))
     }
 
     #[inline]

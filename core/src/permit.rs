@@ -390,9 +390,15 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         self.record_closed_inline(gen, verdict, current, fresh)
     }
 
-    /// [`record_closed`](Breaker::record_closed)'s body.
+    /// [`record_closed`](Breaker::record_closed), inlined into an out-of-line caller.
     #[inline(always)]
-    fn record_closed_inline(&self, gen: u32, verdict: Verdict, current: layout::Word, fresh: bool) {
+    pub(crate) fn record_closed_inline(
+        &self,
+        gen: u32,
+        verdict: Verdict,
+        current: layout::Word,
+        fresh: bool,
+    ) {
         match self.config.pristine_failure_threshold() {
             Some(threshold) => self.record_closed_under(threshold, gen, verdict, current, fresh),
             None => self.record_closed_replaced(gen, verdict, current, fresh),
