@@ -191,11 +191,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     #[inline(always)]
     fn reject_while_open(&self, word: layout::Word) -> FastOpen {
         if let Some(opened_at) = layout::open_at_level0(word) {
-            // Jitter (a never-replaced config's, the shortcut has none) is computed out of line:
-            // without it the open duration is the timeout, and the fast path has no jitter term.
-            let cfg = match self.config.read_open_shortcut(0) {
-                Some(cfg) if cfg.jitter_ms == 0 => cfg,
-                _ => return FastOpen::AskSlot,
+            let Some(cfg) = self.config.read_open_shortcut(0) else {
+                return FastOpen::AskSlot;
             };
             let now = self.clock.now().as_millis() as layout::Ms;
             return match open_retry_ms(&cfg, opened_at, 0, layout::gen_of(word), now) {
@@ -351,26 +348,24 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         classify: impl Classify<T, E>,
     ) -> Result<T, CallError<E>> {
         let word = self.word.load(Ordering::Acquire);
-        if P::CONSECUTIVE && layout::is_clean_closed(word) {
-            // The hot path without a permit: a clean closed-state call changes nothing unless
-            // it fails, and a failure is one CAS from the admission word (`record_closed`).
-            // The guard records a failure if `f` or `classify` unwinds; on the normal path it is
-            // disarmed and compiles away.
+        // `clean` first: one compare with an immediate, which the success path below reuses.
+        let clean = layout::is_clean_closed(word);
+        if P::CONSECUTIVE && (clean || layout::is_closed_unramped(word)) {
+            // The hot path without a permit: admitted on the loaded word whatever its failure
+            // count (`fast_acquire`). A clean call changes nothing unless it fails; a failure,
+            // or a success with failures pending, is one CAS from the admission word
+            // (`record_closed`). The guard records a failure if `f` or `classify` unwinds; on
+            // the normal path it is disarmed and compiles away.
             let mut guard = UnwindGuard { breaker: self, word, armed: true };
             let result = f();
             let verdict = classify.classify(&result);
             guard.armed = false;
-            if verdict == Verdict::Failure {
+            if verdict == Verdict::Failure || (!clean && verdict == Verdict::Success) {
                 self.record_closed(layout::gen_of(word), verdict, word, false);
             } else {
                 self.observer.on_outcome(self.name, verdict);
             }
             return result.map_err(CallError::Inner);
-        }
-        if P::CONSECUTIVE && layout::is_closed_unramped(word) {
-            // Failures pending: still admitted on the loaded word (`fast_acquire`), out of line
-            // so the clean path above stays as it was.
-            return self.call_closed(f, classify, word);
         }
         if !P::CONSECUTIVE && layout::is_clean_closed(word) && self.policy.slow_call_ms().is_none() {
             // A rate policy's closed-state call without slow-call timing: no permit either; the
@@ -389,28 +384,6 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             FastOpen::Expired(_) | FastOpen::Pass => {}
         }
         self.call_slow(f, classify)
-    }
-
-    /// `call_with` on a CLOSED word with failures pending (not ramping): admitted on `word`
-    /// without a store; a failure, or the success that clears the failures, is one CAS from it
-    /// (`record_closed`).
-    #[inline(never)]
-    fn call_closed<T, E>(
-        &self,
-        f: impl FnOnce() -> Result<T, E>,
-        classify: impl Classify<T, E>,
-        word: Word,
-    ) -> Result<T, CallError<E>> {
-        let mut guard = UnwindGuard { breaker: self, word, armed: true };
-        let result = f();
-        let verdict = classify.classify(&result);
-        guard.armed = false;
-        if verdict == Verdict::Ignore {
-            self.observer.on_outcome(self.name, verdict);
-        } else {
-            self.record_closed_inline(layout::gen_of(word), verdict, word, false);
-        }
-        result.map_err(CallError::Inner)
     }
 
     /// `call_with` after [`FastOpen::AskSlot`] (see `acquire_open_cold`).

@@ -88,11 +88,10 @@ mod plain {
             self.0
         }
 
-        /// The failure threshold alone, for the closed-state failure fast path (always known:
-        /// nothing replaces a plain config).
+        /// The failure threshold alone, for the closed-state failure fast path.
         #[inline(always)]
-        pub(crate) fn pristine_failure_threshold(&self) -> Option<u32> {
-            Some(self.0.failure_threshold)
+        pub(crate) fn failure_threshold(&self) -> u32 {
+            self.0.failure_threshold
         }
 
         /// The config (all of it: a copy costs nothing here).
@@ -408,17 +407,15 @@ mod cell {
             self.read_versioned().0
         }
 
-        /// The failure threshold while the config was never replaced, for the closed-state
-        /// failure fast path: one relaxed load of the version and one of `initial`'s field (a
-        /// copy of the whole `read` would be eight). `None` once replaced: the caller reads the
-        /// config (out of line, so the fast path makes no call it must save registers for).
+        /// The failure threshold of the config in force, for the closed-state failure fast
+        /// path: one relaxed load of the version and one of `initial`'s field while the config
+        /// was never replaced (a copy of the whole `read` would be eight), the slot otherwise.
         #[inline(always)]
-        pub(crate) fn pristine_failure_threshold(&self) -> Option<u32> {
+        pub(crate) fn failure_threshold(&self) -> u32 {
             if pristine(self.version.load(Ordering::Relaxed)) {
-                Some(self.initial.failure_threshold)
-            } else {
-                None
+                return self.initial.failure_threshold;
             }
+            self.read_replaced().0.failure_threshold
         }
 
         /// The open timing at backoff `level` of the config in force (see [`open_timing`]),

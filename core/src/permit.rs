@@ -386,45 +386,14 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// that is one CAS and no clock read; anything else (the tripping failure, a stale permit)
     /// goes through the CAS loop with the transition function. Then the observer hears.
     #[inline(never)]
-    pub(crate) fn record_closed(&self, gen: u32, verdict: Verdict, current: layout::Word, fresh: bool) {
-        self.record_closed_inline(gen, verdict, current, fresh)
-    }
-
-    /// [`record_closed`](Breaker::record_closed), inlined into an out-of-line caller.
-    #[inline(always)]
-    pub(crate) fn record_closed_inline(
+    pub(crate) fn record_closed(
         &self,
-        gen: u32,
-        verdict: Verdict,
-        current: layout::Word,
-        fresh: bool,
-    ) {
-        match self.config.pristine_failure_threshold() {
-            Some(threshold) => self.record_closed_under(threshold, gen, verdict, current, fresh),
-            None => self.record_closed_replaced(gen, verdict, current, fresh),
-        }
-    }
-
-    /// [`record_closed`](Breaker::record_closed) on a reconfigured breaker: the threshold from
-    /// the config cell's slot.
-    #[cold]
-    #[inline(never)]
-    fn record_closed_replaced(&self, gen: u32, verdict: Verdict, current: layout::Word, fresh: bool) {
-        let threshold = self.config.read().failure_threshold;
-        self.record_closed_under(threshold, gen, verdict, current, fresh)
-    }
-
-    /// The loop of [`record_closed`](Breaker::record_closed) under `threshold`. Every call in
-    /// it is a tail call, so the fast path saves no registers.
-    #[inline(always)]
-    fn record_closed_under(
-        &self,
-        threshold: u32,
         gen: u32,
         verdict: Verdict,
         mut current: layout::Word,
         mut fresh: bool,
     ) {
+        let threshold = self.config.failure_threshold();
         loop {
             let next = if verdict == Verdict::Failure {
                 fast_record_failure(current, gen, threshold)
