@@ -12,8 +12,7 @@ use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
 use crate::sync::{constructor, AtomicU32, AtomicWord, Ordering};
 use crate::transition::{
-    fast_acquire, open_retry_ms, ramp_admits, ramp_count, ramp_permille, state_of, Admission, Control, Event,
-    Outcome,
+    open_retry_ms, ramp_admits, ramp_count, ramp_permille, state_of, Admission, Control, Event, Outcome,
 };
 use crate::{
     CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket, ValidConfig,
@@ -161,16 +160,13 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     pub fn try_acquire_ticket(&self) -> Result<Ticket, CircuitOpen> {
         let word = self.word.load(Ordering::Acquire);
         // The hot path, spelled out so it stays one load and one compare, and small enough to be
-        // inlined into every caller: CLOSED without a ramp, failures pending or not (the
-        // transition function's answer, `fast_acquire`); everything else is out of line in
-        // `acquire_slow`.
-        if let Some((gen, kind)) = fast_acquire(word) {
-            return Ok(Ticket::new(gen, kind, self.start_ms()));
+        // inlined into every caller; everything else is out of line in `acquire_slow`.
+        if layout::is_clean_closed(word) {
+            return Ok(Ticket::new(layout::gen_of(word), Admission::Closed { clean: true }, self.start_ms()));
         }
         match self.reject_while_open(word) {
             FastOpen::Rejected(open) => return Err(open),
             FastOpen::AskSlot => return self.acquire_open_cold(word),
-            FastOpen::Expired(clock_ms) => return self.acquire_probe(word, clock_ms),
             FastOpen::Pass => {}
         }
         self.acquire_slow(word)
@@ -184,24 +180,16 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// word (one load, at backoff level 0 without jitter); any other open timing is read from
     /// the cell's slot out of line ([`FastOpen::AskSlot`]), so the common case stays as small
     /// as with a plain config.
-    ///
-    /// Inlined, it handles backoff level 0 only (one mask and compare on the word, the level a
-    /// constant): an OPEN word at a higher level asks the slot out of line, which handles every
-    /// level.
     #[inline(always)]
     fn reject_while_open(&self, word: layout::Word) -> FastOpen {
-        if let Some(opened_at) = layout::open_at_level0(word) {
-            let Some(cfg) = self.config.read_open_shortcut(0) else {
+        if let Phase::Open { opened_at, level } = layout::decode(word).phase {
+            let Some(cfg) = self.config.read_open_shortcut(level) else {
                 return FastOpen::AskSlot;
             };
             let now = self.clock.now().as_millis() as layout::Ms;
-            return match open_retry_ms(&cfg, opened_at, 0, layout::gen_of(word), now) {
-                Some(ms) => FastOpen::Rejected(self.reject(State::Open, Some(ms as u64))),
-                None => FastOpen::Expired(now as u64),
-            };
-        }
-        if layout::is_open(word) {
-            return FastOpen::AskSlot;
+            if let Some(ms) = open_retry_ms(&cfg, opened_at, level, layout::gen_of(word), now) {
+                return FastOpen::Rejected(self.reject(State::Open, Some(ms as u64)));
+            }
         }
         FastOpen::Pass
     }
@@ -236,29 +224,16 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// manual states.
     #[inline(never)]
     fn acquire_slow(&self, word: layout::Word) -> Result<Ticket, CircuitOpen> {
-        self.admit(self.apply(Event::Acquire, word, true).0)
-    }
-
-    /// Admission of an OPEN word whose open period is over at clock reading `clock_ms` (taken
-    /// after `word` was loaded): the probe, decided with that reading (`apply_at`).
-    #[inline(never)]
-    fn acquire_probe(&self, word: layout::Word, clock_ms: u64) -> Result<Ticket, CircuitOpen> {
-        self.admit(self.apply_at(Event::Acquire, word, true, clock_ms).0)
-    }
-
-    /// The ticket or the rejection for the outcome of [`Event::Acquire`].
-    #[inline(always)]
-    fn admit(&self, outcome: Outcome) -> Result<Ticket, CircuitOpen> {
-        match outcome {
-            Outcome::Admitted { gen, kind } => Ok(Ticket::new(gen, kind, self.start_ms())),
-            Outcome::Ramp { gen, permille, clean } if cfg!(feature = "policies") => {
+        match self.apply(Event::Acquire, word, true) {
+            (Outcome::Admitted { gen, kind }, _) => Ok(Ticket::new(gen, kind, self.start_ms())),
+            (Outcome::Ramp { gen, permille, clean }, _) if cfg!(feature = "policies") => {
                 if ramp_admits(self.ramp_call(gen), permille) {
                     Ok(Ticket::new(gen, Admission::Closed { clean }, self.start_ms()))
                 } else {
                     Err(self.reject(State::Closed, Some(0)))
                 }
             }
-            Outcome::Rejected { state, retry_after_ms } => {
+            (Outcome::Rejected { state, retry_after_ms }, _) => {
                 Err(self.reject(state, retry_after_ms.map(|ms| ms as u64)))
             }
             // Acquire yields only the outcomes above (a ramp only with the `policies` feature); treat
@@ -348,20 +323,16 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         classify: impl Classify<T, E>,
     ) -> Result<T, CallError<E>> {
         let word = self.word.load(Ordering::Acquire);
-        // `clean` first: one compare with an immediate, which the success path below reuses.
-        let clean = layout::is_clean_closed(word);
-        if P::CONSECUTIVE && (clean || layout::is_closed_unramped(word)) {
-            // The hot path without a permit: admitted on the loaded word whatever its failure
-            // count (`fast_acquire`). A clean call changes nothing unless it fails; a failure,
-            // or a success with failures pending, is one CAS from the admission word
-            // (`record_closed`). The guard records a failure if `f` or `classify` unwinds; on
-            // the normal path it is disarmed and compiles away.
+        if P::CONSECUTIVE && layout::is_clean_closed(word) {
+            // The hot path without a permit: a clean closed-state call changes nothing unless
+            // it fails. The guard records a failure if `f` or `classify` unwinds; on the normal
+            // path it is disarmed and compiles away.
             let mut guard = UnwindGuard { breaker: self, word, armed: true };
             let result = f();
             let verdict = classify.classify(&result);
             guard.armed = false;
-            if verdict == Verdict::Failure || (!clean && verdict == Verdict::Success) {
-                self.record_closed(layout::gen_of(word), verdict, word, false);
+            if verdict == Verdict::Failure {
+                self.settle_cold(clean_ticket(word));
             } else {
                 self.observer.on_outcome(self.name, verdict);
             }
@@ -381,7 +352,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         match self.reject_while_open(word) {
             FastOpen::Rejected(open) => return Err(CallError::Open(open)),
             FastOpen::AskSlot => return self.call_open_cold(f, classify, word),
-            FastOpen::Expired(_) | FastOpen::Pass => {}
+            FastOpen::Pass => {}
         }
         self.call_slow(f, classify)
     }
@@ -667,20 +638,17 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 enum FastOpen {
     /// Rejected: OPEN and its open period not over.
     Rejected(CircuitOpen),
-    /// Not OPEN: the slow path decides.
+    /// Not OPEN, or its open period is over: the slow path decides.
     Pass,
-    /// OPEN at level 0 and its open period over at this clock reading (ms): the probe's
-    /// admission decides with it.
-    Expired(u64),
     /// OPEN, with an open timing the config cell's shortcut does not hold: ask its slot.
     AskSlot,
 }
 
-/// The ticket of a call admitted on the permit-less hot path, from the closed word it was
-/// admitted on (a rate policy's path admits on clean words only).
+/// The ticket of a call admitted on the permit-less hot path, from the clean closed word it was
+/// admitted on.
 #[inline(always)]
 const fn clean_ticket(word: Word) -> Ticket {
-    Ticket::new(layout::gen_of(word), Admission::Closed { clean: !layout::has_failures(word) }, 0)
+    Ticket::new(layout::gen_of(word), Admission::Closed { clean: true }, 0)
 }
 
 /// Records a failure for a call that unwound through the permit-less hot path of `call_with`.

@@ -6,9 +6,8 @@
 //! every transition is reported exactly once.
 //!
 //! Invariants kept here:
-//! - The clock is read only when the transition function asks for it (or, for the two events
-//!   known to need it on the word at hand, just before asking: `apply_at`), and always *after*
-//!   the word it is compared with was loaded. A reading taken before a concurrent re-open would look
+//! - The clock is read only when the transition function asks for it, and always *after* the
+//!   word it is compared with was loaded. A reading taken before a concurrent re-open would look
 //!   like a clock going backwards (an early probe), so a lost race discards the reading.
 //! - "Nothing to do" is trusted only on a freshly loaded word: a word seen earlier (the one an
 //!   admission was decided on, say) may be the first CAS guess, never proof that nothing changed.
@@ -16,13 +15,10 @@
 //!   its maker did before it happen-before whoever observes the new word.
 
 use crate::layout::{self, Ms, Word};
-use crate::observer::Verdict;
 use crate::observer::{Observer, Transition};
 use crate::policy::Policy;
 use crate::sync::Ordering;
-use crate::transition::{
-    fast_admit_probe, fast_probe_failure, transition, Admission, Event, Now, Outcome, Step,
-};
+use crate::transition::{transition, Event, Now, Outcome, Step};
 use crate::{Breaker, Clock, Timestamp, ValidConfig};
 use core::time::Duration;
 
@@ -79,62 +75,13 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     pub(crate) fn apply_with(
         &self,
         decide: impl Fn(Word, Option<Now>, &ValidConfig) -> Step,
-        current: Word,
-        fresh: bool,
-    ) -> (Outcome, Word) {
-        self.apply_timed(decide, current, fresh, None)
-    }
-
-    /// [`apply`](Breaker::apply) with a clock reading `clock_ms` taken after `current` was
-    /// loaded, for an event known to need the time on that word (an OPEN word's admission past
-    /// its open period, a probe's failure): the first decision gets it without the
-    /// [`Step::NeedsTime`] round trip. A lost race discards it, as any reading.
-    ///
-    /// Those two events are decided by the transition function's fast paths
-    /// (`fast_admit_probe`, `fast_probe_failure`) where they answer, the function itself
-    /// otherwise.
-    #[inline]
-    pub(crate) fn apply_at(
-        &self,
-        event: Event,
-        current: Word,
-        fresh: bool,
-        clock_ms: u64,
-    ) -> (Outcome, Word) {
-        let decide = |word, now: Option<Now>, cfg: &ValidConfig| {
-            let fast = match (event, now) {
-                (Event::Acquire, Some(now)) => fast_admit_probe(word, cfg, now),
-                (Event::Record { gen, kind: Admission::Probe, verdict: Verdict::Failure }, Some(now)) => {
-                    fast_probe_failure(word, gen, cfg, now)
-                }
-                _ => None,
-            };
-            match fast {
-                Some(step) => step,
-                None => transition(word, event, now, cfg),
-            }
-        };
-        // A record's decision never looks at the phase's elapsed time (only admissions do: the
-        // ramp, the probe timeout), so a probe's failure skips the phase stamp.
-        let now = match event {
-            Event::Record { .. } => Now { ms: clock_ms as Ms, phase_elapsed: None },
-            _ => self.now_for(current, clock_ms, fresh),
-        };
-        self.apply_timed(decide, current, fresh, Some((clock_ms, now)))
-    }
-
-    #[inline]
-    fn apply_timed(
-        &self,
-        decide: impl Fn(Word, Option<Now>, &ValidConfig) -> Step,
         mut current: Word,
         mut fresh: bool,
-        first: Option<(u64, Now)>,
     ) -> (Outcome, Word) {
         // One copy of the config per decision: every retry of the loop decides under it.
         let cfg = self.config.read();
-        let mut reading: Option<u64> = first.map(|(clock_ms, _)| clock_ms);
-        let mut now: Option<Now> = first.map(|(_, now)| now);
+        let mut now: Option<Now> = None;
+        let mut reading: Option<u64> = None;
         loop {
             match decide(current, now, &cfg) {
                 Step::NeedsTime => {

@@ -82,17 +82,16 @@ pub(crate) const fn floor(consecutive: bool, failure_threshold: u32) -> u32 {
     }
 }
 
-/// `true` for the words whose phase shows the side word's count (OPEN, HALF_OPEN): two tag
-/// compares, no decode.
-const fn shows_count(word: Word) -> bool {
-    layout::is_open(word) || layout::is_half_open(word)
+/// `true` for the phases that show the side word's count.
+const fn shows_count(phase: Phase) -> bool {
+    matches!(phase, Phase::Open { .. } | Phase::HalfOpen { .. })
 }
 
 /// `true` when a transition from the word `old` to `new` reads or writes the count: it leaves or
 /// enters OPEN or HALF_OPEN. The others (manual control and resets among CLOSED, FORCED_OPEN
 /// and DISABLED) report the word's own count and leave the side word alone.
 pub(crate) const fn touches_count(old: Word, new: Word) -> bool {
-    shows_count(old) || shows_count(new)
+    shows_count(layout::decode(old).phase) || shows_count(layout::decode(new).phase)
 }
 
 /// The count stored for the generation the transition from the word `old` to `new` entered, if
@@ -111,16 +110,12 @@ pub(crate) const fn stored_count(
     before: u32,
     restored: bool,
 ) -> Option<u32> {
-    // On the tags alone (what `decode` decides the phase on), without decoding the payloads.
-    if layout::is_open(old) && layout::is_half_open(new) {
+    match (layout::decode(old).phase, layout::decode(new).phase) {
         // Nothing to store: a HALF_OPEN reader takes the OPEN generation's count (`known_count`).
-        None
-    } else if layout::is_half_open(old) && layout::is_open(new) && !restored {
-        Some(before.saturating_add(1))
-    } else if shows_count(new) {
-        Some(trip)
-    } else {
-        None
+        (Phase::Open { .. }, Phase::HalfOpen { .. }) => None,
+        (Phase::HalfOpen { .. }, Phase::Open { .. }) if !restored => Some(before.saturating_add(1)),
+        (_, Phase::Open { .. } | Phase::HalfOpen { .. }) => Some(trip),
+        _ => None,
     }
 }
 
@@ -175,7 +170,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         }
         let side = self.open_failures.load(Ordering::Acquire);
         let gen = layout::gen_of(new);
-        let left_half_open = layout::is_half_open(old);
+        let left_half_open = matches!(layout::decode(old).phase, Phase::HalfOpen { .. });
         let before = match known_count(side, gen.wrapping_sub(1), left_half_open) {
             Some(count) => count,
             None => floor(P::CONSECUTIVE, threshold),

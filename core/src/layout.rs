@@ -193,79 +193,6 @@ pub(crate) const fn is_clean_closed(word: Word) -> bool {
     word & !GEN_MASK == 0
 }
 
-/// The CLOSED failure counter in place in the word.
-const FAILURES_IN_WORD: Word = FAILURE_MASK << PAYLOAD_SHIFT;
-/// One failure, added to a CLOSED word's counter in place.
-const ONE_FAILURE: Word = 1 << PAYLOAD_SHIFT;
-/// The tag and the ramping flag in place: a word with none of these bits set is CLOSED and not
-/// ramping, whatever its failure count.
-const ADMIT_MASK: Word = TAG_MASK | (RAMPING_BIT << PAYLOAD_SHIFT);
-/// The tag and the backoff level in place (OPEN's level is the payload's top field).
-const OPEN_LEVEL_MASK: Word = TAG_MASK | (LEVEL_MASK << (PAYLOAD_SHIFT + TIME_BITS));
-// OPEN's level is the payload's top field, so at level 0 the payload is the timestamp alone.
-const _: () = assert!(TIME_BITS + LEVEL_BITS == PAYLOAD_BITS);
-
-/// `true` when `word` is CLOSED and not ramping, with or without pending failures: the
-/// admission fast path (`transition::fast_acquire`).
-#[inline(always)]
-pub(crate) const fn is_closed_unramped(word: Word) -> bool {
-    word & ADMIT_MASK == 0
-}
-
-/// `true` when a CLOSED word (or any word) has failures in the CLOSED counter's bits.
-#[inline(always)]
-pub(crate) const fn has_failures(word: Word) -> bool {
-    word & FAILURES_IN_WORD != 0
-}
-
-/// `true` when `word` is CLOSED in generation `gen` (`gen < GENERATIONS`), ramping or not.
-#[inline(always)]
-pub(crate) const fn is_closed_in(word: Word, gen: u32) -> bool {
-    word & (TAG_MASK | GEN_MASK) == ((gen as Word) << GEN_SHIFT) | TAG_CLOSED as Word
-}
-
-/// A CLOSED word's consecutive failures, without decoding the rest.
-#[inline(always)]
-pub(crate) const fn closed_failures(word: Word) -> u32 {
-    ((word & FAILURES_IN_WORD) >> PAYLOAD_SHIFT) as u32
-}
-
-/// A CLOSED word with one more failure (the caller keeps the count below
-/// [`MAX_FAILURE_THRESHOLD`]): the same word as encoding the decoded word with `failures + 1`.
-#[inline(always)]
-pub(crate) const fn add_failure(word: Word) -> Word {
-    word + ONE_FAILURE
-}
-
-/// A CLOSED word with its failures cleared, generation and ramp flag kept.
-#[inline(always)]
-pub(crate) const fn clear_failures(word: Word) -> Word {
-    word & !FAILURES_IN_WORD
-}
-
-/// The open timestamp of an OPEN word at backoff level 0; `None` for any other word (OPEN at a
-/// higher level included). One mask and compare, no decode: the rejection fast path.
-#[inline(always)]
-pub(crate) const fn open_at_level0(word: Word) -> Option<Ms> {
-    if word & OPEN_LEVEL_MASK == TAG_OPEN as Word {
-        Some((word >> PAYLOAD_SHIFT) as Ms)
-    } else {
-        None
-    }
-}
-
-/// `true` when `word` is HALF_OPEN.
-#[inline(always)]
-pub(crate) const fn is_half_open(word: Word) -> bool {
-    word & TAG_MASK == TAG_HALF_OPEN as Word
-}
-
-/// `true` when `word` is OPEN, at any level.
-#[inline(always)]
-pub(crate) const fn is_open(word: Word) -> bool {
-    word & TAG_MASK == TAG_OPEN as Word
-}
-
 /// The generation of `word`, without decoding the rest.
 #[inline(always)]
 pub(crate) const fn gen_of(word: Word) -> u32 {
@@ -403,37 +330,6 @@ mod tests {
         let ramping = encode(Decoded { gen: 0, phase: Phase::Closed { failures: 0, ramping: true } });
         assert!(!is_clean_closed(ramping));
         assert!(!is_clean_closed(encode(Decoded { gen: 0, phase: Phase::ForcedClosed })));
-    }
-
-    #[test]
-    fn in_place_helpers_agree_with_decode_and_encode() {
-        for phase in phases() {
-            for gen in [0, 1, GENERATIONS / 2, GENERATIONS - 1] {
-                let word = encode(Decoded { gen, phase });
-                let closed = matches!(phase, Phase::Closed { .. });
-                assert_eq!(is_closed_unramped(word), matches!(phase, Phase::Closed { ramping: false, .. }));
-                for g in [0, gen, next_gen(gen)] {
-                    assert_eq!(is_closed_in(word, g), closed && g == gen, "{phase:?} {gen} {g}");
-                }
-                assert_eq!(is_open(word), matches!(phase, Phase::Open { .. }));
-                assert_eq!(is_half_open(word), matches!(phase, Phase::HalfOpen { .. }));
-                let level0 = match phase {
-                    Phase::Open { opened_at, level: 0 } => Some(opened_at),
-                    _ => None,
-                };
-                assert_eq!(open_at_level0(word), level0, "{phase:?}");
-                if let Phase::Closed { failures, ramping } = phase {
-                    assert_eq!(closed_failures(word), failures);
-                    assert_eq!(has_failures(word), failures > 0);
-                    let cleared = Decoded { gen, phase: Phase::Closed { failures: 0, ramping } };
-                    assert_eq!(clear_failures(word), encode(cleared));
-                    if failures < MAX_FAILURE_THRESHOLD {
-                        let more = Decoded { gen, phase: Phase::Closed { failures: failures + 1, ramping } };
-                        assert_eq!(add_failure(word), encode(more));
-                    }
-                }
-            }
-        }
     }
 
     #[test]

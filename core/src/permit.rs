@@ -13,7 +13,7 @@ use crate::layout::{self, Phase};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Policy, Sample};
 use crate::sync::Ordering;
-use crate::transition::{fast_record_failure, fast_record_success, slow_verdicts, Admission, Event};
+use crate::transition::{slow_verdicts, Admission, Event};
 use crate::{Breaker, CircuitOpen, Clock};
 
 /// Proof of admission, without a drop guard: the inside of a [`Permit`]. Settle it exactly once
@@ -343,18 +343,6 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 
     #[inline(never)]
     fn settle_slow(&self, ticket: Ticket, verdict: Verdict) {
-        let closed_record = match (ticket.kind(), verdict) {
-            (Admission::Closed { .. }, Verdict::Failure) => true,
-            (Admission::Closed { clean }, Verdict::Success) => !clean,
-            _ => false,
-        };
-        if P::CONSECUTIVE && closed_record {
-            // A failure, or a success of a permit admitted with failures pending: one CAS on a
-            // freshly loaded word.
-            let word = self.word.load(Ordering::Acquire);
-            self.record_closed(ticket.gen(), verdict, word, true);
-            return;
-        }
         let (verdict, reported, slow, now_ms) = self.classify_slow(&ticket, verdict);
         match (ticket.kind(), verdict) {
             (Admission::ForcedClosed, _) | (Admission::Closed { .. }, Verdict::Ignore) => {}
@@ -362,13 +350,6 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 self.record_in_window(&ticket, verdict, slow, now_ms)
             }
             (Admission::Closed { clean: true }, Verdict::Success) => {}
-            (Admission::Probe, Verdict::Failure) => {
-                // A failed probe reopens the circuit, which needs the time: read it after the
-                // load, without the round trip (`apply_at`).
-                let word = self.word.load(Ordering::Acquire);
-                let event = Event::Record { gen: ticket.gen(), kind: Admission::Probe, verdict };
-                self.apply_at(event, word, true, now_ms.unwrap_or_else(|| self.clock.now().as_millis()));
-            }
             (kind, verdict) => {
                 let word = self.word.load(Ordering::Acquire);
                 self.apply(Event::Record { gen: ticket.gen(), kind, verdict }, word, true);
@@ -376,63 +357,6 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         }
         // After the word is updated: a panicking observer cannot lose the verdict.
         self.observer.on_outcome(self.name, reported);
-    }
-
-    /// The consecutive-failures policy's closed-state record: a failure (`verdict` Failure), or
-    /// a success of a permit admitted with failures pending (`verdict` Success), of a permit of
-    /// generation `gen`, starting from `current` (`fresh` if just loaded, else the admission
-    /// word as the first CAS guess). Where the fast paths of the transition function answer
-    /// (`fast_record_failure`, `fast_record_success`: a failure that does not trip, a success),
-    /// that is one CAS and no clock read; anything else (the tripping failure, a stale permit)
-    /// goes through the CAS loop with the transition function. Then the observer hears.
-    #[inline(never)]
-    pub(crate) fn record_closed(
-        &self,
-        gen: u32,
-        verdict: Verdict,
-        mut current: layout::Word,
-        mut fresh: bool,
-    ) {
-        let threshold = self.config.failure_threshold();
-        loop {
-            let next = if verdict == Verdict::Failure {
-                fast_record_failure(current, gen, threshold)
-            } else {
-                fast_record_success(current, gen)
-            };
-            let Some(next) = next else {
-                return self.record_closed_slow(gen, verdict, current, fresh);
-            };
-            if next == current {
-                // Nothing to do, trusted on a fresh word only (see `cas.rs`).
-                if fresh {
-                    break;
-                }
-                current = self.word.load(Ordering::Acquire);
-                fresh = true;
-                continue;
-            }
-            match self.word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(actual) => {
-                    current = actual;
-                    fresh = true;
-                }
-            }
-        }
-        // After the word is updated: a panicking observer cannot lose the verdict.
-        self.observer.on_outcome(self.name, verdict);
-    }
-
-    /// [`record_closed`](Breaker::record_closed) where the fast paths do not answer (the
-    /// failure that trips, a stale permit): the CAS loop with the transition function. Out of
-    /// line, so the fast path saves no registers for it.
-    #[cold]
-    #[inline(never)]
-    fn record_closed_slow(&self, gen: u32, verdict: Verdict, current: layout::Word, fresh: bool) {
-        let kind = Admission::Closed { clean: false };
-        self.apply(Event::Record { gen, kind, verdict }, current, fresh);
-        self.observer.on_outcome(self.name, verdict);
     }
 
     /// Settles a clean closed-state ticket under a rate policy without slow-call tracking: the
