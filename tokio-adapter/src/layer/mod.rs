@@ -6,7 +6,7 @@
 //! One service serves one breaker and per-endpoint breakers alike: it asks its [`Pick`] for
 //! each request's breaker. A breaker handle (`&'static Breaker`, what the registry hands out,
 //! or an `Arc<Breaker>`) always picks itself; [`ByKey::by_path`], [`ByKey::by_host`] and
-//! [`ByKey::by_route`] (feature `axum`) pick from a keyed family; a closure picks however it
+//! `ByKey::by_route` (feature `axum`) pick from a keyed family; a closure picks however it
 //! likes, and a request it picks no breaker for goes through unguarded.
 //!
 //! # Parameters and defaults
@@ -80,7 +80,7 @@
 //! ```
 //!
 //! The whole stack for an axum service (feature `axum`): `tower::timeout` under the breaker,
-//! `HandleErrorLayer` with [`handle_error`](crate::axum::handle_error) above it, one breaker
+//! `HandleErrorLayer` with `breaker_tokio::axum::handle_error` above it, one breaker
 //! per route; a hanging dependency answers `504` until the route's breaker opens, then `503`
 //! with `Retry-After`:
 //!

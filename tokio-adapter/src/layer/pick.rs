@@ -89,7 +89,7 @@ mod by_key {
 
     /// Picks the breaker of a keyed family by a key taken from the HTTP request: its path
     /// ([`by_path`](ByKey::by_path)), its host ([`by_host`](ByKey::by_host)) or, with feature
-    /// `axum`, its route template ([`by_route`](ByKey::by_route)). Feature `http`.
+    /// `axum`, its route template (`by_route`). Feature `http`.
     ///
     /// Which part of the request is the key is decided by the constructor, never by a cargo
     /// feature: enabling `axum` adds `by_route` and changes nothing else.
@@ -130,7 +130,7 @@ mod by_key {
     impl<C: Clock, P: Policy> ByKey<Arc<Keyed<String, C, P>>> {
         /// By the request's URI path, without the query (`/users/7`): one breaker per
         /// distinct path. For the breakers of an HTTP client in front of a few endpoints; for
-        /// axum routes with parameters prefer [`by_route`](ByKey::by_route).
+        /// axum routes with parameters prefer `by_route`.
         ///
         /// # Examples
         ///
