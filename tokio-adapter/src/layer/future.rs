@@ -161,28 +161,13 @@ where
         if let StateReplace::Called { permit: Some(permit), classifier, .. } =
             state.project_replace(State::Done)
         {
-            settle(permit, classifier.classify(&result));
+            // A panic in the settle (a panicking `tracing` subscriber or `metrics` recorder: the
+            // core does not panic and breaker-std catches its listeners') unwinds as from any
+            // other call; the permit is consumed first, so nothing is settled twice.
+            permit.record(classifier.classify(&result));
         }
         Poll::Ready(result.map_err(Into::into))
     }
-}
-
-/// Settles `permit` with `verdict`, in a frame that cannot unwind.
-///
-/// `extern "C"`, so a panic inside aborts instead of unwinding (Rust 1.81+): the settle runs
-/// the core's decision (which does not panic) and breaker-std's hooks (which catch a listener's
-/// panic), so only a panicking `tracing` subscriber or `metrics` recorder could get here. In
-/// exchange the compiler knows that nothing unwinds out of a finished future's poll, needs no
-/// copy of the future's state for a cleanup path, and drops its stores: 5 of the instructions
-/// per request the `tower` bench counts, and most of the time they took.
-#[inline(always)]
-#[allow(improper_ctypes_definitions)] // never called through a C ABI: always inlined
-extern "C" fn settle<H>(permit: Permit<H>, verdict: Verdict)
-where
-    H: Deref,
-    H::Target: AsBreaker,
-{
-    permit.record(verdict)
 }
 
 /// The rejection, moved out of a future in the `Open` state (which becomes `Done`).
