@@ -16,8 +16,11 @@ fw=tests/firmware
 start=$SECONDS
 
 if ! command -v qemu-system-arm >/dev/null; then
-  echo "firmware: installing qemu-system-arm"
-  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm
+  # Without recommends: the emulator alone (no GTK/SDL front ends, GStreamer or audio, which a
+  # headless `-nographic` run never uses), and nothing the machine already has is replaced.
+  echo "firmware: installing qemu-system-arm (no recommends)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-arm >/dev/null
 fi
 installed=$(rustup target list --installed)
 for t in thumbv7m-none-eabi thumbv6m-none-eabi thumbv7em-none-eabihf; do
