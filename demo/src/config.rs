@@ -20,6 +20,17 @@ pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
     ("KAFKA_RECOVERY_TIMEOUT_MS", "30000", "kafka breaker: open time before a probe"),
     ("KAFKA_TIMEOUT_MS", "2000", "timeout of one publish (connection included)"),
     ("OUTBOX_CAPACITY", "10000", "events kept for later delivery while Kafka is unavailable"),
+    ("CACHE_BYTES", "67108864", "bytes of last good values kept for reads while the database is down"),
+    ("MAX_BODY_BYTES", "65536", "largest request body accepted (`413` above it)"),
+    (
+        "HEADER_READ_TIMEOUT_MS",
+        "5000",
+        "time a client has to send a request's headers, and to start the next one on a kept-alive connection",
+    ),
+    ("BODY_TIMEOUT_MS", "5000", "time a client has to send a request's body"),
+    ("REQUEST_TIMEOUT_MS", "10000", "server-side deadline of a whole request (`408` past it)"),
+    ("MAX_CONNECTIONS", "1000", "open client connections at most (lowered to fit the descriptor limit)"),
+    ("SHUTDOWN_GRACE_MS", "5000", "at SIGTERM: time for open requests to finish and for the outbox to flush"),
     ("LOG_FORMAT", "text", "`text` or `json` (one JSON object per line)"),
 ];
 
@@ -38,6 +49,13 @@ pub(crate) struct Config {
     pub(crate) kafka_recovery_timeout: Duration,
     pub(crate) kafka_timeout: Duration,
     pub(crate) outbox_capacity: usize,
+    pub(crate) cache_bytes: usize,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) shutdown_grace: Duration,
     pub(crate) log_json: bool,
 }
 
@@ -72,37 +90,79 @@ impl Config {
             values.insert(name, value);
         }
         let get = |name: &str| values[name].clone();
-        let num = |name: &str| -> Result<u64, String> {
-            get(name).parse::<u64>().map_err(|e| format!("{name}: {e}"))
-        };
-        let ms = |name: &str| num(name).map(Duration::from_millis);
         let token = get("ADMIN_TOKEN");
+        let kafka_brokers = brokers(&get("KAFKA_BROKERS"))?;
+        let topic = get("KAFKA_TOPIC");
+        if topic.trim().is_empty() {
+            return Err("KAFKA_TOPIC: must not be empty".into());
+        }
         Ok(Config {
             listen: get("LISTEN").parse().map_err(|e| format!("LISTEN: {e}"))?,
             database_url: get("DATABASE_URL"),
-            kafka_brokers: get("KAFKA_BROKERS")
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            kafka_topic: get("KAFKA_TOPIC"),
+            kafka_brokers,
+            kafka_topic: topic,
             admin_token: (!token.is_empty()).then_some(token),
-            db_failure_threshold: u32::try_from(num("DB_FAILURE_THRESHOLD")?).map_err(|e| e.to_string())?,
-            db_recovery_timeout: ms("DB_RECOVERY_TIMEOUT_MS")?,
-            db_timeout: ms("DB_TIMEOUT_MS")?,
-            kafka_failure_threshold: u32::try_from(num("KAFKA_FAILURE_THRESHOLD")?)
-                .map_err(|e| e.to_string())?,
-            kafka_recovery_timeout: ms("KAFKA_RECOVERY_TIMEOUT_MS")?,
-            kafka_timeout: ms("KAFKA_TIMEOUT_MS")?,
-            outbox_capacity: usize::try_from(num("OUTBOX_CAPACITY")?).map_err(|e| e.to_string())?,
+            db_failure_threshold: positive("DB_FAILURE_THRESHOLD", &get("DB_FAILURE_THRESHOLD"))?,
+            db_recovery_timeout: millis("DB_RECOVERY_TIMEOUT_MS", &get("DB_RECOVERY_TIMEOUT_MS"))?,
+            db_timeout: millis("DB_TIMEOUT_MS", &get("DB_TIMEOUT_MS"))?,
+            kafka_failure_threshold: positive("KAFKA_FAILURE_THRESHOLD", &get("KAFKA_FAILURE_THRESHOLD"))?,
+            kafka_recovery_timeout: millis("KAFKA_RECOVERY_TIMEOUT_MS", &get("KAFKA_RECOVERY_TIMEOUT_MS"))?,
+            kafka_timeout: millis("KAFKA_TIMEOUT_MS", &get("KAFKA_TIMEOUT_MS"))?,
+            outbox_capacity: positive("OUTBOX_CAPACITY", &get("OUTBOX_CAPACITY"))?,
+            cache_bytes: positive("CACHE_BYTES", &get("CACHE_BYTES"))?,
+            max_body_bytes: positive("MAX_BODY_BYTES", &get("MAX_BODY_BYTES"))?,
+            header_read_timeout: millis("HEADER_READ_TIMEOUT_MS", &get("HEADER_READ_TIMEOUT_MS"))?,
+            body_timeout: millis("BODY_TIMEOUT_MS", &get("BODY_TIMEOUT_MS"))?,
+            request_timeout: millis("REQUEST_TIMEOUT_MS", &get("REQUEST_TIMEOUT_MS"))?,
+            max_connections: positive("MAX_CONNECTIONS", &get("MAX_CONNECTIONS"))?,
+            shutdown_grace: millis("SHUTDOWN_GRACE_MS", &get("SHUTDOWN_GRACE_MS"))?,
             log_json: match get("LOG_FORMAT").as_str() {
                 "json" => true,
                 "text" => false,
-                other => return Err(format!("LOG_FORMAT: `{other}` is neither `text` nor `json`")),
+                other => {
+                    return Err(format!(
+                        "LOG_FORMAT: `{}` is neither `text` nor `json`",
+                        other.escape_debug()
+                    ))
+                }
             },
         })
     }
+}
+
+/// A whole number of `T` from 1 up, or an error naming the setting.
+fn positive<T: TryFrom<u64> + Copy>(name: &str, value: &str) -> Result<T, String> {
+    let max = u64::MAX;
+    let n: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name}: `{}` is not a whole number from 1 to {max}", value.escape_debug()))?;
+    if n == 0 {
+        return Err(format!("{name}: must be at least 1"));
+    }
+    T::try_from(n).map_err(|_| format!("{name}: {n} is too large"))
+}
+
+/// A positive duration in milliseconds, or an error naming the setting: a zero timeout would
+/// fail every call (or never recover), so it is refused rather than taken.
+fn millis(name: &str, value: &str) -> Result<Duration, String> {
+    positive::<u64>(name, value).map(Duration::from_millis)
+}
+
+/// `host:port` entries, comma-separated, at least one.
+fn brokers(value: &str) -> Result<Vec<String>, String> {
+    let list: Vec<String> =
+        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if list.is_empty() {
+        return Err("KAFKA_BROKERS: needs at least one `host:port`".into());
+    }
+    if let Some(bad) = list
+        .iter()
+        .find(|b| b.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()))
+    {
+        return Err(format!("KAFKA_BROKERS: `{}` is not `host:port`", bad.escape_debug()));
+    }
+    Ok(list)
 }
 
 /// The usage text.
@@ -138,5 +198,32 @@ mod tests {
         assert_eq!(c.db_recovery_timeout, Duration::from_secs(3));
         assert_eq!(c.admin_token.as_deref(), Some("s3cret"));
         assert!(Config::load(|_| None, ["--nope".to_owned()]).is_err());
+    }
+
+    fn error_for(name: &str, value: &str) -> String {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        Config::load(move |n| (n == name).then(|| value.clone()), Vec::new()).unwrap_err()
+    }
+
+    #[test]
+    fn settings_that_would_fail_forever_are_refused_and_named() {
+        assert_eq!(error_for("DB_TIMEOUT_MS", "0"), "DB_TIMEOUT_MS: must be at least 1");
+        assert_eq!(error_for("KAFKA_TIMEOUT_MS", "0"), "KAFKA_TIMEOUT_MS: must be at least 1");
+        assert_eq!(error_for("KAFKA_BROKERS", ","), "KAFKA_BROKERS: needs at least one `host:port`");
+        assert_eq!(error_for("KAFKA_BROKERS", "a:1,nope"), "KAFKA_BROKERS: `nope` is not `host:port`");
+        assert_eq!(
+            error_for("DB_FAILURE_THRESHOLD", "4294967296"),
+            "DB_FAILURE_THRESHOLD: 4294967296 is too large"
+        );
+        assert_eq!(error_for("DB_FAILURE_THRESHOLD", "0"), "DB_FAILURE_THRESHOLD: must be at least 1");
+        assert!(error_for("REQUEST_TIMEOUT_MS", "-1")
+            .starts_with("REQUEST_TIMEOUT_MS: `-1` is not a whole number"));
+        assert!(error_for("MAX_CONNECTIONS", "0").starts_with("MAX_CONNECTIONS:"));
+        assert!(error_for("KAFKA_TOPIC", " ").starts_with("KAFKA_TOPIC:"));
+        // Values are escaped in the message: a terminal never sees the raw bytes.
+        assert_eq!(
+            error_for("LOG_FORMAT", "x\u{1b}[31m"),
+            "LOG_FORMAT: `x\\u{1b}[31m` is neither `text` nor `json`"
+        );
     }
 }

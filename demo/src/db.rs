@@ -111,31 +111,80 @@ impl Database {
     }
 }
 
-/// The last good value of each item, for reads while the database is unavailable. Bounded: when
-/// full, new items are not cached (known ones are still refreshed).
+/// The last good value of each item, for reads while the database is unavailable. Bounded in
+/// bytes (keys and values): when a value does not fit, the item is not cached (known items are
+/// still refreshed if the new value fits), so a client writing large values cannot grow memory
+/// past the bound.
 pub(crate) struct LastGood {
-    values: Mutex<HashMap<i64, String>>,
-    capacity: usize,
+    values: Mutex<(HashMap<i64, String>, usize)>,
+    max_bytes: usize,
+}
+
+/// What one cached item costs: its key, its value, and the map's own share.
+fn cost(value: &str) -> usize {
+    value.len() + core::mem::size_of::<i64>() + core::mem::size_of::<String>()
 }
 
 impl LastGood {
-    pub(crate) fn new(capacity: usize) -> Self {
-        LastGood { values: Mutex::new(HashMap::new()), capacity }
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        LastGood { values: Mutex::new((HashMap::new(), 0)), max_bytes }
     }
 
     pub(crate) fn put(&self, id: i64, value: &str) {
-        let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(v) = values.get_mut(&id) {
-            if v != value {
-                value.clone_into(v);
-            }
-        } else if values.len() < self.capacity {
-            values.insert(id, value.to_owned());
+        let mut guard = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        let (values, bytes) = &mut *guard;
+        let old = values.get(&id).map_or(0, |v| cost(v));
+        if values.get(&id).is_some_and(|v| v == value) {
+            return;
         }
+        let new_total = *bytes - old + cost(value);
+        if new_total > self.max_bytes {
+            // Does not fit: a stale value is worse than none, so a known item is dropped.
+            if values.remove(&id).is_some() {
+                *bytes -= old;
+            }
+            return;
+        }
+        values.insert(id, value.to_owned());
+        *bytes = new_total;
     }
 
     pub(crate) fn get(&self, id: i64) -> Option<String> {
-        let values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
-        values.get(&id).cloned()
+        let guard = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.0.get(&id).cloned()
+    }
+
+    /// The bound, in bytes.
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner).1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_bounded_in_bytes_not_items() {
+        let cache = LastGood::new(10_000);
+        let big = "x".repeat(1_900);
+        for id in 0..300 {
+            cache.put(id, &big);
+        }
+        assert!(cache.bytes() <= 10_000, "{}", cache.bytes());
+        assert_eq!((0..300).filter(|&id| cache.get(id).is_some()).count(), 10_000 / cost(&big));
+        // A refresh that no longer fits drops the stale value instead of serving it.
+        cache.put(0, &"y".repeat(20_000));
+        assert_eq!(cache.get(0), None);
+        // Small values still fit in what is left.
+        cache.put(1_000, "small");
+        assert_eq!(cache.get(1_000).as_deref(), Some("small"));
+        let held: usize = (0..=1_000).filter_map(|id| cache.get(id)).map(|v| cost(&v)).sum();
+        assert_eq!(held, cache.bytes());
     }
 }

@@ -5,7 +5,7 @@
 //!   which one task delivers in order, through the same breaker, as soon as it admits calls
 //!   again: after recovery the outbox drains.
 //! - The outbox is bounded. An event that finds it full is **not accepted**: it is logged at
-//!   ERROR with its id, counted (`outbox_events_overflowed_total`), and the client is told
+//!   ERROR (one line per second at most, with the count of refusals), counted (`outbox_events_overflowed_total`), and the client is told
 //!   (`503`, `"delivery": "overflow"`). Events are never dropped silently; at shutdown the
 //!   outbox is flushed for a few seconds and whatever remains is logged with its ids.
 //!
@@ -68,6 +68,7 @@ pub(crate) struct Events {
     outbox: Mutex<VecDeque<Event>>,
     capacity: usize,
     wake: tokio::sync::Notify,
+    overflow_log: crate::logs::Aggregated,
 }
 
 /// Forgets the producer's connection when dropped before a publish succeeded (an error, or a
@@ -124,6 +125,7 @@ impl Events {
             outbox: Mutex::new(VecDeque::new()),
             capacity,
             wake: tokio::sync::Notify::new(),
+            overflow_log: crate::logs::Aggregated::new(Duration::from_secs(1)),
         }
     }
 
@@ -165,12 +167,17 @@ impl Events {
             let queued = outbox.len();
             drop(outbox);
             metrics::counter!("outbox_events_overflowed_total").increment(1);
-            tracing::error!(
-                event_id = %event.id,
-                outbox = queued,
-                capacity = self.capacity,
-                "outbox full: event refused"
-            );
+            // One line per second at most, with the count: a flood of refusals is not a flood
+            // of log lines. Every refused event is counted in the metric and told to its client.
+            if let Some(refused) = self.overflow_log.event(std::time::Instant::now()) {
+                tracing::error!(
+                    refused,
+                    last_event_id = %crate::logs::untrusted(&event.id),
+                    outbox = queued,
+                    capacity = self.capacity,
+                    "outbox full: events refused"
+                );
+            }
             return Delivery::Overflow;
         }
         outbox.push_back(event);

@@ -14,20 +14,27 @@
 //! | `GET /items/{id}` | reads through the **database** breaker; while it is open (or the read fails) answers from the last good value (`"source": "cache"`, `x-degraded: database`), or `503` with `Retry-After` if there is none |
 //! | `PUT /items/{id}` `{"value": "..."}` | writes through the database breaker (`503` + `Retry-After` while open), then publishes an `item_updated` event |
 //! | `POST /events` `{"id": "...", ...}` | publishes the event through the **kafka** breaker: `202` with `"delivery": "published"` or `"queued"` (the outbox, delivered after recovery), or `503` with `"delivery": "overflow"` when the outbox is full (logged and counted) |
-//! | `GET /health/detailed` | the seed's shape: `status`, one entry per breaker, and the outbox |
+//! | `GET /health/detailed` | the seed's shape: `status`, one entry per breaker, the outbox, and the read cache's bytes |
 //! | `GET /metrics` | Prometheus text: breaker state, calls, transitions; outbox counters |
 //! | `POST /admin/breakers/{name}/{force_open,force_closed,reset}` | manual control, with `Authorization: Bearer <ADMIN_TOKEN>`; `401` without it or with a wrong one (compared in constant time); without a configured token the endpoints do not exist (`404`) |
 //!
-//! Settings: `--help`, or `config.rs`.
+//! Against clients that misbehave (see `server.rs` for the table): header, body and
+//! whole-request timeouts, a body size limit, a connection limit below the descriptor limit
+//! (raised at start where allowed), graceful shutdown with a deadline. Against a dependency
+//! that hangs while clients give up: each handler's dependency work runs on its own task to its
+//! own timeout, so the breaker counts the timeout instead of a dropped call. Client data the
+//! database refuses (a NUL byte, a constraint) is a `422`, never a `503`. Logs never carry the
+//! database password, client values are escaped and truncated, and outbox refusals are one line
+//! per second with a count (`logs.rs`). The read cache is bounded in bytes (`CACHE_BYTES`).
+//!
+//! Settings: `--help`, or `config.rs`. Every one is checked at start: a zero timeout, an empty
+//! broker list or an out-of-range number is refused with the setting's name.
 
 mod config;
 mod db;
 mod events;
-
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+mod logs;
+mod server;
 
 use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -39,16 +46,14 @@ use breaker_tokio::Config as BreakerConfig;
 use breaker_tokio::{RegistryError, TimedCallError};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 use crate::config::Config;
 use crate::db::{Database, DbError, LastGood};
 use crate::events::{Delivery, Event, Events};
-
-/// Items whose last good value is kept for reads while the database is unavailable.
-const CACHE_ITEMS: usize = 10_000;
-/// How long the outbox keeps trying to deliver at shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything the handlers share.
 struct App {
@@ -124,7 +129,50 @@ fn read_fallback(app: &App, id: i64, error: &DbError) -> Response {
     with_retry_after(response, retry_after)
 }
 
+/// Runs a handler's dependency work on its own task, so a client that gives up does not cancel
+/// it: the call runs to its own timeout and the breaker learns from it. (A call dropped
+/// half-way counts as neither success nor failure; a hung dependency would then never open the
+/// breaker while clients leave first.) The server-side deadline (`REQUEST_TIMEOUT_MS`) bounds
+/// what the client waits; the call's timeout bounds the work.
+async fn detached<T: Send + 'static>(work: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(work).await {
+        Ok(value) => value,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled: the runtime is shutting down, and this request with it.
+            Err(_) => std::future::pending().await,
+        },
+    }
+}
+
+/// The client's data was refused by the database (SQLSTATE classes 22 and 23: the breaker
+/// counted it as neither): a `422` naming the problem, not a `503`.
+fn client_data_error(error: &DbError) -> Option<Response> {
+    let TimedCallError::Inner(e) = error else { return None };
+    let code = e.code()?;
+    matches!(&code.code()[..2], "22" | "23").then(|| {
+        json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "the database refused the data", "sqlstate": code.code()}),
+        )
+    })
+}
+
+/// A value the database cannot store: PostgreSQL's `TEXT` has no NUL byte.
+fn invalid_value(value: &str) -> Option<Response> {
+    value.contains('\0').then(|| {
+        json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "`value` must not contain a NUL byte"}),
+        )
+    })
+}
+
 async fn get_item(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response {
+    detached(get_item_detached(app, id)).await
+}
+
+async fn get_item_detached(app: Arc<App>, id: i64) -> Response {
     match app.db.get(id).await {
         Ok(Some(value)) => {
             app.last_good.put(id, &value);
@@ -134,7 +182,7 @@ async fn get_item(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response 
             StatusCode::NOT_FOUND,
             json!({"id": id, "error": "not found", "source": "database"}),
         ),
-        Err(e) => read_fallback(&app, id, &e),
+        Err(e) => client_data_error(&e).unwrap_or_else(|| read_fallback(&app, id, &e)),
     }
 }
 
@@ -144,6 +192,15 @@ struct ItemBody {
 }
 
 async fn put_item(State(app): State<Arc<App>>, Path(id): Path<i64>, Json(body): Json<ItemBody>) -> Response {
+    if let Some(refused) = invalid_value(&body.value) {
+        return refused;
+    }
+    detached(put_item_detached(app, id, body)).await
+}
+
+/// The write and its event, run to the end even if the client leaves: a committed write always
+/// gets its event published or queued.
+async fn put_item_detached(app: Arc<App>, id: i64, body: ItemBody) -> Response {
     match app.db.put(id, &body.value).await {
         Ok(()) => {
             app.last_good.put(id, &body.value);
@@ -154,15 +211,23 @@ async fn put_item(State(app): State<Arc<App>>, Path(id): Path<i64>, Json(body): 
                 .events
                 .publish(Event { id: event_id.clone(), body: payload.to_string().into_bytes() })
                 .await;
-            json_response(
+            let mut event = json!({"id": event_id, "delivery": delivery.as_str()});
+            if delivery == Delivery::Overflow {
+                event["error"] = json!("the write is applied, but its event was refused: the outbox is full");
+            }
+            let mut response = json_response(
                 StatusCode::OK,
-                json!({
-                    "id": id, "value": body.value, "source": "database",
-                    "event": {"id": event_id, "delivery": delivery.as_str()},
-                }),
-            )
+                json!({"id": id, "value": body.value, "source": "database", "event": event}),
+            );
+            if delivery == Delivery::Overflow {
+                response.headers_mut().insert("x-degraded", HeaderValue::from_static("kafka"));
+            }
+            response
         }
         Err(e) => {
+            if let Some(refused) = client_data_error(&e) {
+                return refused;
+            }
             let retry_after = db_retry_after(&app, &e);
             let response = json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -183,7 +248,9 @@ async fn post_event(State(app): State<Arc<App>>, Json(body): Json<Value>) -> Res
             json!({"error": "an event needs a string `id`"}),
         );
     };
-    let delivery = app.events.publish(Event { id: id.clone(), body: body.to_string().into_bytes() }).await;
+    let event = Event { id: id.clone(), body: body.to_string().into_bytes() };
+    let events = Arc::clone(&app.events);
+    let delivery = detached(async move { events.publish(event).await }).await;
     match delivery {
         Delivery::Published | Delivery::Queued => {
             json_response(StatusCode::ACCEPTED, json!({"id": id, "delivery": delivery.as_str()}))
@@ -210,6 +277,10 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         let status = if closed && outbox.queued == 0 { "healthy" } else { "degraded" };
         map.insert("status".into(), json!(status));
         map.insert("outbox".into(), json!(outbox));
+        map.insert(
+            "cache".into(),
+            json!({"bytes": app.last_good.bytes(), "max_bytes": app.last_good.max_bytes()}),
+        );
     }
     json_response(StatusCode::OK, body)
 }
@@ -242,7 +313,11 @@ async fn admin(
         return StatusCode::NOT_FOUND.into_response();
     };
     if !authorized(&headers, expected) {
-        tracing::warn!(breaker = %name, action = %action, "admin request refused: missing or wrong token");
+        tracing::warn!(
+            breaker = %logs::untrusted(&name),
+            action = %logs::untrusted(&action),
+            "admin request refused: missing or wrong token"
+        );
         let mut response =
             json_response(StatusCode::UNAUTHORIZED, json!({"error": "missing or wrong bearer token"}));
         response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -262,7 +337,7 @@ async fn admin(
     match result {
         Ok(()) => {
             let state = app.registry.get(&name).ok().map(|b| b.state().as_str());
-            tracing::warn!(breaker = %name, action = %action, "admin: breaker controlled manually");
+            tracing::warn!(breaker = %name, action = %action, "admin: breaker controlled manually"); // both known
             json_response(StatusCode::OK, json!({"name": name, "action": action, "circuit_breaker": state}))
         }
         Err(RegistryError::Unknown { .. }) => json_response(
@@ -341,7 +416,7 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
     Ok(Arc::new(App {
         registry,
         db,
-        last_good: LastGood::new(CACHE_ITEMS),
+        last_good: LastGood::new(config.cache_bytes),
         events,
         prometheus,
         admin_token: config.admin_token.clone(),
@@ -376,6 +451,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let nofile = server::raise_descriptor_limit();
+    let limits = server::Limits {
+        header_read_timeout: config.header_read_timeout,
+        body_timeout: config.body_timeout,
+        request_timeout: config.request_timeout,
+        max_body_bytes: config.max_body_bytes,
+        max_connections: nofile
+            .map_or(config.max_connections, |n| server::connection_limit(config.max_connections, n)),
+        shutdown_grace: config.shutdown_grace,
+    };
+    if limits.max_connections < config.max_connections {
+        tracing::warn!(
+            wanted = config.max_connections,
+            allowed = limits.max_connections,
+            descriptors = nofile,
+            "MAX_CONNECTIONS lowered to fit the descriptor limit"
+        );
+    }
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -384,25 +477,19 @@ async fn main() -> ExitCode {
         }
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let outbox = tokio::spawn(Arc::clone(&app.events).run_outbox(stopped, SHUTDOWN_GRACE));
+    let outbox = tokio::spawn(Arc::clone(&app.events).run_outbox(stopped, config.shutdown_grace));
     tracing::info!(
         listen = %config.listen,
-        database = %config.database_url,
+        database = %logs::redact_url(&config.database_url),
+        max_connections = limits.max_connections,
         kafka = ?config.kafka_brokers,
         admin = if config.admin_token.is_some() { "on" } else { "off" },
         "breaker demo service ready"
     );
-    let served =
-        axum::serve(listener, router(Arc::clone(&app))).with_graceful_shutdown(shutdown_signal()).await;
+    server::serve(listener, router(Arc::clone(&app)), limits, shutdown_signal()).await;
     let _ = stop.send(true);
     let _ = outbox.await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "server error");
-            ExitCode::FAILURE
-        }
-    }
+    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
@@ -410,16 +497,23 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::Request;
+    use std::time::Duration;
     use tower::ServiceExt;
 
     fn app(token: Option<&str>) -> Arc<App> {
+        // Nothing listens there: the tests below never reach a dependency.
+        app_with(token, "postgres://postgres@127.0.0.1:1/postgres", &[])
+    }
+
+    fn app_with(token: Option<&str>, database_url: &str, settings: &[(&str, &str)]) -> Arc<App> {
+        let settings: Vec<(String, String)> =
+            settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let config = Config::load(
             |n| match n {
-                // Nothing listens there: the tests below never reach a dependency.
-                "DATABASE_URL" => Some("postgres://postgres@127.0.0.1:1/postgres".into()),
+                "DATABASE_URL" => Some(database_url.to_owned()),
                 "KAFKA_BROKERS" => Some("127.0.0.1:1".into()),
                 "ADMIN_TOKEN" => token.map(str::to_owned),
-                _ => None,
+                _ => settings.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
             },
             Vec::new(),
         )
@@ -435,6 +529,56 @@ mod tests {
         }
         let req = req.body(Body::empty()).unwrap();
         router(Arc::clone(app)).oneshot(req).await.unwrap().status()
+    }
+
+    /// A PostgreSQL that accepts connections and never answers: SIGSTOP'd, or hung.
+    async fn hung_database() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("postgres://postgres@{}/postgres", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn clients_that_give_up_first_still_teach_the_breaker_about_a_hung_database() {
+        let (url, _db) = hung_database().await;
+        let app = app_with(None, &url, &[("DB_TIMEOUT_MS", "200"), ("DB_FAILURE_THRESHOLD", "3")]);
+        let breaker = app.db.breaker();
+        for id in 0..3 {
+            // The client leaves after 20 ms, long before the call's 200 ms timeout.
+            let req = Request::get(format!("/items/{id}")).body(Body::empty()).unwrap();
+            let gave_up =
+                tokio::time::timeout(Duration::from_millis(20), router(Arc::clone(&app)).oneshot(req)).await;
+            assert!(gave_up.is_err(), "the hung database answered");
+        }
+        // The calls ran on to their timeout: three failures, and the breaker is open.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(breaker.state(), breaker_tokio::State::Open);
+        // From now on a request is answered at once, without waiting on the database.
+        let start = std::time::Instant::now();
+        let req = Request::get("/items/9").body(Body::empty()).unwrap();
+        let answer = router(Arc::clone(&app)).oneshot(req).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(answer.headers().contains_key(RETRY_AFTER));
+        assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_value_with_a_nul_byte_is_the_clients_error_not_the_databases() {
+        let app = app(None);
+        let req = Request::put("/items/1")
+            .header(CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"value": "a\u0000b"}"#))
+            .unwrap();
+        let answer = router(Arc::clone(&app)).oneshot(req).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // The database was never called: nothing counted either way.
+        assert_eq!(app.db.breaker().health().failure_count, 0);
     }
 
     #[tokio::test]
