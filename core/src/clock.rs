@@ -181,7 +181,14 @@ impl Clock for ManualClock {
     }
 }
 
+#[cfg(feature = "embassy-time")]
+mod embassy;
 #[cfg(feature = "embedded-time")]
 mod embedded;
+#[cfg(any(feature = "embedded-time", feature = "embassy-time", test))]
+#[cfg_attr(not(any(feature = "embedded-time", feature = "embassy-time")), allow(dead_code))]
+mod scale;
+#[cfg(feature = "embassy-time")]
+pub use embassy::EmbassyClock;
 #[cfg(feature = "embedded-time")]
 pub use embedded::EmbeddedTimeClock;

@@ -48,6 +48,8 @@
 //! # Features
 //!
 //! - `embedded-time`: [`EmbeddedTimeClock`] adapts any `embedded_time::Clock`.
+//! - `embassy-time`: [`EmbassyClock`] reads embassy-time's driver (embassy-time 0.5 needs Rust
+//!   1.85; the rest of the crate builds on 1.81).
 //! - `reconfigure` (default): [`Breaker::reconfigure`] and [`Breaker::update_config`] change a
 //!   live breaker's config; without it the config is a plain value (smaller on microcontrollers).
 //! - `serde`: `Serialize` / `Deserialize` for [`SavedState`] (no `alloc` needed).
@@ -93,6 +95,8 @@ mod window;
 
 pub use breaker::Breaker;
 pub use classify::Classify;
+#[cfg(feature = "embassy-time")]
+pub use clock::EmbassyClock;
 #[cfg(feature = "embedded-time")]
 pub use clock::EmbeddedTimeClock;
 pub use clock::{Clock, ManualClock, Timestamp};

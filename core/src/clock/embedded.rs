@@ -2,6 +2,7 @@
 
 use portable_atomic::{AtomicUsize, Ordering};
 
+use super::scale::MsScale;
 use crate::{Clock, Timestamp};
 
 /// Adapts an `embedded_time::Clock` (a hardware timer) to this crate's [`Clock`].
@@ -11,6 +12,11 @@ use crate::{Clock, Timestamp};
 /// breaker then sees time standing still, which delays a recovery rather than admitting probes
 /// early). The last reading is kept in a pointer-sized atomic, so on 32-bit targets it holds the
 /// low 32 bits of milliseconds (49.7 days), more than the 32-bit word layout keeps anyway.
+///
+/// The conversion from ticks costs no division: the ticks-per-millisecond scale is computed at
+/// compile time from `SCALING_FACTOR`, and a reading is a multiply (its high half), two wrapping
+/// multiplies and a compare (just a multiply when a tick is a whole number of milliseconds),
+/// exact for every tick count. A `SCALING_FACTOR` with a zero denominator does not compile.
 ///
 /// # Examples
 ///
@@ -51,13 +57,15 @@ where
         &self.inner
     }
 
+    /// Ticks to ms: a tick is `SCALING_FACTOR` seconds, `1000 · numerator / denominator` ms,
+    /// converted without a division (the scale is computed at compile time; see `scale.rs`).
+    const SCALE: MsScale =
+        MsScale::new(1_000 * *C::SCALING_FACTOR.numerator() as u64, *C::SCALING_FACTOR.denominator() as u64);
+
+    #[inline]
     fn read_ms(&self) -> Option<u64> {
         let ticks: u64 = self.inner.try_now().ok()?.duration_since_epoch().integer().into();
-        // ticks × (numerator / denominator) seconds, in ms; u128 cannot overflow here.
-        let scale = C::SCALING_FACTOR;
-        let ms =
-            u128::from(ticks) * u128::from(*scale.numerator()) * 1_000 / u128::from(*scale.denominator());
-        u64::try_from(ms).ok()
+        Self::SCALE.ms(ticks)
     }
 }
 
@@ -73,5 +81,64 @@ where
             }
             None => Timestamp::from_millis(self.last_ms.load(Ordering::Relaxed) as u64),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+    use embedded_time::{clock, fraction::Fraction, Instant};
+    use proptest::prelude::*;
+
+    /// A clock whose tick is `N / D` seconds, reading whatever the test sets.
+    struct Ticks<const N: u32, const D: u32>(Cell<Option<u64>>);
+
+    impl<const N: u32, const D: u32> embedded_time::Clock for Ticks<N, D> {
+        type T = u64;
+        const SCALING_FACTOR: Fraction = Fraction::new(N, D);
+        fn try_now(&self) -> Result<Instant<Self>, clock::Error> {
+            self.0.get().map(Instant::new).ok_or(clock::Error::NotRunning)
+        }
+    }
+
+    /// The conversion this adapter made before its scale was precomputed (a 128-bit multiply and
+    /// divide per reading).
+    fn by_division<const N: u32, const D: u32>(ticks: u64) -> Option<u64> {
+        u64::try_from(u128::from(ticks) * u128::from(N) * 1_000 / u128::from(D)).ok()
+    }
+
+    fn reads_as_division<const N: u32, const D: u32>(ticks: u64) {
+        let clock = EmbeddedTimeClock::new(Ticks::<N, D>(Cell::new(Some(ticks))));
+        match by_division::<N, D>(ticks) {
+            Some(ms) => assert_eq!(clock.now().as_millis(), ms, "{N}/{D} s per tick, {ticks} ticks"),
+            // Past the horizon: the last good reading (none yet: the epoch).
+            None => assert_eq!(clock.now(), Timestamp::ZERO),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        #[test]
+        fn readings_equal_the_division(ticks in any::<u64>()) {
+            reads_as_division::<1, 1_000>(ticks); // 1 kHz
+            reads_as_division::<1, 32_768>(ticks); // 32.768 kHz
+            reads_as_division::<1, 12_500_000>(ticks); // the qemu board's core clock
+            reads_as_division::<1, 1_000_000>(ticks); // 1 MHz
+            reads_as_division::<3, 7>(ticks);
+            reads_as_division::<1, 1>(ticks); // 1 Hz: past the horizon above 2^64 / 1000 ticks
+            reads_as_division::<{ u32::MAX }, { u32::MAX - 1 }>(ticks);
+        }
+    }
+
+    #[test]
+    fn an_error_repeats_the_last_good_reading() {
+        let clock = EmbeddedTimeClock::new(Ticks::<1, 1_000>(Cell::new(Some(1_234))));
+        assert_eq!(clock.now().as_millis(), 1_234);
+        clock.inner().0.set(None);
+        assert_eq!(clock.now().as_millis(), 1_234);
+        clock.inner().0.set(Some(u64::MAX));
+        assert_eq!(clock.now().as_millis(), u64::MAX);
     }
 }
