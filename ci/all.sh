@@ -14,6 +14,7 @@ step miri;    bash ci/miri.sh
 step targets; bash ci/targets.sh
 step firmware; bash ci/firmware.sh
 step e2e;     bash ci/e2e.sh
+step redis;   bash ci/redis.sh
 step msrv;    bash ci/msrv.sh
 step package; bash ci/package.sh
 step python; bash ci/python.sh

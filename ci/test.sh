@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="-D warnings"
 # The end-to-end fault test needs PostgreSQL and a broker: ci/e2e.sh installs them and runs it.
-cargo test --workspace --exclude breaker-e2e --all-features --release
+# breaker-redis's tests need redis-server: ci/redis.sh installs it and runs them.
+cargo test --workspace --exclude breaker-e2e --exclude breaker-redis --all-features --release
 # The word layout only changes breaker-core: run its tests and the model/policy suites again on
 # the 32-bit layout (the one thumbv7em, thumbv6m and riscv32imc use).
 RUSTFLAGS="-D warnings --cfg breaker_word32" CARGO_TARGET_DIR=target/word32 \

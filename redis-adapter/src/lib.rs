@@ -1,0 +1,128 @@
+//! # breaker-redis
+//!
+//! Circuit breakers shared across the replicas of a service through Redis, with **no network
+//! on the call path**. Calls go to the replica's own breaker-std / breaker-tokio breaker,
+//! exactly as without sharing; a background tokio task, the only code that talks to Redis,
+//! notices the local breakers' trips and recoveries, writes the fleet's decision to Redis, and
+//! applies the decisions of the other replicas to the local breakers through their public API
+//! (`restore`, `force_open`, `force_closed`, `reset`: the core's CAS loop, each transition
+//! reported once, logged and counted like any other).
+//!
+//! ```
+//! use breaker_redis::{Fleet, Mode};
+//! use breaker_tokio::BreakerExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let registry = breaker_tokio::registry().build().unwrap();
+//! let database = registry.breaker("database").unwrap();
+//! let fleet = Fleet::builder("redis://127.0.0.1:1/") // your Redis; nothing listens here
+//!     .replica_id("api-1")
+//!     .share(database, Mode::default()) // quorum: two replicas within 30 s
+//!     .start()
+//!     .unwrap();
+//! // The call path is the local breaker's, whatever Redis does.
+//! let user = database.call_async(async { Ok::<_, std::io::Error>("user 7") }).await;
+//! assert_eq!(user.unwrap(), "user 7");
+//! # drop(fleet);
+//! # }
+//! ```
+//!
+//! # Modes
+//!
+//! | [`Mode`] | the fleet opens when | choose it when |
+//! |---|---|---|
+//! | [`Mode::Quorum`] (default: 2 replicas, 30 s) | `replicas` distinct replicas tripped within `window` | replicas can fail alone (a bad node, a local network fault): one bad replica opens only itself |
+//! | [`Mode::Share`] | `percent` % of the live replicas (rounded up) tripped within `window` | the fleet size changes (autoscaling) |
+//! | [`Mode::Any`] | one replica tripped | the dependency is shared and fails for everyone at once, and sending N× the failing traffic is the bigger harm |
+//!
+//! A replica always opens itself on its own trip. When the fleet opens, every CLOSED replica
+//! opens for the time the fleet stays open (the opening replica's open period, counted on
+//! Redis' clock), at the opening replica's backoff level, both cut to what its own config
+//! allows. Replicas already OPEN or HALF_OPEN are left alone. Each replica then probes on its
+//! own; the first replica whose probe closes its breaker closes the fleet: every OPEN or
+//! HALF_OPEN replica closes. A failed probe is a trip again (a vote).
+//!
+//! # Manual control
+//!
+//! [`Fleet::force_open`], [`Fleet::force_closed`] and [`Fleet::reset`] apply on this replica at
+//! once and on every replica when they get the record. An operator's `force_open` /
+//! `force_closed` on the local breaker itself (not through the fleet) is a **local override**:
+//! fleet records do not change that breaker until it is reset, and health shows it
+//! ([`BreakerHealth::local_override`]). A fleet reset does not end another replica's local
+//! override either; a local reset does.
+//!
+//! # Failure modes
+//!
+//! | Redis | calls | the replica |
+//! |---|---|---|
+//! | unreachable, refused | unchanged: the local breaker | degraded (health, `circuit_breaker_fleet_degraded` 1, one WARN line), retries every `reconnect_interval` |
+//! | hung (`SIGSTOP`, a stuck network) | unchanged | each Redis call times out after `op_timeout`: degraded as above |
+//! | killed, then back | unchanged | reconnects; republishes its own opens and unwritten commands; the snapshot brings the records it missed |
+//! | restarted empty, flushed | unchanged | the store marker is gone: a WARN line, `wipes` counted, local opens and fleet-forced states republished |
+//! | pub/sub connection killed | unchanged | resubscribes; the snapshot (every `snapshot_period`, jittered) brings what it missed |
+//! | a malformed, oversized, unknown or stale message | unchanged | refused, counted per reason, the local breaker untouched |
+//!
+//! Only Redis' clock is compared with Redis' clock (the fleet's open time, the vote window, the
+//! live replicas); a replica's own clock is never compared with another's. Records are ordered
+//! by an epoch (Redis' clock in µs, or one more than the previous epoch): a record that is not
+//! newer than the last one applied changes nothing.
+//!
+//! # Keys and security
+//!
+//! Every key is under one hash tag, `{prefix}` (so a Redis Cluster keeps them in one slot):
+//! `{prefix}:rec:<name>` (the fleet record), `{prefix}:votes:<name>` (trips in the window),
+//! `{prefix}:live` (heartbeats), `{prefix}:store` (the marker that detects a wiped store); the
+//! channel is `{prefix}:events`. A Redis ACL user restricted to them:
+//!
+//! ```text
+//! ACL SETUSER breaker on >password resetchannels ~{breaker}:* &{breaker}:events +ping +evalsha +script|load +subscribe +time +get +set +del +publish +zadd +zrange +zremrangebyscore +zcard +pexpire
+//! ```
+//!
+//! **Write access to the prefix is the power to open (or force closed) these breakers on every
+//! replica**: give it to the service's replicas only. Every message is versioned
+//! ([`message::VERSION`]), at most [`message::MAX_BYTES`], and validated ([`Record::decode`]);
+//! open periods are cut to what the local config allows; messages for breakers a replica does
+//! not share are refused and counted.
+//!
+//! # Health and metrics
+//!
+//! [`Fleet::health`]: per shared breaker, the local state, the fleet state, the replicas that
+//! voted and whether a local override holds; the degraded flag; [`Stats`]. Metrics, through the
+//! `metrics` facade:
+//!
+//! | series | kind | labels |
+//! |---|---|---|
+//! | `circuit_breaker_fleet_degraded` | gauge (0/1) | |
+//! | `circuit_breaker_fleet_store_errors_total` | counter | |
+//! | `circuit_breaker_fleet_messages_applied_total` | counter | `circuit_breaker` |
+//! | `circuit_breaker_fleet_messages_rejected_total` | counter | `reason` ([`Rejected::as_str`]) |
+//! | `circuit_breaker_fleet_transitions_published_total` | counter | `circuit_breaker` |
+//! | `circuit_breaker_fleet_store_wipes_total` | counter | |
+//! | `circuit_breaker_fleet_catch_up_seconds` | histogram | (records the snapshot brought: Redis time of the read minus that of the write) |
+//!
+//! Log lines use the `tracing` target `breaker_redis`.
+//!
+//! # Costs
+//!
+//! Nothing per call. The task reads each shared breaker's snapshot every `poll_interval`
+//! (default 5 ms); Redis sees two script calls per fleet transition and one per
+//! `snapshot_period` per replica.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The crate README (what crates.io shows) is compiled and run with the doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+mod decide;
+mod fleet;
+pub mod message;
+mod mode;
+mod saved;
+mod store;
+mod task;
+
+pub use fleet::{BreakerHealth, Fleet, FleetBuilder, FleetError, FleetHealth, Shareable, Stats};
+pub use message::{valid_id, Cause, FleetState, Record, Rejected};
+pub use mode::{Mode, ModeError, MAX_WINDOW};
