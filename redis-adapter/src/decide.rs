@@ -28,6 +28,9 @@ pub(crate) struct Trip<'a> {
     pub(crate) level: u32,
     /// How long the local breaker stays open, ms.
     pub(crate) open_ms: u64,
+    /// The trip is the failure of a fleet probe (this replica held a probe lease): it reopens
+    /// the fleet even if the fleet's open period is not quite over on Redis' clock.
+    pub(crate) fleet_probe: bool,
 }
 
 /// The record to write after a local trip, given the record read, the replicas whose trips are
@@ -45,7 +48,7 @@ pub(crate) fn on_trip(
     if let Some(r) = current {
         match r.state {
             FleetState::ForcedOpen | FleetState::ForcedClosed => return None,
-            FleetState::Open if r.remaining_ms(now_ms) > 0 => return None,
+            FleetState::Open if r.remaining_ms(now_ms) > 0 && !trip.fleet_probe => return None,
             FleetState::Open | FleetState::Closed => {}
         }
     }
@@ -132,6 +135,9 @@ pub(crate) struct Local {
     /// Whether the local breaker is in a forced state that the fleet put it in (as opposed to
     /// an operator's local override).
     pub(crate) forced_by_fleet: bool,
+    /// Fleet probes are on: an OPEN or HALF_OPEN replica (no probe of its own in flight) follows
+    /// a newer fleet open too, so the fleet's cycle (and its backoff level) is everyone's.
+    pub(crate) follow_open: bool,
 }
 
 /// What an incoming record does to the local breaker.
@@ -179,6 +185,7 @@ pub(crate) fn plan_apply(local: Local, record: &Record, now_ms: u64) -> Result<A
                 State::Closed | State::ForcedOpen | State::ForcedClosed => {
                     Apply::Open { level: record.level, ms }
                 }
+                State::Open | State::HalfOpen if local.follow_open => Apply::Open { level: record.level, ms },
                 _ => Apply::Nothing,
             }
         }
@@ -203,6 +210,38 @@ pub(crate) fn fit(level: u32, ms: u64, err: RestoreError) -> Option<(u32, u64)> 
         RestoreError::BackoffLevel { max, .. } if max < level => Some((max, ms)),
         RestoreError::RetryAfter { max_ms, .. } if max_ms < ms => Some((level, max_ms)),
         _ => None,
+    }
+}
+
+/// With fleet probes: what a replica does as its local open period ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// Not the time, or not a fleet cycle: the local breaker decides alone.
+    Leave,
+    /// Ask Redis for a probe lease (then probe, or hold).
+    Ask,
+}
+
+/// Whether to ask for a probe lease: the fleet is open (a fleet cycle), Redis is reachable (or
+/// the local breaker probes alone: a store failure never strands a replica open), the replica
+/// holds no lease yet, and its local breaker is about to admit a probe: OPEN with at most
+/// `margin_ms` left, or ready to probe with none in flight.
+pub(crate) fn probe(
+    fleet_open: bool,
+    online: bool,
+    holds_lease: bool,
+    state: State,
+    retry_ms: Option<u64>,
+    probes_in_flight: u32,
+    margin_ms: u64,
+) -> Probe {
+    if !fleet_open || !online || holds_lease {
+        return Probe::Leave;
+    }
+    match (state, retry_ms) {
+        (State::Open, Some(ms)) if ms <= margin_ms => Probe::Ask,
+        (State::HalfOpen, None) if probes_in_flight == 0 => Probe::Ask,
+        _ => Probe::Leave,
     }
 }
 
@@ -246,7 +285,7 @@ mod tests {
     const W: Duration = Duration::from_secs(10);
 
     fn trip(mode: Mode) -> Trip<'static> {
-        Trip { name: "db", me: "a", mode, level: 0, open_ms: 5_000 }
+        Trip { name: "db", me: "a", mode, level: 0, open_ms: 5_000, fleet_probe: false }
     }
 
     fn ids(v: &[&str]) -> Vec<String> {
@@ -296,7 +335,30 @@ mod tests {
     }
 
     fn local(state: State, epoch: u64) -> Local {
-        Local { state, epoch, forced_by_fleet: false }
+        Local { state, epoch, forced_by_fleet: false, follow_open: false }
+    }
+
+    #[test]
+    fn a_failed_fleet_probe_reopens_at_once_and_everyone_follows() {
+        let open = on_trip(&trip(Mode::Any), None, &[], 1, 1_000, 50).unwrap();
+        let probe = Trip { level: 1, fleet_probe: true, ..trip(Mode::Any) };
+        let again = on_trip(&probe, Some(&open), &[], 1, 5_990, 60).unwrap();
+        assert_eq!((again.level, again.opened_at_ms, again.epoch), (1, 5_990, 60));
+        let follower = Local { follow_open: true, ..local(State::HalfOpen, open.epoch) };
+        assert_eq!(plan_apply(follower, &again, 5_990), Ok(Apply::Open { level: 1, ms: 5_000 }));
+        assert_eq!(plan_apply(local(State::HalfOpen, open.epoch), &again, 5_990), Ok(Apply::Nothing));
+    }
+
+    #[test]
+    fn a_lease_is_asked_for_only_at_the_end_of_a_fleet_cycle() {
+        assert_eq!(probe(true, true, false, State::Open, Some(30), 0, 50), Probe::Ask);
+        assert_eq!(probe(true, true, false, State::HalfOpen, None, 0, 50), Probe::Ask);
+        assert_eq!(probe(true, true, false, State::Open, Some(51), 0, 50), Probe::Leave);
+        assert_eq!(probe(true, true, false, State::HalfOpen, None, 1, 50), Probe::Leave, "probing already");
+        assert_eq!(probe(false, true, false, State::Open, Some(1), 0, 50), Probe::Leave, "not a fleet cycle");
+        assert_eq!(probe(true, false, false, State::Open, Some(1), 0, 50), Probe::Leave, "Redis down: alone");
+        assert_eq!(probe(true, true, true, State::Open, Some(1), 0, 50), Probe::Leave, "holds one");
+        assert_eq!(probe(true, true, false, State::Closed, None, 0, 50), Probe::Leave);
     }
 
     #[test]
@@ -333,7 +395,8 @@ mod tests {
             assert_eq!(plan_apply(local(s, 0), &fc, 1), Ok(Apply::ForceClosed));
             assert_eq!(plan_apply(local(s, 0), &reset, 1), Ok(Apply::Reset));
         }
-        let by_fleet = Local { state: State::ForcedOpen, epoch: 0, forced_by_fleet: true };
+        let by_fleet =
+            Local { state: State::ForcedOpen, epoch: 0, forced_by_fleet: true, follow_open: false };
         assert_eq!(plan_apply(by_fleet, &reset, 1), Ok(Apply::Reset));
         assert_eq!(plan_apply(by_fleet, &fo, 1), Ok(Apply::Nothing));
         assert_eq!(plan_apply(by_fleet, &fc, 1), Ok(Apply::ForceClosed));

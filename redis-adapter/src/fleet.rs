@@ -111,7 +111,7 @@ pub enum FleetError {
     Duplicate(String),
     /// A mode that does not validate.
     Mode(String, ModeError),
-    /// A timing that is zero.
+    /// A timing that is zero, or no probe lease.
     Timing(&'static str),
     /// `start` outside a tokio runtime.
     NoRuntime,
@@ -159,6 +159,9 @@ pub(crate) struct Timings {
     pub(crate) snapshot: Duration,
     pub(crate) op_timeout: Duration,
     pub(crate) reconnect: Duration,
+    /// Fleet-wide probe leases: at most this many probes per fleet cycle, each lease expiring
+    /// after the duration.
+    pub(crate) probes: Option<(u32, Duration)>,
 }
 
 /// Builds a [`Fleet`]: the Redis URL, this replica's id, the key prefix, the shared breakers and
@@ -257,6 +260,18 @@ impl FleetBuilder {
         self
     }
 
+    /// Fleet-wide half-open: while the fleet is open (a fleet cycle), at most `max` replicas
+    /// probe, each holding a lease that expires after `lease` (so a replica that dies mid-probe
+    /// hands the probe to another when its lease runs out). The others stay OPEN (their open
+    /// period is extended by half a lease at a time, each a `restore` transition) until the
+    /// probe's outcome closes or reopens every replica, with the prober's backoff level. Off
+    /// by default (each replica probes on its own). While Redis is unreachable a replica
+    /// probes on its own: a store failure never keeps a breaker open.
+    pub fn probe_leases(mut self, max: u32, lease: Duration) -> Self {
+        self.timings.probes = Some((max, lease));
+        self
+    }
+
     /// Checks everything and spawns the background task on the current tokio runtime. Returns
     /// at once: Redis is reached by the task (the fleet is degraded until it is).
     ///
@@ -281,6 +296,14 @@ impl FleetBuilder {
         ] {
             if d.is_zero() {
                 return Err(FleetError::Timing(what));
+            }
+        }
+        if let Some((max, lease)) = t.probes {
+            if max == 0 {
+                return Err(FleetError::Timing("probe_leases' max"));
+            }
+            if lease.is_zero() {
+                return Err(FleetError::Timing("probe_leases' lease"));
             }
         }
         let mut names: Vec<&str> = Vec::new();
@@ -485,6 +508,7 @@ impl Fleet {
                 snapshot: Duration::from_secs(2),
                 op_timeout: Duration::from_millis(250),
                 reconnect: Duration::from_millis(500),
+                probes: None,
             },
         }
     }

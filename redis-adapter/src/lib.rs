@@ -43,6 +43,20 @@
 //! own; the first replica whose probe closes its breaker closes the fleet: every OPEN or
 //! HALF_OPEN replica closes. A failed probe is a trip again (a vote).
 //!
+//! # Fleet-wide half-open (probe leases)
+//!
+//! With [`FleetBuilder::probe_leases`]`(max, lease)`, a fleet cycle has at most `max` probes in
+//! the whole fleet: as its local open period ends, a replica asks Redis for one of `max` leases
+//! (keys that expire after `lease`). The replica that gets one lets its breaker probe; the others
+//! keep theirs OPEN (half a lease at a time, a `restore` transition each) and ask again. The
+//! probe's outcome is everyone's: a success closes the fleet, a failure reopens every replica
+//! (OPEN and HALF_OPEN ones too) for the prober's next open period, at its backoff level. A
+//! prober that dies mid-probe holds its lease only until it expires; then another replica
+//! probes. While Redis is unreachable a replica probes on its own: a store failure never keeps a
+//! breaker open. The lease is asked for a little before the local open period ends (3 poll
+//! intervals, at least 50 ms): a task delayed past that (a starved runtime) lets its breaker
+//! probe on its own, so the bound holds as long as the task runs on time.
+//!
 //! # Manual control
 //!
 //! [`Fleet::force_open`], [`Fleet::force_closed`] and [`Fleet::reset`] apply on this replica at
@@ -72,7 +86,8 @@
 //!
 //! Every key is under one hash tag, `{prefix}` (so a Redis Cluster keeps them in one slot):
 //! `{prefix}:rec:<name>` (the fleet record), `{prefix}:votes:<name>` (trips in the window),
-//! `{prefix}:live` (heartbeats), `{prefix}:store` (the marker that detects a wiped store); the
+//! `{prefix}:live` (heartbeats), `{prefix}:store` (the marker that detects a wiped store),
+//! `{prefix}:lease:<name>:<n>` (probe leases); the
 //! channel is `{prefix}:events`. A Redis ACL user restricted to them:
 //!
 //! ```text
@@ -106,8 +121,9 @@
 //! # Costs
 //!
 //! Nothing per call. The task reads each shared breaker's snapshot every `poll_interval`
-//! (default 5 ms); Redis sees two script calls per fleet transition and one per
-//! `snapshot_period` per replica.
+//! (default 5 ms); Redis sees two script calls per fleet transition, one per
+//! `snapshot_period` per replica and, with probe leases, one per replica per half lease while a
+//! fleet cycle ends. Nothing per request in steady state.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The crate README (what crates.io shows) is compiled and run with the doctests.

@@ -28,9 +28,21 @@ impl Keys {
     pub(crate) fn marker(&self) -> String {
         format!("{}:store", self.prefix)
     }
+    pub(crate) fn lease(&self, name: &str, slot: u32) -> String {
+        format!("{}:lease:{name}:{slot}", self.prefix)
+    }
     pub(crate) fn channel(&self) -> String {
         format!("{}:events", self.prefix)
     }
+}
+
+/// What a read does to this replica's vote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Vote {
+    Keep = 0,
+    Add = 1,
+    /// Its breaker recovered: its earlier trip no longer counts towards a quorum.
+    Withdraw = 2,
 }
 
 /// Redis' clock and what was read with it.
@@ -53,12 +65,13 @@ pub(crate) struct Snapshot {
     pub(crate) records: Vec<Vec<u8>>,
 }
 
-// TIME, then (optionally) this replica's vote, votes pruned to the window, the heartbeat, the
+// TIME, then (optionally) this replica's vote added or withdrawn, votes pruned to the window, the heartbeat, the
 // live replicas pruned to their TTL, and the record.
 const OBSERVE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[2] == '1' then redis.call('ZADD', KEYS[1], now, ARGV[1]) end
+if ARGV[2] == '2' then redis.call('ZREM', KEYS[1], ARGV[1]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[3])))
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 1000)
 local voters = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -78,6 +91,27 @@ redis.call('SET', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1
+";
+
+// A probe lease: renews the one this replica holds, or takes a free one (they expire by
+// themselves). Its number, or 0 when all are taken.
+const LEASE: &str = r"
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[2]); return i end
+end
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then return i end
+end
+return 0
+";
+
+// Gives back this replica's leases.
+const RELEASE: &str = r"
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]); n = n + 1 end
+end
+return n
 ";
 
 // TIME, the store marker (set if absent), the heartbeat, every record.
@@ -101,6 +135,8 @@ pub(crate) struct Store {
     observe: Script,
     cas: Script,
     snapshot: Script,
+    lease: Script,
+    release: Script,
 }
 
 /// A store call that failed or timed out.
@@ -157,6 +193,8 @@ impl Store {
             observe: Script::new(OBSERVE),
             cas: Script::new(CAS),
             snapshot: Script::new(SNAPSHOT),
+            lease: Script::new(LEASE),
+            release: Script::new(RELEASE),
         }
     }
 
@@ -200,6 +238,8 @@ impl Store {
             Which::Observe => &self.observe,
             Which::Cas => &self.cas,
             Which::Snapshot => &self.snapshot,
+            Which::Lease => &self.lease,
+            Which::Release => &self.release,
         };
         let mut inv = script.prepare_invoke();
         for k in keys {
@@ -220,7 +260,7 @@ impl Store {
         keys: &Keys,
         name: &str,
         me: &str,
-        vote: bool,
+        vote: Vote,
         window: Duration,
         live_ttl: Duration,
     ) -> Result<Observation, StoreError> {
@@ -230,12 +270,7 @@ impl Store {
             .run(
                 Which::Observe,
                 &[keys.votes(name), keys.live(), keys.record(name)],
-                &[
-                    me.to_owned(),
-                    if vote { "1" } else { "0" }.to_owned(),
-                    window_ms.to_string(),
-                    ttl_ms.to_string(),
-                ],
+                &[me.to_owned(), (vote as u8).to_string(), window_ms.to_string(), ttl_ms.to_string()],
             )
             .await?;
         let Value::Array(items) = v else { return Err(StoreError::Reply("observe")) };
@@ -279,6 +314,38 @@ impl Store {
         }
     }
 
+    /// Takes or renews one of `max` probe leases for `lease`; `true` if this replica holds one.
+    pub(crate) async fn lease(
+        &mut self,
+        keys: &Keys,
+        name: &str,
+        me: &str,
+        max: u32,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+        let k: Vec<String> = (1..=max).map(|i| keys.lease(name, i)).collect();
+        match self.run(Which::Lease, &k, &[me.to_owned(), ms.to_string()]).await? {
+            Value::Int(n) => Ok(n > 0),
+            _ => Err(StoreError::Reply("lease")),
+        }
+    }
+
+    /// Gives back this replica's probe leases for `name`.
+    pub(crate) async fn release(
+        &mut self,
+        keys: &Keys,
+        name: &str,
+        me: &str,
+        max: u32,
+    ) -> Result<(), StoreError> {
+        let k: Vec<String> = (1..=max).map(|i| keys.lease(name, i)).collect();
+        match self.run(Which::Release, &k, &[me.to_owned()]).await? {
+            Value::Int(_) => Ok(()),
+            _ => Err(StoreError::Reply("release")),
+        }
+    }
+
     pub(crate) async fn snapshot(
         &mut self,
         keys: &Keys,
@@ -309,4 +376,6 @@ enum Which {
     Observe,
     Cas,
     Snapshot,
+    Lease,
+    Release,
 }

@@ -14,12 +14,12 @@ use redis::aio::PubSubStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::decide::{self, Apply, Local, Manual, Observed, Seen, Trip};
+use crate::decide::{self, Apply, Local, Manual, Observed, Probe, Seen, Trip};
 use crate::fleet::{Command, FleetError, Handle, Shared, Timings};
-use crate::message::{Record, Rejected};
+use crate::message::{FleetState, Record, Rejected};
 use crate::mode::Mode;
 use crate::saved;
-use crate::store::{Keys, Store, StoreError};
+use crate::store::{Keys, Store, StoreError, Vote};
 
 /// The `tracing` target of the fleet's log lines.
 pub(crate) const TARGET: &str = "breaker_redis";
@@ -48,6 +48,8 @@ struct Slot {
     local_trip: bool,
     /// An operator's command not yet written to Redis.
     pending: Option<Manual>,
+    /// This replica holds a fleet probe lease for the breaker.
+    lease: bool,
 }
 
 struct Task {
@@ -99,6 +101,7 @@ pub(crate) async fn run(setup: Setup) {
                 forced_by_fleet: false,
                 local_trip: s.state == State::Open,
                 pending: None,
+                lease: false,
             }
         })
         .collect();
@@ -270,6 +273,7 @@ impl Task {
             state: snap.state,
             epoch: slot.epoch,
             forced_by_fleet: slot.forced_by_fleet && forced(snap.state),
+            follow_open: self.timings.probes.is_some(),
         };
         let plan = match decide::plan_apply(local, &record, now_ms) {
             Ok(p) => p,
@@ -311,6 +315,9 @@ impl Task {
         }
         if matches!(plan, Apply::Reset | Apply::Close) {
             slot.local_trip = false;
+        }
+        if matches!(plan, Apply::Reset | Apply::Close | Apply::Open { .. }) {
+            slot.lease = false; // the fleet's cycle ended (or a new one began)
         }
         slot.epoch = record.epoch;
         slot.fleet = Some(record);
@@ -374,7 +381,8 @@ impl Task {
                 Observed::Trip { level, open_ms } => {
                     self.slots[i].local_trip = true;
                     if self.online() {
-                        self.vote(i, level, open_ms).await;
+                        let fleet_probe = self.slots[i].lease;
+                        self.vote(i, level, open_ms, fleet_probe).await;
                     }
                 }
                 Observed::Recovered => {
@@ -383,11 +391,66 @@ impl Task {
                     }
                 }
             }
+            if !matches!(obs, Observed::Nothing) && self.slots[i].lease {
+                self.release(i).await;
+            }
+            self.fleet_probe(i).await;
+        }
+    }
+
+    /// With fleet probes: near the end of the local open period of a fleet cycle, take a
+    /// lease and probe, or hold the breaker OPEN for half a lease and ask again then.
+    async fn fleet_probe(&mut self, i: usize) {
+        let Some((max, lease)) = self.timings.probes else { return };
+        let slot = &self.slots[i];
+        let s = slot.handle.snapshot();
+        let fleet_open = slot.fleet.as_ref().is_some_and(|r| r.state == FleetState::Open);
+        let retry_ms = s.retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let margin = u64::try_from((self.timings.poll * 3).as_millis()).unwrap_or(u64::MAX).max(50);
+        let ask = decide::probe(
+            fleet_open,
+            self.online(),
+            slot.lease,
+            s.state,
+            retry_ms,
+            s.probes_in_flight,
+            margin,
+        );
+        if ask == Probe::Leave {
+            return;
+        }
+        let name = slot.handle.name();
+        match self.store.lease(&self.keys, name, &self.me, max, lease).await {
+            Ok(true) => {
+                self.slots[i].lease = true;
+                tracing::debug!(target: TARGET, circuit_breaker = name, replica = %self.me, "fleet probe lease taken");
+            }
+            Ok(false) => {
+                let hold = u64::try_from((lease / 2).as_millis()).unwrap_or(u64::MAX).max(1);
+                self.restore_open(i, s.backoff_level, hold);
+                let slot = &mut self.slots[i];
+                let s = slot.handle.snapshot();
+                slot.seen = Seen { state: s.state, generation: s.generation };
+                self.publish_health(i);
+            }
+            Err(e) => self.fail("lease", &e),
+        }
+    }
+
+    async fn release(&mut self, i: usize) {
+        self.slots[i].lease = false;
+        let Some((max, _)) = self.timings.probes else { return };
+        if !self.online() {
+            return;
+        }
+        let name = self.slots[i].handle.name();
+        if let Err(e) = self.store.release(&self.keys, name, &self.me, max).await {
+            self.fail("release", &e);
         }
     }
 
     /// Reads the record (and, with `vote`, adds this replica's vote), applying it if newer.
-    async fn observe(&mut self, i: usize, vote: bool) -> Option<(crate::store::Observation, Option<Record>)> {
+    async fn observe(&mut self, i: usize, vote: Vote) -> Option<(crate::store::Observation, Option<Record>)> {
         let name = self.slots[i].handle.name();
         let window = self.slots[i].mode.window();
         let ttl = self.timings.snapshot * 3;
@@ -440,11 +503,12 @@ impl Task {
         }
     }
 
-    async fn vote(&mut self, i: usize, level: u32, open_ms: u64) {
+    async fn vote(&mut self, i: usize, level: u32, open_ms: u64, fleet_probe: bool) {
         for _ in 0..4 {
-            let Some((obs, current)) = self.observe(i, true).await else { return };
+            let Some((obs, current)) = self.observe(i, Vote::Add).await else { return };
             let slot = &self.slots[i];
-            let trip = Trip { name: slot.handle.name(), me: &self.me, mode: slot.mode, level, open_ms };
+            let trip =
+                Trip { name: slot.handle.name(), me: &self.me, mode: slot.mode, level, open_ms, fleet_probe };
             let Some(record) =
                 decide::on_trip(&trip, current.as_ref(), &obs.voters, obs.live, obs.now_ms, obs.now_us)
             else {
@@ -458,7 +522,7 @@ impl Task {
 
     async fn recovered(&mut self, i: usize) {
         for _ in 0..4 {
-            let Some((obs, current)) = self.observe(i, false).await else { return };
+            let Some((obs, current)) = self.observe(i, Vote::Withdraw).await else { return };
             let name = self.slots[i].handle.name();
             let Some(record) = decide::on_recovered(name, &self.me, current.as_ref(), obs.now_ms, obs.now_us)
             else {
@@ -473,7 +537,7 @@ impl Task {
     /// Writes the slot's pending command (only if no record exists, with `only_if_absent`).
     async fn write_manual(&mut self, i: usize, op: Manual, only_if_absent: bool) -> bool {
         for _ in 0..4 {
-            let Some((obs, current)) = self.observe(i, false).await else { return false };
+            let Some((obs, current)) = self.observe(i, Vote::Keep).await else { return false };
             if only_if_absent && !obs.record.is_empty() {
                 self.slots[i].pending = None;
                 return true;
@@ -517,7 +581,7 @@ impl Task {
                 self.write_manual(i, op, false).await;
             } else if slot.local_trip && s.state == State::Open {
                 let retry_ms = s.retry_after.map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-                self.vote(i, s.backoff_level, retry_ms).await;
+                self.vote(i, s.backoff_level, retry_ms, false).await;
             } else if wiped && slot.forced_by_fleet && forced(s.state) {
                 let op = if s.state == State::ForcedOpen { Manual::ForceOpen } else { Manual::ForceClosed };
                 self.write_manual(i, op, true).await;

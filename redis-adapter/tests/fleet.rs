@@ -23,6 +23,16 @@ struct Replica {
 }
 
 fn replica_with(url: &str, id: &str, mode: Mode, config: Config) -> Replica {
+    replica_leased(url, id, mode, config, None)
+}
+
+fn replica_leased(
+    url: &str,
+    id: &str,
+    mode: Mode,
+    config: Config,
+    leases: Option<(u32, Duration)>,
+) -> Replica {
     let opened = Arc::new(AtomicU32::new(0));
     let o = Arc::clone(&opened);
     let registry = breaker_tokio::registry()
@@ -35,14 +45,16 @@ fn replica_with(url: &str, id: &str, mode: Mode, config: Config) -> Replica {
         .build()
         .unwrap();
     let db = registry.breaker("db").unwrap();
-    let fleet = Fleet::builder(url)
+    let mut builder = Fleet::builder(url)
         .replica_id(id)
         .share(db, mode)
         .snapshot_period(Duration::from_millis(400))
         .op_timeout(Duration::from_millis(150))
-        .reconnect_interval(Duration::from_millis(100))
-        .start()
-        .unwrap();
+        .reconnect_interval(Duration::from_millis(100));
+    if let Some((max, lease)) = leases {
+        builder = builder.probe_leases(max, lease);
+    }
+    let fleet = builder.start().unwrap();
     Replica { db, fleet, opened }
 }
 
@@ -351,4 +363,83 @@ async fn works_as_the_documented_acl_user_and_not_without_its_password() {
     assert!(mallory.fleet.is_degraded());
     assert_eq!(mallory.fleet.stats().published, 0);
     assert_eq!(a.fleet.stats().published, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_recovered_no_longer_counts_towards_the_quorum() {
+    let redis = RedisServer::start();
+    let fast = Config::new().failure_threshold(2).recovery_timeout(Duration::from_millis(500));
+    let [a, b, c] = ["a", "b", "c"].map(|id| replica_with(&redis.url(), id, quorum(2), fast));
+    connected(&[&a, &b, &c]).await;
+    trip(a.db);
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    assert_eq!(a.db.call(|| Ok::<_, ()>(())), Ok(())); // a recovers on its own
+    tokio::time::sleep(Duration::from_millis(200)).await; // its vote is withdrawn
+    trip(b.db);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(c.db.state(), State::Closed, "{:?}", c.fleet.health());
+    trip(c.db); // b and c: a quorum
+    eventually(SOON, "a opens", || a.db.state() == State::Open).await;
+}
+
+/// Failing calls on every replica every 2 ms until `until`: the calls admitted (probes, since
+/// every breaker is open) and when the first was.
+async fn probes_until(rs: &[Replica], until: Instant) -> (u32, Option<Instant>) {
+    let (mut n, mut first) = (0, None);
+    while Instant::now() < until {
+        for r in rs {
+            if let Err(breaker_tokio::CallError::Inner(_)) = r.db.call(|| Err::<(), _>("still down")) {
+                n += 1;
+                first.get_or_insert_with(Instant::now);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    (n, first)
+}
+
+async fn probes_in_one_cycle(leases: Option<(u32, Duration)>) -> u32 {
+    let redis = RedisServer::start();
+    let cfg = Config::new().failure_threshold(2).recovery_timeout(Duration::from_millis(700));
+    let rs: Vec<Replica> =
+        ["a", "b", "c"].iter().map(|id| replica_leased(&redis.url(), id, Mode::Any, cfg, leases)).collect();
+    connected(&rs.iter().collect::<Vec<_>>()).await;
+    let t0 = Instant::now();
+    trip(rs[0].db);
+    eventually(SOON, "all open", || rs.iter().all(|r| r.db.state() == State::Open)).await;
+    // Every local open period is over by 900 ms (700 ms after the trip, a few ms later on the
+    // replicas it opened): then every replica is called at once, until before the next cycle.
+    tokio::time::sleep_until((t0 + Duration::from_millis(900)).into()).await;
+    probes_until(&rs, t0 + Duration::from_millis(1300)).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_probe_leases_one_probe_per_cycle_fleet_wide_against_one_per_replica_without() {
+    let leased = probes_in_one_cycle(Some((1, Duration::from_millis(1500)))).await;
+    let alone = probes_in_one_cycle(None).await;
+    assert_eq!(leased, 1, "fleet-wide probes with one lease");
+    assert!(alone >= 3, "each replica probes on its own: {alone}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_probers_lease_expires_and_hands_the_probe_to_another_replica() {
+    let redis = RedisServer::start();
+    let cfg = Config::new().failure_threshold(2).recovery_timeout(Duration::from_millis(500));
+    let leases = Some((1, Duration::from_millis(600)));
+    let rs: Vec<Replica> =
+        ["a", "b", "c"].iter().map(|id| replica_leased(&redis.url(), id, Mode::Any, cfg, leases)).collect();
+    connected(&rs.iter().collect::<Vec<_>>()).await;
+    trip(rs[0].db);
+    // A prober that took the only lease and died: its lease runs 900 ms more.
+    let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&["{breaker}:lease:db:1", "ghost", "PX", "900"][..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let expires = Instant::now() + Duration::from_millis(900);
+    eventually(SOON, "all open", || rs.iter().all(|r| r.db.state() == State::Open)).await;
+    let (n, first) = probes_until(&rs, expires + Duration::from_millis(450)).await;
+    assert_eq!(n, 1, "one probe, once the lease expired");
+    assert!(first.unwrap() >= expires, "no probe while the dead prober's lease held");
 }
