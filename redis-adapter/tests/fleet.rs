@@ -443,3 +443,34 @@ async fn a_dead_probers_lease_expires_and_hands_the_probe_to_another_replica() {
     assert_eq!(n, 1, "one probe, once the lease expired");
     assert!(first.unwrap() >= expires, "no probe while the dead prober's lease held");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_was_never_published_arrives_with_the_snapshot() {
+    let redis = RedisServer::start();
+    let b = replica(&redis.url(), "b", Mode::Any);
+    connected(&[&b]).await;
+    // Written to the key only, as if its publication had been lost.
+    let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let now_ms = secs * 1000 + micros / 1000;
+    let record = Record {
+        v: breaker_redis::message::VERSION,
+        name: "db".to_owned(),
+        epoch: secs * 1_000_000 + micros,
+        state: FleetState::Open,
+        cause: Cause::Trips,
+        level: 0,
+        opened_at_ms: now_ms,
+        open_ms: 20_000,
+        written_ms: now_ms,
+        by: "a".to_owned(),
+        voters: vec!["a".to_owned()],
+    };
+    let _: () = conn.set("{breaker}:rec:db", record.encode()).await.unwrap();
+    // Within one snapshot period (400 ms, jittered up to 500 ms), and no sooner than the next
+    // snapshot: nothing was published.
+    let took = eventually(SOON, "b opens", || b.db.state() == State::Open).await;
+    assert!(took < Duration::from_millis(700), "{took:?}");
+    let left = b.db.try_acquire().unwrap_err().retry_after().unwrap();
+    assert!(left <= Duration::from_secs(20) && left > Duration::from_secs(19), "{left:?}");
+}
