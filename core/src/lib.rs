@@ -45,6 +45,12 @@
 //! - A failure: one CAS (and a clock read only if it trips the breaker).
 //! - OPEN, rejection: one load and one clock read, no store.
 //!
+//! # Async
+//!
+//! [`call_async`] runs any `Future` through a breaker: executor-agnostic (embassy, tokio, a
+//! firmware poll loop), no allocation, lazy, a dropped call counts as neither success nor
+//! failure and gives back its probe slot, an optional [`Classify`] decides the verdict.
+//!
 //! # Features
 //!
 //! - `embedded-time`: [`EmbeddedTimeClock`] adapts any `embedded_time::Clock`.
@@ -74,6 +80,7 @@ extern crate std;
 
 pub mod _guide;
 mod breaker;
+mod call_async;
 mod cas;
 pub mod classify;
 mod clock;
@@ -94,6 +101,7 @@ mod transition;
 mod window;
 
 pub use breaker::Breaker;
+pub use call_async::{call_async, CallAsync};
 pub use classify::Classify;
 #[cfg(feature = "embassy-time")]
 pub use clock::EmbassyClock;

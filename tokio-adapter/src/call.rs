@@ -1,16 +1,19 @@
 //! `call_async`: any future through a breaker, as a builder that is the future
 //! ([`CallAsync`], and [`CallAsyncTimeout`] once a timeout is set). The rules (laziness, one
 //! verdict, cancellation, timeouts) are documented on [`BreakerExt`].
+//!
+//! There is one async call implementation: the core's executor-agnostic
+//! [`breaker_core::CallAsync`] (admission on the first poll, the permit held across polls, the
+//! verdict, a panic counted as a failure, a drop counted as neither). This file adds tokio's
+//! timer for `.timeout(d)` and the adapter's error type.
 
-use core::any::Any;
 use core::future::{Future, IntoFuture};
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use breaker_core::classify::Errors;
-use breaker_core::{CallError, CircuitOpen, Classify, Clock, Permit, Policy};
+use breaker_core::{CallError, Classify, Clock, Policy};
 use breaker_std::Breaker;
 
 use crate::{Elapsed, TimedCallError};
@@ -38,10 +41,10 @@ mod sealed {
 /// - **Cancellation is neutral.** A call future dropped before it finishes (a `select!` branch
 ///   that lost, a client that went away, an aborted task) reports neither a success nor a
 ///   failure, and a half-open probe slot is given back, so a cancelled probe never leaves the
-///   breaker stuck. This is the core [`Permit`]'s drop guard.
+///   breaker stuck. This is the core [`Permit`](breaker_core::Permit)'s drop guard.
 /// - **Timeouts.** A call still running when its timeout elapses is dropped (as tokio's
 ///   `timeout` does), answered with [`TimedCallError::TimedOut`] and reported to the core as
-///   timed out ([`Permit::timed_out`]): a **failure**, or with a slow-call policy and a timeout
+///   timed out ([`Permit::timed_out`](breaker_core::Permit::timed_out)): a **failure**, or with a slow-call policy and a timeout
 ///   at least the slow-call threshold, a **slow** call.
 ///
 /// # Examples
@@ -103,60 +106,7 @@ pub trait BreakerExt: sealed::Sealed + breaker_core::AsBreaker + Sized {
 impl<C: Clock, P: Policy> BreakerExt for Breaker<C, P> {
     #[inline]
     fn call_async<F: IntoFuture>(&self, future: F) -> CallAsync<'_, Self, F::IntoFuture, Errors> {
-        CallAsync {
-            call: Call {
-                breaker: self,
-                future: CatchUnwind { future: future.into_future() },
-                classify: Errors,
-                permit: None,
-            },
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The state both call futures share: the breaker, the call, its classifier and, once
-    /// admitted, its permit.
-    struct Call<'a, B, F, K>
-    where
-        B: breaker_core::AsBreaker,
-    {
-        breaker: &'a B,
-        #[pin]
-        future: CatchUnwind<F>,
-        classify: K,
-        permit: Option<Permit<&'a B>>,
-    }
-}
-
-impl<'a, B, F, K, T, E> Call<'a, B, F, K>
-where
-    B: breaker_core::AsBreaker,
-    F: Future<Output = Result<T, E>>,
-    K: Classify<T, E>,
-{
-    /// Admits on the first poll, then polls the call; settles the permit when it finishes.
-    #[inline]
-    fn poll_call(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Result<T, E>, CircuitOpen>> {
-        let this = self.project();
-        if this.permit.is_none() {
-            *this.permit = Some(Permit::acquire(*this.breaker)?);
-        }
-        match this.future.poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(result)) => {
-                if let Some(permit) = this.permit.take() {
-                    permit.record(this.classify.classify(&result));
-                }
-                Poll::Ready(Ok(result))
-            }
-            Poll::Ready(Err(panic)) => {
-                if let Some(permit) = this.permit.take() {
-                    permit.failure();
-                }
-                resume_unwind(panic)
-            }
-        }
+        CallAsync { call: breaker_core::call_async(self, future) }
     }
 }
 
@@ -191,7 +141,7 @@ pin_project_lite::pin_project! {
         B: breaker_core::AsBreaker,
     {
         #[pin]
-        call: Call<'a, B, F, K>,
+        call: breaker_core::CallAsync<'a, B, F, K>,
     }
 }
 
@@ -202,8 +152,7 @@ impl<'a, B: breaker_core::AsBreaker, F, K> CallAsync<'a, B, F, K> {
     ///
     /// See [`CallAsync`].
     pub fn classify<K2>(self, classify: K2) -> CallAsync<'a, B, F, K2> {
-        let Call { breaker, future, permit, .. } = self.call;
-        CallAsync { call: Call { breaker, future, classify, permit } }
+        CallAsync { call: self.call.classify(classify) }
     }
 
     /// Gives the call a deadline: still running after `timeout`, it is dropped, answered with
@@ -243,19 +192,15 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().call.poll_call(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(result)) => Poll::Ready(result.map_err(CallError::Inner)),
-            Poll::Ready(Err(open)) => Poll::Ready(Err(CallError::Open(open))),
-        }
+        self.project().call.poll(cx)
     }
 }
 
 impl<B: breaker_core::AsBreaker, F, K> core::fmt::Debug for CallAsync<'_, B, F, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CallAsync")
-            .field("breaker", &self.call.breaker.as_breaker().name())
-            .field("admitted", &self.call.permit.is_some())
+            .field("breaker", &self.call.breaker().as_breaker().name())
+            .field("admitted", &self.call.is_admitted())
             .finish_non_exhaustive()
     }
 }
@@ -274,7 +219,7 @@ pin_project_lite::pin_project! {
         B: breaker_core::AsBreaker,
     {
         #[pin]
-        call: Call<'a, B, F, K>,
+        call: breaker_core::CallAsync<'a, B, F, K>,
         timeout: Duration,
         #[pin]
         sleep: Option<tokio::time::Sleep>,
@@ -303,12 +248,7 @@ impl<'a, B: breaker_core::AsBreaker, F, K> CallAsyncTimeout<'a, B, F, K> {
     /// # }
     /// ```
     pub fn classify<K2>(self, classify: K2) -> CallAsyncTimeout<'a, B, F, K2> {
-        let Call { breaker, future, permit, .. } = self.call;
-        CallAsyncTimeout {
-            call: Call { breaker, future, classify, permit },
-            timeout: self.timeout,
-            sleep: self.sleep,
-        }
+        CallAsyncTimeout { call: self.call.classify(classify), timeout: self.timeout, sleep: self.sleep }
     }
 }
 
@@ -323,9 +263,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let first = this.sleep.is_none();
-        match this.call.as_mut().poll_call(cx) {
-            Poll::Ready(Ok(result)) => return Poll::Ready(result.map_err(TimedCallError::Inner)),
-            Poll::Ready(Err(open)) => return Poll::Ready(Err(TimedCallError::Open(open))),
+        match this.call.as_mut().poll(cx) {
+            Poll::Ready(Ok(v)) => return Poll::Ready(Ok(v)),
+            Poll::Ready(Err(CallError::Inner(e))) => return Poll::Ready(Err(TimedCallError::Inner(e))),
+            Poll::Ready(Err(CallError::Open(open))) => return Poll::Ready(Err(TimedCallError::Open(open))),
             Poll::Pending => {}
         }
         if first {
@@ -336,11 +277,8 @@ where
         if sleep.poll(cx).is_pending() {
             return Poll::Pending;
         }
-        let call = this.call.project();
-        let name = call.breaker.as_breaker().name();
-        if let Some(permit) = call.permit.take() {
-            permit.timed_out(*this.timeout);
-        }
+        let name = this.call.breaker().as_breaker().name();
+        this.call.time_out(*this.timeout);
         Poll::Ready(Err(TimedCallError::TimedOut(Elapsed::new(name, *this.timeout))))
     }
 }
@@ -348,32 +286,9 @@ where
 impl<B: breaker_core::AsBreaker, F, K> core::fmt::Debug for CallAsyncTimeout<'_, B, F, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CallAsyncTimeout")
-            .field("breaker", &self.call.breaker.as_breaker().name())
+            .field("breaker", &self.call.breaker().as_breaker().name())
             .field("timeout", &self.timeout)
-            .field("admitted", &self.call.permit.is_some())
+            .field("admitted", &self.call.is_admitted())
             .finish_non_exhaustive()
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Polls `future`, turning a panic into a value so its permit can be settled as a failure
-    /// before unwinding resumes. No cost on the non-panicking path beyond the landing pad.
-    pub(crate) struct CatchUnwind<F> {
-        #[pin]
-        pub(crate) future: F,
-    }
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let future = self.project().future;
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
     }
 }
