@@ -42,6 +42,7 @@ impl MsScale {
     }
 
     /// The conversion for a tick rate of `hz` ticks per second (`1000 / hz` ms per tick).
+    #[cfg_attr(not(feature = "embassy-time"), allow(dead_code))]
     pub(crate) const fn per_second(hz: u64) -> MsScale {
         MsScale::new(1_000, hz)
     }
