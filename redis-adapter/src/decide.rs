@@ -78,6 +78,51 @@ pub(crate) fn on_trip(
     })
 }
 
+/// Shared counts: the record to write when the fleet's failures in the window (`total`, from
+/// the replicas in `contributors`) reach the mode's threshold; `None` when they do not, or the
+/// fleet is already open or forced. The fleet opens for this replica's open period.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn on_counts(
+    name: &str,
+    me: &str,
+    mode: Mode,
+    current: Option<&Record>,
+    total: u64,
+    contributors: &[String],
+    open_ms: u64,
+    now_ms: u64,
+    now_us: u64,
+) -> Option<Record> {
+    if total < u64::from(mode.needed(0)) {
+        return None;
+    }
+    if let Some(r) = current {
+        match r.state {
+            FleetState::ForcedOpen | FleetState::ForcedClosed => return None,
+            FleetState::Open if r.remaining_ms(now_ms) > 0 => return None,
+            FleetState::Open | FleetState::Closed => {}
+        }
+    }
+    let mut voters: Vec<String> =
+        contributors.iter().filter(|v| crate::message::valid_id(v)).cloned().collect();
+    voters.sort();
+    voters.dedup();
+    voters.truncate(crate::message::MAX_VOTERS);
+    Some(Record {
+        v: VERSION,
+        name: name.to_owned(),
+        epoch: next_epoch(current, now_us),
+        state: FleetState::Open,
+        cause: Cause::Trips,
+        level: 0,
+        opened_at_ms: now_ms,
+        open_ms: open_ms.clamp(1, crate::message::MAX_OPEN_MS),
+        written_ms: now_ms,
+        by: me.to_owned(),
+        voters,
+    })
+}
+
 /// The record to write after a replica's probe closed its breaker: the fleet closes if it was
 /// open; otherwise nothing changes.
 pub(crate) fn on_recovered(
@@ -323,6 +368,18 @@ mod tests {
         assert_eq!(again.epoch, open.epoch + 1, "epochs only grow, whatever the clock says");
         let forced = on_manual("db", "a", Manual::ForceClosed, Some(&open), 7_000, 7_000_000);
         assert_eq!(on_trip(&trip(Mode::Any), Some(&forced), &[], 1, 8_000, 8_000_000), None);
+    }
+
+    #[test]
+    fn shared_counts_open_at_the_fleet_sum() {
+        let m = Mode::Counts { failures: 6, window: W };
+        assert_eq!(on_counts("db", "a", m, None, 5, &ids(&["a", "b"]), 9_000, 1, 1), None);
+        let r = on_counts("db", "a", m, None, 6, &ids(&["c", "a", "b"]), 9_000, 100, 1).unwrap();
+        assert_eq!((r.state, r.open_ms, r.opened_at_ms), (FleetState::Open, 9_000, 100));
+        assert_eq!(r.voters, ids(&["a", "b", "c"]));
+        assert_eq!(on_counts("db", "a", m, Some(&r), 60, &[], 9_000, 200, 2), None, "open already");
+        let forced = on_manual("db", "a", Manual::ForceClosed, Some(&r), 20_000, 3);
+        assert_eq!(on_counts("db", "a", m, Some(&forced), 60, &[], 9_000, 20_000, 4), None);
     }
 
     #[test]

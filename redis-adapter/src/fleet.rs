@@ -39,6 +39,8 @@ pub trait Shareable: Send + Sync + 'static {
     fn force_closed(&self);
     /// Reset.
     fn reset(&self);
+    /// How long it stays open after a trip from CLOSED (its recovery timeout).
+    fn open_period(&self) -> Duration;
 }
 
 impl<C, P> Shareable for breaker_std::Breaker<C, P>
@@ -66,6 +68,9 @@ where
     }
     fn reset(&self) {
         breaker_std::Breaker::reset(self);
+    }
+    fn open_period(&self) -> Duration {
+        breaker_std::Breaker::config(self).recovery_timeout()
     }
 }
 
@@ -113,6 +118,9 @@ pub enum FleetError {
     Mode(String, ModeError),
     /// A timing that is zero, or no probe lease.
     Timing(&'static str),
+    /// A breaker shared in [`Mode::Counts`] without a [`FailureCounter`](crate::FailureCounter)
+    /// that counts it.
+    NoCounter(String),
     /// `start` outside a tokio runtime.
     NoRuntime,
     /// A command for a breaker the fleet does not share.
@@ -138,6 +146,12 @@ impl fmt::Display for FleetError {
             FleetError::Duplicate(n) => write!(f, "breaker {n:?} is shared twice"),
             FleetError::Mode(n, e) => write!(f, "breaker {n:?}: {e}"),
             FleetError::Timing(what) => write!(f, "{what} must be above zero"),
+            FleetError::NoCounter(n) => {
+                write!(
+                    f,
+                    "breaker {n:?} is shared in counts mode: give the fleet a FailureCounter that counts it"
+                )
+            }
             FleetError::NoRuntime => {
                 f.write_str("the fleet starts its task on tokio: start it inside a runtime")
             }
@@ -162,6 +176,7 @@ pub(crate) struct Timings {
     /// Fleet-wide probe leases: at most this many probes per fleet cycle, each lease expiring
     /// after the duration.
     pub(crate) probes: Option<(u32, Duration)>,
+    pub(crate) count: Duration,
 }
 
 /// Builds a [`Fleet`]: the Redis URL, this replica's id, the key prefix, the shared breakers and
@@ -193,6 +208,7 @@ pub struct FleetBuilder {
     prefix: String,
     shared: Vec<(Handle, Mode)>,
     timings: Timings,
+    counter: Option<crate::FailureCounter>,
 }
 
 impl fmt::Debug for FleetBuilder {
@@ -260,6 +276,20 @@ impl FleetBuilder {
         self
     }
 
+    /// The [`FailureCounter`](crate::FailureCounter) of the breakers shared in
+    /// [`Mode::Counts`] (installed as a listener on their registry).
+    pub fn counter(mut self, counter: crate::FailureCounter) -> Self {
+        self.counter = Some(counter);
+        self
+    }
+
+    /// How often the task sends the counted failures of [`Mode::Counts`] breakers to Redis
+    /// (default 100 ms): one script call per breaker that failed since, none otherwise.
+    pub fn count_interval(mut self, d: Duration) -> Self {
+        self.timings.count = d;
+        self
+    }
+
     /// Fleet-wide half-open: while the fleet is open (a fleet cycle), at most `max` replicas
     /// probe, each holding a lease that expires after `lease` (so a replica that dies mid-probe
     /// hands the probe to another when its lease runs out). The others stay OPEN (their open
@@ -293,6 +323,7 @@ impl FleetBuilder {
             (t.snapshot, "snapshot_period"),
             (t.op_timeout, "op_timeout"),
             (t.reconnect, "reconnect_interval"),
+            (t.count, "count_interval"),
         ] {
             if d.is_zero() {
                 return Err(FleetError::Timing(what));
@@ -316,6 +347,9 @@ impl FleetBuilder {
                 return Err(FleetError::Duplicate(name.to_owned()));
             }
             mode.validate().map_err(|e| FleetError::Mode(name.to_owned(), e))?;
+            if matches!(mode, Mode::Counts { .. }) && !self.counter.as_ref().is_some_and(|c| c.counts(name)) {
+                return Err(FleetError::NoCounter(name.to_owned()));
+            }
             names.push(name);
         }
         let client = redis::Client::open(self.url.as_str()).map_err(|e| FleetError::Url(e.to_string()))?;
@@ -347,6 +381,7 @@ impl FleetBuilder {
             prefix: self.prefix,
             shared: self.shared,
             timings: t,
+            counter: self.counter,
             state: Arc::clone(&shared),
             commands: rx,
         }));
@@ -509,7 +544,9 @@ impl Fleet {
                 op_timeout: Duration::from_millis(250),
                 reconnect: Duration::from_millis(500),
                 probes: None,
+                count: Duration::from_millis(100),
             },
+            counter: None,
         }
     }
 

@@ -35,6 +35,13 @@
 //! | [`Mode::Quorum`] (default: 2 replicas, 30 s) | `replicas` distinct replicas tripped within `window` | replicas can fail alone (a bad node, a local network fault): one bad replica opens only itself |
 //! | [`Mode::Share`] | `percent` % of the live replicas (rounded up) tripped within `window` | the fleet size changes (autoscaling) |
 //! | [`Mode::Any`] | one replica tripped | the dependency is shared and fails for everyone at once, and sending N× the failing traffic is the bigger harm |
+//! | [`Mode::Counts`] (shared counts, opt-in) | the replicas' failures add up to `failures` within `window` (ten expiring buckets, Redis' clock) | low-traffic replicas must still open on a dependency that fails for everyone; needs a [`FailureCounter`] listener (one virtual call per call, an atomic add per failure) |
+//!
+//! In counts mode the local failures are sent in batches by the task (one script call per
+//! `count_interval` per breaker that failed, none otherwise), counted under the current fleet
+//! epoch (so a fleet transition starts the count afresh); failures counted while Redis is
+//! unreachable are dropped (the local breaker protects alone meanwhile). The count is of
+//! failures in the window, not consecutive failures: no replica's success resets the fleet's.
 //!
 //! A replica always opens itself on its own trip. When the fleet opens, every CLOSED replica
 //! opens for the time the fleet stays open (the opening replica's open period, counted on
@@ -87,11 +94,12 @@
 //! Every key is under one hash tag, `{prefix}` (so a Redis Cluster keeps them in one slot):
 //! `{prefix}:rec:<name>` (the fleet record), `{prefix}:votes:<name>` (trips in the window),
 //! `{prefix}:live` (heartbeats), `{prefix}:store` (the marker that detects a wiped store),
-//! `{prefix}:lease:<name>:<n>` (probe leases); the
+//! `{prefix}:lease:<name>:<n>` (probe leases), `{prefix}:cnt:<name>:<epoch>:<bucket>` (shared
+//! counts: the script derives them from the first, in the same slot); the
 //! channel is `{prefix}:events`. A Redis ACL user restricted to them:
 //!
 //! ```text
-//! ACL SETUSER breaker on >password resetchannels ~{breaker}:* &{breaker}:events +ping +evalsha +script|load +subscribe +time +get +set +del +publish +zadd +zrange +zremrangebyscore +zcard +pexpire
+//! ACL SETUSER breaker on >password resetchannels ~{breaker}:* &{breaker}:events +ping +evalsha +script|load +subscribe +time +get +set +del +publish +zadd +zrange +zremrangebyscore +zcard +pexpire +hincrby +hgetall
 //! ```
 //!
 //! **Write access to the prefix is the power to open (or force closed) these breakers on every
@@ -131,6 +139,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod counter;
 mod decide;
 mod fleet;
 pub mod message;
@@ -139,6 +148,7 @@ mod saved;
 mod store;
 mod task;
 
+pub use counter::FailureCounter;
 pub use fleet::{BreakerHealth, Fleet, FleetBuilder, FleetError, FleetHealth, Shareable, Stats};
 pub use message::{valid_id, Cause, FleetState, Record, Rejected};
 pub use mode::{Mode, ModeError, MAX_WINDOW};

@@ -42,6 +42,18 @@ pub enum Mode {
         /// How far back a trip counts (Redis' clock).
         window: Duration,
     },
+    /// Shared counts: the fleet opens when the replicas' failures add up to `failures` within
+    /// `window` (ten expiring buckets on Redis' clock), so replicas with little traffic still
+    /// open on a dependency that fails for everyone. Needs a
+    /// [`FailureCounter`](crate::FailureCounter) on the breakers' registry (one virtual call per
+    /// call and an atomic add per failure); the task sends the counts in batches, never a
+    /// command per call. Each replica's own breaker still trips on its own policy as well.
+    Counts {
+        /// Failures, summed over the fleet, that open it (at least 1).
+        failures: u32,
+        /// How far back a failure counts (Redis' clock).
+        window: Duration,
+    },
 }
 
 impl Default for Mode {
@@ -70,6 +82,8 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
 pub enum ModeError {
     /// `Quorum { replicas: 0, .. }`.
     NoReplicas,
+    /// `Counts { failures: 0, .. }`.
+    NoFailures,
     /// `Share { percent, .. }` outside 1–100.
     Percent(u32),
     /// A window of zero, or longer than [`MAX_WINDOW`].
@@ -80,6 +94,7 @@ impl fmt::Display for ModeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ModeError::NoReplicas => f.write_str("a quorum needs at least one replica"),
+            ModeError::NoFailures => f.write_str("shared counts need a threshold of at least one failure"),
             ModeError::Percent(p) => write!(f, "a share of {p} %: it must be 1 to 100"),
             ModeError::Window(w) => {
                 write!(f, "a vote window of {w:?}: it must be above zero and at most a day")
@@ -109,10 +124,11 @@ impl Mode {
         let window = match self {
             Mode::Any => return Ok(self),
             Mode::Quorum { replicas: 0, .. } => return Err(ModeError::NoReplicas),
+            Mode::Counts { failures: 0, .. } => return Err(ModeError::NoFailures),
             Mode::Share { percent, .. } if !(1..=100).contains(&percent) => {
                 return Err(ModeError::Percent(percent))
             }
-            Mode::Quorum { window, .. } | Mode::Share { window, .. } => window,
+            Mode::Quorum { window, .. } | Mode::Share { window, .. } | Mode::Counts { window, .. } => window,
         };
         if window.is_zero() || window > MAX_WINDOW {
             return Err(ModeError::Window(window));
@@ -121,7 +137,7 @@ impl Mode {
     }
 
     /// The trips (distinct replicas within the window) that open the fleet when `live`
-    /// replicas are alive. Never 0.
+    /// replicas are alive (for [`Mode::Counts`], the failures). Never 0.
     ///
     /// # Examples
     ///
@@ -139,6 +155,7 @@ impl Mode {
         match self {
             Mode::Any => 1,
             Mode::Quorum { replicas, .. } => replicas.max(1),
+            Mode::Counts { failures, .. } => failures.max(1),
             Mode::Share { percent, .. } => {
                 let n = (u64::from(live) * u64::from(percent)).div_ceil(100);
                 u32::try_from(n).unwrap_or(u32::MAX).max(1)
@@ -161,11 +178,11 @@ impl Mode {
     pub fn window(self) -> Duration {
         match self {
             Mode::Any => Duration::ZERO,
-            Mode::Quorum { window, .. } | Mode::Share { window, .. } => window,
+            Mode::Quorum { window, .. } | Mode::Share { window, .. } | Mode::Counts { window, .. } => window,
         }
     }
 
-    /// The name used in health and logs: `any`, `quorum`, `share`.
+    /// The name used in health and logs: `any`, `quorum`, `share`, `counts`.
     ///
     /// # Examples
     ///
@@ -177,6 +194,7 @@ impl Mode {
             Mode::Any => "any",
             Mode::Quorum { .. } => "quorum",
             Mode::Share { .. } => "share",
+            Mode::Counts { .. } => "counts",
         }
     }
 }
@@ -209,5 +227,7 @@ mod tests {
         let long = MAX_WINDOW + Duration::from_millis(1);
         assert_eq!(Mode::Quorum { replicas: 2, window: long }.validate(), Err(ModeError::Window(long)));
         assert!(Mode::Quorum { replicas: 1, window: MAX_WINDOW }.validate().is_ok());
+        assert_eq!(Mode::Counts { failures: 0, window: w }.validate(), Err(ModeError::NoFailures));
+        assert_eq!(Mode::Counts { failures: 9, window: w }.validate().map(|m| m.needed(3)), Ok(9));
     }
 }

@@ -31,6 +31,9 @@ impl Keys {
     pub(crate) fn lease(&self, name: &str, slot: u32) -> String {
         format!("{}:lease:{name}:{slot}", self.prefix)
     }
+    pub(crate) fn counts(&self, name: &str, epoch: u64) -> String {
+        format!("{}:cnt:{name}:{epoch}", self.prefix)
+    }
     pub(crate) fn channel(&self) -> String {
         format!("{}:events", self.prefix)
     }
@@ -114,6 +117,31 @@ end
 return n
 ";
 
+// Shared counts: adds this replica's failures to the current bucket (Redis' clock) of the
+// current fleet epoch, and sums the window's buckets. Bucket keys are derived from KEYS[1]
+// (same hash tag, so the same cluster slot). Returns {total, contributor, ...}.
+const COUNT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local width = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+local idx = math.floor(now / width)
+local key = KEYS[1] .. ':' .. string.format('%d', idx)
+redis.call('HINCRBY', key, ARGV[1], ARGV[2])
+redis.call('PEXPIRE', key, width * (n + 1))
+local total, seen, who = 0, {}, {}
+for i = idx - n + 1, idx do
+  local kv = redis.call('HGETALL', KEYS[1] .. ':' .. string.format('%d', i))
+  for j = 1, #kv, 2 do
+    total = total + tonumber(kv[j + 1])
+    if not seen[kv[j]] then seen[kv[j]] = true; who[#who + 1] = kv[j] end
+  end
+end
+local out = {total}
+for _, w in ipairs(who) do out[#out + 1] = w end
+return out
+";
+
 // TIME, the store marker (set if absent), the heartbeat, every record.
 const SNAPSHOT: &str = r"
 local t = redis.call('TIME')
@@ -137,6 +165,7 @@ pub(crate) struct Store {
     snapshot: Script,
     lease: Script,
     release: Script,
+    count: Script,
 }
 
 /// A store call that failed or timed out.
@@ -195,6 +224,7 @@ impl Store {
             snapshot: Script::new(SNAPSHOT),
             lease: Script::new(LEASE),
             release: Script::new(RELEASE),
+            count: Script::new(COUNT),
         }
     }
 
@@ -240,6 +270,7 @@ impl Store {
             Which::Snapshot => &self.snapshot,
             Which::Lease => &self.lease,
             Which::Release => &self.release,
+            Which::Count => &self.count,
         };
         let mut inv = script.prepare_invoke();
         for k in keys {
@@ -331,6 +362,37 @@ impl Store {
         }
     }
 
+    /// Adds `delta` failures of `name` (counted under the fleet epoch `epoch`) and sums the
+    /// window: the total and the replicas that contributed.
+    pub(crate) async fn count(
+        &mut self,
+        keys: &Keys,
+        name: &str,
+        epoch: u64,
+        me: &str,
+        delta: u64,
+        window: Duration,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        const BUCKETS: u64 = 10;
+        let width = (u64::try_from(window.as_millis()).unwrap_or(u64::MAX) / BUCKETS).max(1);
+        let v = self
+            .run(
+                Which::Count,
+                &[keys.counts(name, epoch)],
+                &[me.to_owned(), delta.to_string(), width.to_string(), BUCKETS.to_string()],
+            )
+            .await?;
+        let Value::Array(items) = v else { return Err(StoreError::Reply("count")) };
+        let Some((Value::Int(total), who)) = items.split_first() else {
+            return Err(StoreError::Reply("count"));
+        };
+        let who = who
+            .iter()
+            .map(|v| bytes(v).map(|b| String::from_utf8_lossy(&b).into_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((u64::try_from(*total).unwrap_or(0), who))
+    }
+
     /// Gives back this replica's probe leases for `name`.
     pub(crate) async fn release(
         &mut self,
@@ -378,4 +440,5 @@ enum Which {
     Snapshot,
     Lease,
     Release,
+    Count,
 }

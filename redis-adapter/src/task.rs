@@ -30,6 +30,7 @@ pub(crate) struct Setup {
     pub(crate) prefix: String,
     pub(crate) shared: Vec<(Handle, Mode)>,
     pub(crate) timings: Timings,
+    pub(crate) counter: Option<crate::FailureCounter>,
     pub(crate) state: Arc<Shared>,
     pub(crate) commands: mpsc::Receiver<Command>,
 }
@@ -63,6 +64,7 @@ struct Task {
     sub: Option<PubSubStream>,
     rng: u64,
     next_connect: Instant,
+    counter: Option<crate::FailureCounter>,
 }
 
 /// A period cut or stretched by up to a quarter, from a xorshift step of `rng`.
@@ -81,7 +83,7 @@ fn forced(s: State) -> bool {
 }
 
 pub(crate) async fn run(setup: Setup) {
-    let Setup { client, replica, prefix, shared, timings, state, mut commands } = setup;
+    let Setup { client, replica, prefix, shared, timings, counter, state, mut commands } = setup;
     let seed = replica
         .bytes()
         .fold(0x9E37_79B9_7F4A_7C15u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3))
@@ -116,10 +118,13 @@ pub(crate) async fn run(setup: Setup) {
         sub: None,
         rng: seed | 1,
         next_connect: Instant::now(),
+        counter,
     };
     metrics::gauge!("circuit_breaker_fleet_degraded").set(1.0);
     let mut poll = tokio::time::interval(timings.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut count = tokio::time::interval(timings.count);
+    count.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut next_snapshot = Instant::now() + jittered(timings.snapshot, &mut t.rng);
     loop {
         if Instant::now() >= t.next_connect {
@@ -144,6 +149,7 @@ pub(crate) async fn run(setup: Setup) {
             },
             msg = next_message(&mut t.sub) => t.message(msg).await,
             _ = poll.tick() => t.poll().await,
+            _ = count.tick() => t.flush_counts().await,
             _ = tokio::time::sleep_until(wake) => {
                 if Instant::now() >= next_snapshot {
                     t.snapshot().await;
@@ -446,6 +452,63 @@ impl Task {
         let name = self.slots[i].handle.name();
         if let Err(e) = self.store.release(&self.keys, name, &self.me, max).await {
             self.fail("release", &e);
+        }
+    }
+
+    /// Shared counts: sends each counted breaker's failures since the last flush (none while
+    /// Redis is unreachable: those are dropped, the local breaker protects alone), and opens
+    /// the fleet when the window's sum reaches the threshold.
+    async fn flush_counts(&mut self) {
+        let Some(counter) = self.counter.clone() else { return };
+        for i in 0..self.slots.len() {
+            let mode = self.slots[i].mode;
+            let Mode::Counts { window, .. } = mode else { continue };
+            let name = self.slots[i].handle.name();
+            let delta = counter.take(name);
+            if delta == 0 || !self.online() {
+                continue;
+            }
+            let epoch = self.slots[i].epoch;
+            let (total, who) = match self.store.count(&self.keys, name, epoch, &self.me, delta, window).await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    self.fail("count", &e);
+                    continue;
+                }
+            };
+            if total < u64::from(mode.needed(0)) {
+                continue;
+            }
+            let open_ms = u64::try_from(self.slots[i].handle.open_period().as_millis()).unwrap_or(u64::MAX);
+            for _ in 0..4 {
+                let Some((obs, current)) = self.observe(i, Vote::Keep).await else { return };
+                let Some(record) = decide::on_counts(
+                    name,
+                    &self.me,
+                    mode,
+                    current.as_ref(),
+                    total,
+                    &who,
+                    open_ms,
+                    obs.now_ms,
+                    obs.now_us,
+                ) else {
+                    break;
+                };
+                let before = self.slots[i].epoch;
+                match self.write(i, &obs.record, record.clone()).await {
+                    Some(true) => {
+                        // This replica may be CLOSED (its share of the failures was small): the
+                        // fleet's open is its own too.
+                        self.slots[i].epoch = before;
+                        self.apply(i, record, obs.now_ms);
+                        break;
+                    }
+                    Some(false) => {}
+                    None => return,
+                }
+            }
         }
     }
 

@@ -341,7 +341,8 @@ async fn works_as_the_documented_acl_user_and_not_without_its_password() {
     let redis = RedisServer::start();
     let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
     let acl = "breaker on >s3cret resetchannels ~{breaker}:* &{breaker}:events +ping +evalsha +script|load \
-               +subscribe +time +get +set +del +publish +zadd +zrange +zremrangebyscore +zcard +pexpire";
+               +subscribe +time +get +set +del +publish +zadd +zrange +zremrangebyscore +zcard +pexpire +hincrby \
+               +hgetall";
     let _: () = redis::cmd("ACL")
         .arg("SETUSER")
         .arg(acl.split(' ').collect::<Vec<_>>())
@@ -363,6 +364,17 @@ async fn works_as_the_documented_acl_user_and_not_without_its_password() {
     assert!(mallory.fleet.is_degraded());
     assert_eq!(mallory.fleet.stats().published, 0);
     assert_eq!(a.fleet.stats().published, 1);
+    // Shared counts' commands are in the line too.
+    a.fleet.reset("db").await.unwrap();
+    let counted =
+        counting_replica_on(&url, "c", Mode::Counts { failures: 1, window: Duration::from_secs(5) });
+    connected(&[&counted]).await;
+    eventually(SOON, "c has the reset record", || counted.fleet.health().breakers[0].epoch > 0).await;
+    assert_eq!(counted.db.state(), State::Closed);
+    fail(counted.db, 1);
+    eventually(SOON, "opened by the fleet count", || counted.db.state() == State::Open).await;
+    assert_eq!(counted.fleet.stats().published, 1);
+    assert_eq!(counted.fleet.stats().store_errors, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,4 +485,65 @@ async fn a_record_that_was_never_published_arrives_with_the_snapshot() {
     assert!(took < Duration::from_millis(700), "{took:?}");
     let left = b.db.try_acquire().unwrap_err().retry_after().unwrap();
     assert!(left <= Duration::from_secs(20) && left > Duration::from_secs(19), "{left:?}");
+}
+
+fn counting_replica(url: &str, id: &str, mode: Mode) -> Replica {
+    counting_replica_on(url, id, mode)
+}
+
+fn counting_replica_on(url: &str, id: &str, mode: Mode) -> Replica {
+    let counter = breaker_redis::FailureCounter::new(&["db"]);
+    let opened = Arc::new(AtomicU32::new(0));
+    let o = Arc::clone(&opened);
+    let registry = breaker_tokio::registry()
+        .configure("db", Config::new().failure_threshold(5).recovery_timeout(RECOVERY))
+        .listener(counter.clone())
+        .on_transition(move |_, t: &Transition| {
+            if t.to == State::Open {
+                o.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build()
+        .unwrap();
+    let db = registry.breaker("db").unwrap();
+    let fleet = Fleet::builder(url)
+        .replica_id(id)
+        .share(db, mode)
+        .counter(counter)
+        .count_interval(Duration::from_millis(50))
+        .snapshot_period(Duration::from_millis(400))
+        .start()
+        .unwrap();
+    Replica { db, fleet, opened }
+}
+
+fn fail(b: &Breaker, n: u32) {
+    for _ in 0..n {
+        let _ = b.call(|| Err::<(), _>("connection refused"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_counts_open_every_replica_when_the_fleet_sum_reaches_the_threshold() {
+    let redis = RedisServer::start();
+    let counts = Mode::Counts { failures: 6, window: Duration::from_secs(5) };
+    let [a, b, c] = ["a", "b", "c"].map(|id| counting_replica(&redis.url(), id, counts));
+    connected(&[&a, &b, &c]).await;
+    // Five failures in the fleet, none enough for a replica's own threshold (5).
+    fail(a.db, 2);
+    fail(b.db, 2);
+    fail(c.db, 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!([&a, &b, &c].iter().all(|r| r.db.state() == State::Closed));
+    assert_eq!(a.db.failure_count(), 2, "local counts are the replica's own");
+    // The sixth, on a replica with little traffic: the fleet opens.
+    fail(c.db, 1);
+    eventually(SOON, "every replica open", || [&a, &b, &c].iter().all(|r| r.db.state() == State::Open)).await;
+    let h = a.fleet.health();
+    assert_eq!(h.breakers[0].voters, vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]);
+    assert_eq!(h.breakers[0].mode, "counts");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!([&a, &b, &c].iter().all(|r| r.opened.load(Ordering::Relaxed) == 1));
+    let err = Fleet::builder(redis.url()).replica_id("d").share(a.db, counts).start().unwrap_err();
+    assert_eq!(err, FleetError::NoCounter("db".into()));
 }
