@@ -8,6 +8,8 @@
 #   thumbv6m-none-eabi --features v6m   no CAS: portable-atomic/critical-section +
 #                                   cortex-m/critical-section-single-core (ARMv6-M code runs on
 #                                   the same emulated M3)
+# Each run boots three times (SCB::sys_reset): the seed's and the async scenarios, then a breaker
+# restored from no-init RAM after a reset, then a damaged snapshot refused (src/main.rs).
 # A run passes only if qemu exits 0 (semihosting exit status) AND the last line is `PASS`.
 # Then ci/footprint.sh measures .text / RAM and checks which targets are lock-free.
 set -euo pipefail

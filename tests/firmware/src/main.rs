@@ -2,6 +2,15 @@
 //! through the core's embedded-time adapter, shared between the main loop and two interrupt
 //! handlers, run through the seed's scenarios against a simulated flaky peripheral.
 //!
+//! Then async calls through the core's `call_async` on a poll-loop executor of a few lines
+//! (`block_on`: poll, `wfi` until the next SysTick; no embassy, no allocation): success, trip and
+//! rejection, a classifier, a dropped probe future whose slot comes back, timeouts counted as
+//! failures. And a breaker that survives a reset: the `modem` breaker is tripped, its
+//! `SavedState` sealed into no-init RAM (`.uninit`, with a magic word and a checksum) and the MCU
+//! reset with `SCB::sys_reset`; boot 2 finds it OPEN with the time that was left, rejecting, and
+//! probing once that time passed; boot 3 refuses a damaged record and starts fresh. The run's
+//! own progress crosses the resets the same way; the output of the three boots is one log.
+//!
 //! Output goes to the host through semihosting; the exit status is 0 only if every scenario
 //! passed, and the last line is `PASS` or `FAIL`. Run it with `ci/firmware.sh`, or by hand:
 //!
@@ -14,12 +23,15 @@
 #![no_main]
 
 use core::fmt::{self, Write as _};
+use core::future::Future;
+use core::pin::{pin, Pin};
 use core::sync::atomic::AtomicU32 as PlainAtomicU32;
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
 use breaker_core::{
-    Breaker, CallError, CircuitOpen, Clock as _, Config, EmbeddedTimeClock, Observer, State, Transition,
-    Trigger, ValidConfig, Verdict,
+    call_async, AsBreaker, Breaker, CallAsync, CallError, CircuitOpen, Classify, Clock as _, Config,
+    EmbeddedTimeClock, Observer, RestoreError, SavedState, State, Transition, Trigger, ValidConfig, Verdict,
 };
 use cortex_m::peripheral::scb::{Exception, VectActive};
 use cortex_m::peripheral::syst::SystClkSource;
@@ -718,12 +730,442 @@ fn hardware_clock_tracks_host_time(c: &mut Checks) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Async calls: the core's `call_async` on a poll-loop executor (no embassy, no allocation).
+// ---------------------------------------------------------------------------------------------
+
+/// A timer future on the SysTick clock: ready once the hardware clock reads `until`.
+struct Sleep {
+    until: u64,
+}
+
+fn sleep_ms(ms: u64) -> Sleep {
+    Sleep { until: now_ms() + ms }
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if now_ms() >= self.until {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// The executor: polls `future` until it is ready, sleeping (`wfi`) between polls until the
+/// next interrupt (SysTick fires every millisecond, so nothing needs a real waker).
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        cortex_m::asm::wfi();
+    }
+}
+
+/// [`block_on`] with a deadline on the SysTick clock: `None` if `timeout_ms` passed first, in
+/// which case the call is given up (`CallAsync::time_out`: it counts as timed out) and dropped.
+fn block_on_timeout<B, F, K, T, E>(
+    call: CallAsync<'_, B, F, K>,
+    timeout_ms: u64,
+) -> Option<Result<T, CallError<E>>>
+where
+    B: AsBreaker,
+    F: Future<Output = Result<T, E>>,
+    K: Classify<T, E>,
+{
+    let deadline = now_ms() + timeout_ms;
+    let mut call = pin!(call);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = call.as_mut().poll(&mut cx) {
+            return Some(v);
+        }
+        if now_ms() >= deadline {
+            call.as_mut().time_out(Duration::from_millis(timeout_ms));
+            return None;
+        }
+        cortex_m::asm::wfi();
+    }
+}
+
+/// A bus transaction that takes `ms` of hardware time.
+async fn slow_read(ms: u64) -> Result<u16, BusError> {
+    sleep_ms(ms).await;
+    BUS.read()
+}
+
+fn async_calls(c: &mut Checks) {
+    fresh();
+    let reads = BUS.reads();
+    let r = block_on(call_async(&SENSOR, slow_read(3)));
+    check!(c, r.is_ok() && BUS.reads() == reads + 1, "an async read through the breaker: {r:?}");
+    BUS.set_healthy(false);
+    for i in 1..=THRESHOLD {
+        let r = block_on(call_async(&SENSOR, slow_read(2)));
+        check!(c, r == Err(CallError::Inner(BusError::Nack)), "async failure {i}/{THRESHOLD}: {r:?}");
+    }
+    check!(c, SENSOR.state() == State::Open, "open after {THRESHOLD} async failures");
+    let polled = AtomicBool::new(false);
+    let r = block_on(call_async(&SENSOR, async {
+        polled.store(true, Ordering::SeqCst);
+        BUS.read()
+    }));
+    check!(c, is_open_err(&r), "rejected while open");
+    check!(c, !polled.load(Ordering::SeqCst), "the rejected call's future was never polled");
+    // A classifier: a NACK is the bus's own business here, neither a success nor a failure.
+    fresh();
+    BUS.set_healthy(false);
+    let nack_is_neutral =
+        |r: &Result<u16, BusError>| if r.is_ok() { Verdict::Success } else { Verdict::Ignore };
+    let r = block_on(call_async(&SENSOR, slow_read(1)).classify(nack_is_neutral));
+    check!(c, is_inner_err(&r) && SENSOR.failure_count() == 0, "a classified NACK does not count");
+}
+
+fn async_dropped_probe(c: &mut Checks) {
+    fresh();
+    let opened = trip(c);
+    check!(c, wait_until(opened + RECOVERY_MS), "hardware clock advances");
+    BUS.set_healthy(true);
+    let reads = BUS.reads();
+    {
+        let mut probe = pin!(call_async(&SENSOR, slow_read(10_000)));
+        let mut cx = Context::from_waker(Waker::noop());
+        let pending = (0..3).all(|_| probe.as_mut().poll(&mut cx).is_pending());
+        check!(c, pending && probe.is_admitted(), "the async probe is admitted and pending");
+        check!(c, SENSOR.state() == State::HalfOpen, "half-open while it runs");
+        check!(c, SENSOR.try_acquire().is_err(), "a second call is rejected: the probe slot is taken");
+    } // dropped before it finished: neither a success nor a failure
+    check!(c, BUS.reads() == reads, "the dropped probe never reached the bus");
+    check!(c, SENSOR.state() == State::HalfOpen, "dropping it decided nothing: still half-open");
+    let r = block_on(call_async(&SENSOR, slow_read(1)));
+    check!(c, r.is_ok(), "its slot came back: the next call is the probe ({r:?})");
+    check!(c, SENSOR.state() == State::Closed, "and its success closes the circuit");
+}
+
+fn async_timeouts(c: &mut Checks) {
+    fresh();
+    let reads = BUS.reads();
+    let started = now_ms();
+    let r = block_on_timeout(call_async(&SENSOR, slow_read(10_000)), 20);
+    let took = now_ms() - started;
+    check!(
+        c,
+        r.is_none() && (20..=30).contains(&took),
+        "a hung read times out after {took} ms (deadline 20 ms)"
+    );
+    check!(c, SENSOR.failure_count() == 1, "the timeout counts as a failure: failure_count=1");
+    check!(c, BUS.reads() == reads, "the timed-out read was dropped before it reached the bus");
+    for _ in 1..THRESHOLD {
+        let _ = block_on_timeout(call_async(&SENSOR, slow_read(10_000)), 5);
+    }
+    let (to, trigger, count) = SENSOR.observer().last();
+    check!(
+        c,
+        SENSOR.state() == State::Open
+            && (to, trigger) == (State::Open as u32, Trigger::FailureThreshold as u32),
+        "{THRESHOLD} timeouts trip it: state={}, failure_count={count}",
+        SENSOR.state()
+    );
+    let fast = block_on_timeout(call_async(&SENSOR, slow_read(10_000)), 20);
+    check!(c, matches!(fast, Some(Err(CallError::Open(_)))), "then rejected at once, before the deadline");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A breaker that survives a reset: its `SavedState` in RAM that the startup code does not touch
+// (`.uninit`, NOLOAD), sealed with a magic word and a checksum, across `SCB::sys_reset`.
+// ---------------------------------------------------------------------------------------------
+
+/// A record in no-init RAM: `[magic, payload.., checksum]`. Plain words (any bit pattern is a
+/// valid `u32`), so reading whatever the RAM held at power-up is sound; the magic and the
+/// checksum tell a record this firmware wrote from garbage.
+struct Retained<const N: usize> {
+    words: [PlainAtomicU32; N],
+}
+
+impl<const N: usize> Retained<N> {
+    const fn new() -> Self {
+        Retained { words: [const { PlainAtomicU32::new(0) }; N] }
+    }
+
+    /// Writes `payload` (N − 2 words) under `magic`.
+    fn seal(&self, magic: u32, payload: &[u32]) {
+        let (head, rest) = self.words.split_first().expect("N >= 2");
+        let (sum, body) = rest.split_last().expect("N >= 2");
+        for (w, &v) in body.iter().zip(payload) {
+            w.store(v, Ordering::SeqCst);
+        }
+        head.store(magic, Ordering::SeqCst);
+        sum.store(checksum(magic, payload), Ordering::SeqCst);
+    }
+
+    /// The payload, if the record holds `magic` and a matching checksum.
+    fn unseal(&self, magic: u32, payload: &mut [u32]) -> Result<(), Unsealed> {
+        let (head, rest) = self.words.split_first().expect("N >= 2");
+        let (sum, body) = rest.split_last().expect("N >= 2");
+        if head.load(Ordering::SeqCst) != magic {
+            return Err(Unsealed::Absent);
+        }
+        for (v, w) in payload.iter_mut().zip(body) {
+            *v = w.load(Ordering::SeqCst);
+        }
+        if sum.load(Ordering::SeqCst) != checksum(magic, payload) {
+            return Err(Unsealed::Corrupt);
+        }
+        Ok(())
+    }
+
+    /// Forgets the record (so a later reset does not restore it again).
+    fn clear(&self) {
+        self.words[0].store(0, Ordering::SeqCst);
+    }
+
+    /// Flips one bit of payload word `i` without resealing: a record damaged in RAM.
+    fn damage(&self, i: usize) {
+        let w = &self.words[1 + i];
+        w.store(w.load(Ordering::SeqCst) ^ 1 << 7, Ordering::SeqCst);
+    }
+}
+
+/// Why a retained record was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unsealed {
+    /// No record: a cold boot (or one cleared after use).
+    Absent,
+    /// The magic is there, the checksum does not match: damaged.
+    Corrupt,
+}
+
+/// FNV-1a (32-bit) over the magic and the payload words, little-endian.
+fn checksum(magic: u32, payload: &[u32]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for w in core::iter::once(&magic).chain(payload) {
+        for b in w.to_le_bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
+const SNAPSHOT_MAGIC: u32 = 0x534e_4150; // "SNAP"
+const SNAPSHOT_WORDS: usize = SavedState::BYTES / 4;
+/// The breaker's snapshot: `SavedState::to_bytes` (24 bytes, with its own magic, version and
+/// CRC-32) as six words, sealed.
+#[link_section = ".uninit.breaker_snapshot"]
+static SNAPSHOT: Retained<{ SNAPSHOT_WORDS + 2 }> = Retained::new();
+
+const HARNESS_MAGIC: u32 = 0x4841_524e; // "HARN"
+/// The test run's own progress across resets: `[boot phase, scenarios passed, failed]`.
+#[link_section = ".uninit.breaker_harness"]
+static HARNESS: Retained<5> = Retained::new();
+
+/// After the first reset: a snapshot of an open breaker must come back.
+const PHASE_RESTORE: u32 = 1;
+/// After the second reset: the snapshot was damaged, a fresh breaker must start.
+const PHASE_CORRUPT: u32 = 2;
+
+const MODEM_RECOVERY_MS: u64 = 300;
+/// How long the modem's breaker has been open when the snapshot is taken.
+const OPEN_BEFORE_RESET_MS: u64 = 100;
+
+const MODEM_CONFIG: ValidConfig = match Config::new()
+    .failure_threshold(2)
+    .recovery_timeout(Duration::from_millis(MODEM_RECOVERY_MS))
+    .validate()
+{
+    Ok(c) => c,
+    Err(_) => panic!("invalid modem config"),
+};
+
+/// The breaker that survives resets.
+static MODEM: Breaker<HwClock> = Breaker::new("modem", MODEM_CONFIG, EmbeddedTimeClock::new(SysTickClock));
+
+/// What the boot found in the snapshot record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Boot {
+    /// A valid snapshot, restored into `MODEM`.
+    Restored(SavedState),
+    /// No snapshot, or a damaged record: `MODEM` starts fresh.
+    Fresh(Unsealed),
+    /// The record was intact but its bytes are not a saved state (`SavedState::from_bytes`), or
+    /// not one this breaker could have produced (`restore`): `MODEM` starts fresh.
+    Rejected(RestoreError),
+}
+
+/// Saves `MODEM` into the no-init record.
+fn save_modem() -> SavedState {
+    let saved = MODEM.save();
+    let bytes = saved.to_bytes();
+    let mut words = [0u32; SNAPSHOT_WORDS];
+    for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+        *w = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    SNAPSHOT.seal(SNAPSHOT_MAGIC, &words);
+    saved
+}
+
+/// At boot: restores `MODEM` from the record if it holds a valid snapshot, then clears it.
+fn restore_modem() -> Boot {
+    let mut words = [0u32; SNAPSHOT_WORDS];
+    let found = SNAPSHOT.unseal(SNAPSHOT_MAGIC, &mut words);
+    SNAPSHOT.clear();
+    if let Err(why) = found {
+        return Boot::Fresh(why);
+    }
+    let mut bytes = [0u8; SavedState::BYTES];
+    for (chunk, w) in bytes.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    let saved = match SavedState::from_bytes(&bytes) {
+        Ok(saved) => saved,
+        Err(e) => return Boot::Rejected(e),
+    };
+    match MODEM.restore(&saved) {
+        Ok(()) => Boot::Restored(saved),
+        Err(e) => Boot::Rejected(e),
+    }
+}
+
+/// The modem's transaction: it fails until `MODEM_UP` is set.
+static MODEM_UP: AtomicBool = AtomicBool::new(false);
+static MODEM_CALLS: AtomicU32 = AtomicU32::new(0);
+
+fn modem_call() -> Result<(), &'static str> {
+    MODEM_CALLS.fetch_add(1, Ordering::SeqCst);
+    if MODEM_UP.load(Ordering::SeqCst) {
+        Ok(())
+    } else {
+        Err("no carrier")
+    }
+}
+
+/// Boot 1 (cold): there was no snapshot, so the modem's breaker started fresh.
+fn cold_boot_starts_fresh(c: &mut Checks, boot: Boot) {
+    check!(c, boot == Boot::Fresh(Unsealed::Absent), "cold boot: no snapshot in no-init RAM ({boot:?})");
+    check!(
+        c,
+        MODEM.state() == State::Closed && MODEM.failure_count() == 0,
+        "a fresh breaker: closed, 0 failures"
+    );
+}
+
+/// Boot 1, last: trip the modem's breaker, let it be open for a while, save, reset.
+fn trip_save_and_reset(c: &mut Checks) -> SavedState {
+    for _ in 0..2 {
+        let _ = MODEM.call(modem_call);
+    }
+    let opened = MODEM.clock().now().as_millis();
+    check!(c, MODEM.state() == State::Open, "the modem's breaker trips: state=open");
+    check!(c, wait_until(opened + OPEN_BEFORE_RESET_MS), "hardware clock advances");
+    let saved = save_modem();
+    let left = saved.retry_after().unwrap_or_default().as_millis() as u64;
+    let expect = MODEM_RECOVERY_MS - OPEN_BEFORE_RESET_MS;
+    check!(
+        c,
+        saved.state() == State::Open && left <= expect && left + 5 >= expect,
+        "saved after {OPEN_BEFORE_RESET_MS} ms open: {:?}, {left} ms left of {MODEM_RECOVERY_MS}",
+        saved.state()
+    );
+    saved
+}
+
+/// Boot 2: the snapshot came back; the breaker is open with the time that was left, rejects,
+/// and probes once that time has passed.
+fn restored_after_reset(c: &mut Checks, boot: Boot) {
+    let Boot::Restored(saved) = boot else {
+        check!(c, false, "after SCB::sys_reset: a snapshot restored ({boot:?})");
+        return;
+    };
+    let left = saved.retry_after().unwrap_or_default();
+    check!(
+        c,
+        true,
+        "after SCB::sys_reset: snapshot found, checksum ok, restored ({:?}, {} ms left)",
+        saved.state(),
+        left.as_millis()
+    );
+    check!(c, MODEM.state() == State::Open, "the breaker is OPEN after the reset");
+    let calls = MODEM_CALLS.load(Ordering::SeqCst);
+    let r = MODEM.call(modem_call);
+    let retry = match &r {
+        Err(CallError::Open(open)) => open.retry_after(),
+        _ => None,
+    };
+    check!(
+        c,
+        retry.is_some_and(|d| d <= left && d + Duration::from_millis(10) >= left),
+        "a call is rejected, retry_after={retry:?} (the {} ms left at the save)",
+        left.as_millis()
+    );
+    check!(c, MODEM_CALLS.load(Ordering::SeqCst) == calls, "the rejected call never reached the modem");
+    let restored_at = MODEM.clock().now().as_millis();
+    check!(c, wait_until(restored_at + left.as_millis() as u64), "hardware clock advances");
+    MODEM_UP.store(true, Ordering::SeqCst);
+    check!(c, MODEM.call(modem_call).is_ok(), "once that time passed, the probe goes through");
+    check!(c, MODEM.state() == State::Closed, "and closes the circuit");
+}
+
+/// Boot 2, last: trip again, save, damage the record in RAM, reset.
+fn damage_and_reset(c: &mut Checks) {
+    MODEM_UP.store(false, Ordering::SeqCst);
+    for _ in 0..2 {
+        let _ = MODEM.call(modem_call);
+    }
+    check!(c, MODEM.state() == State::Open, "tripped again: state=open");
+    let _ = save_modem();
+    SNAPSHOT.damage(2);
+    let mut words = [0u32; SNAPSHOT_WORDS];
+    check!(
+        c,
+        SNAPSHOT.unseal(SNAPSHOT_MAGIC, &mut words) == Err(Unsealed::Corrupt),
+        "snapshot saved, then one bit flipped in RAM"
+    );
+}
+
+/// Boot 3: the damaged record was refused; the breaker started fresh. And an intact record whose
+/// saved state is damaged (resealed over a flipped byte) is refused by the state's own CRC.
+fn corrupt_snapshot_starts_fresh(c: &mut Checks, boot: Boot) {
+    check!(
+        c,
+        boot == Boot::Fresh(Unsealed::Corrupt),
+        "after SCB::sys_reset: the damaged snapshot is refused ({boot:?})"
+    );
+    check!(
+        c,
+        MODEM.state() == State::Closed && MODEM.failure_count() == 0,
+        "a fresh breaker: closed, 0 failures"
+    );
+    MODEM_UP.store(true, Ordering::SeqCst);
+    check!(c, MODEM.call(modem_call).is_ok(), "calls pass");
+
+    MODEM.force_open();
+    let mut bytes = MODEM.save().to_bytes();
+    MODEM.reset();
+    bytes[4] ^= 0x01; // the state byte, under a valid record checksum
+    let mut words = [0u32; SNAPSHOT_WORDS];
+    for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+        *w = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    }
+    SNAPSHOT.seal(SNAPSHOT_MAGIC, &words);
+    let boot = restore_modem();
+    check!(
+        c,
+        matches!(boot, Boot::Rejected(RestoreError::Corrupt)),
+        "an intact record over a damaged state: {boot:?}"
+    );
+    check!(c, MODEM.state() == State::Closed, "still the fresh breaker (not forced open)");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Entry, faults and panics.
 // ---------------------------------------------------------------------------------------------
 
 type Scenario = (&'static str, fn(&mut Checks));
 
-const SCENARIOS: [Scenario; 10] = [
+const SCENARIOS: [Scenario; 13] = [
     ("closed: calls pass", closed_passes_calls),
     ("trip after the threshold", trips_after_threshold),
     ("fast rejection while open", rejects_fast_while_open),
@@ -734,7 +1176,31 @@ const SCENARIOS: [Scenario; 10] = [
     ("a permit held across an interrupt's trip is stale", stale_permit_after_interrupt_trip),
     ("no lost update when SysTick preempts the main loop's CAS", no_lost_updates_under_preemption),
     ("SysTick clock vs host wall clock", hardware_clock_tracks_host_time),
+    ("async: call_async on a poll-loop executor (success, trip, rejection, classifier)", async_calls),
+    ("async: a dropped probe future gives its slot back", async_dropped_probe),
+    ("async: a timeout counts as a failure", async_timeouts),
 ];
+
+/// Runs one scenario, printing it and its verdict; counts it in `tally` (passed, failed).
+fn run_scenario(tally: &mut (u32, u32), name: &str, scenario: impl FnOnce(&mut Checks)) {
+    log!("scenario: {name}");
+    let mut checks = Checks { failed: 0 };
+    scenario(&mut checks);
+    if checks.failed == 0 {
+        tally.0 += 1;
+        log!("  -> pass");
+    } else {
+        tally.1 += 1;
+        log!("  -> FAIL ({} checks failed)", checks.failed);
+    }
+}
+
+/// Seals the run's progress into no-init RAM and resets the MCU.
+fn reset_into(phase: u32, tally: (u32, u32)) -> ! {
+    HARNESS.seal(HARNESS_MAGIC, &[phase, tally.0, tally.1]);
+    log!("  SCB::sys_reset (phase {phase} next; {} passed, {} failed so far)", tally.0, tally.1);
+    SCB::sys_reset()
+}
 
 #[entry]
 fn main() -> ! {
@@ -767,24 +1233,60 @@ fn main() -> ! {
         SYSCLK_HZ / 1_000 - 1
     );
 
-    let (mut passed, mut failed) = (0u32, 0u32);
-    for (name, scenario) in SCENARIOS {
-        log!("scenario: {name}");
-        let mut checks = Checks { failed: 0 };
-        scenario(&mut checks);
-        if checks.failed == 0 {
-            passed += 1;
-            log!("  -> pass");
-        } else {
-            failed += 1;
-            log!("  -> FAIL ({} checks failed)", checks.failed);
+    // The modem's breaker comes back from no-init RAM first, before anything else runs.
+    let boot = restore_modem();
+    let mut progress = [0u32; 3];
+    let phase = match HARNESS.unseal(HARNESS_MAGIC, &mut progress) {
+        Ok(()) => progress[0],
+        Err(_) => 0,
+    };
+    HARNESS.clear();
+    let mut tally = (progress[1], progress[2]);
+    match phase {
+        0 => {
+            log!("boot 1 (cold)");
+            for (name, scenario) in SCENARIOS {
+                run_scenario(&mut tally, name, scenario);
+            }
+            log!(
+                "hardware clock: {} ms; transitions logged: {}",
+                now_ms(),
+                SENSOR.observer().transitions.load(Ordering::SeqCst)
+            );
+            run_scenario(&mut tally, "reset survival: a cold boot starts a fresh breaker", |c| {
+                cold_boot_starts_fresh(c, boot)
+            });
+            run_scenario(&mut tally, "reset survival: trip, save to no-init RAM, reset", |c| {
+                let _ = trip_save_and_reset(c);
+            });
+            reset_into(PHASE_RESTORE, tally);
+        }
+        PHASE_RESTORE => {
+            log!("boot 2 (after SCB::sys_reset)");
+            run_scenario(
+                &mut tally,
+                "reset survival: OPEN after the reset, with the time left, and rejects",
+                |c| restored_after_reset(c, boot),
+            );
+            run_scenario(
+                &mut tally,
+                "corrupt snapshot: trip, save, damage the record, reset",
+                damage_and_reset,
+            );
+            reset_into(PHASE_CORRUPT, tally);
+        }
+        PHASE_CORRUPT => {
+            log!("boot 3 (after SCB::sys_reset)");
+            run_scenario(&mut tally, "corrupt snapshot: a fresh breaker after the reset", |c| {
+                corrupt_snapshot_starts_fresh(c, boot)
+            });
+        }
+        other => {
+            log!("FAIL: unknown boot phase {other} in no-init RAM");
+            tally.1 += 1;
         }
     }
-    log!(
-        "hardware clock at the end: {} ms; transitions logged: {}",
-        now_ms(),
-        SENSOR.observer().transitions.load(Ordering::SeqCst)
-    );
+    let (passed, failed) = tally;
     log!("firmware: {passed} passed, {failed} failed");
     finish(failed == 0);
 }
