@@ -9,6 +9,15 @@
 //!   (`503`, `"delivery": "overflow"`). Events are never dropped silently; at shutdown the
 //!   outbox is flushed for a few seconds and whatever remains is logged with its ids.
 //!
+//! - The outbox is bounded in events and in bytes (`OUTBOX_CAPACITY`, `OUTBOX_BYTES`), and its
+//!   batches in events and bytes (`BATCH_BYTES`): large events cannot grow memory past the
+//!   bound, and a batch is never larger than the broker takes.
+//! - A batch that fails because of its events (the broker refuses a record as too large or
+//!   invalid), or that times out, is halved; a single event the broker refuses is moved aside
+//!   (*parked*: counted in `outbox_events_parked_total`, its id in `/health/detailed`), so one
+//!   bad event never blocks the events behind it. Such refusals are the event's fault, not the
+//!   broker's: the breaker counts them as neither.
+//!
 //! Delivery is at least once; it is exactly once unless a publish times out after the broker
 //! stored it (then the outbox sends it again).
 
@@ -23,8 +32,98 @@ use rskafka::client::ClientBuilder;
 use rskafka::record::Record;
 use rskafka::BackoffConfig;
 
-/// Events delivered from the outbox per publish.
+/// Events delivered from the outbox per publish, at most.
 const BATCH: usize = 100;
+/// Ids of parked events kept for `/health/detailed` (all are counted).
+const PARKED_IDS: usize = 100;
+
+/// The outbox's bounds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutboxLimits {
+    /// Events kept at most.
+    pub(crate) max_events: usize,
+    /// Bytes of event ids and bodies kept at most.
+    pub(crate) max_bytes: usize,
+    /// Bytes per delivered batch at most (one event at least).
+    pub(crate) batch_bytes: usize,
+}
+
+/// The queue and its size in bytes.
+#[derive(Default)]
+struct Outbox {
+    events: VecDeque<Event>,
+    bytes: usize,
+}
+
+impl Event {
+    /// What the event costs in the outbox.
+    fn size(&self) -> usize {
+        self.id.len() + self.body.len()
+    }
+}
+
+/// How many events from the front of the outbox form the next batch: at most `max_events`
+/// and `max_bytes`, and at least one (an event larger than `max_bytes` goes alone).
+fn batch_len(sizes: impl IntoIterator<Item = usize>, max_events: usize, max_bytes: usize) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for size in sizes.into_iter().take(max_events) {
+        if n > 0 && bytes + size > max_bytes {
+            break;
+        }
+        bytes += size;
+        n += 1;
+    }
+    n
+}
+
+/// The broker refused the records themselves: retrying them unchanged can never succeed.
+fn refused_records(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::ServerError {
+            protocol_error: ProtocolError::MessageTooLarge
+                | ProtocolError::RecordListTooLarge
+                | ProtocolError::InvalidRecord
+                | ProtocolError::CorruptMessage,
+            ..
+        }
+    )
+}
+
+/// A publish's outcome for the breaker: records the broker refused count as neither.
+fn classify(result: &Result<(), KafkaError>) -> breaker_tokio::Verdict {
+    match result {
+        Ok(()) => breaker_tokio::Verdict::Success,
+        Err(e) if refused_records(e) => breaker_tokio::Verdict::Ignore,
+        Err(_) => breaker_tokio::Verdict::Failure,
+    }
+}
+
+/// What the outbox does after a batch of `len` events failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterFailure {
+    /// Try the same batch again later (the broker is down, or the breaker open).
+    Retry,
+    /// Try the first `n` events alone: the batch was too much (refused, or too slow).
+    Shrink(usize),
+    /// Move the one event aside: the broker refuses it.
+    Park,
+}
+
+fn after_failure(error: &TimedCallError<KafkaError>, len: usize) -> AfterFailure {
+    let too_much = match error {
+        TimedCallError::Inner(e) => refused_records(e),
+        TimedCallError::TimedOut(_) => true,
+        _ => false,
+    };
+    match (too_much, len) {
+        (false, _) => AfterFailure::Retry,
+        (true, 0 | 1) if matches!(error, TimedCallError::Inner(_)) => AfterFailure::Park,
+        (true, 0 | 1) => AfterFailure::Retry,
+        (true, n) => AfterFailure::Shrink(n / 2),
+    }
+}
 
 /// One event: an id (the record key) and a JSON body (the record value).
 #[derive(Clone, Debug)]
@@ -65,8 +164,10 @@ pub(crate) struct Events {
     producer: Mutex<Option<Arc<PartitionClient>>>,
     /// Serializes connecting, so concurrent publishes make one connection.
     connecting: tokio::sync::Mutex<()>,
-    outbox: Mutex<VecDeque<Event>>,
-    capacity: usize,
+    outbox: Mutex<Outbox>,
+    limits: OutboxLimits,
+    /// Events the broker refused, moved aside: the newest ids, and the count.
+    parked: Mutex<(VecDeque<String>, u64)>,
     wake: tokio::sync::Notify,
     overflow_log: crate::logs::Aggregated,
 }
@@ -87,10 +188,16 @@ impl Drop for ForgetUnlessDone<'_> {
 }
 
 /// Outbox figures, for `/health/detailed`.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub(crate) struct OutboxStats {
     pub(crate) queued: usize,
     pub(crate) capacity: usize,
+    pub(crate) bytes: usize,
+    pub(crate) max_bytes: usize,
+    /// Events the broker refused, moved aside (count since start).
+    pub(crate) parked: u64,
+    /// The newest parked events' ids.
+    pub(crate) parked_ids: Vec<String>,
 }
 
 impl Events {
@@ -99,7 +206,7 @@ impl Events {
         topic: String,
         breaker: &'static breaker_tokio::Breaker,
         timeout: Duration,
-        capacity: usize,
+        limits: OutboxLimits,
     ) -> Self {
         metrics::describe_counter!(
             "events_published_total",
@@ -114,7 +221,12 @@ impl Events {
             "outbox_events_overflowed_total",
             "Events refused because the outbox was full."
         );
+        metrics::describe_counter!(
+            "outbox_events_parked_total",
+            "Events the broker refused (too large, invalid), moved aside so they do not block the outbox."
+        );
         metrics::describe_gauge!("outbox_events", "Events waiting in the outbox.");
+        metrics::describe_gauge!("outbox_bytes", "Bytes of events waiting in the outbox.");
         Events {
             brokers,
             topic,
@@ -122,8 +234,9 @@ impl Events {
             timeout,
             producer: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
-            outbox: Mutex::new(VecDeque::new()),
-            capacity,
+            outbox: Mutex::new(Outbox::default()),
+            limits,
+            parked: Mutex::new((VecDeque::new(), 0)),
             wake: tokio::sync::Notify::new(),
             overflow_log: crate::logs::Aggregated::new(Duration::from_secs(1)),
         }
@@ -134,20 +247,74 @@ impl Events {
     }
 
     pub(crate) fn stats(&self) -> OutboxStats {
-        OutboxStats { queued: self.outbox().len(), capacity: self.capacity }
+        let (queued, bytes) = {
+            let outbox = self.outbox();
+            (outbox.events.len(), outbox.bytes)
+        };
+        let parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        OutboxStats {
+            queued,
+            capacity: self.limits.max_events,
+            bytes,
+            max_bytes: self.limits.max_bytes,
+            parked: parked.1,
+            parked_ids: parked.0.iter().cloned().collect(),
+        }
     }
 
-    fn outbox(&self) -> std::sync::MutexGuard<'_, VecDeque<Event>> {
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next batch from the front of the outbox, at most `max_events` long.
+    fn next_batch(&self, max_events: usize) -> Vec<Event> {
+        let outbox = self.outbox();
+        let n = batch_len(outbox.events.iter().map(Event::size), max_events, self.limits.batch_bytes);
+        outbox.events.iter().take(n).cloned().collect()
+    }
+
+    /// Removes the first `n` events (only the outbox task removes events, so they are the
+    /// batch it sent); returns how many remain.
+    fn remove_front(&self, n: usize) -> usize {
+        let mut outbox = self.outbox();
+        let gone: usize = outbox.events.drain(..n).map(|e| e.size()).sum();
+        outbox.bytes -= gone;
+        metrics::gauge!("outbox_events").set(outbox.events.len() as f64);
+        metrics::gauge!("outbox_bytes").set(outbox.bytes as f64);
+        outbox.events.len()
+    }
+
+    /// Moves the event at the front aside: the broker refuses it.
+    fn park_front(&self, error: &TimedCallError<KafkaError>) {
+        let Some(event) = self.outbox().events.front().cloned() else { return };
+        self.remove_front(1);
+        metrics::counter!("outbox_events_parked_total").increment(1);
+        let total = {
+            let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+            if parked.0.len() == PARKED_IDS {
+                parked.0.pop_front();
+            }
+            parked.0.push_back(event.id.clone());
+            parked.1 += 1;
+            parked.1
+        };
+        tracing::error!(
+            event_id = %crate::logs::untrusted(&event.id),
+            bytes = event.size(),
+            parked = total,
+            error = %error,
+            "outbox: the broker refuses this event; moved aside"
+        );
     }
 
     /// Publishes `event` now if possible, else keeps it in the outbox (or refuses it, if full).
     pub(crate) async fn publish(&self, event: Event) -> Delivery {
         // Behind a non-empty outbox, an event waits its turn: order is kept, and a recovering
         // broker gets one stream of batches rather than every request at once.
-        if self.outbox().is_empty() {
+        if self.outbox().events.is_empty() {
             let batch = std::slice::from_ref(&event);
-            match self.breaker.call_async(self.produce(batch)).timeout(self.timeout).await {
+            match self.breaker.call_async(self.produce(batch)).timeout(self.timeout).classify(classify).await
+            {
                 Ok(()) => {
                     metrics::counter!("events_published_total").increment(1);
                     return Delivery::Published;
@@ -163,8 +330,11 @@ impl Events {
 
     fn enqueue(&self, event: Event) -> Delivery {
         let mut outbox = self.outbox();
-        if outbox.len() >= self.capacity {
-            let queued = outbox.len();
+        let full = outbox.events.len() >= self.limits.max_events
+            || outbox.bytes + event.size() > self.limits.max_bytes;
+        if full {
+            let queued = outbox.events.len();
+            let outbox_bytes = outbox.bytes;
             drop(outbox);
             metrics::counter!("outbox_events_overflowed_total").increment(1);
             // One line per second at most, with the count: a flood of refusals is not a flood
@@ -174,14 +344,18 @@ impl Events {
                     refused,
                     last_event_id = %crate::logs::untrusted(&event.id),
                     outbox = queued,
-                    capacity = self.capacity,
+                    outbox_bytes = outbox_bytes,
+                    capacity = self.limits.max_events,
+                    max_bytes = self.limits.max_bytes,
                     "outbox full: events refused"
                 );
             }
             return Delivery::Overflow;
         }
-        outbox.push_back(event);
-        metrics::gauge!("outbox_events").set(outbox.len() as f64);
+        outbox.bytes += event.size();
+        outbox.events.push_back(event);
+        metrics::gauge!("outbox_events").set(outbox.events.len() as f64);
+        metrics::gauge!("outbox_bytes").set(outbox.bytes as f64);
         drop(outbox);
         metrics::counter!("outbox_events_queued_total").increment(1);
         self.wake.notify_one();
@@ -286,8 +460,10 @@ impl Events {
                 }
             }
         };
+        // Halved after a batch that was too much, doubled back after each delivery.
+        let mut max_events = BATCH;
         while !*stop.borrow_and_update() {
-            let batch: Vec<Event> = self.outbox().iter().take(BATCH).cloned().collect();
+            let batch = self.next_batch(max_events);
             if batch.is_empty() {
                 tokio::select! {
                     () = self.wake.notified() => {}
@@ -296,7 +472,16 @@ impl Events {
                 continue;
             }
             match self.deliver(&batch).await {
-                Ok(()) => {}
+                Ok(()) => max_events = (max_events * 2).min(BATCH),
+                Err(e) if after_failure(&e, batch.len()) != AfterFailure::Retry => {
+                    match after_failure(&e, batch.len()) {
+                        AfterFailure::Shrink(n) => {
+                            tracing::warn!(error = %e, events = batch.len(), next = n, "outbox batch failed; trying a smaller one");
+                            max_events = n;
+                        }
+                        _ => self.park_front(&e),
+                    }
+                }
                 Err(TimedCallError::Open(open)) => {
                     // Wait for the breaker's own schedule rather than polling it.
                     let wait = open.retry_after().unwrap_or(Duration::from_millis(50));
@@ -312,14 +497,9 @@ impl Events {
     }
 
     async fn deliver(&self, batch: &[Event]) -> Result<(), TimedCallError<KafkaError>> {
-        self.breaker.call_async(self.produce(batch)).timeout(self.timeout).await?;
+        self.breaker.call_async(self.produce(batch)).timeout(self.timeout).classify(classify).await?;
         // Only this task removes events, so the front is still `batch`.
-        let remaining = {
-            let mut outbox = self.outbox();
-            outbox.drain(..batch.len());
-            metrics::gauge!("outbox_events").set(outbox.len() as f64);
-            outbox.len()
-        };
+        let remaining = self.remove_front(batch.len());
         metrics::counter!("outbox_events_delivered_total").increment(batch.len() as u64);
         metrics::counter!("events_published_total").increment(batch.len() as u64);
         tracing::info!(delivered = batch.len(), remaining, "outbox: events delivered after recovery");
@@ -329,16 +509,22 @@ impl Events {
     /// At shutdown: tries to empty the outbox for up to `grace`, then logs what is left.
     async fn flush(&self, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
+        let mut max_events = BATCH;
         while tokio::time::Instant::now() < deadline {
-            let batch: Vec<Event> = self.outbox().iter().take(BATCH).cloned().collect();
+            let batch = self.next_batch(max_events);
             if batch.is_empty() {
                 return;
             }
-            if self.deliver(&batch).await.is_err() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            match self.deliver(&batch).await {
+                Ok(()) => max_events = (max_events * 2).min(BATCH),
+                Err(e) => match after_failure(&e, batch.len()) {
+                    AfterFailure::Shrink(n) => max_events = n,
+                    AfterFailure::Park => self.park_front(&e),
+                    AfterFailure::Retry => tokio::time::sleep(Duration::from_millis(100)).await,
+                },
             }
         }
-        let left: Vec<String> = self.outbox().iter().map(|e| e.id.clone()).collect();
+        let left: Vec<String> = self.outbox().events.iter().map(|e| e.id.clone()).collect();
         if !left.is_empty() {
             tracing::error!(
                 events = left.len(),
@@ -346,5 +532,87 @@ impl Events {
                 "shutdown: events not delivered (outbox not empty)"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_bounded_in_events_and_bytes_and_never_empty() {
+        assert_eq!(batch_len([10; 500], 100, 1_000_000), 100);
+        assert_eq!(batch_len([400_000; 10], 100, 1_000_000), 2);
+        // An event over the byte bound goes alone, rather than never.
+        assert_eq!(batch_len([5_000_000, 10], 100, 1_000_000), 1);
+        assert_eq!(batch_len([10, 5_000_000], 100, 1_000_000), 1);
+        assert_eq!(batch_len([], 100, 1_000_000), 0);
+        assert_eq!(batch_len([10; 5], 1, 1_000_000), 1);
+    }
+
+    fn server_error(e: ProtocolError) -> TimedCallError<KafkaError> {
+        TimedCallError::Inner(KafkaError::ServerError {
+            protocol_error: e,
+            error_message: None,
+            request: rskafka::client::error::RequestContext::Topic("events".into()),
+            response: None,
+            is_virtual: false,
+        })
+    }
+
+    #[test]
+    fn a_refused_batch_is_halved_down_to_the_one_event_that_is_parked() {
+        let too_large = server_error(ProtocolError::MessageTooLarge);
+        assert_eq!(after_failure(&too_large, 100), AfterFailure::Shrink(50));
+        assert_eq!(after_failure(&too_large, 2), AfterFailure::Shrink(1));
+        assert_eq!(after_failure(&too_large, 1), AfterFailure::Park);
+        // The broker being down is not the events' fault: same batch, later.
+        let down = server_error(ProtocolError::NotLeaderOrFollower);
+        assert_eq!(after_failure(&down, 100), AfterFailure::Retry);
+        assert_eq!(after_failure(&down, 1), AfterFailure::Retry);
+        let open =
+            TimedCallError::Open(breaker_tokio::CircuitOpen::new("kafka", breaker_tokio::State::Open, None));
+        assert_eq!(after_failure(&open, 100), AfterFailure::Retry);
+    }
+
+    #[test]
+    fn refused_records_do_not_count_against_the_broker() {
+        let TimedCallError::Inner(e) = server_error(ProtocolError::RecordListTooLarge) else {
+            unreachable!()
+        };
+        assert_eq!(classify(&Err(e)), breaker_tokio::Verdict::Ignore);
+        let TimedCallError::Inner(e) = server_error(ProtocolError::LeaderNotAvailable) else {
+            unreachable!()
+        };
+        assert_eq!(classify(&Err(e)), breaker_tokio::Verdict::Failure);
+    }
+
+    #[tokio::test]
+    async fn the_outbox_is_bounded_in_bytes() {
+        let registry = breaker_tokio::registry().build().unwrap();
+        let breaker = registry.breaker("kafka").unwrap();
+        breaker.force_open();
+        let limits = OutboxLimits { max_events: 1_000, max_bytes: 10_000, batch_bytes: 1_000 };
+        let events = Events::new(
+            vec!["127.0.0.1:1".into()],
+            "events".into(),
+            breaker,
+            Duration::from_millis(100),
+            limits,
+        );
+        let mut outcomes = Vec::new();
+        for n in 0..10 {
+            let body = vec![b'x'; 1_900];
+            outcomes.push(events.publish(Event { id: format!("e{n}"), body }).await);
+        }
+        let queued = outcomes.iter().filter(|d| **d == Delivery::Queued).count();
+        assert_eq!(queued, 10_000 / 1_902);
+        assert!(outcomes[queued..].iter().all(|d| *d == Delivery::Overflow));
+        let stats = events.stats();
+        assert_eq!((stats.queued, stats.bytes), (queued, queued * 1_902));
+        // Batches respect the byte bound.
+        assert_eq!(events.next_batch(BATCH).len(), 1);
+        // A small event still fits in what is left.
+        assert_eq!(events.publish(Event { id: "s".into(), body: b"{}".to_vec() }).await, Delivery::Queued);
     }
 }

@@ -53,7 +53,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Config;
 use crate::db::{Database, DbError, LastGood};
-use crate::events::{Delivery, Event, Events};
+use crate::events::{Delivery, Event, Events, OutboxLimits};
 
 /// Everything the handlers share.
 struct App {
@@ -411,7 +411,11 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
         config.kafka_topic.clone(),
         registry.breaker("kafka").map_err(|e| e.to_string())?,
         config.kafka_timeout,
-        config.outbox_capacity,
+        OutboxLimits {
+            max_events: config.outbox_capacity,
+            max_bytes: config.outbox_bytes,
+            batch_bytes: config.batch_bytes,
+        },
     ));
     Ok(Arc::new(App {
         registry,
@@ -634,7 +638,7 @@ mod tests {
             "events".into(),
             events.breaker(),
             Duration::from_millis(100),
-            1,
+            OutboxLimits { max_events: 1, max_bytes: 1 << 20, batch_bytes: 1 << 20 },
         );
         let first = small.publish(Event { id: "a".into(), body: Vec::new() }).await;
         let second = small.publish(Event { id: "b".into(), body: Vec::new() }).await;
