@@ -92,12 +92,13 @@ fn with_retry_after(mut response: Response, secs: Option<u64>) -> Response {
     response
 }
 
-/// `Retry-After` for a failed database call: when the breaker rejected it, the rejection's;
+/// `Retry-After` for a failed database call: when the breaker rejected it, the rejection's
+/// (1 s when that depends on events rather than time: a probe in flight, or forced open);
 /// when the call ran and failed, the breaker's remaining open time if that failure opened it
 /// (none while it is still closed: nothing says when to retry).
 fn db_retry_after(app: &App, error: &DbError) -> Option<u64> {
     match error {
-        TimedCallError::Open(open) => open.retry_after().map(whole_seconds),
+        TimedCallError::Open(open) => Some(open.retry_after().map_or(1, whole_seconds)),
         _ => app.db.breaker().snapshot().retry_after.map(whole_seconds),
     }
 }
@@ -603,6 +604,23 @@ mod tests {
         let app = app(None);
         assert_eq!(admin_call(&app, Some("Bearer anything")).await, StatusCode::NOT_FOUND);
         assert_eq!(app.registry.breaker("kafka").unwrap().state(), breaker_tokio::State::Closed);
+    }
+
+    #[test]
+    fn every_rejection_carries_a_retry_after() {
+        let app = app(None);
+        let half_open = TimedCallError::Open(breaker_tokio::CircuitOpen::new(
+            "database",
+            breaker_tokio::State::HalfOpen,
+            None,
+        ));
+        assert_eq!(db_retry_after(&app, &half_open), Some(1));
+        let open = TimedCallError::Open(breaker_tokio::CircuitOpen::new(
+            "database",
+            breaker_tokio::State::Open,
+            Some(Duration::from_millis(2_500)),
+        ));
+        assert_eq!(db_retry_after(&app, &open), Some(3));
     }
 
     #[tokio::test]
