@@ -118,7 +118,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(5_000))]
+        #![proptest_config(if cfg!(miri) { ProptestConfig::default() } else { ProptestConfig::with_cases(5_000) })]
 
         #[test]
         fn readings_equal_the_division(ticks in any::<u64>()) {
