@@ -9,9 +9,9 @@
 #![cfg(breaker_loom)]
 
 use core::future::Future;
-use std::task::{Context, Poll, Wake, Waker};
 use core::time::Duration;
 use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use breaker_core::{call_async, Breaker, CallError, Config, ManualClock, State};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
