@@ -465,11 +465,13 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.observer().metrics.failure_rate(rate);
     }
 
-    /// Updates the gauges that are read rather than event-driven: today the
-    /// `circuit_breaker_failure_ratio` gauge of a breaker with a rate policy (from its window;
-    /// nothing for the consecutive-failures policy). Call it before rendering metrics, e.g. in
-    /// the `/metrics` handler ([`Registry::refresh_metrics`](crate::Registry::refresh_metrics)
-    /// does every breaker of a registry). Feature `metrics`.
+    /// Updates the gauges that are read rather than event-driven (the
+    /// `circuit_breaker_failure_ratio` gauge of a breaker with a rate policy, from its window),
+    /// and touches every other series of the breaker, so an exporter's idle timeout keeps them
+    /// (see [bounded series](crate::metrics#bounded-series-for-keyed-families)). Call it right
+    /// before rendering metrics, e.g. in the `/metrics` handler
+    /// ([`Registry::refresh_metrics`](crate::Registry::refresh_metrics) does every breaker of a
+    /// registry, keyed families included). Feature `metrics`.
     ///
     /// # Examples
     ///
@@ -487,6 +489,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// ```
     #[cfg(feature = "metrics")]
     pub fn refresh_metrics(&self) {
+        self.inner.observer().metrics.touch();
         if let Some(window) = self.inner.snapshot().window {
             self.record_failure_rate(f64::from(window.failure_rate));
         }

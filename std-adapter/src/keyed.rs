@@ -59,7 +59,8 @@ const BUSY_RETRIES: usize = 64;
 /// idle timeout: at worst the flood's own keys are refused once the family is full. An evicted
 /// key that comes back starts CLOSED. Every breaker that leaves the family (evicted or
 /// [removed](Keyed::remove)) is reported to [`on_evict`](KeyedBuilder::on_evict), after the lock
-/// is released, so its metrics series can be removed; its memory is freed with its last handle.
+/// is released; its memory is freed with its last handle, and its metrics series go with the
+/// exporter's idle timeout ([bounded series](crate::metrics#bounded-series-for-keyed-families)).
 ///
 /// # Examples
 ///

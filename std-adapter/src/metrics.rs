@@ -18,6 +18,38 @@
 //! their first transition. So **install the recorder** (for example
 //! `metrics-exporter-prometheus`) **before building breakers**: a breaker built before it has
 //! no series. Updates never allocate.
+//!
+//! # Bounded series for keyed families
+//!
+//! A family's keys can come from clients, and the
+//! `metrics` facade has no call that removes a series: the exporter does it, for series not
+//! updated within its idle timeout. So build the exporter with one, and refresh before each
+//! render:
+//!
+//! ```
+//! # use metrics_exporter_prometheus::PrometheusBuilder;
+//! # use metrics_util::MetricKindMask;
+//! # use std::time::Duration;
+//! let recorder = PrometheusBuilder::new()
+//!     .idle_timeout(MetricKindMask::ALL, Some(Duration::from_secs(300)))
+//!     .build_recorder();
+//! let prometheus = recorder.handle();
+//! // metrics::set_global_recorder(recorder), then build the registry; in `/metrics`:
+//! let registry = breaker_std::Registry::new();
+//! registry.refresh_metrics(); // touches every live breaker's series
+//! let page = prometheus.render(); // drops the series nobody touched for 5 minutes
+//! # let _ = page;
+//! ```
+//!
+//! [`Registry::refresh_metrics`](crate::Registry::refresh_metrics) (and
+//! [`Breaker::refresh_metrics`](crate::Breaker::refresh_metrics)) *touches* every series of
+//! every live breaker (a counter increment of 0, each gauge set to its value), so a live
+//! breaker's series are never idle when the render that follows looks; the breaker of an
+//! evicted key is gone, nobody touches its series, and the exporter drops them after the idle
+//! timeout. Series then stay bounded by the family's `max_keys`, whatever the number of keys
+//! clients send (`tests/metrics_bounded.rs` floods a family with 5 000 keys). Always refresh
+//! right before rendering when an idle timeout is set: a render that finds a live breaker's
+//! series idle drops them, and the breaker's handles then update a series no longer exported.
 
 use std::sync::{Mutex, Once, OnceLock, PoisonError};
 
@@ -76,8 +108,9 @@ pub(crate) struct Metrics {
     /// Generation of the transition the state gauge shows. Transitions are reported by the
     /// threads that made them, so two reports can arrive out of order; the gauge follows the
     /// newest generation only. A lock, because reading and setting must not interleave; it is
-    /// taken only on transitions and never around user code.
-    shown: Mutex<Option<u32>>,
+    /// taken only on transitions (and refreshes) and never around user code. With it, the
+    /// state the gauge shows (an index into `STATES`).
+    shown: Mutex<(Option<u32>, usize)>,
     transitions: [[OnceLock<Counter>; 5]; 5],
     failure_rate: OnceLock<Gauge>,
 }
@@ -103,7 +136,7 @@ impl Metrics {
             ignored: calls("ignored"),
             rejected: calls("rejected"),
             state,
-            shown: Mutex::new(None),
+            shown: Mutex::new((None, index(State::Closed))),
             transitions: Default::default(),
             failure_rate: OnceLock::new(),
             labels,
@@ -152,12 +185,32 @@ impl Metrics {
     pub(crate) fn transition(&self, from: State, to: State, generation: u32) {
         self.transition_counter(from, to).increment(1);
         let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
-        if shown.map_or(true, |g| newer(generation, g)) {
-            *shown = Some(generation);
-            for s in STATES {
-                self.state[index(s)].set(if s == to { 1.0 } else { 0.0 });
-            }
+        if shown.0.map_or(true, |g| newer(generation, g)) {
+            *shown = (Some(generation), index(to));
+            self.show(index(to));
         }
+    }
+
+    fn show(&self, state: usize) {
+        for (i, gauge) in self.state.iter().enumerate() {
+            gauge.set(if i == state { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Touches every registered series (see the module docs: bounded series): counters by 0,
+    /// gauges set to the value they show, so an exporter's idle timeout never drops a live
+    /// breaker's series.
+    pub(crate) fn touch(&self) {
+        for counter in [&self.successful, &self.failed, &self.ignored, &self.rejected] {
+            counter.increment(0);
+        }
+        for counter in self.transitions.iter().flatten().filter_map(OnceLock::get) {
+            counter.increment(0);
+        }
+        let shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
+        self.show(shown.1);
+        drop(shown);
+        // The failure-ratio gauge is set by the refresh itself, right after.
     }
 
     pub(crate) fn failure_rate(&self, rate: f64) {
