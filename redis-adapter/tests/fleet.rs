@@ -598,3 +598,34 @@ async fn trip_propagation_latency() {
     // The target is p99 <= 50 ms on loopback; this shared 2-core machine gets a margin.
     assert!(p99 < Duration::from_millis(150), "p50 {p50:?}, p99 {p99:?}");
 }
+
+async fn commands_processed(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("stats").query_async(conn).await.unwrap();
+    info.lines().find_map(|l| l.strip_prefix("total_commands_processed:")).unwrap().trim().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_send_nothing_to_redis() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "a", quorum(2));
+    let b = replica(&redis.url(), "b", quorum(2));
+    connected(&[&a, &b]).await;
+    let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
+    let before = commands_processed(&mut conn).await;
+    let start = Instant::now();
+    for i in 0..20_000u32 {
+        let r = if i % 2 == 0 { a.db } else { b.db };
+        assert_eq!(r.call(|| Ok::<_, ()>(i)), Ok(i));
+        if i % 1000 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let elapsed = start.elapsed();
+    let commands = commands_processed(&mut conn).await - before;
+    // Only the background snapshots (one script call per replica per 400 ms, jittered) and
+    // the INFO itself; nothing per call.
+    let snapshots = 2 * (elapsed.as_millis() as u64 / 300 + 1);
+    println!("{commands} Redis commands for 20000 calls in {elapsed:?}");
+    assert!(commands <= snapshots + 1, "{commands} commands in {elapsed:?}");
+}
