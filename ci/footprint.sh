@@ -13,14 +13,16 @@
 #   RAM           size of the `static BREAKER` symbol (llvm-nm -S)
 #   LDREX/STREX, cpsid, critical-section calls: counted in the disassembly, with the functions
 #                 that contain them
-# Fails if consecutive-failure mode (fp_call) on thumbv7em needs more than 2048 bytes (or
-# $BREAKER_TEXT_LIMIT) of breaker .text in the release build (opt-level 3; "s" and "z" are
-# reported, not enforced: the inlined hot path costs ~300 B more there), if thumbv7em has any interrupt masking or
-# critical-section call, or if thumbv6m's CAS does not go through the critical section.
+# Fails if consecutive-failure mode (fp_call) on thumbv7em needs more breaker .text than 1536 B
+# (1.5 KiB; $BREAKER_TEXT_LIMIT) at opt-level 3 or "z", or more than 1600 B ($BREAKER_TEXT_LIMIT_S)
+# at "s" (issue 15 asks for 1536 there too: not reached yet, see tests/firmware/FOOTPRINT.md), if
+# thumbv7em has any interrupt masking or critical-section call, or if thumbv6m's CAS does not go
+# through the critical section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fw=tests/firmware
-limit=${BREAKER_TEXT_LIMIT:-2048} # bytes; the issue's target
+limit=${BREAKER_TEXT_LIMIT:-1536}     # bytes, at opt-level 3 and "z"
+limit_s=${BREAKER_TEXT_LIMIT_S:-1600} # bytes, at opt-level "s"
 
 # RUSTFLAGS would replace the `-Tlink.x` of tests/firmware/.cargo/config.toml.
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_TARGET
@@ -125,9 +127,11 @@ for t in "${targets[@]}"; do
       [[ $img == fp_none ]] && continue
       case $t in
         thumbv7em-none-eabihf)
-          # The target applies to the release build (opt-level 3); "s" and "z" are reported.
-          if [[ $img == fp_call && $p == release && $bt -gt $limit ]]; then
-            echo "footprint: FAIL $t $p fp_call: breaker .text $bt B > $limit B" >&2; fail=1
+          # A limit at every opt-level.
+          lim=$limit
+          [[ $p == release-s ]] && lim=$limit_s
+          if [[ $img == fp_call && $bt -gt $lim ]]; then
+            echo "footprint: FAIL $t $p fp_call: breaker .text $bt B > $lim B" >&2; fail=1
           fi
           if [[ $ex == 0 || $ci != 0 || $cs != 0 ]]; then
             echo "footprint: FAIL $t $p $img: expected LDREX/STREX and no interrupt masking" >&2; fail=1
@@ -164,4 +168,4 @@ if ((fail)); then
   echo "footprint: FAIL" >&2
   exit 1
 fi
-echo "footprint: ok (consecutive-failure mode on thumbv7em-none-eabihf within $limit B of .text at opt-level 3)"
+echo "footprint: ok (consecutive-failure mode on thumbv7em-none-eabihf within $limit B of .text at opt-level 3 and \"z\", $limit_s B at \"s\")"

@@ -13,8 +13,10 @@
 //! - `open_reject`: `Breaker::call` on an OPEN breaker whose recovery timeout has not passed.
 //! - `half_open_probe`: one whole OPEN → HALF_OPEN → OPEN cycle per iteration (see below).
 //!
-//! Group `contended_2t`: two threads hammer one shared value (`atomic_load`) or one shared
-//! breaker (`closed_success`, `open_reject`). Each thread makes `iters` calls after a barrier
+//! Group `contended_2t`: two threads hammer one shared value (`atomic_load`; `shared_cas`, a
+//! CAS-increment loop on one word) or one shared breaker (`closed_success`, `open_reject`;
+//! `closed_failure`, failures on a breaker that never trips, one success in 1 000; `mixed_1pct`,
+//! one failure in 100 calls). Each thread makes `iters` calls after a barrier
 //! and times its own loop; the figure reported is the **slower thread's** elapsed time divided
 //! by `iters`, i.e. nanoseconds per call per thread while both threads run. `atomic_cas` there
 //! is each thread's compare-and-swap on a word of its own cache line: the floor for a call that
@@ -111,10 +113,10 @@ fn hot_path(c: &mut Criterion) {
         assert_eq!(breaker.failure_count(), 0);
     });
 
-    // Every failure is a CAS on the word (failure count + 1). The breaker's threshold is the
-    // largest accepted, and it is reset every `RESET_EVERY` failures outside the timed region,
-    // so no measured call trips it. The acquire side takes the slow path too (the word is not
-    // "clean closed" once a failure is pending).
+    // Every failure is one load (admission, whatever the failure count) and one CAS on the word
+    // (failure count + 1), no clock read (`call_with`'s closed-state fast path, `record_closed`). The breaker's threshold is the largest accepted, and
+    // it is reset every `RESET_EVERY` failures outside the timed region, so no measured call
+    // trips it.
     g.bench_function("closed_failure", |b| {
         let config = Config::new().failure_threshold(MAX_FAILURE_THRESHOLD);
         let breaker = Breaker::try_new("bench", config, ManualClock::new()).expect("valid config");
@@ -211,7 +213,74 @@ fn contended_2t(c: &mut Criterion) {
         assert!(breaker.try_acquire().is_err(), "still open");
     });
 
+    // The floor of `closed_failure` below: both threads increment one shared word with a
+    // compare-and-swap loop (load, CAS, retry on a lost race).
+    g.bench_function("shared_cas", |b| {
+        let a = AtomicU64::new(0);
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                let a = black_box(&a);
+                let mut cur = a.load(Ordering::Relaxed);
+                while let Err(actual) =
+                    a.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    cur = actual;
+                }
+            })
+        });
+    });
+
+    // Both threads fail on one breaker that never trips: the largest threshold, and one call in
+    // `FAILURE_BATCH` succeeds (which clears the pending failures, at most about
+    // 2 × `FAILURE_BATCH` of them). Each failure is a load and a CAS on the shared word.
+    g.bench_function("closed_failure", |b| {
+        let config = Config::new().failure_threshold(MAX_FAILURE_THRESHOLD);
+        let breaker = Breaker::try_new("bench", config, ManualClock::new()).expect("valid config");
+        b.iter_custom(|iters| {
+            batched(iters, FAILURE_BATCH, |calls| {
+                two_threads(calls, || {
+                    let breaker = black_box(&breaker);
+                    for _ in 1..FAILURE_BATCH {
+                        consume(breaker.call(err_call));
+                    }
+                    consume(breaker.call(ok_call));
+                })
+            })
+        });
+        assert_eq!(breaker.state(), breaker_core::State::Closed, "never tripped");
+    });
+
+    // One call in a hundred fails: the failure and the success after it (which clears it) are
+    // each a CAS on the shared word, the other 98 calls one load.
+    g.bench_function("mixed_1pct", |b| {
+        let config = Config::new().failure_threshold(MAX_FAILURE_THRESHOLD);
+        let breaker = Breaker::try_new("bench", config, ManualClock::new()).expect("valid config");
+        b.iter_custom(|iters| {
+            batched(iters, 100, |calls| {
+                two_threads(calls, || {
+                    let breaker = black_box(&breaker);
+                    consume(breaker.call(err_call));
+                    for _ in 1..100 {
+                        consume(breaker.call(ok_call));
+                    }
+                })
+            })
+        });
+        assert_eq!(breaker.state(), breaker_core::State::Closed, "never tripped");
+    });
+
     g.finish();
+}
+
+/// Calls per batch in `contended_2t/closed_failure`: all fail but the last.
+const FAILURE_BATCH: u64 = 1_000;
+
+/// Runs `iters` calls as whole batches of `batch` calls (`run(batches)` times them, one batch
+/// per iteration of its loop) and scales the time to `iters` calls, so the figure stays per call.
+fn batched(iters: u64, batch: u64, run: impl FnOnce(u64) -> Duration) -> Duration {
+    let batches = iters.div_ceil(batch).max(1);
+    let elapsed = run(batches);
+    elapsed.mul_f64(iters as f64 / (batches * batch) as f64)
 }
 
 /// The rate rule of these benches: 60 % failures over at least 20 calls. Successes never trip

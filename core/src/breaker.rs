@@ -182,7 +182,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// as with a plain config.
     #[inline(always)]
     fn reject_while_open(&self, word: layout::Word) -> FastOpen {
-        if let Phase::Open { opened_at, level } = layout::decode(word).phase {
+        if layout::is_open(word) {
+            let (opened_at, level) = (layout::open_opened_at(word), layout::open_level(word));
             let Some(cfg) = self.config.read_open_shortcut(level) else {
                 return FastOpen::AskSlot;
             };
@@ -200,9 +201,10 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     #[cold]
     #[inline(never)]
     fn reject_from_slot(&self, word: layout::Word) -> Option<CircuitOpen> {
-        let Phase::Open { opened_at, level } = layout::decode(word).phase else {
+        if !layout::is_open(word) {
             return None;
-        };
+        }
+        let (opened_at, level) = (layout::open_opened_at(word), layout::open_level(word));
         let cfg = self.config.read_open_timing(level)?;
         let now = self.clock.now().as_millis() as layout::Ms;
         let ms = open_retry_ms(&cfg, opened_at, level, layout::gen_of(word), now)?;
@@ -224,22 +226,21 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// manual states.
     #[inline(never)]
     fn acquire_slow(&self, word: layout::Word) -> Result<Ticket, CircuitOpen> {
-        match self.apply(Event::Acquire, word, true) {
-            (Outcome::Admitted { gen, kind }, _) => Ok(Ticket::new(gen, kind, self.start_ms())),
-            (Outcome::Ramp { gen, permille, clean }, _) if cfg!(feature = "policies") => {
+        let (state, retry_after_ms) = match self.apply(Event::Acquire, word, true).0 {
+            Outcome::Admitted { gen, kind } => return Ok(Ticket::new(gen, kind, self.start_ms())),
+            Outcome::Ramp { gen, permille, clean } if cfg!(feature = "policies") => {
                 if ramp_admits(self.ramp_call(gen), permille) {
-                    Ok(Ticket::new(gen, Admission::Closed { clean }, self.start_ms()))
-                } else {
-                    Err(self.reject(State::Closed, Some(0)))
+                    return Ok(Ticket::new(gen, Admission::Closed { clean }, self.start_ms()));
                 }
+                (State::Closed, Some(0))
             }
-            (Outcome::Rejected { state, retry_after_ms }, _) => {
-                Err(self.reject(state, retry_after_ms.map(|ms| ms as u64)))
-            }
-            // Acquire yields only the outcomes above (a ramp only with the `policies` feature); treat
-            // anything else as a rejection.
-            _ => Err(self.reject(State::ForcedOpen, None)),
-        }
+            Outcome::Rejected { state, retry_after_ms } => (state, retry_after_ms.map(|ms| ms as u64)),
+            // Acquire yields only the outcomes above (a ramp only with the `policies` feature);
+            // treat anything else as a rejection.
+            _ => (State::ForcedOpen, None),
+        };
+        // One rejection site for every state.
+        Err(self.reject(state, retry_after_ms))
     }
 
     /// Counts a call rationed by the ramp of CLOSED generation `gen` and returns its 0-based
@@ -256,6 +257,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         }
     }
 
+    #[inline(always)]
     fn reject(&self, state: State, retry_after_ms: Option<u64>) -> CircuitOpen {
         let open = CircuitOpen::from_ms(self.name, state, retry_after_ms);
         self.observer.on_rejected(&open);
@@ -325,16 +327,19 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         let word = self.word.load(Ordering::Acquire);
         if P::CONSECUTIVE && layout::is_clean_closed(word) {
             // The hot path without a permit: a clean closed-state call changes nothing unless
-            // it fails. The guard records a failure if `f` or `classify` unwinds; on the normal
-            // path it is disarmed and compiles away.
+            // it fails; a failure is one CAS from the admission word (`record_closed`). The
+            // guard records a failure if `f` or `classify` unwinds; on the normal path it is
+            // disarmed and compiles away.
             let mut guard = UnwindGuard { breaker: self, word, armed: true };
             let result = f();
             let verdict = classify.classify(&result);
             guard.armed = false;
-            if verdict == Verdict::Failure {
-                self.settle_cold(clean_ticket(word));
-            } else {
+            if verdict != Verdict::Failure {
                 self.observer.on_outcome(self.name, verdict);
+            } else if FAST_RECORD {
+                self.record_closed(word, verdict);
+            } else {
+                self.settle_cold(clean_ticket(word));
             }
             return result.map_err(CallError::Inner);
         }
@@ -354,7 +359,34 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             FastOpen::AskSlot => return self.call_open_cold(f, classify, word),
             FastOpen::Pass => {}
         }
-        self.call_slow(f, classify)
+        if P::CONSECUTIVE && FAST_RECORD && layout::is_closed_unramped(word) {
+            return self.call_closed(f, classify, word);
+        }
+        self.call_slow(f, classify, word)
+    }
+
+    /// `call_with` on a CLOSED word with failures pending (not ramping): admitted on the loaded
+    /// word without a permit (the transition function's answer, checked by
+    /// `fast_paths_are_the_transition_function`); a failure, or a success (which clears the
+    /// failures), is one CAS from the admission word (`record_closed`), no clock read. Out of
+    /// line, so the clean path and the rejection stay as they were.
+    #[inline(never)]
+    fn call_closed<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        classify: impl Classify<T, E>,
+        word: Word,
+    ) -> Result<T, CallError<E>> {
+        let mut guard = UnwindGuard { breaker: self, word, armed: true };
+        let result = f();
+        let verdict = classify.classify(&result);
+        guard.armed = false;
+        if verdict == Verdict::Ignore {
+            self.observer.on_outcome(self.name, verdict);
+        } else {
+            self.record_closed(word, verdict);
+        }
+        result.map_err(CallError::Inner)
     }
 
     /// `call_with` after [`FastOpen::AskSlot`] (see `acquire_open_cold`).
@@ -369,18 +401,20 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         if let Some(open) = self.reject_from_slot(word) {
             return Err(CallError::Open(open));
         }
-        self.call_slow(f, classify)
+        self.call_slow(f, classify, word)
     }
 
-    /// `call_with` off the hot path, through a permit.
+    /// `call_with` off the hot path, through a permit, on the word `call_with` loaded (the
+    /// fast checks already ran on it: the admission goes straight to the CAS loop).
     #[inline(never)]
     fn call_slow<T, E>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
         classify: impl Classify<T, E>,
+        word: Word,
     ) -> Result<T, CallError<E>> {
         // Dropped while still holding the permit only when `f` or `classify` unwinds.
-        let mut guard = PermitGuard(Some(self.try_acquire()?));
+        let mut guard = PermitGuard(Some(Permit::from_ticket(self, self.acquire_slow(word)?)));
         let result = f();
         let verdict = classify.classify(&result);
         if let Some(permit) = guard.0.take() {
@@ -634,6 +668,14 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     }
 }
 
+/// The closed-state record's fast path in `call_with` (admission whatever the failure count, a
+/// failure or a clearing success in one CAS, `record_closed`): with the `policies` feature, the
+/// build every host uses. Without it, the smallest firmware build, a call with failures pending
+/// goes through the permit and the CAS loop with the transition function, which decides the
+/// same (`fast_paths_are_the_transition_function`), for ~150 B less `.text` on thumbv7em (see
+/// the footprint table).
+const FAST_RECORD: bool = cfg!(feature = "policies");
+
 /// What the OPEN rejection fast path decided.
 enum FastOpen {
     /// Rejected: OPEN and its open period not over.
@@ -662,7 +704,11 @@ impl<C: Clock, O: Observer, P: Policy> Drop for UnwindGuard<'_, C, O, P> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.armed {
-            self.breaker.settle_cold(clean_ticket(self.word));
+            if P::CONSECUTIVE && FAST_RECORD {
+                self.breaker.record_closed(self.word, Verdict::Failure);
+            } else {
+                self.breaker.settle_cold(clean_ticket(self.word));
+            }
         }
     }
 }

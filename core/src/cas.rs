@@ -15,12 +15,20 @@
 //!   its maker did before it happen-before whoever observes the new word.
 
 use crate::layout::{self, Ms, Word};
+use crate::observer::Verdict;
 use crate::observer::{Observer, Transition};
 use crate::policy::Policy;
 use crate::sync::Ordering;
-use crate::transition::{transition, Event, Now, Outcome, Step};
+use crate::transition::{acquire, record, transition, Admission, Event, Now, Outcome, Step};
 use crate::{Breaker, Clock, Timestamp, ValidConfig};
 use core::time::Duration;
+
+/// The events of a call (admission, record): [`Event`] without the rare ones.
+#[derive(Clone, Copy)]
+enum Call {
+    Acquire,
+    Record { gen: u32, kind: Admission, verdict: Verdict },
+}
 
 impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// Reads the clock, and the phase stamp when `word`'s phase has a timer (HALF_OPEN, or
@@ -63,8 +71,36 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// Applies `event` to the word, starting from `current`: a word just loaded (`fresh`) or a
     /// recently seen one to try as the first CAS guess. Returns the outcome and the word it was
     /// decided on (the stored one, if it stored).
-    #[inline]
+    ///
+    /// The decision is the transition function's: admissions and records go to its per-event
+    /// functions ([`acquire`], [`record`], what [`transition`] dispatches them to) in one copy
+    /// of the loop; manual control and rate trips, rare, to [`transition`] itself in another
+    /// (`apply_rare`), so a build that never controls or trips carries only the first.
+    #[inline(always)]
     pub(crate) fn apply(&self, event: Event, current: Word, fresh: bool) -> (Outcome, Word) {
+        let call = match event {
+            Event::Acquire => Call::Acquire,
+            Event::Record { gen, kind, verdict } => Call::Record { gen, kind, verdict },
+            Event::Trip { .. } | Event::Control(_) => return self.apply_rare(event, current, fresh),
+        };
+        self.apply_call(call, current, fresh)
+    }
+
+    #[inline(never)]
+    fn apply_call(&self, call: Call, current: Word, fresh: bool) -> (Outcome, Word) {
+        // `black_box`: one copy of the loop around both decisions; without it the optimiser
+        // copies the whole loop per event (~150 B of `.text` on thumbv7em for nothing).
+        let decide = move |word, now, cfg: &ValidConfig| match core::hint::black_box(call) {
+            Call::Acquire => acquire(word, now, cfg),
+            Call::Record { gen, kind, verdict } => record(word, gen, kind, verdict, now, cfg),
+        };
+        self.apply_with(decide, current, fresh)
+    }
+
+    /// [`apply`](Breaker::apply) for manual control and rate trips.
+    #[cold]
+    #[inline(never)]
+    fn apply_rare(&self, event: Event, current: Word, fresh: bool) -> (Outcome, Word) {
         self.apply_with(|word, now, cfg| transition(word, event, now, cfg), current, fresh)
     }
 

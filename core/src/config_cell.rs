@@ -88,6 +88,12 @@ mod plain {
             self.0
         }
 
+        /// The failure threshold alone, for the closed-state record's fast path.
+        #[inline(always)]
+        pub(crate) fn failure_threshold(&self) -> u32 {
+            self.0.failure_threshold
+        }
+
         /// The config (all of it: a copy costs nothing here).
         #[inline(always)]
         pub(crate) fn read_open_timing(&self, _level: u32) -> Option<ValidConfig> {
@@ -399,6 +405,18 @@ mod cell {
         #[inline(always)]
         pub(crate) fn read(&self) -> ValidConfig {
             self.read_versioned().0
+        }
+
+        /// The failure threshold of the config in force, for the closed-state record's fast
+        /// path: one relaxed load of the version and one of `initial`'s field while the config
+        /// was never replaced (a whole `read` is a version check around a copy of every field),
+        /// a versioned read of the slot otherwise.
+        #[inline(always)]
+        pub(crate) fn failure_threshold(&self) -> u32 {
+            if pristine(self.version.load(Ordering::Relaxed)) {
+                return self.initial.failure_threshold;
+            }
+            self.read_replaced().0.failure_threshold
         }
 
         /// The open timing at backoff `level` of the config in force (see [`open_timing`]),

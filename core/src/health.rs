@@ -82,16 +82,17 @@ pub(crate) const fn floor(consecutive: bool, failure_threshold: u32) -> u32 {
     }
 }
 
-/// `true` for the phases that show the side word's count.
-const fn shows_count(phase: Phase) -> bool {
-    matches!(phase, Phase::Open { .. } | Phase::HalfOpen { .. })
+/// `true` for the words whose phase shows the side word's count (OPEN, HALF_OPEN): two tag
+/// compares, no decode.
+const fn shows_count(word: Word) -> bool {
+    layout::is_open(word) || layout::is_half_open(word)
 }
 
 /// `true` when a transition from the word `old` to `new` reads or writes the count: it leaves or
 /// enters OPEN or HALF_OPEN. The others (manual control and resets among CLOSED, FORCED_OPEN
 /// and DISABLED) report the word's own count and leave the side word alone.
 pub(crate) const fn touches_count(old: Word, new: Word) -> bool {
-    shows_count(layout::decode(old).phase) || shows_count(layout::decode(new).phase)
+    shows_count(old) || shows_count(new)
 }
 
 /// The count stored for the generation the transition from the word `old` to `new` entered, if
@@ -101,8 +102,8 @@ pub(crate) const fn touches_count(old: Word, new: Word) -> bool {
 /// HALF_OPEN → OPEN (a failed or timed-out probe; a restore into OPEN is not one: it shows the
 /// trip's count, `restored`); nothing for the other states, which do not
 /// read the side word. `before` is the count of the phase left (the side word's, or the floor).
-/// Decided on the words, not on the reported change, so that a breaker whose observer ignores
-/// transitions computes nothing else.
+/// Decided on the words' tags, not on the reported change, so that a breaker whose observer
+/// ignores transitions computes nothing else.
 pub(crate) const fn stored_count(
     old: Word,
     new: Word,
@@ -110,12 +111,15 @@ pub(crate) const fn stored_count(
     before: u32,
     restored: bool,
 ) -> Option<u32> {
-    match (layout::decode(old).phase, layout::decode(new).phase) {
+    if layout::is_open(old) && layout::is_half_open(new) {
         // Nothing to store: a HALF_OPEN reader takes the OPEN generation's count (`known_count`).
-        (Phase::Open { .. }, Phase::HalfOpen { .. }) => None,
-        (Phase::HalfOpen { .. }, Phase::Open { .. }) if !restored => Some(before.saturating_add(1)),
-        (_, Phase::Open { .. } | Phase::HalfOpen { .. }) => Some(trip),
-        _ => None,
+        None
+    } else if layout::is_half_open(old) && layout::is_open(new) && !restored {
+        Some(before.saturating_add(1))
+    } else if shows_count(new) {
+        Some(trip)
+    } else {
+        None
     }
 }
 
@@ -163,31 +167,50 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// hears of it: stores the count for the entered generation if it is kept, and returns the
     /// count the transition reports. `threshold` is the config's: a consecutive-failure trip
     /// happens at the threshold exactly, and it is the floor.
-    #[inline(never)]
+    ///
+    /// Inlined into the CAS loop: the side word's part is out of line ([`Breaker::store_count`]),
+    /// and what only the observer needs (the reported count) is computed here, so a breaker whose
+    /// observer ignores transitions computes none of it.
+    #[inline(always)]
     pub(crate) fn carry_failures(&self, old: Word, new: Word, change: &Change, threshold: u32) -> u32 {
         if !touches_count(old, new) {
             return change.failure_count;
         }
+        let restored = matches!(change.trigger, Trigger::Restore);
+        let (stored, before) = self.store_count(old, new, change.failure_count, threshold, restored);
+        reported_count(change, stored, before)
+    }
+
+    /// The side word's part of [`carry_failures`](Breaker::carry_failures): the count of the
+    /// phase left (`before`), and the count stored for the entered generation, if any. `trip`
+    /// is the change's own count (a rate trip's failures).
+    #[inline(never)]
+    fn store_count(
+        &self,
+        old: Word,
+        new: Word,
+        trip: u32,
+        threshold: u32,
+        restored: bool,
+    ) -> (Option<u32>, u32) {
         let side = self.open_failures.load(Ordering::Acquire);
         let gen = layout::gen_of(new);
-        let left_half_open = matches!(layout::decode(old).phase, Phase::HalfOpen { .. });
-        let before = match known_count(side, gen.wrapping_sub(1), left_half_open) {
+        let before = match known_count(side, gen.wrapping_sub(1), layout::is_half_open(old)) {
             Some(count) => count,
             None => floor(P::CONSECUTIVE, threshold),
         };
         // The change's own count is needed only for a rate trip and for what the observer hears.
-        let trip = if P::CONSECUTIVE { threshold } else { change.failure_count };
-        let stored = stored_count(old, new, trip, before, matches!(change.trigger, Trigger::Restore));
+        let trip = if P::CONSECUTIVE { threshold } else { trip };
+        let stored = stored_count(old, new, trip, before, restored);
         if let Some(count) = stored {
             // A store, not a compare-and-swap, and only while the word is still in this
             // generation: a later transition's maker stores after its own CAS, so the only
             // overwrite left is this store landing just after a newer one, which readers of
             // the newer generation take for another generation's count and show the floor (the
-            // side word is tagged; see `known_count`). A CAS loop here would be unrolled into the
-            // CAS loop's one function, past the firmware's `.text` budget.
+            // side word is tagged; see `known_count`).
             self.open_failures.store(encode(gen, count), Ordering::Release);
         }
-        reported_count(change, stored, before)
+        (stored, before)
     }
 }
 

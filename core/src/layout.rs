@@ -135,11 +135,11 @@ const _: () = {
     assert!(TAG_CLOSED == 0);
 };
 
-const TAG_CLOSED: u8 = 0;
-const TAG_OPEN: u8 = 1;
-const TAG_HALF_OPEN: u8 = 2;
-const TAG_FORCED_OPEN: u8 = 3;
-const TAG_DISABLED: u8 = 4;
+pub(crate) const TAG_CLOSED: u8 = 0;
+pub(crate) const TAG_OPEN: u8 = 1;
+pub(crate) const TAG_HALF_OPEN: u8 = 2;
+pub(crate) const TAG_FORCED_OPEN: u8 = 3;
+pub(crate) const TAG_DISABLED: u8 = 4;
 const TAG_TOP: u8 = TAG_DISABLED;
 
 /// The state-dependent part of the word, decoded.
@@ -191,6 +191,149 @@ pub(crate) const INITIAL: Word = 0;
 #[inline(always)]
 pub(crate) const fn is_clean_closed(word: Word) -> bool {
     word & !GEN_MASK == 0
+}
+
+// ---- the word in place ----
+//
+// The transition function reads and edits the word with these, without decoding it into a
+// [`Phase`] and encoding it back: each is what `decode`/`encode` would give on the words the
+// machine produces (checked by `in_place_views_agree_with_decode_and_encode` below).
+
+/// The state tag of `word` (`TAG_*`).
+#[inline(always)]
+pub(crate) const fn tag_of(word: Word) -> u8 {
+    (word & TAG_MASK) as u8
+}
+
+/// `true` when `word` is CLOSED and not ramping, with or without pending failures: admission
+/// without a store.
+#[inline(always)]
+pub(crate) const fn is_closed_unramped(word: Word) -> bool {
+    word & (TAG_MASK | RAMPING_BIT << PAYLOAD_SHIFT) == 0
+}
+
+/// `true` when `word` is CLOSED in generation `gen` (`gen < GENERATIONS`), ramping or not.
+#[inline(always)]
+pub(crate) const fn is_closed_in(word: Word, gen: u32) -> bool {
+    word & (TAG_MASK | GEN_MASK) == ((gen as Word) << GEN_SHIFT) | TAG_CLOSED as Word
+}
+
+/// `true` when `word` is HALF_OPEN in generation `gen` (`gen < GENERATIONS`).
+#[inline(always)]
+pub(crate) const fn is_half_open_in(word: Word, gen: u32) -> bool {
+    word & (TAG_MASK | GEN_MASK) == ((gen as Word) << GEN_SHIFT) | TAG_HALF_OPEN as Word
+}
+
+/// `true` when `word` is OPEN (any level).
+#[inline(always)]
+pub(crate) const fn is_open(word: Word) -> bool {
+    tag_of(word) == TAG_OPEN
+}
+
+/// `true` when `word` is HALF_OPEN.
+#[inline(always)]
+pub(crate) const fn is_half_open(word: Word) -> bool {
+    tag_of(word) == TAG_HALF_OPEN
+}
+
+/// The payload of `word`, shifted down.
+#[inline(always)]
+const fn payload(word: Word) -> Word {
+    word >> PAYLOAD_SHIFT
+}
+
+/// A CLOSED word's consecutive failures.
+#[inline(always)]
+pub(crate) const fn closed_failures(word: Word) -> u32 {
+    (payload(word) & FAILURE_MASK) as u32
+}
+
+/// `true` when a CLOSED word's ramp flag is set.
+#[inline(always)]
+pub(crate) const fn closed_ramping(word: Word) -> bool {
+    payload(word) & RAMPING_BIT != 0
+}
+
+/// A CLOSED word with its ramp flag cleared, everything else kept.
+#[inline(always)]
+pub(crate) const fn clear_ramping(word: Word) -> Word {
+    word & !(RAMPING_BIT << PAYLOAD_SHIFT)
+}
+
+/// One more failure, added to a CLOSED word's counter in place (the caller keeps the count
+/// below [`MAX_FAILURE_THRESHOLD`]).
+pub(crate) const ONE_FAILURE: Word = 1 << PAYLOAD_SHIFT;
+
+/// A CLOSED word with its failures cleared, generation and ramp flag kept.
+#[inline(always)]
+pub(crate) const fn clear_failures(word: Word) -> Word {
+    word & !(FAILURE_MASK << PAYLOAD_SHIFT)
+}
+
+/// An OPEN word's stored timestamp.
+#[inline(always)]
+pub(crate) const fn open_opened_at(word: Word) -> Ms {
+    (payload(word) & TIME_MASK) as Ms
+}
+
+/// An OPEN word's backoff level.
+#[inline(always)]
+pub(crate) const fn open_level(word: Word) -> u32 {
+    ((payload(word) >> TIME_BITS) & LEVEL_MASK) as u32
+}
+
+/// A HALF_OPEN word's admitted probes.
+#[inline(always)]
+pub(crate) const fn half_issued(word: Word) -> u32 {
+    (payload(word) & PROBE_MASK) as u32
+}
+
+/// A HALF_OPEN word's successful probes.
+#[inline(always)]
+pub(crate) const fn half_successes(word: Word) -> u32 {
+    ((payload(word) >> PROBE_BITS) & PROBE_MASK) as u32
+}
+
+/// A HALF_OPEN word's backoff level.
+#[inline(always)]
+pub(crate) const fn half_level(word: Word) -> u32 {
+    ((payload(word) >> (2 * PROBE_BITS)) & LEVEL_MASK) as u32
+}
+
+/// One more admitted probe, added to a HALF_OPEN word in place (the caller keeps the count
+/// below [`MAX_HALF_OPEN_PROBES`]).
+pub(crate) const ONE_PROBE: Word = 1 << PAYLOAD_SHIFT;
+/// One more successful probe, added to a HALF_OPEN word in place (the caller keeps the count
+/// below [`MAX_HALF_OPEN_PROBES`]).
+pub(crate) const ONE_SUCCESS: Word = 1 << (PAYLOAD_SHIFT + PROBE_BITS);
+
+/// The word of `tag` in generation `gen` with `payload` (fields within their limits): what
+/// [`encode`] gives.
+#[inline(always)]
+pub(crate) const fn make(tag: u8, gen: u32, payload: Word) -> Word {
+    (tag as Word) | (((gen as Word) << GEN_SHIFT) & GEN_MASK) | ((payload & PAYLOAD_MASK) << PAYLOAD_SHIFT)
+}
+
+/// The OPEN payload: opened at `now_ms` (stored modulo [`TIME_MODULUS`]), backoff `level`.
+#[inline(always)]
+pub(crate) const fn open_payload(now_ms: Ms, level: u32) -> Word {
+    stamp(now_ms) as Word | (level as Word & LEVEL_MASK) << TIME_BITS
+}
+
+/// The HALF_OPEN payload with one probe admitted, none succeeded, backoff `level`.
+#[inline(always)]
+pub(crate) const fn first_probe_payload(level: u32) -> Word {
+    1 | (level as Word & LEVEL_MASK) << (2 * PROBE_BITS)
+}
+
+/// The CLOSED payload with no failures, ramping or not.
+#[inline(always)]
+pub(crate) const fn closed_payload(ramping: bool) -> Word {
+    if ramping {
+        RAMPING_BIT
+    } else {
+        0
+    }
 }
 
 /// The generation of `word`, without decoding the rest.
@@ -330,6 +473,77 @@ mod tests {
         let ramping = encode(Decoded { gen: 0, phase: Phase::Closed { failures: 0, ramping: true } });
         assert!(!is_clean_closed(ramping));
         assert!(!is_clean_closed(encode(Decoded { gen: 0, phase: Phase::ForcedClosed })));
+    }
+
+    #[test]
+    fn in_place_views_agree_with_decode_and_encode() {
+        for phase in phases() {
+            for gen in [0, 1, GENERATIONS / 2, GENERATIONS - 1] {
+                let word = encode(Decoded { gen, phase });
+                assert_eq!(is_closed_unramped(word), matches!(phase, Phase::Closed { ramping: false, .. }));
+                for g in [0, gen, next_gen(gen)] {
+                    let closed = matches!(phase, Phase::Closed { .. }) && g == gen;
+                    assert_eq!(is_closed_in(word, g), closed, "{phase:?} {gen} {g}");
+                    let half = matches!(phase, Phase::HalfOpen { .. }) && g == gen;
+                    assert_eq!(is_half_open_in(word, g), half, "{phase:?} {gen} {g}");
+                }
+                assert_eq!(is_open(word), matches!(phase, Phase::Open { .. }));
+                assert_eq!(is_half_open(word), matches!(phase, Phase::HalfOpen { .. }));
+                match phase {
+                    Phase::Closed { failures, ramping } => {
+                        assert_eq!(tag_of(word), TAG_CLOSED);
+                        assert_eq!((closed_failures(word), closed_ramping(word)), (failures, ramping));
+                        let cleared = Decoded { gen, phase: Phase::Closed { failures: 0, ramping } };
+                        assert_eq!(clear_failures(word), encode(cleared));
+                        let unramped = Decoded { gen, phase: Phase::Closed { failures, ramping: false } };
+                        assert_eq!(clear_ramping(word), encode(unramped));
+                        if failures < MAX_FAILURE_THRESHOLD {
+                            let more =
+                                Decoded { gen, phase: Phase::Closed { failures: failures + 1, ramping } };
+                            assert_eq!(word + ONE_FAILURE, encode(more));
+                        }
+                        let fresh = Decoded { gen, phase: Phase::Closed { failures: 0, ramping } };
+                        assert_eq!(make(TAG_CLOSED, gen, closed_payload(ramping)), encode(fresh));
+                    }
+                    Phase::Open { opened_at, level } => {
+                        assert_eq!(tag_of(word), TAG_OPEN);
+                        assert_eq!((open_opened_at(word), open_level(word)), (opened_at, level));
+                        assert_eq!(make(TAG_OPEN, gen, open_payload(opened_at, level)), word);
+                        let later = opened_at.wrapping_add(TIME_MODULUS + 3);
+                        let reopened = Decoded { gen, phase: Phase::Open { opened_at: stamp(later), level } };
+                        assert_eq!(make(TAG_OPEN, gen, open_payload(later, level)), encode(reopened));
+                    }
+                    Phase::HalfOpen { issued, successes, level } => {
+                        assert_eq!(tag_of(word), TAG_HALF_OPEN);
+                        assert_eq!(
+                            (half_issued(word), half_successes(word), half_level(word)),
+                            (issued, successes, level)
+                        );
+                        if issued < MAX_HALF_OPEN_PROBES {
+                            let more = Phase::HalfOpen { issued: issued + 1, successes, level };
+                            assert_eq!(word + ONE_PROBE, encode(Decoded { gen, phase: more }));
+                        }
+                        if successes < MAX_HALF_OPEN_PROBES {
+                            let more = Phase::HalfOpen { issued, successes: successes + 1, level };
+                            assert_eq!(word + ONE_SUCCESS, encode(Decoded { gen, phase: more }));
+                        }
+                        let first = Phase::HalfOpen { issued: 1, successes: 0, level };
+                        assert_eq!(
+                            make(TAG_HALF_OPEN, gen, first_probe_payload(level)),
+                            encode(Decoded { gen, phase: first })
+                        );
+                    }
+                    Phase::ForcedOpen => {
+                        assert_eq!(tag_of(word), TAG_FORCED_OPEN);
+                        assert_eq!(make(TAG_FORCED_OPEN, gen, 0), word);
+                    }
+                    Phase::ForcedClosed => {
+                        assert_eq!(tag_of(word), TAG_DISABLED);
+                        assert_eq!(make(TAG_DISABLED, gen, 0), word);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

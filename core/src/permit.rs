@@ -13,7 +13,7 @@ use crate::layout::{self, Phase};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Policy, Sample};
 use crate::sync::Ordering;
-use crate::transition::{slow_verdicts, Admission, Event};
+use crate::transition::{closed_record, slow_verdicts, Admission, Event};
 use crate::{Breaker, CircuitOpen, Clock};
 
 /// Proof of admission, without a drop guard: the inside of a [`Permit`]. Settle it exactly once
@@ -289,6 +289,12 @@ where
         &self.handle
     }
 
+    /// The permit holding `ticket`, just admitted by the breaker behind `handle`.
+    #[inline(always)]
+    pub(crate) fn from_ticket(handle: H, ticket: Ticket) -> Self {
+        Permit { handle, ticket: Some(ticket) }
+    }
+
     /// Gives up the drop guard; the caller must settle the ticket with [`Breaker::settle`].
     /// For this crate's tests and model checks; not part of the API.
     #[doc(hidden)]
@@ -357,6 +363,46 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         }
         // After the word is updated: a panicking observer cannot lose the verdict.
         self.observer.on_outcome(self.name, reported);
+    }
+
+    /// The consecutive-failures policy's closed-state record from the permit-less hot path:
+    /// a failure, or a success of a call admitted with failures pending, of a call admitted on
+    /// the CLOSED word `admitted` (the first CAS guess). Where the transition function's
+    /// [`closed_record`] answers (a failure that does not trip, a success) that is one CAS and
+    /// no clock read; anything else (the tripping failure, a stale call) goes through the CAS
+    /// loop with the transition function. Then the observer hears.
+    #[inline(never)]
+    pub(crate) fn record_closed(&self, admitted: layout::Word, verdict: Verdict) {
+        let gen = layout::gen_of(admitted);
+        let threshold = self.config.failure_threshold();
+        let (mut current, mut fresh) = (admitted, false);
+        loop {
+            let Some(next) = closed_record(current, gen, verdict, threshold) else {
+                if !fresh {
+                    // Decided on the admission word: ask again on a fresh one.
+                    (current, fresh) = (self.word.load(Ordering::Acquire), true);
+                    continue;
+                }
+                let kind = Admission::Closed { clean: false };
+                self.apply(Event::Record { gen, kind, verdict }, current, true);
+                break;
+            };
+            if next == current {
+                // Nothing to do, trusted on a fresh word only (see `cas.rs`).
+                if fresh {
+                    break;
+                }
+                current = self.word.load(Ordering::Acquire);
+                fresh = true;
+                continue;
+            }
+            match self.word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(actual) => (current, fresh) = (actual, true),
+            }
+        }
+        // After the word is updated: a panicking observer cannot lose the verdict.
+        self.observer.on_outcome(self.name, verdict);
     }
 
     /// Settles a clean closed-state ticket under a rate policy without slow-call tracking: the

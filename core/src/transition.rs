@@ -33,7 +33,9 @@
 //! - Manual control: force open and disable (force closed) hold until a reset; reset always
 //!   starts a fresh CLOSED generation, without backoff and without a ramp.
 
-use crate::layout::{self, Decoded, Ms, Phase, Word};
+#[cfg(test)]
+use crate::layout::Decoded;
+use crate::layout::{self, Ms, Phase, Word};
 use crate::observer::{Trigger, Verdict};
 use crate::policy::TripReason;
 use crate::{State, ValidConfig};
@@ -233,10 +235,6 @@ const fn unchanged(word: Word, outcome: Outcome) -> Step {
     Step::Done { next: word, outcome, change: None }
 }
 
-const fn same_gen(gen: u32, phase: Phase, outcome: Outcome) -> Step {
-    Step::Done { next: layout::encode(Decoded { gen, phase }), outcome, change: None }
-}
-
 const STALE: Outcome = Outcome::Recorded { applied: false };
 const APPLIED: Outcome = Outcome::Recorded { applied: true };
 
@@ -247,209 +245,507 @@ const fn trigger_of(reason: TripReason) -> Trigger {
     }
 }
 
-/// The transition function.
-#[inline]
-pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &ValidConfig) -> Step {
-    let Decoded { gen, phase } = layout::decode(word);
-    let from = state_of(phase);
-    let failures_now = match phase {
-        Phase::Closed { failures, .. } => failures,
-        _ => 0,
-    };
-
-    // A step into `to` in the next generation, reporting the change.
-    let enter =
-        |to: Phase, outcome: Outcome, trigger: Trigger, failure_count: u32, open_for_ms: Option<Ms>| {
-            let gen = layout::next_gen(gen);
-            let (level, stamp) = match to {
-                Phase::Open { level, .. } => (level, false),
-                Phase::HalfOpen { level, .. } => (level, true),
-                Phase::Closed { ramping, .. } => (0, ramping),
-                Phase::ForcedOpen | Phase::ForcedClosed => (0, false),
-            };
-            Step::Done {
-                next: layout::encode(Decoded { gen, phase: to }),
-                outcome,
-                change: Some(Change {
-                    from,
-                    to: state_of(to),
-                    trigger,
-                    failure_count,
-                    open_for_ms,
-                    level,
-                    gen,
-                    stamp,
-                }),
-            }
-        };
-    let open_now = |now: Now, level: u32| Phase::Open { opened_at: layout::stamp(now.ms), level };
-
-    match event {
-        Event::Control(control) => {
-            return match (control, phase) {
-                (Control::ForceOpen, Phase::ForcedOpen) | (Control::ForceClosed, Phase::ForcedClosed) => {
-                    unchanged(word, Outcome::Controlled)
-                }
-                (Control::ForceOpen, _) => {
-                    enter(Phase::ForcedOpen, Outcome::Controlled, Trigger::ForceOpen, failures_now, None)
-                }
-                (Control::ForceClosed, _) => {
-                    enter(Phase::ForcedClosed, Outcome::Controlled, Trigger::ForceClosed, failures_now, None)
-                }
-                (Control::Reset, _) => enter(
-                    Phase::Closed { failures: 0, ramping: false },
-                    Outcome::Controlled,
-                    Trigger::Reset,
-                    failures_now,
-                    None,
-                ),
-            };
-        }
-        // The linearization rule for clean successes, and "ignore" for non-probes: no effect,
-        // whatever the word is now. (The permit short-circuits these before loading the word.)
-        Event::Record { kind: Admission::Closed { clean: true }, verdict: Verdict::Success, .. }
-        | Event::Record { kind: Admission::Closed { .. }, verdict: Verdict::Ignore, .. }
-        | Event::Record { kind: Admission::ForcedClosed, .. } => return unchanged(word, APPLIED),
-        Event::Record { .. } | Event::Trip { .. } | Event::Acquire => {}
-    }
-
-    match (phase, event) {
-        (Phase::Closed { failures, ramping }, Event::Acquire) => {
-            let clean = failures == 0;
-            // Without the `policies` feature no word is ever ramping; say so to the optimiser.
-            if !ramping || !cfg!(feature = "policies") {
-                return unchanged(word, Outcome::Admitted { gen, kind: Admission::Closed { clean } });
-            }
-            let Some(now) = now else {
-                return Step::NeedsTime;
-            };
-            // No stamp for this generation yet reads as "the ramp just began".
-            let elapsed = now.phase_elapsed.unwrap_or_default();
-            if elapsed >= cfg.ramp_ms {
-                // The ramp is over: clear the flag, back to the hot path. Same generation.
-                same_gen(
-                    gen,
-                    Phase::Closed { failures, ramping: false },
-                    Outcome::Admitted { gen, kind: Admission::Closed { clean } },
-                )
-            } else {
-                unchanged(word, Outcome::Ramp { gen, permille: ramp_permille(cfg, elapsed), clean })
-            }
-        }
-        (
-            Phase::Closed { failures, ramping },
-            Event::Record { gen: g, kind: Admission::Closed { .. }, verdict },
-        ) if g == gen => match verdict {
-            Verdict::Success if failures == 0 => unchanged(word, APPLIED),
-            Verdict::Success => same_gen(gen, Phase::Closed { failures: 0, ramping }, APPLIED),
-            Verdict::Failure if failures + 1 >= cfg.failure_threshold => match now {
-                None => Step::NeedsTime,
-                Some(now) => enter(open_now(now, 0), APPLIED, Trigger::FailureThreshold, failures + 1, None),
-            },
-            Verdict::Failure => same_gen(gen, Phase::Closed { failures: failures + 1, ramping }, APPLIED),
-            Verdict::Ignore => unchanged(word, APPLIED),
-        },
-        (Phase::Closed { .. }, Event::Trip { gen: g, reason, failures }) if g == gen => match now {
-            None => Step::NeedsTime,
-            Some(now) => enter(open_now(now, 0), APPLIED, trigger_of(reason), failures, None),
-        },
-        (Phase::Open { opened_at, level }, Event::Acquire) => match now {
-            None => Step::NeedsTime,
-            Some(now) => {
-                let elapsed = layout::elapsed_since(opened_at, now.ms);
-                let open_ms = cfg.open_ms(level, gen);
-                if open_retry_ms(cfg, opened_at, level, gen, now.ms).is_none() {
-                    let gen = layout::next_gen(gen);
-                    enter(
-                        Phase::HalfOpen { issued: 1, successes: 0, level },
-                        Outcome::Admitted { gen, kind: Admission::Probe },
-                        Trigger::RecoveryTimeout,
-                        0,
-                        Some(elapsed),
-                    )
-                } else {
-                    unchanged(
-                        word,
-                        Outcome::Rejected { state: State::Open, retry_after_ms: Some(open_ms - elapsed) },
-                    )
-                }
-            }
-        },
-        (Phase::HalfOpen { issued, successes, level }, Event::Acquire) => {
-            if issued < cfg.half_open_probes {
-                return same_gen(
-                    gen,
-                    Phase::HalfOpen { issued: issued + 1, successes, level },
-                    Outcome::Admitted { gen, kind: Admission::Probe },
-                );
-            }
-            let busy = Outcome::Rejected { state: State::HalfOpen, retry_after_ms: None };
-            if !cfg!(feature = "policies") || cfg.probe_timeout_ms == 0 {
-                return unchanged(word, busy);
-            }
-            let Some(now) = now else {
-                return Step::NeedsTime;
-            };
-            match now.phase_elapsed {
-                Some(elapsed) if elapsed >= cfg.probe_timeout_ms => {
-                    // Stuck probes: reopen as if one had failed.
-                    let level = cfg.next_level(level);
-                    let retry = cfg.open_ms(level, layout::next_gen(gen));
-                    enter(
-                        open_now(now, level),
-                        Outcome::Rejected { state: State::Open, retry_after_ms: Some(retry) },
-                        Trigger::ProbeTimeout,
-                        0,
-                        None,
-                    )
-                }
-                _ => unchanged(word, busy),
-            }
-        }
-        (
-            Phase::HalfOpen { issued, successes, level },
-            Event::Record { gen: g, kind: Admission::Probe, verdict },
-        ) if g == gen => {
-            match verdict {
-                Verdict::Success if successes + 1 >= cfg.successes_to_close => {
-                    let ramping = cfg!(feature = "policies") && cfg.ramp_ms > 0;
-                    if ramping && now.is_none() {
-                        return Step::NeedsTime; // the ramp's stamp needs the time
-                    }
-                    enter(Phase::Closed { failures: 0, ramping }, APPLIED, Trigger::ProbeSucceeded, 0, None)
-                }
-                Verdict::Success => {
-                    same_gen(gen, Phase::HalfOpen { issued, successes: successes + 1, level }, APPLIED)
-                }
-                Verdict::Failure => match now {
-                    None => Step::NeedsTime,
-                    Some(now) => {
-                        enter(open_now(now, cfg.next_level(level)), APPLIED, Trigger::ProbeFailed, 1, None)
-                    }
-                },
-                // Give the slot back. `issued` counts this probe, so it is at least 1; the
-                // saturating form keeps the function total on words it never produces.
-                Verdict::Ignore => same_gen(
-                    gen,
-                    Phase::HalfOpen { issued: issued.saturating_sub(1), successes, level },
-                    APPLIED,
-                ),
-            }
-        }
-        (Phase::ForcedOpen, Event::Acquire) => {
-            unchanged(word, Outcome::Rejected { state: State::ForcedOpen, retry_after_ms: None })
-        }
-        (Phase::ForcedClosed, Event::Acquire) => {
-            unchanged(word, Outcome::Admitted { gen, kind: Admission::ForcedClosed })
-        }
-        // Every other record or trip: a permit or window from another generation, or (after
-        // generation wrap-around) of a kind this phase never issues. It belongs to an earlier
-        // cycle.
-        (_, Event::Record { .. } | Event::Trip { .. }) => unchanged(word, STALE),
-        (_, Event::Control(_)) => unchanged(word, Outcome::Controlled), // handled above
+/// The public state of a word, from its tag alone (what `state_of(decode(word).phase)` gives).
+#[inline(always)]
+pub(crate) const fn state_of_word(word: Word) -> State {
+    match layout::tag_of(word) {
+        layout::TAG_CLOSED => State::Closed,
+        layout::TAG_OPEN => State::Open,
+        layout::TAG_HALF_OPEN => State::HalfOpen,
+        layout::TAG_DISABLED => State::ForcedClosed,
+        // TAG_FORCED_OPEN, and the never-written tags (decoded as forced open).
+        _ => State::ForcedOpen,
     }
 }
 
+/// A step from `word` into the phase `to` (tag `tag`, `payload`) in the next generation,
+/// reporting the change. `level` is the entered phase's backoff level; `stamp` whether it has a
+/// timer (HALF_OPEN, or CLOSED while ramping).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+const fn enter(
+    word: Word,
+    tag: u8,
+    payload: Word,
+    to: State,
+    level: u32,
+    stamp: bool,
+    outcome: Outcome,
+    trigger: Trigger,
+    failure_count: u32,
+    open_for_ms: Option<Ms>,
+) -> Step {
+    let gen = layout::next_gen(layout::gen_of(word));
+    Step::Done {
+        next: layout::make(tag, gen, payload),
+        outcome,
+        change: Some(Change {
+            from: state_of_word(word),
+            to,
+            trigger,
+            failure_count,
+            open_for_ms,
+            level,
+            gen,
+            stamp,
+        }),
+    }
+}
+
+/// Into OPEN at `now`, backoff `level`, in the next generation.
+#[inline(always)]
+const fn reopen(
+    word: Word,
+    now: Now,
+    level: u32,
+    outcome: Outcome,
+    trigger: Trigger,
+    failure_count: u32,
+) -> Step {
+    let payload = layout::open_payload(now.ms, level);
+    enter(word, layout::TAG_OPEN, payload, State::Open, level, false, outcome, trigger, failure_count, None)
+}
+
+/// The transition function: the one place every decision is made. It dispatches on the event
+/// to the per-event functions below, which read and edit the word in place (`layout`'s
+/// in-place views). The CAS loops that need only one decision call the same functions directly
+/// (the closed-state record, [`closed_record`]), so each decision exists once.
+#[inline]
+pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &ValidConfig) -> Step {
+    match event {
+        Event::Acquire => acquire(word, now, cfg),
+        Event::Record { gen, kind, verdict } => record(word, gen, kind, verdict, now, cfg),
+        Event::Trip { gen, reason, failures } => trip(word, gen, reason, failures, now),
+        Event::Control(control) => manual(word, control),
+    }
+}
+
+/// [`Event::Acquire`].
+///
+/// Out of line, and written with one return of each kind (same generation, time needed, into
+/// HALF_OPEN, into OPEN), like [`record`].
+#[inline(never)]
+pub(crate) fn acquire(word: Word, now: Option<Now>, cfg: &ValidConfig) -> Step {
+    let gen = layout::gen_of(word);
+    // Every answer that keeps the generation: the next word (the word itself when nothing is
+    // stored) and the outcome.
+    let (next, outcome) = match layout::tag_of(word) {
+        layout::TAG_CLOSED => {
+            let clean = layout::closed_failures(word) == 0;
+            let admitted = Outcome::Admitted { gen, kind: Admission::Closed { clean } };
+            // Without the `policies` feature no word is ever ramping; say so to the optimiser.
+            if !cfg!(feature = "policies") || !layout::closed_ramping(word) {
+                (word, admitted)
+            } else {
+                let Some(now) = now else {
+                    return Step::NeedsTime;
+                };
+                // No stamp for this generation yet reads as "the ramp just began".
+                let elapsed = now.phase_elapsed.unwrap_or_default();
+                if elapsed >= cfg.ramp_ms {
+                    // The ramp is over: clear the flag, back to the hot path.
+                    (layout::clear_ramping(word), admitted)
+                } else {
+                    (word, Outcome::Ramp { gen, permille: ramp_permille(cfg, elapsed), clean })
+                }
+            }
+        }
+        layout::TAG_OPEN => {
+            let Some(now) = now else {
+                return Step::NeedsTime;
+            };
+            let (opened_at, level) = (layout::open_opened_at(word), layout::open_level(word));
+            match open_retry_ms(cfg, opened_at, level, gen, now.ms) {
+                Some(ms) => (word, Outcome::Rejected { state: State::Open, retry_after_ms: Some(ms) }),
+                None => {
+                    return enter(
+                        word,
+                        layout::TAG_HALF_OPEN,
+                        layout::first_probe_payload(level),
+                        State::HalfOpen,
+                        level,
+                        true,
+                        Outcome::Admitted { gen: layout::next_gen(gen), kind: Admission::Probe },
+                        Trigger::RecoveryTimeout,
+                        0,
+                        Some(layout::elapsed_since(opened_at, now.ms)),
+                    )
+                }
+            }
+        }
+        layout::TAG_HALF_OPEN if layout::half_issued(word) < cfg.half_open_probes => {
+            (word + layout::ONE_PROBE, Outcome::Admitted { gen, kind: Admission::Probe })
+        }
+        layout::TAG_HALF_OPEN => {
+            if cfg!(feature = "policies") && cfg.probe_timeout_ms > 0 {
+                let Some(now) = now else {
+                    return Step::NeedsTime;
+                };
+                if matches!(now.phase_elapsed, Some(elapsed) if elapsed >= cfg.probe_timeout_ms) {
+                    // Stuck probes: reopen as if one had failed.
+                    let level = cfg.next_level(layout::half_level(word));
+                    let retry = cfg.open_ms(level, layout::next_gen(gen));
+                    let rejected = Outcome::Rejected { state: State::Open, retry_after_ms: Some(retry) };
+                    return reopen(word, now, level, rejected, Trigger::ProbeTimeout, 0);
+                }
+            }
+            (word, Outcome::Rejected { state: State::HalfOpen, retry_after_ms: None })
+        }
+        layout::TAG_DISABLED => (word, Outcome::Admitted { gen, kind: Admission::ForcedClosed }),
+        _ => (word, Outcome::Rejected { state: State::ForcedOpen, retry_after_ms: None }),
+    };
+    Step::Done { next, outcome, change: None }
+}
+
+/// The closed-state record that needs no clock: a closed-state permit of generation `gen`
+/// reports `verdict` on a word CLOSED in that generation: a failure that does not reach
+/// `threshold` is one more failure, a success clears the failures (the word itself when none
+/// are pending). `None` otherwise: the tripping failure (it needs the time), an ignore, a stale
+/// permit. [`record`] asks this first; the closed-state CAS loop (`Breaker::record_closed`)
+/// calls it directly.
+#[inline(always)]
+pub(crate) const fn closed_record(word: Word, gen: u32, verdict: Verdict, threshold: u32) -> Option<Word> {
+    if !layout::is_closed_in(word, gen) {
+        return None;
+    }
+    match verdict {
+        Verdict::Success => Some(layout::clear_failures(word)),
+        Verdict::Failure if layout::closed_failures(word) + 1 < threshold => Some(word + layout::ONE_FAILURE),
+        _ => None,
+    }
+}
+
+/// [`Event::Record`]: a permit of generation `gen`, admitted as `kind`, reports `verdict`.
+///
+/// Out of line, and written with one return of each kind (in place, stale, time needed, into
+/// OPEN, into CLOSED): one copy in the CAS loop and a few bytes of `.text` per return.
+#[inline(never)]
+pub(crate) fn record(
+    word: Word,
+    gen: u32,
+    kind: Admission,
+    verdict: Verdict,
+    now: Option<Now>,
+    cfg: &ValidConfig,
+) -> Step {
+    let applied = |next| Step::Done { next, outcome: APPLIED, change: None };
+    match (kind, verdict) {
+        // The linearization rule for clean successes, and "ignore" for non-probes: no effect,
+        // whatever the word is now. (The permit short-circuits these before loading the word.)
+        (Admission::Closed { clean: true }, Verdict::Success)
+        | (Admission::Closed { .. }, Verdict::Ignore)
+        | (Admission::ForcedClosed, _) => return applied(word),
+        _ => {}
+    }
+    let probe = kind == Admission::Probe;
+    // A permit of another cycle (or of a kind this phase never issues) changes nothing.
+    let current = if probe { layout::is_half_open_in(word, gen) } else { layout::is_closed_in(word, gen) };
+    if !current {
+        return unchanged(word, STALE);
+    }
+    // The records that change the word in place, in the same generation.
+    let in_place = if !probe {
+        closed_record(word, gen, verdict, cfg.failure_threshold)
+    } else {
+        match verdict {
+            Verdict::Success if layout::half_successes(word) + 1 < cfg.successes_to_close => {
+                Some(word + layout::ONE_SUCCESS)
+            }
+            // Give the slot back. `issued` counts this probe, so it is at least 1; the check
+            // keeps the function total on words it never produces.
+            Verdict::Ignore if layout::half_issued(word) > 0 => Some(word - layout::ONE_PROBE),
+            Verdict::Ignore => Some(word),
+            _ => None,
+        }
+    };
+    if let Some(next) = in_place {
+        return applied(next);
+    }
+    // A transition: the last success needed closes (with a ramp if configured); the failure
+    // that reaches the threshold, or a failed probe, opens, stamped now. One `enter` for both.
+    let closing = probe && verdict == Verdict::Success;
+    let ramping = closing && cfg!(feature = "policies") && cfg.ramp_ms > 0;
+    let now = match now {
+        Some(now) => now,
+        // The ramp's stamp and the open timestamp need the time.
+        None if ramping || !closing => return Step::NeedsTime,
+        None => Now { ms: 0, phase_elapsed: None },
+    };
+    let (tag, payload, to, level, trigger, failures) = if closing {
+        (layout::TAG_CLOSED, layout::closed_payload(ramping), State::Closed, 0, Trigger::ProbeSucceeded, 0)
+    } else {
+        let (level, trigger, failures) = if probe {
+            (cfg.next_level(layout::half_level(word)), Trigger::ProbeFailed, 1)
+        } else {
+            (0, Trigger::FailureThreshold, layout::closed_failures(word) + 1)
+        };
+        (layout::TAG_OPEN, layout::open_payload(now.ms, level), State::Open, level, trigger, failures)
+    };
+    enter(word, tag, payload, to, level, ramping, APPLIED, trigger, failures, None)
+}
+
+/// [`Event::Trip`]: a rate policy's window for CLOSED generation `gen` crossed its threshold.
+#[inline]
+fn trip(word: Word, gen: u32, reason: TripReason, failures: u32, now: Option<Now>) -> Step {
+    if !layout::is_closed_in(word, gen) {
+        return unchanged(word, STALE);
+    }
+    match now {
+        None => Step::NeedsTime,
+        Some(now) => reopen(word, now, 0, APPLIED, trigger_of(reason), failures),
+    }
+}
+
+/// [`Event::Control`]: manual control.
+#[inline]
+fn manual(word: Word, control: Control) -> Step {
+    let tag = layout::tag_of(word);
+    let failures_now = if tag == layout::TAG_CLOSED { layout::closed_failures(word) } else { 0 };
+    let forced_open = state_of_word(word) == State::ForcedOpen;
+    let (tag, to, trigger) = match control {
+        Control::ForceOpen if forced_open => return unchanged(word, Outcome::Controlled),
+        Control::ForceClosed if tag == layout::TAG_DISABLED => return unchanged(word, Outcome::Controlled),
+        Control::ForceOpen => (layout::TAG_FORCED_OPEN, State::ForcedOpen, Trigger::ForceOpen),
+        Control::ForceClosed => (layout::TAG_DISABLED, State::ForcedClosed, Trigger::ForceClosed),
+        Control::Reset => (layout::TAG_CLOSED, State::Closed, Trigger::Reset),
+    };
+    enter(word, tag, 0, to, 0, false, Outcome::Controlled, trigger, failures_now, None)
+}
+
+/// The transition function as it was written before it read the word in place (decode, match on
+/// the phase, encode): the reference the in-place function is checked against on every
+/// reachable word and event (`properties::transition_is_the_reference`).
+#[cfg(test)]
+mod reference {
+    use super::*;
+
+    const fn unchanged(word: Word, outcome: Outcome) -> Step {
+        Step::Done { next: word, outcome, change: None }
+    }
+
+    const fn same_gen(gen: u32, phase: Phase, outcome: Outcome) -> Step {
+        Step::Done { next: layout::encode(Decoded { gen, phase }), outcome, change: None }
+    }
+
+    /// The transition function.
+    #[inline]
+    pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &ValidConfig) -> Step {
+        let Decoded { gen, phase } = layout::decode(word);
+        let from = state_of(phase);
+        let failures_now = match phase {
+            Phase::Closed { failures, .. } => failures,
+            _ => 0,
+        };
+
+        // A step into `to` in the next generation, reporting the change.
+        let enter =
+            |to: Phase, outcome: Outcome, trigger: Trigger, failure_count: u32, open_for_ms: Option<Ms>| {
+                let gen = layout::next_gen(gen);
+                let (level, stamp) = match to {
+                    Phase::Open { level, .. } => (level, false),
+                    Phase::HalfOpen { level, .. } => (level, true),
+                    Phase::Closed { ramping, .. } => (0, ramping),
+                    Phase::ForcedOpen | Phase::ForcedClosed => (0, false),
+                };
+                Step::Done {
+                    next: layout::encode(Decoded { gen, phase: to }),
+                    outcome,
+                    change: Some(Change {
+                        from,
+                        to: state_of(to),
+                        trigger,
+                        failure_count,
+                        open_for_ms,
+                        level,
+                        gen,
+                        stamp,
+                    }),
+                }
+            };
+        let open_now = |now: Now, level: u32| Phase::Open { opened_at: layout::stamp(now.ms), level };
+
+        match event {
+            Event::Control(control) => {
+                return match (control, phase) {
+                    (Control::ForceOpen, Phase::ForcedOpen) | (Control::ForceClosed, Phase::ForcedClosed) => {
+                        unchanged(word, Outcome::Controlled)
+                    }
+                    (Control::ForceOpen, _) => {
+                        enter(Phase::ForcedOpen, Outcome::Controlled, Trigger::ForceOpen, failures_now, None)
+                    }
+                    (Control::ForceClosed, _) => enter(
+                        Phase::ForcedClosed,
+                        Outcome::Controlled,
+                        Trigger::ForceClosed,
+                        failures_now,
+                        None,
+                    ),
+                    (Control::Reset, _) => enter(
+                        Phase::Closed { failures: 0, ramping: false },
+                        Outcome::Controlled,
+                        Trigger::Reset,
+                        failures_now,
+                        None,
+                    ),
+                };
+            }
+            // The linearization rule for clean successes, and "ignore" for non-probes: no effect,
+            // whatever the word is now. (The permit short-circuits these before loading the word.)
+            Event::Record { kind: Admission::Closed { clean: true }, verdict: Verdict::Success, .. }
+            | Event::Record { kind: Admission::Closed { .. }, verdict: Verdict::Ignore, .. }
+            | Event::Record { kind: Admission::ForcedClosed, .. } => return unchanged(word, APPLIED),
+            Event::Record { .. } | Event::Trip { .. } | Event::Acquire => {}
+        }
+
+        match (phase, event) {
+            (Phase::Closed { failures, ramping }, Event::Acquire) => {
+                let clean = failures == 0;
+                // Without the `policies` feature no word is ever ramping; say so to the optimiser.
+                if !ramping || !cfg!(feature = "policies") {
+                    return unchanged(word, Outcome::Admitted { gen, kind: Admission::Closed { clean } });
+                }
+                let Some(now) = now else {
+                    return Step::NeedsTime;
+                };
+                // No stamp for this generation yet reads as "the ramp just began".
+                let elapsed = now.phase_elapsed.unwrap_or_default();
+                if elapsed >= cfg.ramp_ms {
+                    // The ramp is over: clear the flag, back to the hot path. Same generation.
+                    same_gen(
+                        gen,
+                        Phase::Closed { failures, ramping: false },
+                        Outcome::Admitted { gen, kind: Admission::Closed { clean } },
+                    )
+                } else {
+                    unchanged(word, Outcome::Ramp { gen, permille: ramp_permille(cfg, elapsed), clean })
+                }
+            }
+            (
+                Phase::Closed { failures, ramping },
+                Event::Record { gen: g, kind: Admission::Closed { .. }, verdict },
+            ) if g == gen => match verdict {
+                Verdict::Success if failures == 0 => unchanged(word, APPLIED),
+                Verdict::Success => same_gen(gen, Phase::Closed { failures: 0, ramping }, APPLIED),
+                Verdict::Failure if failures + 1 >= cfg.failure_threshold => match now {
+                    None => Step::NeedsTime,
+                    Some(now) => {
+                        enter(open_now(now, 0), APPLIED, Trigger::FailureThreshold, failures + 1, None)
+                    }
+                },
+                Verdict::Failure => same_gen(gen, Phase::Closed { failures: failures + 1, ramping }, APPLIED),
+                Verdict::Ignore => unchanged(word, APPLIED),
+            },
+            (Phase::Closed { .. }, Event::Trip { gen: g, reason, failures }) if g == gen => match now {
+                None => Step::NeedsTime,
+                Some(now) => enter(open_now(now, 0), APPLIED, trigger_of(reason), failures, None),
+            },
+            (Phase::Open { opened_at, level }, Event::Acquire) => match now {
+                None => Step::NeedsTime,
+                Some(now) => {
+                    let elapsed = layout::elapsed_since(opened_at, now.ms);
+                    let open_ms = cfg.open_ms(level, gen);
+                    if open_retry_ms(cfg, opened_at, level, gen, now.ms).is_none() {
+                        let gen = layout::next_gen(gen);
+                        enter(
+                            Phase::HalfOpen { issued: 1, successes: 0, level },
+                            Outcome::Admitted { gen, kind: Admission::Probe },
+                            Trigger::RecoveryTimeout,
+                            0,
+                            Some(elapsed),
+                        )
+                    } else {
+                        unchanged(
+                            word,
+                            Outcome::Rejected { state: State::Open, retry_after_ms: Some(open_ms - elapsed) },
+                        )
+                    }
+                }
+            },
+            (Phase::HalfOpen { issued, successes, level }, Event::Acquire) => {
+                if issued < cfg.half_open_probes {
+                    return same_gen(
+                        gen,
+                        Phase::HalfOpen { issued: issued + 1, successes, level },
+                        Outcome::Admitted { gen, kind: Admission::Probe },
+                    );
+                }
+                let busy = Outcome::Rejected { state: State::HalfOpen, retry_after_ms: None };
+                if !cfg!(feature = "policies") || cfg.probe_timeout_ms == 0 {
+                    return unchanged(word, busy);
+                }
+                let Some(now) = now else {
+                    return Step::NeedsTime;
+                };
+                match now.phase_elapsed {
+                    Some(elapsed) if elapsed >= cfg.probe_timeout_ms => {
+                        // Stuck probes: reopen as if one had failed.
+                        let level = cfg.next_level(level);
+                        let retry = cfg.open_ms(level, layout::next_gen(gen));
+                        enter(
+                            open_now(now, level),
+                            Outcome::Rejected { state: State::Open, retry_after_ms: Some(retry) },
+                            Trigger::ProbeTimeout,
+                            0,
+                            None,
+                        )
+                    }
+                    _ => unchanged(word, busy),
+                }
+            }
+            (
+                Phase::HalfOpen { issued, successes, level },
+                Event::Record { gen: g, kind: Admission::Probe, verdict },
+            ) if g == gen => {
+                match verdict {
+                    Verdict::Success if successes + 1 >= cfg.successes_to_close => {
+                        let ramping = cfg!(feature = "policies") && cfg.ramp_ms > 0;
+                        if ramping && now.is_none() {
+                            return Step::NeedsTime; // the ramp's stamp needs the time
+                        }
+                        enter(
+                            Phase::Closed { failures: 0, ramping },
+                            APPLIED,
+                            Trigger::ProbeSucceeded,
+                            0,
+                            None,
+                        )
+                    }
+                    Verdict::Success => {
+                        same_gen(gen, Phase::HalfOpen { issued, successes: successes + 1, level }, APPLIED)
+                    }
+                    Verdict::Failure => match now {
+                        None => Step::NeedsTime,
+                        Some(now) => enter(
+                            open_now(now, cfg.next_level(level)),
+                            APPLIED,
+                            Trigger::ProbeFailed,
+                            1,
+                            None,
+                        ),
+                    },
+                    // Give the slot back. `issued` counts this probe, so it is at least 1; the
+                    // saturating form keeps the function total on words it never produces.
+                    Verdict::Ignore => same_gen(
+                        gen,
+                        Phase::HalfOpen { issued: issued.saturating_sub(1), successes, level },
+                        APPLIED,
+                    ),
+                }
+            }
+            (Phase::ForcedOpen, Event::Acquire) => {
+                unchanged(word, Outcome::Rejected { state: State::ForcedOpen, retry_after_ms: None })
+            }
+            (Phase::ForcedClosed, Event::Acquire) => {
+                unchanged(word, Outcome::Admitted { gen, kind: Admission::ForcedClosed })
+            }
+            // Every other record or trip: a permit or window from another generation, or (after
+            // generation wrap-around) of a kind this phase never issues. It belongs to an earlier
+            // cycle.
+            (_, Event::Record { .. } | Event::Trip { .. }) => unchanged(word, STALE),
+            (_, Event::Control(_)) => unchanged(word, Outcome::Controlled), // handled above
+        }
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1071,6 +1367,60 @@ mod properties {
     proptest! {
         // PROPTEST_CASES overrides the count (ci/miri.sh shrinks it under Miri).
         #![proptest_config(ProptestConfig::default())]
+
+        /// The in-place transition function decides as the decode-match-encode one it replaced
+        /// (`reference`): the same next word, outcome and change, and time asked for exactly
+        /// when it was, on every reachable word and every event (with and without a phase
+        /// timer's elapsed time).
+        #[test]
+        fn transition_is_the_reference(
+            (cfg, word) in config().prop_flat_map(|c| (Just(c), reachable(c))),
+            event in event(),
+            now in any::<Ms>(),
+            phase_elapsed in proptest::option::of(0..5_000 as Ms),
+        ) {
+            let now = Some(Now { ms: now, phase_elapsed });
+            prop_assert_eq!(transition(word, event, None, &cfg), reference::transition(word, event, None, &cfg));
+            prop_assert_eq!(transition(word, event, now, &cfg), reference::transition(word, event, now, &cfg));
+        }
+
+        /// The closed-state record's fast path ([`closed_record`], what `Breaker::record_closed`
+        /// runs in its CAS loop) is the transition function where it answers: the same next
+        /// word, outcome `APPLIED`, no change, no clock; and it answers for every non-tripping
+        /// failure and every success of a closed-state permit of the word's generation.
+        #[test]
+        fn fast_paths_are_the_transition_function(
+            (cfg, word) in config().prop_flat_map(|c| (Just(c), reachable(c))),
+            gen in prop_oneof![Just(None), (0..GENERATIONS).prop_map(Some)],
+            clean in any::<bool>(),
+            verdict in prop_oneof![Just(Verdict::Success), Just(Verdict::Failure), Just(Verdict::Ignore)],
+        ) {
+            let d = layout::decode(word);
+            let gen = gen.unwrap_or(d.gen);
+            let event = Event::Record { gen, kind: Admission::Closed { clean: false }, verdict };
+            let untimed = transition(word, event, None, &cfg);
+            match closed_record(word, gen, verdict, cfg.failure_threshold) {
+                Some(next) => prop_assert_eq!(untimed, Step::Done { next, outcome: APPLIED, change: None }),
+                None => {
+                    let answers = matches!(d.phase, Phase::Closed { failures, .. } if gen == d.gen
+                        && (verdict == Verdict::Success
+                            || (verdict == Verdict::Failure && failures + 1 < cfg.failure_threshold)));
+                    prop_assert!(!answers, "a closed-state record left the fast path");
+                }
+            }
+            // Admission in CLOSED without a ramp is one load, no store, whatever the failures
+            // (`layout::is_closed_unramped`, what `call_with` admits on).
+            let admitted = transition(word, Event::Acquire, None, &cfg);
+            if layout::is_closed_unramped(word) {
+                let kind = Admission::Closed { clean: layout::closed_failures(word) == 0 };
+                let outcome = Outcome::Admitted { gen: d.gen, kind };
+                prop_assert_eq!(admitted, Step::Done { next: word, outcome, change: None });
+            } else {
+                let unramped = matches!(d.phase, Phase::Closed { ramping: false, .. });
+                prop_assert!(!unramped, "an unramped closed word failed the in-place check");
+            }
+            let _ = clean;
+        }
 
         #[test]
         fn transition_is_total_and_keeps_invariants(

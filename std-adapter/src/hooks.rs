@@ -38,10 +38,10 @@ impl core::fmt::Debug for Hooks {
     }
 }
 
-// The per-call hooks are split in two: an inlined part that is a counter bump and an emptiness
-// check, and an out-of-line part that calls listeners (with its `catch_unwind` and `tracing`
-// call), so the core's admission and settle functions stay as small as the hooks can make them.
-// Rejections and transitions are entirely out of line (cold).
+// The per-call hooks (outcomes and rejections) are split in two: an inlined part that is a
+// counter bump and an emptiness check, and an out-of-line part that calls listeners (with its
+// `catch_unwind` and `tracing` call), so the core's admission and settle functions stay as small
+// as the hooks can make them. Transitions are entirely out of line.
 impl Observer for Hooks {
     #[inline(never)]
     fn on_transition(&self, t: &Transition) {
@@ -52,8 +52,9 @@ impl Observer for Hooks {
         listener::each(&self.listeners, &source, |l| l.on_transition(&source, t));
     }
 
-    #[cold]
-    #[inline(never)]
+    // Inlined like `on_outcome`: an emptiness check (and a counter bump), so a rejection
+    // through this adapter costs what the core's does; the listeners are out of line.
+    #[inline]
     fn on_rejected(&self, rejection: &CircuitOpen) {
         #[cfg(feature = "metrics")]
         self.metrics.rejected();
@@ -73,6 +74,7 @@ impl Observer for Hooks {
 }
 
 impl Hooks {
+    #[cold]
     #[inline(never)]
     fn notify_rejected(&self, rejection: &CircuitOpen) {
         let source = self.source(rejection.name());
