@@ -20,6 +20,7 @@ pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
     ("KAFKA_RECOVERY_TIMEOUT_MS", "30000", "kafka breaker: open time before a probe"),
     ("KAFKA_TIMEOUT_MS", "2000", "timeout of one publish (connection included)"),
     ("OUTBOX_CAPACITY", "10000", "events kept for later delivery while Kafka is unavailable"),
+    ("OUTBOX_PATH", "breaker-demo-outbox.sqlite3", "SQLite file the outbox is kept in, so queued events survive a restart or a crash; empty: in memory only"),
     ("OUTBOX_BYTES", "67108864", "bytes of events (ids and bodies) the outbox keeps at most"),
     ("BATCH_BYTES", "1000000", "bytes per outbox delivery at most (under the broker's message.max.bytes)"),
     ("CACHE_BYTES", "67108864", "bytes of last good values kept for reads while the database is down"),
@@ -51,6 +52,7 @@ pub(crate) struct Config {
     pub(crate) kafka_recovery_timeout: Duration,
     pub(crate) kafka_timeout: Duration,
     pub(crate) outbox_capacity: usize,
+    pub(crate) outbox_path: Option<std::path::PathBuf>,
     pub(crate) outbox_bytes: usize,
     pub(crate) batch_bytes: usize,
     pub(crate) cache_bytes: usize,
@@ -113,6 +115,9 @@ impl Config {
             kafka_recovery_timeout: millis("KAFKA_RECOVERY_TIMEOUT_MS", &get("KAFKA_RECOVERY_TIMEOUT_MS"))?,
             kafka_timeout: millis("KAFKA_TIMEOUT_MS", &get("KAFKA_TIMEOUT_MS"))?,
             outbox_capacity: positive("OUTBOX_CAPACITY", &get("OUTBOX_CAPACITY"))?,
+            outbox_path: Some(get("OUTBOX_PATH"))
+                .filter(|p| !p.trim().is_empty())
+                .map(std::path::PathBuf::from),
             outbox_bytes: positive("OUTBOX_BYTES", &get("OUTBOX_BYTES"))?,
             batch_bytes: positive("BATCH_BYTES", &get("BATCH_BYTES"))?,
             cache_bytes: positive("CACHE_BYTES", &get("CACHE_BYTES"))?,

@@ -9,6 +9,9 @@
 //!   (`503`, `"delivery": "overflow"`). Events are never dropped silently; at shutdown the
 //!   outbox is flushed for a few seconds and whatever remains is logged with its ids.
 //!
+//! - The outbox is kept in a SQLite file (`OUTBOX_PATH`, see `outbox.rs`): an event answered
+//!   `"queued"` is on disk, and survives a restart, a SIGTERM while the broker is down, or a
+//!   `kill -9`; the next run delivers it.
 //! - The outbox is bounded in events and in bytes (`OUTBOX_CAPACITY`, `OUTBOX_BYTES`), and its
 //!   batches in events and bytes (`BATCH_BYTES`): large events cannot grow memory past the
 //!   bound, and a batch is never larger than the broker takes.
@@ -22,6 +25,8 @@
 //! stored it (then the outbox sends it again).
 
 use std::collections::VecDeque;
+
+use crate::outbox::Queue;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -48,16 +53,9 @@ pub(crate) struct OutboxLimits {
     pub(crate) batch_bytes: usize,
 }
 
-/// The queue and its size in bytes.
-#[derive(Default)]
-struct Outbox {
-    events: VecDeque<Event>,
-    bytes: usize,
-}
-
 impl Event {
     /// What the event costs in the outbox.
-    fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.id.len() + self.body.len()
     }
 }
@@ -164,7 +162,8 @@ pub(crate) struct Events {
     producer: Mutex<Option<Arc<PartitionClient>>>,
     /// Serializes connecting, so concurrent publishes make one connection.
     connecting: tokio::sync::Mutex<()>,
-    outbox: Mutex<Outbox>,
+    /// The queue, in its file (see `outbox.rs`).
+    outbox: Mutex<Queue>,
     limits: OutboxLimits,
     /// Events the broker refused, moved aside: the newest ids, and the count.
     parked: Mutex<(VecDeque<String>, u64)>,
@@ -207,6 +206,7 @@ impl Events {
         breaker: &'static breaker_tokio::Breaker,
         timeout: Duration,
         limits: OutboxLimits,
+        queue: Queue,
     ) -> Self {
         metrics::describe_counter!(
             "events_published_total",
@@ -234,7 +234,7 @@ impl Events {
             timeout,
             producer: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
-            outbox: Mutex::new(Outbox::default()),
+            outbox: Mutex::new(queue),
             limits,
             parked: Mutex::new((VecDeque::new(), 0)),
             wake: tokio::sync::Notify::new(),
@@ -249,7 +249,7 @@ impl Events {
     pub(crate) fn stats(&self) -> OutboxStats {
         let (queued, bytes) = {
             let outbox = self.outbox();
-            (outbox.events.len(), outbox.bytes)
+            (outbox.len(), outbox.bytes())
         };
         let parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
         OutboxStats {
@@ -262,31 +262,32 @@ impl Events {
         }
     }
 
-    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The next batch from the front of the outbox, at most `max_events` long.
     fn next_batch(&self, max_events: usize) -> Vec<Event> {
         let outbox = self.outbox();
-        let n = batch_len(outbox.events.iter().map(Event::size), max_events, self.limits.batch_bytes);
-        outbox.events.iter().take(n).cloned().collect()
+        let n = batch_len(outbox.iter().map(Event::size), max_events, self.limits.batch_bytes);
+        outbox.iter().take(n).cloned().collect()
     }
 
     /// Removes the first `n` events (only the outbox task removes events, so they are the
     /// batch it sent); returns how many remain.
     fn remove_front(&self, n: usize) -> usize {
         let mut outbox = self.outbox();
-        let gone: usize = outbox.events.drain(..n).map(|e| e.size()).sum();
-        outbox.bytes -= gone;
-        metrics::gauge!("outbox_events").set(outbox.events.len() as f64);
-        metrics::gauge!("outbox_bytes").set(outbox.bytes as f64);
-        outbox.events.len()
+        if let Err(e) = outbox.remove_front(n) {
+            tracing::error!(error = %e, events = n, "outbox file: delivered events not deleted; a restart delivers them again");
+        }
+        metrics::gauge!("outbox_events").set(outbox.len() as f64);
+        metrics::gauge!("outbox_bytes").set(outbox.bytes() as f64);
+        outbox.len()
     }
 
     /// Moves the event at the front aside: the broker refuses it.
     fn park_front(&self, error: &TimedCallError<KafkaError>) {
-        let Some(event) = self.outbox().events.front().cloned() else { return };
+        let Some(event) = self.outbox().front().cloned() else { return };
         self.remove_front(1);
         metrics::counter!("outbox_events_parked_total").increment(1);
         let total = {
@@ -311,7 +312,7 @@ impl Events {
     pub(crate) async fn publish(&self, event: Event) -> Delivery {
         // Behind a non-empty outbox, an event waits its turn: order is kept, and a recovering
         // broker gets one stream of batches rather than every request at once.
-        if self.outbox().events.is_empty() {
+        if self.outbox().is_empty() {
             let batch = std::slice::from_ref(&event);
             match self.breaker.call_async(self.produce(batch)).timeout(self.timeout).classify(classify).await
             {
@@ -330,11 +331,15 @@ impl Events {
 
     fn enqueue(&self, event: Event) -> Delivery {
         let mut outbox = self.outbox();
-        let full = outbox.events.len() >= self.limits.max_events
-            || outbox.bytes + event.size() > self.limits.max_bytes;
-        if full {
-            let queued = outbox.events.len();
-            let outbox_bytes = outbox.bytes;
+        let full =
+            outbox.len() >= self.limits.max_events || outbox.bytes() + event.size() > self.limits.max_bytes;
+        let stored = if full { None } else { Some(outbox.push(event.clone())) };
+        if let Some(Err(e)) = &stored {
+            tracing::error!(error = %e, "outbox file: cannot store the event; refused");
+        }
+        if !matches!(stored, Some(Ok(()))) {
+            let queued = outbox.len();
+            let outbox_bytes = outbox.bytes();
             drop(outbox);
             metrics::counter!("outbox_events_overflowed_total").increment(1);
             // One line per second at most, with the count: a flood of refusals is not a flood
@@ -352,10 +357,8 @@ impl Events {
             }
             return Delivery::Overflow;
         }
-        outbox.bytes += event.size();
-        outbox.events.push_back(event);
-        metrics::gauge!("outbox_events").set(outbox.events.len() as f64);
-        metrics::gauge!("outbox_bytes").set(outbox.bytes as f64);
+        metrics::gauge!("outbox_events").set(outbox.len() as f64);
+        metrics::gauge!("outbox_bytes").set(outbox.bytes() as f64);
         drop(outbox);
         metrics::counter!("outbox_events_queued_total").increment(1);
         self.wake.notify_one();
@@ -524,7 +527,7 @@ impl Events {
                 },
             }
         }
-        let left: Vec<String> = self.outbox().events.iter().map(|e| e.id.clone()).collect();
+        let left: Vec<String> = self.outbox().iter().map(|e| e.id.clone()).collect();
         if !left.is_empty() {
             tracing::error!(
                 events = left.len(),
@@ -599,6 +602,7 @@ mod tests {
             breaker,
             Duration::from_millis(100),
             limits,
+            Queue::memory(),
         );
         let mut outcomes = Vec::new();
         for n in 0..10 {

@@ -34,6 +34,7 @@ mod config;
 mod db;
 mod events;
 mod logs;
+mod outbox;
 mod server;
 
 use axum::extract::{Path, State};
@@ -135,7 +136,16 @@ fn read_fallback(app: &App, id: i64, error: &DbError) -> Response {
 /// half-way counts as neither success nor failure; a hung dependency would then never open the
 /// breaker while clients leave first.) The server-side deadline (`REQUEST_TIMEOUT_MS`) bounds
 /// what the client waits; the call's timeout bounds the work.
-async fn detached<T: Send + 'static>(work: impl std::future::Future<Output = T> + Send + 'static) -> T {
+///
+/// While `breaker` rejects calls there is nothing to detach (the rejection is immediate), so the
+/// work runs inline and the rejection path pays no task spawn.
+async fn detached<T: Send + 'static>(
+    breaker: &breaker_tokio::Breaker,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    if breaker.state().rejects_calls() {
+        return work.await;
+    }
     match tokio::spawn(work).await {
         Ok(value) => value,
         Err(e) => match e.try_into_panic() {
@@ -170,7 +180,7 @@ fn invalid_value(value: &str) -> Option<Response> {
 }
 
 async fn get_item(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response {
-    detached(get_item_detached(app, id)).await
+    detached(app.db.breaker(), get_item_detached(Arc::clone(&app), id)).await
 }
 
 async fn get_item_detached(app: Arc<App>, id: i64) -> Response {
@@ -196,7 +206,7 @@ async fn put_item(State(app): State<Arc<App>>, Path(id): Path<i64>, Json(body): 
     if let Some(refused) = invalid_value(&body.value) {
         return refused;
     }
-    detached(put_item_detached(app, id, body)).await
+    detached(app.db.breaker(), put_item_detached(Arc::clone(&app), id, body)).await
 }
 
 /// The write and its event, run to the end even if the client leaves: a committed write always
@@ -251,7 +261,7 @@ async fn post_event(State(app): State<Arc<App>>, Json(body): Json<Value>) -> Res
     };
     let event = Event { id: id.clone(), body: body.to_string().into_bytes() };
     let events = Arc::clone(&app.events);
-    let delivery = detached(async move { events.publish(event).await }).await;
+    let delivery = detached(app.events.breaker(), async move { events.publish(event).await }).await;
     match delivery {
         Delivery::Published | Delivery::Queued => {
             json_response(StatusCode::ACCEPTED, json!({"id": id, "delivery": delivery.as_str()}))
@@ -407,6 +417,21 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
         config.db_timeout,
     )
     .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let queue = match &config.outbox_path {
+        Some(path) => {
+            let queue = crate::outbox::Queue::open(path)
+                .map_err(|e| format!("OUTBOX_PATH: {}: {e}", path.display()))?;
+            if !queue.is_empty() {
+                tracing::info!(
+                    events = queue.len(),
+                    bytes = queue.bytes(),
+                    "outbox: events from the last run, to deliver"
+                );
+            }
+            queue
+        }
+        None => crate::outbox::Queue::memory(),
+    };
     let events = Arc::new(Events::new(
         config.kafka_brokers.clone(),
         config.kafka_topic.clone(),
@@ -417,6 +442,7 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
             max_bytes: config.outbox_bytes,
             batch_bytes: config.batch_bytes,
         },
+        queue,
     ));
     Ok(Arc::new(App {
         registry,
@@ -518,6 +544,13 @@ mod tests {
                 "DATABASE_URL" => Some(database_url.to_owned()),
                 "KAFKA_BROKERS" => Some("127.0.0.1:1".into()),
                 "ADMIN_TOKEN" => token.map(str::to_owned),
+                // In memory unless a test gives a file.
+                "OUTBOX_PATH" => Some(
+                    settings
+                        .iter()
+                        .find(|(k, _)| k == "OUTBOX_PATH")
+                        .map_or(String::new(), |(_, v)| v.clone()),
+                ),
                 _ => settings.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
             },
             Vec::new(),
@@ -657,6 +690,7 @@ mod tests {
             events.breaker(),
             Duration::from_millis(100),
             OutboxLimits { max_events: 1, max_bytes: 1 << 20, batch_bytes: 1 << 20 },
+            crate::outbox::Queue::memory(),
         );
         let first = small.publish(Event { id: "a".into(), body: Vec::new() }).await;
         let second = small.publish(Event { id: "b".into(), body: Vec::new() }).await;

@@ -624,6 +624,7 @@ async fn run(p: Prereqs) {
         ("KAFKA_RECOVERY_TIMEOUT_MS", RECOVERY.as_millis().to_string()),
         ("KAFKA_TIMEOUT_MS", "1000".to_owned()),
         ("OUTBOX_CAPACITY", OUTBOX_CAPACITY.to_string()),
+        ("OUTBOX_PATH", work.join("outbox.sqlite3").display().to_string()),
     ];
     let svc = Service::start(&p.service, &env, work.join("service.log")).await;
     let port = svc.port;
