@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The three library crates packaged together, as `cargo publish` would: `cargo package` of all
+# The four library crates packaged together, as `cargo publish` would: `cargo package` of all
 # three in one invocation (members that depend on each other resolve through a local registry
 # overlay before any is on crates.io), each .crate unpacked and built on its own (the verify
 # step). Then each package's file list: its README, both licenses, and nothing of the demo
@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
-crates=(breaker-core breaker-std breaker-tokio)
+crates=(breaker-core breaker-std breaker-tokio breaker-redis)
 args=()
 for c in "${crates[@]}"; do args+=(-p "$c"); done
 # --allow-dirty: what is packaged is the working tree; a clean clone packages the commit.
@@ -22,4 +22,4 @@ for c in "${crates[@]}"; do
   fi
   echo "package: $c: $(wc -l <<<"$list") files, $(du -k "${CARGO_TARGET_DIR:-target}/package/$c-"*.crate | cut -f1) KiB"
 done
-echo "package: the three library crates package and build"
+echo "package: the four library crates package and build"
