@@ -8,4 +8,4 @@ if ! rustup toolchain list | grep -q '^nightly'; then
   rustup toolchain install nightly --profile minimal
 fi
 RUSTDOCFLAGS="--cfg docsrs -D warnings" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/docsrs" \
-  cargo +nightly doc --no-deps --all-features -p breaker-core -p breaker-std -p breaker-tokio
+  cargo +nightly doc --no-deps --all-features -p breaker-core -p breaker-std -p breaker-tokio -p breaker-redis
