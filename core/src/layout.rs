@@ -128,7 +128,7 @@ const _: () = {
     assert!(TIME_BITS < 64 && STAMP_BITS < 64);
     assert!(STAMP_BITS >= 26, "phase stamps must cover at least ~9 hours");
     assert!(GEN_BITS >= 6, "at least 64 generations before a permit can alias");
-    assert!(TAG_TOP <= TAG_MASK as u8);
+    assert!(TAG_DISABLED <= TAG_MASK as u8, "the highest tag must fit the tag bits");
     assert!(TAG_MASK & GEN_MASK == 0 && GEN_MASK & (PAYLOAD_MASK << PAYLOAD_SHIFT) == 0);
     assert!((TAG_MASK | GEN_MASK | (PAYLOAD_MASK << PAYLOAD_SHIFT)) == Word::MAX);
     // The zero word must decode as CLOSED with no failures and no ramp.
@@ -140,7 +140,6 @@ pub(crate) const TAG_OPEN: u8 = 1;
 pub(crate) const TAG_HALF_OPEN: u8 = 2;
 pub(crate) const TAG_FORCED_OPEN: u8 = 3;
 pub(crate) const TAG_DISABLED: u8 = 4;
-const TAG_TOP: u8 = TAG_DISABLED;
 
 /// The state-dependent part of the word, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
