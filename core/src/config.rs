@@ -20,7 +20,8 @@
 use core::time::Duration;
 
 use crate::layout::{
-    Ms, MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS, MAX_PHASE_TIMER_MS,
+    self, max_open_ms, Ms, MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES,
+    MAX_OPEN_TIME_RESOLUTION_MS, MAX_PHASE_TIMER_MS,
 };
 use crate::ConfigError;
 
@@ -53,6 +54,7 @@ pub struct Config {
     jitter: Option<(Duration, u32)>,
     probe_timeout: Option<Duration>,
     ramp: Option<(Duration, u32)>,
+    open_time_resolution: Duration,
 }
 
 impl Default for Config {
@@ -101,6 +103,7 @@ impl Config {
             jitter: None,
             probe_timeout: None,
             ramp: None,
+            open_time_resolution: Duration::from_millis(1),
         }
     }
 
@@ -113,9 +116,54 @@ impl Config {
 
     /// How long OPEN rejects before admitting a probe: whole milliseconds, non-zero, at most
     /// [`MAX_OPEN_MS`](crate::limits::MAX_OPEN_MS) (per word layout: the [`limits`](crate::limits)
-    /// table).
+    /// table; on the 32-bit layout a coarser
+    /// [`open_time_resolution`](Config::open_time_resolution) allows up to 4.7 hours).
     pub const fn recovery_timeout(mut self, d: Duration) -> Self {
         self.recovery_timeout = d;
+        self
+    }
+
+    /// The coarsest resolution the open period may be measured at: 1, 2, 4, 8 or 16 ms
+    /// ([`MAX_OPEN_TIME_RESOLUTION_MS`](crate::limits::MAX_OPEN_TIME_RESOLUTION_MS)); 1 ms by
+    /// default. A recovery policy: with the `policies` feature (the smallest firmware build,
+    /// without it, keeps the 1 ms stamp and none of this code).
+    ///
+    /// The 32-bit layout (thumbv7em, thumbv6m, riscv32imc) stores the open timestamp in 20 bits,
+    /// so at 1 ms an open cycle lasts at most 2^20 − 1 ms ≈ 17.5 minutes. At a resolution of
+    /// `t` ms it stores ticks of `t` ms, and the longest open cycle (recovery timeout, or backoff
+    /// cap plus jitter) becomes `(2^20 − 2)·t + 1` ms: 35 minutes at 2 ms, 70 at 4, 2.3 hours at
+    /// 8, 4.7 at 16. The trade: the stamps do not know where in its tick each reading fell, so
+    /// the probe comes up to `2t − 2` ms after the open period has passed (never before it:
+    /// 6 ms at 4 ms), and the retry-after a rejection reports may be as much too long. Nothing else changes: one word, one CAS, lock-free wherever it was.
+    ///
+    /// The 64-bit layout's stamp spans 34 years at 1 ms, so it accepts and reports the value
+    /// but always measures at 1 ms: one config serves a host build and a firmware build.
+    ///
+    /// A breaker keeps the resolution it was built with: [`Breaker::reconfigure`] refuses a
+    /// config with another one ([`ReconfigureError::OpenTimeResolution`]), since the stored
+    /// timestamp is in its ticks.
+    ///
+    /// [`Breaker::reconfigure`]: crate::Breaker::reconfigure
+    /// [`ReconfigureError::OpenTimeResolution`]: crate::ReconfigureError::OpenTimeResolution
+    ///
+    /// # Examples
+    ///
+    /// An hour-long recovery on any layout:
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    /// use core::time::Duration;
+    ///
+    /// let hour = Config::new()
+    ///     .recovery_timeout(Duration::from_secs(3600))
+    ///     .open_time_resolution(Duration::from_millis(4))
+    ///     .validate()
+    ///     .unwrap();
+    /// assert_eq!(hour.open_time_resolution(), Duration::from_millis(4));
+    /// ```
+    #[cfg(feature = "policies")]
+    pub const fn open_time_resolution(mut self, tick: Duration) -> Self {
+        self.open_time_resolution = tick;
         self
     }
 
@@ -228,10 +276,31 @@ impl Config {
                 max: MAX_FAILURE_THRESHOLD as u64,
             });
         }
+        if self.open_time_resolution.is_zero() {
+            return Err(ConfigError::Zero { field: "open_time_resolution" });
+        }
+        let tick_ms = tri!(whole_ms(
+            self.open_time_resolution,
+            "open_time_resolution",
+            MAX_OPEN_TIME_RESOLUTION_MS as u64
+        ));
+        if !tick_ms.is_power_of_two() {
+            return Err(ConfigError::Conflict {
+                field: "open_time_resolution",
+                value: tick_ms,
+                limit: MAX_OPEN_TIME_RESOLUTION_MS as u64,
+                rule: "a power of two of ms: 1, 2, 4, 8 or 16",
+            });
+        }
+        let tick_shift = tick_ms.trailing_zeros();
+        #[cfg(not(feature = "policies"))]
+        let _ = tick_shift;
+        // The longest open cycle at that tick (`MAX_OPEN_MS` at 1 ms, or on the 64-bit layout).
+        let max_open = max_open_ms(tick_shift);
         if self.recovery_timeout.is_zero() {
             return Err(ConfigError::Zero { field: "recovery_timeout" });
         }
-        let timeout_ms = tri!(whole_ms(self.recovery_timeout, "recovery_timeout", MAX_OPEN_MS));
+        let timeout_ms = tri!(whole_ms(self.recovery_timeout, "recovery_timeout", max_open));
         if self.half_open_probes == 0 {
             return Err(ConfigError::Zero { field: "half_open_probes" });
         }
@@ -254,7 +323,7 @@ impl Config {
         let backoff_max_ms = match self.backoff_max {
             None => timeout_ms,
             Some(max) => {
-                let ms = tri!(whole_ms(max, "backoff_max", MAX_OPEN_MS));
+                let ms = tri!(whole_ms(max, "backoff_max", max_open));
                 if ms < timeout_ms {
                     return Err(ConfigError::Conflict {
                         field: "backoff_max",
@@ -273,7 +342,7 @@ impl Config {
                 // time, the backoff cap plus the jitter, must still fit the stored timestamp's
                 // horizon.
                 let ms = tri!(whole_ms(max, "jitter", MAX_JITTER_MS));
-                let room = MAX_OPEN_MS - backoff_max_ms;
+                let room = max_open - backoff_max_ms;
                 if ms > room {
                     return Err(ConfigError::Conflict {
                         field: "jitter",
@@ -323,6 +392,8 @@ impl Config {
             probe_timeout_ms: probe_timeout_ms as Ms,
             ramp_ms: ramp_ms as Ms,
             ramp_start_percent,
+            #[cfg(feature = "policies")]
+            tick_shift,
         })
     }
 }
@@ -355,6 +426,12 @@ pub struct ValidConfig {
     /// 0 = off.
     pub(crate) ramp_ms: Ms,
     pub(crate) ramp_start_percent: u32,
+    /// The asked open-time resolution, `log2` of ms (`0..=MAX_TICK_SHIFT`); the word uses
+    /// [`layout::effective_shift`] of it. Only with `policies` (read through [`tick`]).
+    ///
+    /// [`tick`]: ValidConfig::tick
+    #[cfg(feature = "policies")]
+    pub(crate) tick_shift: u32,
 }
 
 impl ValidConfig {
@@ -404,6 +481,36 @@ impl ValidConfig {
         } else {
             Some((Duration::from_millis(self.ramp_ms as u64), self.ramp_start_percent))
         }
+    }
+
+    /// The open-time resolution asked for ([`Config::open_time_resolution`]); the 64-bit
+    /// layout measures at 1 ms whatever it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    /// use core::time::Duration;
+    ///
+    /// assert_eq!(Config::new().validate().unwrap().open_time_resolution(), Duration::from_millis(1));
+    /// ```
+    pub const fn open_time_resolution(&self) -> Duration {
+        Duration::from_millis(1 << self.tick())
+    }
+
+    /// The shift the word's open timestamp is stored at: 0 on the 64-bit layout.
+    #[inline(always)]
+    pub(crate) const fn stamp_shift(&self) -> u32 {
+        layout::effective_shift(self.tick())
+    }
+
+    /// The asked open-time resolution as a shift: 0 without the `policies` feature.
+    #[inline(always)]
+    pub(crate) const fn tick(&self) -> u32 {
+        #[cfg(feature = "policies")]
+        return self.tick_shift;
+        #[cfg(not(feature = "policies"))]
+        0
     }
 
     /// How long OPEN lasts at backoff `level`, before jitter, in ms:
@@ -469,6 +576,8 @@ impl ValidConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "policies")]
+    use crate::layout::MAX_OPEN_MS;
     use crate::layout::MAX_RECOVERY_TIMEOUT_MS;
 
     #[test]

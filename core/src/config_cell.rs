@@ -120,11 +120,13 @@ mod cell {
     /// elsewhere: `open_ms` and `open_retry_ms` read nothing else, and it is still a valid config.
     /// Only the OPEN rejection fast path uses it, to load four fields instead of ten.
     #[inline(always)]
+    #[cfg_attr(not(feature = "policies"), allow(unused_variables))]
     pub(crate) const fn open_timing(
         recovery_timeout_ms: Ms,
         backoff_max_ms: Ms,
         jitter_ms: Ms,
         jitter_seed: u32,
+        tick_shift: u32,
     ) -> ValidConfig {
         ValidConfig {
             failure_threshold: 1,
@@ -137,11 +139,14 @@ mod cell {
             probe_timeout_ms: 0,
             ramp_ms: 0,
             ramp_start_percent: 0,
+            #[cfg(feature = "policies")]
+            tick_shift,
         }
     }
 
     /// The rejection fast path's shortcut word: `recovery_timeout << 1 | no jitter`. The timeout is
-    /// at most `MAX_OPEN_MS` (below 2^40, or 2^20 on the 32-bit layout), so the shift never loses
+    /// at most `MAX_OPEN_MS` (below 2^40; on the 32-bit layout below 2^24 at the coarsest open-time
+    /// resolution), so the shift never loses
     /// a bit.
     #[inline(always)]
     pub(crate) const fn pack_timing(c: &ValidConfig) -> Ms {
@@ -246,7 +251,8 @@ mod cell {
         }
 
         #[inline(always)]
-        fn load(&self) -> ValidConfig {
+        #[cfg_attr(not(feature = "policies"), allow(unused_variables))]
+        fn load(&self, tick_shift: u32) -> ValidConfig {
             let r = Ordering::Relaxed;
             let recovery_timeout_ms = self.recovery_timeout_ms.load(r);
             #[cfg(feature = "policies")]
@@ -281,6 +287,8 @@ mod cell {
                 ramp_ms: 0,
                 #[cfg(not(feature = "policies"))]
                 ramp_start_percent: 0,
+                #[cfg(feature = "policies")]
+                tick_shift,
             }
         }
 
@@ -288,7 +296,7 @@ mod cell {
         /// [`open_timing`]): at level 0 the cap is never looked at, and without jitter the seed
         /// is not, so the common case is two loads.
         #[inline(always)]
-        fn load_open_timing(&self, level: u32) -> ValidConfig {
+        fn load_open_timing(&self, level: u32, tick_shift: u32) -> ValidConfig {
             let r = Ordering::Relaxed;
             let recovery_timeout_ms = self.recovery_timeout_ms.load(r);
             #[cfg(feature = "policies")]
@@ -302,7 +310,7 @@ mod cell {
             let _ = level;
             #[cfg(not(feature = "policies"))]
             let (backoff_max_ms, jitter_ms, jitter_seed) = (recovery_timeout_ms, 0, 0);
-            open_timing(recovery_timeout_ms, backoff_max_ms, jitter_ms, jitter_seed)
+            open_timing(recovery_timeout_ms, backoff_max_ms, jitter_ms, jitter_seed, tick_shift)
         }
 
         /// Writes `c` into this slot, field by field, skipping the fields that already hold
@@ -312,7 +320,7 @@ mod cell {
         /// either way. Fewer stores also means a smaller loom model.
         fn store(&self, c: &ValidConfig) {
             let r = Ordering::Relaxed;
-            let old = self.load();
+            let old = self.load(c.tick());
             macro_rules! set {
                 ($($atomic:expr => $field:ident),* $(,)?) => {
                     $(if old.$field != c.$field {
@@ -395,7 +403,9 @@ mod cell {
         #[inline(never)]
         fn read_replaced(&self) -> (ValidConfig, u32) {
             loop {
-                if let Some(read) = self.try_read_part(Slot::load) {
+                // The tick is the breaker's for life (`reconfigure` keeps it): not in the slots.
+                let shift = self.initial.tick();
+                if let Some(read) = self.try_read_part(|slot| slot.load(shift)) {
                     return read;
                 }
             }
@@ -435,8 +445,11 @@ mod cell {
                 return Some(self.initial);
             }
             match unpack_timing(self.timing.load(Ordering::Relaxed), level) {
-                Some(timeout) => Some(open_timing(timeout, timeout, 0, 0)),
-                None => self.try_read_part(|slot| slot.load_open_timing(level)).map(|(timing, _)| timing),
+                Some(timeout) => Some(open_timing(timeout, timeout, 0, 0, self.initial.tick())),
+                None => {
+                    let shift = self.initial.tick();
+                    self.try_read_part(|slot| slot.load_open_timing(level, shift)).map(|(timing, _)| timing)
+                }
             }
         }
 
@@ -445,7 +458,7 @@ mod cell {
         #[inline(always)]
         pub(crate) fn read_open_shortcut(&self, level: u32) -> Option<ValidConfig> {
             if let Some(t) = unpack_timing(self.timing.load(Ordering::Relaxed), level) {
-                return Some(open_timing(t, t, 0, 0));
+                return Some(open_timing(t, t, 0, 0, self.initial.tick()));
             }
             if pristine(self.version.load(Ordering::Relaxed)) {
                 return Some(self.initial);

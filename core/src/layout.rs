@@ -50,6 +50,11 @@ mod width {
     pub(crate) const GEN_BITS: u32 = 6;
     /// Backoff-level bits on this layout.
     pub(crate) const LEVEL_BITS: u32 = 3;
+    /// The coarsest open-timestamp tick a config may ask for, as a power of two of ms: the
+    /// 20-bit stamp then spans 2^24 ms (4.7 hours) instead of 2^20 ms (17.5 minutes).
+    pub(crate) const MAX_TICK_SHIFT: u32 = 4;
+    /// `true` when the layout stores the open timestamp in the config's tick (else always in ms).
+    pub(crate) const TICKED: bool = true;
     /// Name of the layout, for docs and snapshots.
     pub(crate) const NAME: &str = "32-bit";
 }
@@ -64,11 +69,16 @@ mod width {
     pub(crate) const GEN_BITS: u32 = 16;
     /// Backoff-level bits on this layout.
     pub(crate) const LEVEL_BITS: u32 = 5;
+    /// A config may ask for a tick up to 2^4 ms here too, so one config serves both layouts;
+    /// this layout ignores it: its 40-bit stamp spans 34 years at 1 ms.
+    pub(crate) const MAX_TICK_SHIFT: u32 = 4;
+    /// `true` when the layout stores the open timestamp in the config's tick (else always in ms).
+    pub(crate) const TICKED: bool = false;
     /// Name of the layout, for docs and snapshots.
     pub(crate) const NAME: &str = "64-bit";
 }
 
-pub(crate) use width::{Ms, Word, GEN_BITS, LEVEL_BITS, NAME};
+pub(crate) use width::{Ms, Word, GEN_BITS, LEVEL_BITS, MAX_TICK_SHIFT, NAME, TICKED};
 
 /// Bits of the state tag.
 pub(crate) const TAG_BITS: u32 = 3;
@@ -102,10 +112,37 @@ pub const MAX_BACKOFF_LEVEL: u32 = (1 << LEVEL_BITS) - 1;
 /// Modulus of the stored open timestamp, in milliseconds.
 pub(crate) const TIME_MODULUS: Ms = 1 << TIME_BITS;
 /// Longest time a breaker may stay OPEN in one cycle on this layout (recovery timeout, or the
-/// backoff cap plus the largest jitter), in milliseconds.
+/// backoff cap plus the largest jitter), in milliseconds, at the default 1 ms open-time
+/// resolution. A coarser resolution extends it on the 32-bit layout: see
+/// [`Config::open_time_resolution`](crate::Config::open_time_resolution).
 pub const MAX_OPEN_MS: u64 = (TIME_MODULUS - 1) as u64;
 /// Largest accepted recovery timeout on this layout, in milliseconds (same as [`MAX_OPEN_MS`]).
 pub const MAX_RECOVERY_TIMEOUT_MS: u64 = MAX_OPEN_MS;
+/// The coarsest open-time resolution a config may ask for
+/// ([`Config::open_time_resolution`](crate::Config::open_time_resolution)), in ms.
+pub const MAX_OPEN_TIME_RESOLUTION_MS: u32 = 1 << MAX_TICK_SHIFT;
+
+/// Longest open cycle on this layout for a config at open-time resolution `2^tick_shift` ms:
+/// [`MAX_OPEN_MS`] at 1 ms; on the 32-bit layout `(2^T − 2) · tick + 1` ms beyond that (the
+/// stamp counts ticks, and the elapsed time it gives is a lower bound up to one tick short).
+/// `tick_shift` is at most [`MAX_TICK_SHIFT`].
+pub(crate) const fn max_open_ms(tick_shift: u32) -> u64 {
+    let shift = effective_shift(tick_shift);
+    (((TIME_MODULUS - 2) as u64) << shift) + 1
+}
+
+/// The shift the word stores the open timestamp at for a config asking for `tick_shift`: the
+/// asked one on the 32-bit layout, 0 on the 64-bit one (whose 1 ms stamp spans 34 years) and
+/// without the `policies` feature (where a config cannot ask: the smallest firmware build keeps
+/// the plain 1 ms stamp and its code).
+#[inline(always)]
+pub(crate) const fn effective_shift(tick_shift: u32) -> u32 {
+    if TICKED && cfg!(feature = "policies") {
+        tick_shift
+    } else {
+        0
+    }
+}
 /// Number of distinct generations before a held permit could alias a newer cycle.
 pub const GENERATIONS: u32 = 1 << GEN_BITS;
 
@@ -125,6 +162,7 @@ const _: () = {
     assert!(FAILURE_BITS < PAYLOAD_BITS, "failure counter and ramp flag must fit the payload");
     assert!(2 * PROBE_BITS + LEVEL_BITS <= PAYLOAD_BITS, "half-open counters must fit the payload");
     assert!(TIME_BITS >= 20, "open-timestamp horizon must be at least ~17 minutes");
+    assert!(TIME_BITS + MAX_TICK_SHIFT < Ms::BITS, "a stamp in ms at the coarsest tick must fit `Ms`");
     assert!(TIME_BITS < 64 && STAMP_BITS < 64);
     assert!(STAMP_BITS >= 26, "phase stamps must cover at least ~9 hours");
     assert!(GEN_BITS >= 6, "at least 64 generations before a permit can alias");
@@ -313,10 +351,10 @@ pub(crate) const fn make(tag: u8, gen: u32, payload: Word) -> Word {
     (tag as Word) | (((gen as Word) << GEN_SHIFT) & GEN_MASK) | ((payload & PAYLOAD_MASK) << PAYLOAD_SHIFT)
 }
 
-/// The OPEN payload: opened at `now_ms` (stored modulo [`TIME_MODULUS`]), backoff `level`.
+/// The OPEN payload: opened at `now_ms` (stored as [`stamp`] at `shift`), backoff `level`.
 #[inline(always)]
-pub(crate) const fn open_payload(now_ms: Ms, level: u32) -> Word {
-    stamp(now_ms) as Word | (level as Word & LEVEL_MASK) << TIME_BITS
+pub(crate) const fn open_payload(now_ms: Ms, level: u32, shift: u32) -> Word {
+    stamp(now_ms, shift) as Word | (level as Word & LEVEL_MASK) << TIME_BITS
 }
 
 /// The HALF_OPEN payload with one probe admitted, none succeeded, backoff `level`.
@@ -347,16 +385,24 @@ pub(crate) const fn next_gen(gen: u32) -> u32 {
     gen.wrapping_add(1) & (GENERATIONS - 1)
 }
 
-/// Truncates a clock reading to the stored open-timestamp width.
+/// A clock reading as the stored open timestamp: in ticks of `2^shift` ms (`shift` from
+/// [`effective_shift`]; 0, so ms, unless the config asked for a coarser resolution on the 32-bit
+/// layout), modulo [`TIME_MODULUS`].
 #[inline]
-pub(crate) const fn stamp(now_ms: Ms) -> Ms {
-    now_ms & (TIME_MODULUS - 1)
+pub(crate) const fn stamp(now_ms: Ms, shift: u32) -> Ms {
+    (now_ms >> shift) & (TIME_MODULUS - 1)
 }
 
-/// Milliseconds from `opened_at` (a stored stamp) to `now_ms`, modulo [`TIME_MODULUS`].
+/// Milliseconds from `opened_at` (a stored stamp) to `now_ms`, as a lower bound: with ticks of
+/// `t = 2^shift` ms, `d` ticks apart on the stamps means at least `d·t − (t − 1)` ms (and at
+/// most `d·t + t − 1`), so the OPEN rule, which waits until this reaches the open period, never
+/// admits a probe early and at most `2t − 2` ms late. At `shift` 0 it is exact: the ticks apart,
+/// modulo [`TIME_MODULUS`].
 #[inline]
-pub(crate) const fn elapsed_since(opened_at: Ms, now_ms: Ms) -> Ms {
-    stamp(now_ms).wrapping_sub(opened_at) & (TIME_MODULUS - 1)
+pub(crate) const fn elapsed_since(opened_at: Ms, now_ms: Ms, shift: u32) -> Ms {
+    let ticks = stamp(now_ms, shift).wrapping_sub(opened_at) & (TIME_MODULUS - 1);
+    // `ticks < 2^T`, so `ticks << shift` fits `Ms` (checked below): no overflow. 0 ticks is 0.
+    (ticks << shift).saturating_sub((1 << shift) - 1)
 }
 
 /// Encodes a phase stamp: `now_ms` (mod 2^STAMP_BITS) tagged with `gen`.
@@ -415,9 +461,10 @@ pub(crate) const fn encode(d: Decoded) -> Word {
         Phase::Closed { failures, ramping } => {
             (TAG_CLOSED, (failures as Word & FAILURE_MASK) | if ramping { RAMPING_BIT } else { 0 })
         }
-        Phase::Open { opened_at, level } => {
-            (TAG_OPEN, (stamp(opened_at) as Word) | ((level as Word & LEVEL_MASK) << TIME_BITS))
-        }
+        Phase::Open { opened_at, level } => (
+            TAG_OPEN,
+            ((opened_at & (TIME_MODULUS - 1)) as Word) | ((level as Word & LEVEL_MASK) << TIME_BITS),
+        ),
         Phase::HalfOpen { issued, successes, level } => (
             TAG_HALF_OPEN,
             (issued as Word & PROBE_MASK)
@@ -507,10 +554,16 @@ mod tests {
                     Phase::Open { opened_at, level } => {
                         assert_eq!(tag_of(word), TAG_OPEN);
                         assert_eq!((open_opened_at(word), open_level(word)), (opened_at, level));
-                        assert_eq!(make(TAG_OPEN, gen, open_payload(opened_at, level)), word);
+                        assert_eq!(make(TAG_OPEN, gen, open_payload(opened_at, level, 0)), word);
                         let later = opened_at.wrapping_add(TIME_MODULUS + 3);
-                        let reopened = Decoded { gen, phase: Phase::Open { opened_at: stamp(later), level } };
-                        assert_eq!(make(TAG_OPEN, gen, open_payload(later, level)), encode(reopened));
+                        for shift in 0..=MAX_TICK_SHIFT {
+                            let opened_at = stamp(later, shift);
+                            let reopened = Decoded { gen, phase: Phase::Open { opened_at, level } };
+                            assert_eq!(
+                                make(TAG_OPEN, gen, open_payload(later, level, shift)),
+                                encode(reopened)
+                            );
+                        }
                     }
                     Phase::HalfOpen { issued, successes, level } => {
                         assert_eq!(tag_of(word), TAG_HALF_OPEN);
@@ -553,11 +606,55 @@ mod tests {
 
     #[test]
     fn elapsed_wraps_at_the_modulus() {
-        let opened = stamp(TIME_MODULUS - 10);
-        assert_eq!(elapsed_since(opened, TIME_MODULUS + 5), 15);
-        assert_eq!(elapsed_since(stamp(100), 100), 0);
+        let opened = stamp(TIME_MODULUS - 10, 0);
+        assert_eq!(elapsed_since(opened, TIME_MODULUS + 5, 0), 15);
+        assert_eq!(elapsed_since(stamp(100, 0), 100, 0), 0);
         // A clock that stepped back by 1 ms reads as (almost) a full horizon elapsed.
-        assert_eq!(elapsed_since(stamp(100), 99), TIME_MODULUS - 1);
+        assert_eq!(elapsed_since(stamp(100, 0), 99, 0), TIME_MODULUS - 1);
+    }
+
+    /// On ticks of `t = 2^shift` ms the elapsed time is a lower bound, at most `2t − 2` ms short
+    /// (the stamps lose where in its tick each reading fell), and a breaker whose open period is
+    /// at most `max_open_ms(shift)` reaches it before the stamp wraps: never early, less than two
+    /// ticks late.
+    #[test]
+    fn elapsed_on_coarse_ticks_is_never_more_and_less_than_two_ticks_short() {
+        for shift in 0..=MAX_TICK_SHIFT {
+            let t: Ms = 1 << shift;
+            // The horizon at this tick, whether or not the layout uses the tick.
+            let longest = ((TIME_MODULUS - 2) << shift) + 1;
+            let used = if TICKED && cfg!(feature = "policies") { longest as u64 } else { MAX_OPEN_MS };
+            assert_eq!(max_open_ms(shift), used);
+            // Openings at every offset within a tick, near 0, mid-range and across the wrap of
+            // `Ms` (a clock that wraps).
+            let starts =
+                (0..2 * t).chain((0..2 * t).map(|o| 12_345 * t + o)).chain((0..2 * t).map(|o| Ms::MAX - o));
+            for opened in starts {
+                let at = stamp(opened, shift);
+                // Ticks apart on an unwrapped clock.
+                let ticks = |e: Ms| ((opened as u128 + e as u128) >> shift) - ((opened as u128) >> shift);
+                let mut arrived = None;
+                let es = (0..3 * t).chain(longest - 2 * t..longest + 2 * t - 1);
+                for e in es {
+                    let got = elapsed_since(at, opened.wrapping_add(e), shift);
+                    assert!(ticks(e) < TIME_MODULUS as u128, "shift {shift}: no wrap within the horizon");
+                    assert!(got <= e, "shift {shift}: opened {opened}, {e} ms later reads {got}");
+                    assert!(e - got <= 2 * t - 2, "shift {shift}: opened {opened}, {e} ms later reads {got}");
+                    if got >= longest {
+                        // The probe time: what comes later may wrap (a breaker left OPEN and
+                        // untouched past its horizon, as at 1 ms).
+                        arrived = Some(e);
+                        break;
+                    }
+                }
+                let arrived = arrived.expect("the longest open period is reached before the stamp wraps");
+                assert!(arrived - longest <= 2 * t - 2, "shift {shift}: opened {opened}: {arrived} ms");
+                if shift == 0 {
+                    assert_eq!(arrived, longest, "exact at 1 ms");
+                }
+            }
+        }
+        assert_eq!(max_open_ms(0), MAX_OPEN_MS);
     }
 
     #[test]

@@ -141,6 +141,7 @@ pub use window::{RateConfig, RateRule, Window};
 /// | [`GENERATIONS`](limits::GENERATIONS) (2^G cycles) | 65 536 | 64 |
 /// | [`MAX_BACKOFF_LEVEL`](limits::MAX_BACKOFF_LEVEL) (2^L − 1 doublings of the open time) | 31 | 7 |
 /// | [`MAX_OPEN_MS`](limits::MAX_OPEN_MS) = [`MAX_RECOVERY_TIMEOUT_MS`](limits::MAX_RECOVERY_TIMEOUT_MS) (2^T − 1 ms: the longest open cycle, backoff cap plus jitter included) | 2^40 − 1 ms ≈ 34.8 years | 2^20 − 1 ms ≈ 17.5 minutes |
+/// | longest open cycle at an [`open_time_resolution`](Config::open_time_resolution) of `t` = 2, 4, 8, 16 ms (up to [`MAX_OPEN_TIME_RESOLUTION_MS`](limits::MAX_OPEN_TIME_RESOLUTION_MS)) | unchanged: measured at 1 ms | (2^20 − 2)·t + 1 ms: 35 min, 70 min, 2.3 h, 4.7 h |
 /// | [`MAX_PHASE_TIMER_MS`](limits::MAX_PHASE_TIMER_MS) (ramp period, probe timeout) | 2^47 − 1 ms | 2^25 − 1 ms ≈ 9.3 hours |
 /// | [`MAX_FAILURE_THRESHOLD`](limits::MAX_FAILURE_THRESHOLD) | 65 535 | 65 535 |
 /// | [`MAX_HALF_OPEN_PROBES`](limits::MAX_HALF_OPEN_PROBES) (and `successes_to_close` ≤ `half_open_probes`) | 255 | 255 |
@@ -150,7 +151,9 @@ pub use window::{RateConfig, RateRule, Window};
 /// | [`MAX_STRIPES`](limits::MAX_STRIPES) (stripes of a window) | 64 | 64 |
 /// | [`JUMP_EPOCHS`](limits::JUMP_EPOCHS) (a call this many window epochs behind the newest is taken for a clock jump: the window restarts) | 65 536 | 65 536 |
 ///
-/// Timestamps have 1 ms resolution. What the widths mean for a running breaker:
+/// Timestamps have 1 ms resolution, unless a config on the 32-bit layout asks for a coarser
+/// open-time resolution to keep a longer open cycle (the probe then comes up to one tick late,
+/// never early). What the widths mean for a running breaker:
 ///
 /// - **Wrap-around.** The open timestamp is kept modulo 2^T ms and elapsed time is computed
 ///   modulo 2^T, so the clock's own wrap is harmless; a breaker that sits OPEN and untouched for
@@ -174,7 +177,7 @@ pub use window::{RateConfig, RateRule, Window};
 pub mod limits {
     pub use crate::layout::{
         GENERATIONS, MAX_BACKOFF_LEVEL, MAX_FAILURE_THRESHOLD, MAX_HALF_OPEN_PROBES, MAX_OPEN_MS,
-        MAX_PHASE_TIMER_MS, MAX_RECOVERY_TIMEOUT_MS,
+        MAX_OPEN_TIME_RESOLUTION_MS, MAX_PHASE_TIMER_MS, MAX_RECOVERY_TIMEOUT_MS,
     };
     #[cfg(feature = "policies")]
     pub use crate::window::{BUCKET_CAPACITY, JUMP_EPOCHS, MAX_BUCKETS, MAX_COUNT_BUCKETS, MAX_STRIPES};

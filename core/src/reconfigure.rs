@@ -70,6 +70,15 @@ pub enum ReconfigureError {
     Invalid(ConfigError),
     /// Another reconfiguration of this breaker was being written at that moment; retry.
     Busy,
+    /// The new config asks for another open-time resolution than the breaker was built with
+    /// ([`Config::open_time_resolution`]): its stored open timestamp is in ticks of that
+    /// resolution, so a breaker keeps it for life. Build a new breaker to change it.
+    OpenTimeResolution {
+        /// This breaker's resolution, in ms.
+        current_ms: u32,
+        /// The new config's, in ms.
+        requested_ms: u32,
+    },
 }
 
 #[cfg(feature = "reconfigure")]
@@ -87,6 +96,11 @@ impl fmt::Display for ReconfigureError {
             ReconfigureError::Busy => {
                 f.write_str("breaker config not changed: another change was being written; retry")
             }
+            ReconfigureError::OpenTimeResolution { current_ms, requested_ms } => write!(
+                f,
+                "breaker config not changed: `open_time_resolution` {requested_ms} ms, but this \
+                 breaker measures open time at {current_ms} ms for life; build a new breaker"
+            ),
         }
     }
 }
@@ -96,7 +110,7 @@ impl core::error::Error for ReconfigureError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             ReconfigureError::Invalid(e) => Some(e),
-            ReconfigureError::Busy => None,
+            ReconfigureError::Busy | ReconfigureError::OpenTimeResolution { .. } => None,
         }
     }
 }
@@ -138,7 +152,7 @@ impl From<ValidConfig> for Config {
             if let Some((period, start)) = c.ramp() {
                 config = config.gradual_recovery(period, start);
             }
-            config
+            config.open_time_resolution(c.open_time_resolution())
         };
         config
     }
@@ -211,6 +225,12 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         loop {
             let (current, seen) = self.config.read_versioned();
             let next = f(Config::from(current)).validate()?;
+            if next.tick() != current.tick() {
+                return Err(ReconfigureError::OpenTimeResolution {
+                    current_ms: 1 << current.tick(),
+                    requested_ms: 1 << next.tick(),
+                });
+            }
             if next == current {
                 return Ok(current);
             }

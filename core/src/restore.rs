@@ -278,6 +278,56 @@ impl SavedState {
         self.layout.name()
     }
 
+    /// The same breaker (word layout and trip policy) saved OPEN instead, at `backoff_level`,
+    /// with `retry_after` left before a probe: for a store that hands one breaker's state to
+    /// others (a fleet through `breaker-redis`), or a test. Whether it fits a breaker's config
+    /// is checked, as always, by [`Breaker::restore`].
+    ///
+    /// # Errors
+    ///
+    /// [`RestoreError::BackoffLevel`] if `backoff_level` does not fit the saved form (above
+    /// 255), [`RestoreError::RetryAfter`] if `retry_after` is 2^64 ms or more. A fraction of a
+    /// millisecond is rounded up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock, State};
+    /// use core::time::Duration;
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// let open = breaker.save().with_open(0, Duration::from_secs(20)).unwrap();
+    /// breaker.restore(&open).unwrap();
+    /// assert_eq!(breaker.state(), State::Open);
+    /// assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(20)));
+    /// ```
+    pub fn with_open(&self, backoff_level: u32, retry_after: Duration) -> Result<SavedState, RestoreError> {
+        let level = u8::try_from(backoff_level)
+            .map_err(|_| RestoreError::BackoffLevel { level: backoff_level, max: u32::from(u8::MAX) })?;
+        // Rounded up to the next ms: never a probe earlier than asked.
+        let ms = retry_after.as_nanos().div_ceil(1_000_000);
+        let retry_after_ms = u64::try_from(ms)
+            .map_err(|_| RestoreError::RetryAfter { ms: u64::MAX, max_ms: crate::limits::MAX_OPEN_MS })?;
+        Ok(SavedState { state: Saved::Open { backoff_level: level, retry_after_ms }, ..*self })
+    }
+
+    /// The same breaker (word layout and trip policy) saved CLOSED with no failures: the
+    /// counterpart of [`with_open`](SavedState::with_open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock, State};
+    ///
+    /// let breaker = Breaker::try_new("db", Config::new(), ManualClock::new()).unwrap();
+    /// breaker.force_open();
+    /// breaker.restore(&breaker.save().with_closed()).unwrap();
+    /// assert_eq!((breaker.state(), breaker.failure_count()), (State::Closed, 0));
+    /// ```
+    pub const fn with_closed(&self) -> SavedState {
+        SavedState { state: Saved::Closed { failures: 0 }, ..*self }
+    }
+
     /// The fixed-size binary form (layout in [`BYTES`](SavedState::BYTES)).
     ///
     /// # Examples
@@ -658,7 +708,10 @@ pub(crate) const fn step(word: Word, target: Restored, now: Option<Now>, cfg: &V
             let same = matches!(phase, Phase::Open { .. });
             let period = cfg.open_ms(level, if same { gen } else { layout::next_gen(gen) });
             let served = period - if left < period { left } else { period };
-            let open = Phase::Open { opened_at: layout::stamp(now.ms.wrapping_sub(served)), level };
+            let open = Phase::Open {
+                opened_at: layout::stamp(now.ms.wrapping_sub(served), cfg.stamp_shift()),
+                level,
+            };
             if same {
                 return in_place(gen, open);
             }
@@ -771,6 +824,32 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn with_open_and_with_closed_keep_layout_and_policy_and_check_their_input() {
+        let b = Breaker::try_new("db", Config::new().recovery_timeout(ms(60_000)), crate::ManualClock::new())
+            .unwrap();
+        let own = b.save();
+        let open = own.with_open(0, Duration::from_micros(20_000_001)).unwrap();
+        assert_eq!((open.state(), open.layout(), open.policy), (State::Open, own.layout(), own.policy));
+        assert_eq!(open.retry_after(), Some(ms(20_001)), "a fraction of a ms rounds up");
+        assert_eq!(SavedState::from_bytes(&open.to_bytes()), Ok(open));
+        b.restore(&open).unwrap();
+        assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(ms(20_001)));
+        assert_eq!(own.with_open(256, ms(1)), Err(RestoreError::BackoffLevel { level: 256, max: 255 }));
+        assert!(matches!(
+            own.with_open(0, Duration::MAX),
+            Err(RestoreError::RetryAfter { ms: u64::MAX, .. })
+        ));
+        assert_eq!(
+            b.restore(&own.with_open(0, ms(61_000)).unwrap()),
+            Err(RestoreError::RetryAfter { ms: 61_000, max_ms: 60_000 })
+        );
+        let closed = b.save().with_closed();
+        assert_eq!((closed.state(), closed.failure_count()), (State::Closed, 0));
+        b.restore(&closed).unwrap();
+        assert_eq!(b.state(), State::Closed);
     }
 
     /// Configs of every shape the checks depend on: with and without backoff and jitter.
@@ -917,7 +996,7 @@ mod tests {
             assert_eq!(closed.state, Saved::Closed { failures: t - 1 });
             for level in 0..=max_level(&cfg) {
                 let period = cfg.open_ms(level, g);
-                let word = w(g, Phase::Open { opened_at: layout::stamp(TIME_MODULUS - 3), level });
+                let word = w(g, Phase::Open { opened_at: layout::stamp(TIME_MODULUS - 3, 0), level });
                 // Opened 3 ms before the stamp wraps; read 0, 10 ms and a whole period later.
                 let ten = period.min(10);
                 for (elapsed, left) in [(0, period), (ten, period - ten), (period, 0), (period + 5, 0)] {

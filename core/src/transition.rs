@@ -166,7 +166,7 @@ pub(crate) const fn open_retry_ms(
     gen: u32,
     now: Ms,
 ) -> Option<Ms> {
-    let elapsed = layout::elapsed_since(opened_at, now);
+    let elapsed = layout::elapsed_since(opened_at, now, cfg.stamp_shift());
     let open_ms = cfg.open_ms(level, gen);
     if elapsed >= open_ms {
         None
@@ -301,8 +301,9 @@ const fn reopen(
     outcome: Outcome,
     trigger: Trigger,
     failure_count: u32,
+    cfg: &ValidConfig,
 ) -> Step {
-    let payload = layout::open_payload(now.ms, level);
+    let payload = layout::open_payload(now.ms, level, cfg.stamp_shift());
     enter(word, layout::TAG_OPEN, payload, State::Open, level, false, outcome, trigger, failure_count, None)
 }
 
@@ -315,7 +316,7 @@ pub(crate) fn transition(word: Word, event: Event, now: Option<Now>, cfg: &Valid
     match event {
         Event::Acquire => acquire(word, now, cfg),
         Event::Record { gen, kind, verdict } => record(word, gen, kind, verdict, now, cfg),
-        Event::Trip { gen, reason, failures } => trip(word, gen, reason, failures, now),
+        Event::Trip { gen, reason, failures } => trip(word, gen, reason, failures, now, cfg),
         Event::Control(control) => manual(word, control),
     }
 }
@@ -368,7 +369,7 @@ pub(crate) fn acquire(word: Word, now: Option<Now>, cfg: &ValidConfig) -> Step {
                         Outcome::Admitted { gen: layout::next_gen(gen), kind: Admission::Probe },
                         Trigger::RecoveryTimeout,
                         0,
-                        Some(layout::elapsed_since(opened_at, now.ms)),
+                        Some(layout::elapsed_since(opened_at, now.ms, cfg.stamp_shift())),
                     )
                 }
             }
@@ -386,7 +387,7 @@ pub(crate) fn acquire(word: Word, now: Option<Now>, cfg: &ValidConfig) -> Step {
                     let level = cfg.next_level(layout::half_level(word));
                     let retry = cfg.open_ms(level, layout::next_gen(gen));
                     let rejected = Outcome::Rejected { state: State::Open, retry_after_ms: Some(retry) };
-                    return reopen(word, now, level, rejected, Trigger::ProbeTimeout, 0);
+                    return reopen(word, now, level, rejected, Trigger::ProbeTimeout, 0, cfg);
                 }
             }
             (word, Outcome::Rejected { state: State::HalfOpen, retry_after_ms: None })
@@ -479,20 +480,34 @@ pub(crate) fn record(
         } else {
             (0, Trigger::FailureThreshold, layout::closed_failures(word) + 1)
         };
-        (layout::TAG_OPEN, layout::open_payload(now.ms, level), State::Open, level, trigger, failures)
+        (
+            layout::TAG_OPEN,
+            layout::open_payload(now.ms, level, cfg.stamp_shift()),
+            State::Open,
+            level,
+            trigger,
+            failures,
+        )
     };
     enter(word, tag, payload, to, level, ramping, APPLIED, trigger, failures, None)
 }
 
 /// [`Event::Trip`]: a rate policy's window for CLOSED generation `gen` crossed its threshold.
 #[inline]
-fn trip(word: Word, gen: u32, reason: TripReason, failures: u32, now: Option<Now>) -> Step {
+fn trip(
+    word: Word,
+    gen: u32,
+    reason: TripReason,
+    failures: u32,
+    now: Option<Now>,
+    cfg: &ValidConfig,
+) -> Step {
     if !layout::is_closed_in(word, gen) {
         return unchanged(word, STALE);
     }
     match now {
         None => Step::NeedsTime,
-        Some(now) => reopen(word, now, 0, APPLIED, trigger_of(reason), failures),
+        Some(now) => reopen(word, now, 0, APPLIED, trigger_of(reason), failures, cfg),
     }
 }
 
@@ -562,7 +577,8 @@ mod reference {
                     }),
                 }
             };
-        let open_now = |now: Now, level: u32| Phase::Open { opened_at: layout::stamp(now.ms), level };
+        let open_now =
+            |now: Now, level: u32| Phase::Open { opened_at: layout::stamp(now.ms, cfg.stamp_shift()), level };
 
         match event {
             Event::Control(control) => {
@@ -642,7 +658,7 @@ mod reference {
             (Phase::Open { opened_at, level }, Event::Acquire) => match now {
                 None => Step::NeedsTime,
                 Some(now) => {
-                    let elapsed = layout::elapsed_since(opened_at, now.ms);
+                    let elapsed = layout::elapsed_since(opened_at, now.ms, cfg.stamp_shift());
                     let open_ms = cfg.open_ms(level, gen);
                     if open_retry_ms(cfg, opened_at, level, gen, now.ms).is_none() {
                         let gen = layout::next_gen(gen);
@@ -908,7 +924,7 @@ mod tests {
     #[test]
     fn open_timeout_survives_timestamp_wrap_around() {
         let opened = TIME_MODULUS - 300;
-        let o = w(G, open(layout::stamp(opened)));
+        let o = w(G, open(layout::stamp(opened, 0)));
         assert!(matches!(
             run(o, Event::Acquire, opened + 999).1,
             Outcome::Rejected { retry_after_ms: Some(1), .. }

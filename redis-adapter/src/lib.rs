@@ -144,7 +144,6 @@ mod decide;
 mod fleet;
 pub mod message;
 mod mode;
-mod saved;
 mod store;
 mod task;
 

@@ -18,7 +18,6 @@ use crate::decide::{self, Apply, Local, Manual, Observed, Probe, Seen, Trip};
 use crate::fleet::{Command, FleetError, Handle, Shared, Timings};
 use crate::message::{FleetState, Record, Rejected};
 use crate::mode::Mode;
-use crate::saved;
 use crate::store::{Keys, Store, StoreError, Vote};
 
 /// The `tracing` target of the fleet's log lines.
@@ -298,9 +297,7 @@ impl Task {
             }
             Apply::Close => {
                 let h = &self.slots[i].handle;
-                if let Ok(closed) = saved::closed(&h.save()) {
-                    let _ = h.restore(&closed);
-                }
+                let _ = h.restore(&h.save().with_closed());
                 tracing::info!(target: TARGET, circuit_breaker = name, replica = %self.me, by = %record.by,
                     "Circuit breaker '{name}' closed by the fleet: a replica recovered");
             }
@@ -335,7 +332,8 @@ impl Task {
     fn restore_open(&mut self, i: usize, mut level: u32, mut ms: u64) {
         let h = self.slots[i].handle.clone();
         for _ in 0..3 {
-            let r = saved::open(&h.save(), level, ms).and_then(|s| h.restore(&s));
+            // At least 1 ms left: a record that arrives as its open period ends still opens.
+            let r = h.save().with_open(level, Duration::from_millis(ms.max(1))).and_then(|s| h.restore(&s));
             match r {
                 Ok(()) => return,
                 Err(e) => match decide::fit(level, ms, e) {
