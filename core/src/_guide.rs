@@ -57,7 +57,10 @@
 //! holds any handle to its breaker (`&Breaker`, `Arc<Breaker>`, `&'static Breaker`), so it can
 //! move into a task. **A permit dropped without a verdict counts as neither**, which is what
 //! makes a cancelled call (a dropped future, an early return) safe: it cannot leave a half-open
-//! breaker waiting for a probe that never reports. A call given up after a deadline is reported
+//! breaker waiting for a probe that never reports; with
+//! [`Config::count_abandoned_after`](crate::Config::count_abandoned_after), one dropped after it
+//! has been out that long counts as a failure instead (callers giving up on a hung dependency).
+//! A call given up after a deadline is reported
 //! with [`Permit::timed_out`](crate::Permit::timed_out), and the breaker decides what it is.
 //!
 //! # 5. Policies: when to open

@@ -63,6 +63,12 @@ pub struct Breaker<C, O = (), P = Consecutive> {
     /// The failures that opened the breaker, shown while OPEN and HALF_OPEN: `[count |
     /// generation]`, written by each transition's maker (see `health.rs`).
     pub(crate) open_failures: AtomicWord,
+    /// 1 while the config in force has the abandoned-call rule, so admissions read the clock:
+    /// one relaxed load on the admission fast path instead of a config read (written by the
+    /// constructor and `reconfigure`; an admission that races a change times its call by either
+    /// config, and an untimed call's drop is neither).
+    #[cfg(feature = "policies")]
+    pub(crate) timed: AtomicU32,
     /// The config in force: one consistent copy per decision, replaceable at run time (see
     /// `config_cell.rs`).
     pub(crate) config: ConfigCell,
@@ -121,6 +127,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 stamp: AtomicWord::new(0),
                 ramp_calls: AtomicU32::new(0),
                 open_failures: AtomicWord::new(0),
+                #[cfg(feature = "policies")]
+                timed: AtomicU32::new((config.abandoned_ms() != 0) as u32),
                 config: ConfigCell::new(config),
                 name,
                 clock,
@@ -264,13 +272,23 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         open
     }
 
-    /// The permit's start time, when the policy times calls (slow-call tracking).
+    /// `true` while the abandoned-call rule is set (see the `timed` field).
+    #[inline(always)]
+    fn times_calls(&self) -> bool {
+        #[cfg(feature = "policies")]
+        return self.timed.load(Ordering::Relaxed) != 0;
+        #[cfg(not(feature = "policies"))]
+        false
+    }
+
+    /// The permit's start time, when calls are timed: slow-call tracking (a rate policy's), or
+    /// the abandoned-call rule ([`Config::count_abandoned_after`](crate::Config::count_abandoned_after)).
     #[inline(always)]
     fn start_ms(&self) -> u64 {
-        if !P::CONSECUTIVE && self.policy.slow_call_ms().is_some() {
-            self.clock.now().as_millis()
+        if (!P::CONSECUTIVE && self.policy.slow_call_ms().is_some()) || self.times_calls() {
+            crate::permit::timed(self.clock.now().as_millis())
         } else {
-            0
+            crate::permit::UNTIMED
         }
     }
 
@@ -690,7 +708,7 @@ enum FastOpen {
 /// admitted on.
 #[inline(always)]
 const fn clean_ticket(word: Word) -> Ticket {
-    Ticket::new(layout::gen_of(word), Admission::Closed { clean: true }, 0)
+    Ticket::new(layout::gen_of(word), Admission::Closed { clean: true }, crate::permit::UNTIMED)
 }
 
 /// Records a failure for a call that unwound through the permit-less hot path of `call_with`.

@@ -15,7 +15,9 @@
 //! - **Cancellation is neutral.** A `CallAsync` dropped before its inner future finishes (a
 //!   select that took another branch, a timeout, a task that was cancelled) counts as neither a
 //!   success nor a failure, and a half-open probe's slot is given back: this is the [`Permit`]'s
-//!   drop guard.
+//!   drop guard (and its abandoned-call rule: with
+//!   [`Config::count_abandoned_after`](crate::Config::count_abandoned_after), a call dropped after
+//!   that long counts as a failure).
 //! - **Timeouts** belong to the executor's timer: when it fires first, call
 //!   [`CallAsync::time_out`] (the call counts as timed out, [`Permit::timed_out`]) and drop the
 //!   future.

@@ -55,6 +55,7 @@ pub struct Config {
     probe_timeout: Option<Duration>,
     ramp: Option<(Duration, u32)>,
     open_time_resolution: Duration,
+    abandoned_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -104,6 +105,7 @@ impl Config {
             probe_timeout: None,
             ramp: None,
             open_time_resolution: Duration::from_millis(1),
+            abandoned_after: None,
         }
     }
 
@@ -244,6 +246,50 @@ impl Config {
         self
     }
 
+    /// Abandoned calls count: a permit dropped without a verdict (a dropped future, a client
+    /// that gave up, an early return) after it has been out at least `after` counts as a
+    /// **failure**; dropped sooner it counts as neither, as every dropped permit does without
+    /// this setting. A call abandoned that late is what a hung dependency looks like: without
+    /// the rule, callers that give up before the dependency answers leave the breaker CLOSED
+    /// with no failure counted however long the dependency hangs.
+    ///
+    /// Set it to the call's own timeout, or a little below the caller's patience. Under a rate
+    /// policy with slow-call tracking the counted failure is a slow one too if it was out past
+    /// the slow-call threshold; the slow-call threshold alone does not turn abandoned calls into
+    /// samples. Only permits are ever abandoned ([`Breaker::try_acquire`], `call_async`, the
+    /// adapters' futures and layers): [`Breaker::call`] runs its closure to the end. The
+    /// admission time is read from the clock for every permit while the rule is set (one
+    /// reading per call; none without it).
+    ///
+    /// [`Breaker::try_acquire`]: crate::Breaker::try_acquire
+    /// [`Breaker::call`]: crate::Breaker::call
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, ManualClock};
+    /// use core::time::Duration;
+    ///
+    /// let config = Config::new().failure_threshold(2).count_abandoned_after(Duration::from_secs(2));
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::try_new("db", config, &clock).unwrap();
+    ///
+    /// let quick = breaker.try_acquire().unwrap();
+    /// clock.advance(Duration::from_millis(500));
+    /// drop(quick); // given up after 0.5 s: neither
+    /// assert_eq!(breaker.failure_count(), 0);
+    ///
+    /// let hung = breaker.try_acquire().unwrap();
+    /// clock.advance(Duration::from_secs(3));
+    /// drop(hung); // given up after 3 s: a failure
+    /// assert_eq!(breaker.failure_count(), 1);
+    /// ```
+    #[cfg(feature = "policies")]
+    pub const fn count_abandoned_after(mut self, after: Duration) -> Self {
+        self.abandoned_after = Some(after);
+        self
+    }
+
     /// Gradual recovery: for `period` after closing, admit a share of calls rising linearly from
     /// `start_percent` to 100 %, rejecting the rest fast with the usual open error. Admission is
     /// deterministic (a counter, no randomness): at share `s`, exactly ⌊n·s⌋ of the first `n`
@@ -364,6 +410,17 @@ impl Config {
                 tri!(whole_ms(t, "probe_timeout", MAX_PHASE_TIMER_MS))
             }
         };
+        let abandoned_ms = match self.abandoned_after {
+            None => 0,
+            Some(t) => {
+                if t.is_zero() {
+                    return Err(ConfigError::Zero { field: "abandoned_after" });
+                }
+                tri!(whole_ms(t, "abandoned_after", MAX_PHASE_TIMER_MS))
+            }
+        };
+        #[cfg(not(feature = "policies"))]
+        let _ = abandoned_ms;
         let (ramp_ms, ramp_start_percent) = match self.ramp {
             None => (0, 0),
             Some((period, start)) => {
@@ -394,6 +451,8 @@ impl Config {
             ramp_start_percent,
             #[cfg(feature = "policies")]
             tick_shift,
+            #[cfg(feature = "policies")]
+            abandoned_ms: abandoned_ms as Ms,
         })
     }
 }
@@ -432,6 +491,10 @@ pub struct ValidConfig {
     /// [`tick`]: ValidConfig::tick
     #[cfg(feature = "policies")]
     pub(crate) tick_shift: u32,
+    /// [`Config::count_abandoned_after`] in ms; 0 = off. Only with `policies` (read through
+    /// [`abandoned_ms`](ValidConfig::abandoned_ms)).
+    #[cfg(feature = "policies")]
+    pub(crate) abandoned_ms: Ms,
 }
 
 impl ValidConfig {
@@ -472,6 +535,34 @@ impl ValidConfig {
         } else {
             Some(Duration::from_millis(self.probe_timeout_ms as u64))
         }
+    }
+
+    /// How long a permit must be out for its drop to count as a failure
+    /// ([`Config::count_abandoned_after`]), if set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    /// use core::time::Duration;
+    ///
+    /// assert_eq!(Config::new().validate().unwrap().abandoned_after(), None);
+    /// ```
+    pub const fn abandoned_after(&self) -> Option<Duration> {
+        match self.abandoned_ms() {
+            0 => None,
+            ms => Some(Duration::from_millis(ms as u64)),
+        }
+    }
+
+    /// [`abandoned_after`](ValidConfig::abandoned_after) in ms, 0 when off (always without the
+    /// `policies` feature).
+    #[inline(always)]
+    pub(crate) const fn abandoned_ms(&self) -> Ms {
+        #[cfg(feature = "policies")]
+        return self.abandoned_ms;
+        #[cfg(not(feature = "policies"))]
+        0
     }
 
     /// The gradual-recovery period and starting percentage, if set.

@@ -69,6 +69,7 @@ pub(crate) use plain::ConfigCell;
 /// The config as a plain value: nothing can replace it.
 #[cfg(not(feature = "reconfigure"))]
 mod plain {
+    use crate::layout::Ms;
     use crate::sync::constructor;
     use crate::ValidConfig;
 
@@ -92,6 +93,12 @@ mod plain {
         #[inline(always)]
         pub(crate) fn failure_threshold(&self) -> u32 {
             self.0.failure_threshold
+        }
+
+        /// The abandoned-call rule alone (0 = off), for the permit's admission.
+        #[inline(always)]
+        pub(crate) fn abandoned_ms(&self) -> Ms {
+            self.0.abandoned_ms()
         }
 
         /// The config (all of it: a copy costs nothing here).
@@ -141,6 +148,8 @@ mod cell {
             ramp_start_percent: 0,
             #[cfg(feature = "policies")]
             tick_shift,
+            #[cfg(feature = "policies")]
+            abandoned_ms: 0,
         }
     }
 
@@ -227,6 +236,7 @@ mod cell {
         probe_timeout_ms: AtomicMs,
         ramp_ms: AtomicMs,
         ramp_start_percent: AtomicU32,
+        abandoned_ms: AtomicMs,
     }
 
     impl Slot {
@@ -245,6 +255,7 @@ mod cell {
                         probe_timeout_ms: AtomicMs::new(c.probe_timeout_ms),
                         ramp_ms: AtomicMs::new(c.ramp_ms),
                         ramp_start_percent: AtomicU32::new(c.ramp_start_percent),
+                        abandoned_ms: AtomicMs::new(c.abandoned_ms),
                     },
                 }
             }
@@ -289,6 +300,8 @@ mod cell {
                 ramp_start_percent: 0,
                 #[cfg(feature = "policies")]
                 tick_shift,
+                #[cfg(feature = "policies")]
+                abandoned_ms: p.abandoned_ms.load(r),
             }
         }
 
@@ -342,6 +355,7 @@ mod cell {
                 self.recovery.probe_timeout_ms => probe_timeout_ms,
                 self.recovery.ramp_ms => ramp_ms,
                 self.recovery.ramp_start_percent => ramp_start_percent,
+                self.recovery.abandoned_ms => abandoned_ms,
             );
         }
     }
@@ -427,6 +441,16 @@ mod cell {
                 return self.initial.failure_threshold;
             }
             self.read_replaced().0.failure_threshold
+        }
+
+        /// The abandoned-call rule of the config in force (0 = off), for the permit's
+        /// admission: like [`failure_threshold`](ConfigCell::failure_threshold).
+        #[inline(always)]
+        pub(crate) fn abandoned_ms(&self) -> Ms {
+            if pristine(self.version.load(Ordering::Relaxed)) {
+                return self.initial.abandoned_ms();
+            }
+            self.read_replaced().0.abandoned_ms()
         }
 
         /// The open timing at backoff `level` of the config in force (see [`open_timing`]),

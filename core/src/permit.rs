@@ -1,7 +1,9 @@
 //! Permits: the two-step API. [`Breaker::try_acquire`] hands out a [`Permit`]; the caller makes
 //! the call and reports how it went. A permit dropped without a verdict counts as neither success
 //! nor failure and gives its half-open slot back, which is what makes cancellation (a dropped
-//! future, an early return, a panic unwinding) correct.
+//! future, an early return, a panic unwinding) correct. The one exception is the abandoned-call
+//! rule ([`Config::count_abandoned_after`](crate::Config::count_abandoned_after)): a permit dropped
+//! after it has been out that long counts as a failure (the decision: [`abandoned_verdict`]).
 //!
 //! [`Ticket`] is the same thing without the drop guard, for adapters that must own the permit
 //! apart from a borrow of the breaker (a tower response future holding an `Arc`): they settle it
@@ -36,8 +38,9 @@ use crate::{Breaker, CircuitOpen, Clock};
 pub struct Ticket {
     /// One `u64`, so a ticket moves in a register and is stored and loaded whole (a struct of
     /// mixed-width fields, copied into a response future, cost a store-forwarding stall per
-    /// request): bits 0..2 the admission kind, 2..18 the generation, 18..64 the clock reading
-    /// at admission modulo 2^46 ms when the policy times calls (slow calls), 0 otherwise.
+    /// request): bits 0..2 the admission kind, 2..18 the generation, bit 18 set when the call is
+    /// timed (slow calls, the abandoned-call rule), 19..64 the clock reading at admission
+    /// modulo 2^45 ms when it is timed, 0 otherwise (see [`timed`]).
     bits: u64,
 }
 
@@ -46,20 +49,42 @@ const KIND_BITS: u32 = 2;
 /// Bits of the generation in a ticket: room for the widest layout's.
 const TICKET_GEN_BITS: u32 = 16;
 const STARTED_SHIFT: u32 = KIND_BITS + TICKET_GEN_BITS;
-/// A ticket keeps the admission time modulo 2^46 ms (about 2 230 years).
-const STARTED_MODULUS: u64 = 1 << (u64::BITS - STARTED_SHIFT);
+/// A ticket keeps the admission time modulo 2^45 ms (about 1 100 years), above its "timed" bit.
+const STARTED_MODULUS: u64 = 1 << (u64::BITS - STARTED_SHIFT - 1);
 const _: () = assert!(layout::GEN_BITS <= TICKET_GEN_BITS);
 
+/// The admission-time part of a ticket for a call that is not timed.
+pub(crate) const UNTIMED: u64 = 0;
+
+/// The admission-time part of a ticket for a call admitted at clock reading `now_ms`: the
+/// reading (modulo 2^45 ms) above a "timed" bit, so a reading of 0 is still a reading.
+#[inline(always)]
+pub(crate) const fn timed(now_ms: u64) -> u64 {
+    (now_ms & (STARTED_MODULUS - 1)) << 1 | 1
+}
+
+/// The abandoned-call rule: what a permit dropped without a verdict counts as, `elapsed_ms`
+/// after its admission (`None`: its admission was not timed), under a rule of `after_ms` (0 =
+/// off). Out at least `after_ms`: a failure; otherwise, and whenever it cannot tell: neither.
+#[inline]
+pub(crate) const fn abandoned_verdict(elapsed_ms: Option<u64>, after_ms: u64) -> Verdict {
+    match elapsed_ms {
+        Some(elapsed) if after_ms != 0 && elapsed >= after_ms => Verdict::Failure,
+        _ => Verdict::Ignore,
+    }
+}
+
 impl Ticket {
+    /// A ticket of generation `gen`, admitted as `kind`, `started` at [`UNTIMED`] or [`timed`].
     #[inline(always)]
-    pub(crate) const fn new(gen: u32, kind: Admission, started_ms: u64) -> Ticket {
+    pub(crate) const fn new(gen: u32, kind: Admission, started: u64) -> Ticket {
         let kind = match kind {
             Admission::Closed { clean: false } => 0,
             Admission::Closed { clean: true } => 1,
             Admission::Probe => 2,
             Admission::ForcedClosed => 3,
         };
-        Ticket { bits: kind | (gen as u64) << KIND_BITS | started_ms << STARTED_SHIFT }
+        Ticket { bits: kind | (gen as u64) << KIND_BITS | started << STARTED_SHIFT }
     }
 
     /// The generation of the cycle the call was admitted in.
@@ -88,12 +113,18 @@ impl Ticket {
     /// if that is 2^45 ms or more (the clock went back).
     #[inline]
     pub(crate) const fn elapsed_ms(&self, now_ms: u64) -> u64 {
-        let d = now_ms.wrapping_sub(self.bits >> STARTED_SHIFT) & (STARTED_MODULUS - 1);
+        let d = now_ms.wrapping_sub(self.bits >> (STARTED_SHIFT + 1)) & (STARTED_MODULUS - 1);
         if d >= STARTED_MODULUS / 2 {
             0
         } else {
             d
         }
+    }
+
+    /// `true` when the admission time was read (see [`timed`]).
+    #[inline(always)]
+    pub(crate) const fn is_timed(&self) -> bool {
+        self.bits >> STARTED_SHIFT & 1 == 1
     }
 
     /// `true` if this call is a half-open probe.
@@ -107,7 +138,7 @@ impl core::fmt::Debug for Ticket {
         f.debug_struct("Ticket")
             .field("gen", &self.gen())
             .field("kind", &self.kind())
-            .field("started_ms", &(self.bits >> STARTED_SHIFT))
+            .field("started_ms", &self.is_timed().then_some(self.bits >> (STARTED_SHIFT + 1)))
             .finish()
     }
 }
@@ -311,7 +342,7 @@ where
     #[inline]
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.handle.as_breaker().settle(ticket, Verdict::Ignore);
+            self.handle.as_breaker().settle_dropped(ticket);
         }
     }
 }
@@ -345,6 +376,23 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             return;
         }
         self.settle_slow(ticket, verdict);
+    }
+
+    /// Settles the ticket of a permit dropped without a verdict: neither, unless the
+    /// abandoned-call rule ([`Config::count_abandoned_after`](crate::Config::count_abandoned_after))
+    /// says it was out long enough to count as a failure ([`abandoned_verdict`]). The clock is
+    /// read only for a timed ticket while the rule is set. Out of line: a permit is rarely
+    /// dropped without a verdict, and the drop glue of every permit holds this call.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn settle_dropped(&self, ticket: Ticket) {
+        let after_ms = self.config.abandoned_ms() as u64;
+        let elapsed = if after_ms != 0 && ticket.is_timed() {
+            Some(ticket.elapsed_ms(self.clock.now().as_millis()))
+        } else {
+            None
+        };
+        self.settle(ticket, abandoned_verdict(elapsed, after_ms));
     }
 
     #[inline(never)]
@@ -428,7 +476,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             return (verdict, verdict, false, None);
         };
         let now = self.clock.now().as_millis();
-        let slow = ticket.elapsed_ms(now) >= threshold;
+        // A ticket admitted before slow calls were tracked (a reconfiguration) was not timed.
+        let slow = ticket.is_timed() && ticket.elapsed_ms(now) >= threshold;
         let (record, report) =
             slow_verdicts(ticket.kind(), verdict, slow, self.policy.slow_counts_as_failure());
         (record, report, slow, Some(now))

@@ -152,6 +152,9 @@ impl From<ValidConfig> for Config {
             if let Some((period, start)) = c.ramp() {
                 config = config.gradual_recovery(period, start);
             }
+            if let Some(after) = c.abandoned_after() {
+                config = config.count_abandoned_after(after);
+            }
             config.open_time_resolution(c.open_time_resolution())
         };
         config
@@ -160,6 +163,20 @@ impl From<ValidConfig> for Config {
 
 #[cfg(feature = "reconfigure")]
 impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
+    /// Brings the `timed` flag in line with the config in force, after a change. Re-checked
+    /// after the store: a writer whose store lands after a later writer's is followed by its own
+    /// re-check, which reads the later config, so the last store matches the last config.
+    #[cfg(feature = "policies")]
+    fn sync_timed(&self) {
+        loop {
+            let want = (self.config.abandoned_ms() != 0) as u32;
+            self.timed.store(want, crate::sync::Ordering::Relaxed);
+            if (self.config.abandoned_ms() != 0) as u32 == want {
+                return;
+            }
+        }
+    }
+
     /// Replaces the breaker's config with `config`, keeping its state; returns the config it
     /// replaced. Lock-free for callers: calls go on while it runs, each under the old config or
     /// the new one. See the module docs for what a change means to an OPEN or HALF_OPEN breaker.
@@ -235,7 +252,11 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 return Ok(current);
             }
             match self.config.replace(seen, &next) {
-                Ok(()) => return Ok(current),
+                Ok(()) => {
+                    #[cfg(feature = "policies")]
+                    self.sync_timed();
+                    return Ok(current);
+                }
                 Err(Contention::Busy) => return Err(ReconfigureError::Busy),
                 Err(Contention::Changed) => {}
             }

@@ -133,8 +133,8 @@ fn read_fallback(app: &App, id: i64, error: &DbError) -> Response {
 
 /// Runs a handler's dependency work on its own task, so a client that gives up does not cancel
 /// it: the call runs to its own timeout and the breaker learns from it. (A call dropped
-/// half-way counts as neither success nor failure; a hung dependency would then never open the
-/// breaker while clients leave first.) The server-side deadline (`REQUEST_TIMEOUT_MS`) bounds
+/// half-way counts as neither success nor failure, unless it was out longer than the breaker's
+/// `count_abandoned_after`, which the demo also sets as a second line.) The server-side deadline (`REQUEST_TIMEOUT_MS`) bounds
 /// what the client waits; the call's timeout bounds the work.
 ///
 /// While `breaker` rejects calls there is nothing to detach (the rejection is immediate), so the
@@ -400,13 +400,16 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
             "database",
             BreakerConfig::new()
                 .failure_threshold(config.db_failure_threshold)
-                .recovery_timeout(config.db_recovery_timeout),
+                .recovery_timeout(config.db_recovery_timeout)
+                // A call dropped after its own timeout is a hung database (see `detached`).
+                .count_abandoned_after(config.db_timeout),
         )
         .configure(
             "kafka",
             BreakerConfig::new()
                 .failure_threshold(config.kafka_failure_threshold)
-                .recovery_timeout(config.kafka_recovery_timeout),
+                .recovery_timeout(config.kafka_recovery_timeout)
+                .count_abandoned_after(config.kafka_timeout),
         )
         .build()
         .map_err(|e| e.to_string())?;

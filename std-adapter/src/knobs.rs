@@ -18,6 +18,8 @@ pub(crate) struct Knobs {
     pub(crate) jitter: Option<(Duration, u32)>,
     pub(crate) probe_timeout: Option<Duration>,
     pub(crate) gradual_recovery: Option<(Duration, u32)>,
+    pub(crate) abandoned_after: Option<Duration>,
+    pub(crate) open_time_resolution: Option<Duration>,
 }
 
 impl Knobs {
@@ -46,6 +48,12 @@ impl Knobs {
         }
         if let Some((d, percent)) = self.gradual_recovery {
             base = base.gradual_recovery(d, percent);
+        }
+        if let Some(d) = self.abandoned_after {
+            base = base.count_abandoned_after(d);
+        }
+        if let Some(d) = self.open_time_resolution {
+            base = base.open_time_resolution(d);
         }
         base
     }
@@ -141,6 +149,31 @@ macro_rules! knob_setters {
         #[doc = concat!("```\n", $example, "\nlet b = builder.gradual_recovery(std::time::Duration::from_secs(60), 10).build().unwrap();\nassert_eq!(b.config().ramp(), Some((std::time::Duration::from_secs(60), 10)));\n```")]
         pub fn gradual_recovery(mut self, period: core::time::Duration, start_percent: u32) -> Self {
             self.knobs.gradual_recovery = Some((period, start_percent));
+            self
+        }
+
+        /// A permit (a call future, a request through the layer) dropped without a verdict
+        /// after it has been out at least `after` counts as a failure: callers giving up on a
+        /// hung dependency (see
+        /// [`Config::count_abandoned_after`](breaker_core::Config::count_abandoned_after)).
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!("```\n", $example, "\nlet b = builder.count_abandoned_after(std::time::Duration::from_secs(2)).build().unwrap();\nassert_eq!(b.config().abandoned_after(), Some(std::time::Duration::from_secs(2)));\n```")]
+        pub fn count_abandoned_after(mut self, after: core::time::Duration) -> Self {
+            self.knobs.abandoned_after = Some(after);
+            self
+        }
+
+        /// The coarsest resolution the open period may be measured at, for open periods past
+        /// 17.5 minutes on the 32-bit layout (see
+        /// [`Config::open_time_resolution`](breaker_core::Config::open_time_resolution)).
+        ///
+        /// # Examples
+        ///
+        #[doc = concat!("```\n", $example, "\nlet b = builder.open_time_resolution(std::time::Duration::from_millis(4)).build().unwrap();\nassert_eq!(b.config().open_time_resolution(), std::time::Duration::from_millis(4));\n```")]
+        pub fn open_time_resolution(mut self, tick: core::time::Duration) -> Self {
+            self.knobs.open_time_resolution = Some(tick);
             self
         }
     };

@@ -513,7 +513,7 @@ fn settle_held<P: Policy>(
         }
         (Handle::Permit(p), None) => {
             drop(p);
-            outcomes.push(model.record(&m, Verdict::Ignore));
+            outcomes.push(model.drop_permit(&m));
         }
         (Handle::Ticket(t), Some(v)) => {
             breaker.settle(t, v);

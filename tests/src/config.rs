@@ -189,6 +189,9 @@ pub struct ModelConfig {
     pub probe_timeout_ms: Option<u64>,
     /// Gradual recovery, if any.
     pub ramp: Option<Ramp>,
+    /// The abandoned-call rule, if any: a permit dropped without a verdict after it has been
+    /// out at least this many milliseconds counts as a failure.
+    pub abandoned_ms: Option<u64>,
     /// The trip policy.
     pub policy: ModelPolicy,
 }
@@ -211,6 +214,7 @@ impl ModelConfig {
             jitter: None,
             probe_timeout_ms: None,
             ramp: None,
+            abandoned_ms: None,
             policy: ModelPolicy::Consecutive,
         }
     }
@@ -233,6 +237,9 @@ impl ModelConfig {
         }
         if let Some(r) = self.ramp {
             c = c.gradual_recovery(Duration::from_millis(r.period_ms), r.start_percent);
+        }
+        if let Some(a) = self.abandoned_ms {
+            c = c.count_abandoned_after(Duration::from_millis(a));
         }
         c
     }
@@ -381,6 +388,8 @@ pub struct Settings {
     pub probe_timeout_ms: Option<u64>,
     /// See [`ModelConfig::ramp`].
     pub ramp: Option<Ramp>,
+    /// See [`ModelConfig::abandoned_ms`].
+    pub abandoned_ms: Option<u64>,
 }
 
 /// A change of one setting, made with `Breaker::update_config` on the builder of the config
@@ -406,6 +415,8 @@ pub enum Edit {
     ProbeTimeout(u64),
     /// `gradual_recovery(period, start)`.
     Ramp(Ramp),
+    /// `count_abandoned_after(ms)`.
+    Abandoned(u64),
 }
 
 impl Edit {
@@ -420,6 +431,7 @@ impl Edit {
             Edit::Jitter(j) => c.jitter(ms(j.max_ms), j.seed),
             Edit::ProbeTimeout(t) => c.probe_timeout(ms(t)),
             Edit::Ramp(r) => c.gradual_recovery(ms(r.period_ms), r.start_percent),
+            Edit::Abandoned(a) => c.count_abandoned_after(ms(a)),
         }
     }
 }
@@ -453,6 +465,7 @@ impl Settings {
             Edit::Jitter(j) => self.jitter = Some(j),
             Edit::ProbeTimeout(t) => self.probe_timeout_ms = Some(t),
             Edit::Ramp(r) => self.ramp = Some(r),
+            Edit::Abandoned(a) => self.abandoned_ms = Some(a),
         }
         self
     }
@@ -478,6 +491,7 @@ impl Settings {
                     .is_some_and(|j| j.max_ms > MAX_JITTER_MS || j.max_ms > MAX_OPEN_MS.saturating_sub(cap)),
             ),
             ("probe_timeout", self.probe_timeout_ms.is_some_and(|p| !(1..=MAX_PHASE_TIMER_MS).contains(&p))),
+            ("abandoned_after", self.abandoned_ms.is_some_and(|a| !(1..=MAX_PHASE_TIMER_MS).contains(&a))),
             ("ramp_period", self.ramp.is_some_and(|r| !(1..=MAX_PHASE_TIMER_MS).contains(&r.period_ms))),
             ("ramp_start_percent", self.ramp.is_some_and(|r| r.start_percent > 99)),
         ];
@@ -532,6 +546,7 @@ impl ModelConfig {
             jitter: self.jitter,
             probe_timeout_ms: self.probe_timeout_ms,
             ramp: self.ramp,
+            abandoned_ms: self.abandoned_ms,
         }
     }
 
@@ -546,6 +561,7 @@ impl ModelConfig {
             jitter: s.jitter,
             probe_timeout_ms: s.probe_timeout_ms,
             ramp: s.ramp,
+            abandoned_ms: s.abandoned_ms,
             policy: self.policy,
         }
     }

@@ -226,6 +226,9 @@ impl Bytes<'_> {
                 start_percent: u32::from(b.u8()) % 100,
             });
         }
+        if features & 16 != 0 {
+            c.abandoned_ms = Some(b.ms(recovery_timeout_ms, MAX_PHASE_TIMER_MS));
+        }
         c.settings()
     }
 
@@ -235,7 +238,7 @@ impl Bytes<'_> {
         let breakage = self.u8();
         if breakage % 4 == 0 {
             let t = s.recovery_timeout_ms;
-            match (breakage / 4) % 9 {
+            match (breakage / 4) % 10 {
                 0 => s.failure_threshold = 0,
                 1 => s.failure_threshold = MAX_FAILURE_THRESHOLD + 1,
                 2 => s.recovery_timeout_ms = [0, MAX_OPEN_MS + 1][usize::from(breakage & 64 != 0)],
@@ -248,6 +251,7 @@ impl Bytes<'_> {
                         Some(Jitter { max_ms: (MAX_OPEN_MS - cap + 1).min(u64::from(u32::MAX)), seed: 1 });
                 }
                 7 => s.probe_timeout_ms = Some([0, MAX_PHASE_TIMER_MS + 1][usize::from(breakage & 64 != 0)]),
+                8 => s.abandoned_ms = Some([0, MAX_PHASE_TIMER_MS + 1][usize::from(breakage & 64 != 0)]),
                 _ => {
                     s.ramp = Some(if breakage & 64 != 0 {
                         Ramp { period_ms: 1_000, start_percent: 100 }
@@ -262,13 +266,14 @@ impl Bytes<'_> {
 
     /// A one-setting edit, sometimes invalid.
     fn edit(&mut self, scales: &[u64]) -> Edit {
-        match self.u8() % 7 {
+        match self.u8() % 8 {
             0 => Edit::Threshold(u32::from(self.u8() % 8)),
             1 => Edit::RecoveryTimeout(self.span(scales).min(MAX_OPEN_MS + 1)),
             2 => Edit::Probes { probes: u32::from(self.u8() % 5), successes: u32::from(self.u8() % 5) },
             3 => Edit::Backoff(self.span(scales).min(MAX_OPEN_MS + 1)),
             4 => Edit::Jitter(Jitter { max_ms: u64::from(self.u16()), seed: self.u32() }),
             5 => Edit::ProbeTimeout(self.span(scales).min(MAX_PHASE_TIMER_MS + 1)),
+            6 => Edit::Abandoned(self.span(scales).min(MAX_PHASE_TIMER_MS + 1)),
             _ => Edit::Ramp(Ramp {
                 period_ms: self.span(scales).min(MAX_PHASE_TIMER_MS + 1),
                 start_percent: u32::from(self.u8()) % 101,

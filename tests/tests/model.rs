@@ -111,6 +111,7 @@ struct Recovery {
     jitter: Option<(Option<u64>, u32)>,
     probe_timeout: Option<Timer>,
     ramp: Option<(Timer, u32)>,
+    abandoned: Option<Timer>,
 }
 
 impl Recovery {
@@ -126,6 +127,7 @@ impl Recovery {
         c.probe_timeout_ms = self.probe_timeout.map(|p| p.resolve(t));
         c.ramp =
             self.ramp.map(|(period, start_percent)| Ramp { period_ms: period.resolve(t), start_percent });
+        c.abandoned_ms = self.abandoned.map(|a| a.resolve(t));
         c
     }
 }
@@ -147,8 +149,15 @@ fn recoveries() -> impl Strategy<Value = Recovery> {
         proptest::option::weighted(0.3, (jitter_max, any::<u32>())),
         proptest::option::weighted(0.35, timers()),
         proptest::option::weighted(0.35, (timers(), start)),
+        proptest::option::weighted(0.3, timers()),
     )
-        .prop_map(|(cap, jitter, probe_timeout, ramp)| Recovery { cap, jitter, probe_timeout, ramp })
+        .prop_map(|(cap, jitter, probe_timeout, ramp, abandoned)| Recovery {
+            cap,
+            jitter,
+            probe_timeout,
+            ramp,
+            abandoned,
+        })
 }
 
 fn permille() -> impl Strategy<Value = u32> {
@@ -360,13 +369,14 @@ impl GenOp {
             }
             GenOp::Update { which, span, n, m } => {
                 let ms = span.resolve(scales);
-                Op::UpdateConfig(match which % 7 {
+                Op::UpdateConfig(match which % 8 {
                     0 => Edit::Threshold(n % 7),
                     1 => Edit::RecoveryTimeout(ms.min(MAX_OPEN_MS + 1)),
                     2 => Edit::Probes { probes: n % 5, successes: m % 5 },
                     3 => Edit::Backoff(ms.min(MAX_OPEN_MS + 1)),
                     4 => Edit::Jitter(Jitter { max_ms: ms.min(u64::from(u32::MAX)), seed: m }),
                     5 => Edit::ProbeTimeout(ms.min(MAX_PHASE_TIMER_MS + 1)),
+                    6 => Edit::Abandoned(ms.min(MAX_PHASE_TIMER_MS + 1)),
                     _ => {
                         Edit::Ramp(Ramp { period_ms: ms.min(MAX_PHASE_TIMER_MS + 1), start_percent: n % 101 })
                     }
@@ -395,7 +405,7 @@ struct Weights {
 /// Settings for a reconfiguration: as the configs' (so near the current ones in scale), and
 /// one time in five with one field broken.
 fn reconfigurations() -> impl Strategy<Value = Settings> {
-    let breakage = proptest::option::weighted(0.2, (0u8..9, any::<bool>()));
+    let breakage = proptest::option::weighted(0.2, (0u8..10, any::<bool>()));
     (base_configs(), recoveries(), breakage).prop_map(|(base, recovery, breakage)| {
         let mut s = recovery.apply(base).settings();
         let t = s.recovery_timeout_ms;
@@ -413,6 +423,7 @@ fn reconfigurations() -> impl Strategy<Value = Settings> {
                 }
                 6 => s.probe_timeout_ms = Some(pick(0, MAX_PHASE_TIMER_MS + 1)),
                 7 => s.ramp = Some(Ramp { period_ms: pick(0, MAX_PHASE_TIMER_MS + 1), start_percent: 50 }),
+                8 => s.abandoned_ms = Some(pick(0, MAX_PHASE_TIMER_MS + 1)),
                 _ => s.ramp = Some(Ramp { period_ms: 1_000, start_percent: 100 }),
             }
         }
@@ -553,7 +564,8 @@ fn fuzz_decoder_extremes_are_valid() {
     let mut runner = TestRunner::deterministic();
     let bytes = proptest::collection::vec(any::<u8>(), 0..64);
     let (mut count, mut time, mut slow, mut adaptive) = (false, false, false, false);
-    let (mut backoff, mut jitter, mut probe_timeout, mut ramp) = (false, false, false, false);
+    let (mut backoff, mut jitter, mut probe_timeout, mut ramp, mut abandoned) =
+        (false, false, false, false, false);
     // Restarts (both kinds), own restores, damaged bytes (resealed or not), reconfigurations
     // (valid and not) and edits.
     let mut lifecycle = [false; 8];
@@ -582,14 +594,15 @@ fn fuzz_decoder_extremes_are_valid() {
         jitter |= c.jitter.is_some();
         probe_timeout |= c.probe_timeout_ms.is_some();
         ramp |= c.ramp.is_some();
+        abandoned |= c.abandoned_ms.is_some();
     }
-    assert!(count && time && slow && adaptive && backoff && jitter && probe_timeout && ramp);
+    assert!(count && time && slow && adaptive && backoff && jitter && probe_timeout && ramp && abandoned);
     assert_eq!(lifecycle, [true; 8], "restart, restart keeping the config, own restore, damaged bytes, resealed bytes, valid and invalid reconfiguration, edit");
 }
 
 /// The main property's generator reaches every path that matters: every trigger, backoff up
 /// to the cap, jitter, ramp rationing and its end, stamps re-read as unknown, slow calls and
-/// their promotion, window drops and adaptive learning.
+/// their promotion, window drops and adaptive learning, permits abandoned late.
 #[test]
 fn main_property_covers_every_policy() {
     let mut runner = TestRunner::deterministic();
@@ -628,6 +641,7 @@ fn main_property_covers_every_policy() {
         reconfigure_errors,
         reconfigured_mid_recovery,
         over_threshold,
+        abandoned,
         ..
     } = total;
     for (what, n) in [
@@ -652,6 +666,7 @@ fn main_property_covers_every_policy() {
         ("refused reconfiguration", reconfigure_errors),
         ("reconfiguration while OPEN or HALF_OPEN", reconfigured_mid_recovery),
         ("failure over a lowered threshold", over_threshold),
+        ("permit abandoned late enough to count", abandoned),
     ] {
         assert!(n > 0, "no {what} in 2 000 cases: {total:#?}");
     }

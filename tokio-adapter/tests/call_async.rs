@@ -313,3 +313,22 @@ fn call_futures_are_send() {
     };
     assert_send(&f);
 }
+
+/// With `count_abandoned_after`, a call future dropped after that long is a failure: clients
+/// that give up on a hung dependency open the breaker (issue 13, item 1); sooner, neither.
+#[tokio::test(start_paused = true)]
+async fn a_call_abandoned_after_the_limit_counts_as_a_failure() {
+    let b = Arc::new(
+        breaker_tokio::builder("dep").failure_threshold(2).count_abandoned_after(2 * SECOND).build().unwrap(),
+    );
+    // A client that gives up after 1 s: neither.
+    assert!(timeout(SECOND, b.call_async(pending::<Result<(), &str>>())).await.is_err());
+    assert_eq!(b.failure_count(), 0);
+    // Two clients that give up after 3 s on a hung dependency: two failures, the breaker opens.
+    for _ in 0..2 {
+        assert!(timeout(3 * SECOND, b.call_async(pending::<Result<(), &str>>())).await.is_err());
+    }
+    assert_eq!(b.state(), State::Open);
+    let rejected = b.call_async(async { Ok::<_, &str>(()) }).await.unwrap_err();
+    assert!(rejected.into_open().retry_after().is_some());
+}

@@ -58,6 +58,10 @@ const ITEMS: i64 = 50;
 /// unavailable there is no last good value for them, so they get the degraded 503.
 const UNKNOWN_ITEMS: i64 = 10;
 const ADMIN_TOKEN: &str = "e2e-admin-token";
+/// How long the impatient clients of the hang phase wait: half the database call's timeout
+/// (`DB_TIMEOUT_MS` 1 000), so they always leave before the call would fail on its own.
+const IMPATIENT: Duration = Duration::from_millis(500);
+const IMPATIENT_CLIENTS: usize = 8;
 const TOPIC: &str = "events";
 
 // ---------------------------------------------------------------------------------------------
@@ -192,6 +196,31 @@ impl Postgres {
 
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the postmaster and every process it started (the
+    /// backends serving the service's connections): a hung database, not a dead one. Returns
+    /// how many processes were signalled.
+    async fn signal_all(&self, signal: &str) -> usize {
+        let pid_file =
+            std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).expect("postmaster.pid");
+        let postmaster: u32 =
+            pid_file.lines().next().and_then(|l| l.trim().parse().ok()).expect("postmaster pid");
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            // `pid (comm) state ppid ...`: the ppid is the second field after the last `)`.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+            if rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+        // bash's builtin `kill`: no procps needed on a minimal machine.
+        let script = format!("kill -{signal} {}", list.join(" "));
+        run_ok(Command::new("bash").args(["-c", &script])).await;
+        pids.len()
     }
 }
 
@@ -520,6 +549,35 @@ async fn client(load: Arc<Load>, port: u16, kind: Kind, n: usize) {
     load.samples.lock().unwrap().extend(samples);
 }
 
+/// A reader that gives up after [`IMPATIENT`], as a browser or an upstream with a short
+/// deadline would, until `stop`: each request as (start, latency, status; `None` when it gave
+/// up). A fresh connection after giving up.
+async fn impatient_client(
+    port: u16,
+    n: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<(Instant, Duration, Option<u16>)> {
+    let mut conn = Conn::open(port).await.expect("impatient connection");
+    let mut out = Vec::new();
+    let mut i = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let id = 1 + (n * 7 + i) as i64 % ITEMS;
+        i += 1;
+        let start = Instant::now();
+        let r = timeout(IMPATIENT, conn.send("GET", &format!("/items/{id}"), None, None)).await;
+        let status = match r {
+            Ok(Ok(reply)) => Some(reply.status),
+            _ => None,
+        };
+        out.push((start, start.elapsed(), status));
+        if status.is_none() {
+            conn = Conn::open(port).await.expect("impatient reconnection");
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    out
+}
+
 /// Pauses the publishers and waits until none is in flight.
 async fn pause_publishers(load: &Load) {
     load.publishers_paused.store(true, Ordering::SeqCst);
@@ -679,6 +737,85 @@ async fn run(p: Prereqs) {
         })
         .await;
     sleep(Duration::from_secs(2)).await;
+
+    // ---- PostgreSQL hangs (SIGSTOP of every process) while impatient clients give up after
+    // 0.5 s, before the 1 s call timeout (issue 13: before the fix, 600 of 600 such requests
+    // hung until the client left and the breaker stayed CLOSED with no failure counted). The
+    // breaker must open within its threshold of calls, and requests must then be answered fast.
+    let stop_impatient = Arc::new(AtomicBool::new(false));
+    let impatient: Vec<_> = (0..IMPATIENT_CLIENTS)
+        .map(|n| tokio::spawn(impatient_client(port, n, Arc::clone(&stop_impatient))))
+        .collect();
+    sleep(Duration::from_millis(500)).await;
+    let hang = Instant::now();
+    let stopped = pg.signal_all("STOP").await;
+    let hang_open = wait_until(
+        port,
+        "database",
+        Duration::from_secs(10),
+        "database breaker opens while PostgreSQL hangs and clients give up",
+        |s, _| s == "open",
+    )
+    .await;
+    sleep(Duration::from_millis(1_500)).await;
+    stop_impatient.store(true, Ordering::SeqCst);
+    let mut hang_samples = Vec::new();
+    for c in impatient {
+        hang_samples.extend(c.await.expect("impatient client"));
+    }
+    pg.signal_all("CONT").await;
+    let hang_closed = wait_until(
+        port,
+        "database",
+        RECOVERY + Duration::from_secs(5),
+        "database breaker closes after the hang",
+        |s, _| s == "closed",
+    )
+    .await;
+    {
+        let during: Vec<_> =
+            hang_samples.iter().filter(|(start, ..)| *start >= hang && *start < hang_open).collect();
+        let gave_up = during.iter().filter(|(.., st)| st.is_none()).count();
+        // Answered fast once open: from 100 ms after the breaker opened until the clients stopped.
+        let settled = hang_open + Duration::from_millis(100);
+        let mut open_lat: Vec<Duration> =
+            hang_samples.iter().filter(|(start, ..)| *start >= settled).map(|(_, l, _)| *l).collect();
+        open_lat.sort();
+        let open_gave_up =
+            hang_samples.iter().filter(|(start, _, st)| *start >= settled && st.is_none()).count();
+        let statuses: BTreeMap<String, usize> = hang_samples
+            .iter()
+            .filter(|(start, ..)| *start >= settled)
+            .fold(BTreeMap::new(), |mut m, (_, _, st)| {
+                *m.entry(st.map_or("gave up".to_owned(), |s| s.to_string())).or_insert(0) += 1;
+                m
+            });
+        let p99 = percentile(&open_lat, 99.0);
+        println!(
+            "hang: {stopped} PostgreSQL processes stopped at {:.2} s; {} requests by {IMPATIENT_CLIENTS} clients patient for {} before the breaker opened, {gave_up} gave up; breaker open at {:.2} s (+{}); after: {} requests, {open_gave_up} gave up, p50 {}, p99 {}, statuses {statuses:?}; closed at {:.2} s after SIGCONT",
+            at(hang).as_secs_f64(),
+            during.len(),
+            ms(IMPATIENT),
+            at(hang_open).as_secs_f64(),
+            ms(hang_open - hang),
+            open_lat.len(),
+            ms(percentile(&open_lat, 50.0)),
+            ms(p99),
+            at(hang_closed).as_secs_f64(),
+        );
+        assert!(gave_up > 0, "the scenario needs clients that gave up before the breaker opened");
+        // The calls time out after 1 s on their own and count (and so would the abandoned ones):
+        // DB_THRESHOLD of them open the breaker, so it opens after about one call timeout.
+        assert!(
+            hang_open - hang <= Duration::from_secs(4),
+            "the breaker took {} to open",
+            ms(hang_open - hang)
+        );
+        assert!(open_lat.len() >= 20, "too few requests while open: {}", open_lat.len());
+        assert_eq!(open_gave_up, 0, "requests still hang while the breaker is open: {statuses:?}");
+        assert!(p99 <= Duration::from_millis(100), "p99 while open {}", ms(p99));
+    }
+    sleep(Duration::from_secs(1)).await;
 
     // ---- The broker dies under load, then returns. First, read what it holds.
     pause_publishers(&load).await;

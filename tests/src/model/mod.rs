@@ -159,8 +159,12 @@ pub struct ModelPermit {
     pub generation: u64,
     /// What it was admitted as.
     pub kind: PermitKind,
-    /// The clock reading at admission (the start of the call, for slow-call tracking).
+    /// The clock reading at admission (the start of the call, for slow-call tracking and the
+    /// abandoned-call rule).
     pub started_ms: u64,
+    /// Whether the breaker read the clock at admission: with slow-call tracking, or while the
+    /// abandoned-call rule is set. An untimed permit is never slow, and its drop is neither.
+    pub timed: bool,
 }
 
 impl ModelPermit {
@@ -295,6 +299,8 @@ pub struct Coverage {
     pub restamps: u64,
     /// Slow outcomes classified (closed permits and probes).
     pub slow_calls: u64,
+    /// Permits dropped late enough to count as failures (the abandoned-call rule).
+    pub abandoned: u64,
     /// Slow successes promoted to failures.
     pub promoted: u64,
     /// Outcomes recorded in a window.
@@ -359,6 +365,7 @@ impl Coverage {
         self.ramps_ended += other.ramps_ended;
         self.restamps += other.restamps;
         self.slow_calls += other.slow_calls;
+        self.abandoned += other.abandoned;
         self.promoted += other.promoted;
         self.window_records += other.window_records;
         self.window_dropped += other.window_dropped;
@@ -661,8 +668,9 @@ impl Model {
     /// Asks to make a call.
     pub fn acquire(&mut self) -> Result<ModelPermit, ModelRejection> {
         let now = self.now_ms;
+        let timed = self.config.slow_calls().is_some() || self.config.abandoned_ms.is_some();
         let permit =
-            |model: &Model, kind| ModelPermit { generation: model.generation, kind, started_ms: now };
+            |model: &Model, kind| ModelPermit { generation: model.generation, kind, started_ms: now, timed };
         match self.phase {
             Phase::Closed { failures, ramping: false } => {
                 Ok(permit(self, PermitKind::Closed { clean: failures == 0 }))
@@ -744,15 +752,10 @@ impl Model {
         let Some(slow) = self.config.slow_calls() else {
             return (verdict, false);
         };
-        if permit.kind == PermitKind::ForcedClosed || verdict == Verdict::Ignore {
+        if permit.kind == PermitKind::ForcedClosed || verdict == Verdict::Ignore || !permit.timed {
             return (verdict, false);
         }
-        // The breaker measures a call modulo 2^46 ms and reads a difference of 2^45 ms or more
-        // as a clock that went back (duration 0).
-        const MODULUS: u64 = 1 << 46;
-        let d = self.now_ms.wrapping_sub(permit.started_ms) % MODULUS;
-        let took = if d >= MODULUS / 2 { 0 } else { d };
-        let is_slow = took >= slow.threshold_ms;
+        let is_slow = self.took(permit) >= slow.threshold_ms;
         self.coverage.slow_calls += u64::from(is_slow);
         if is_slow && verdict == Verdict::Success && slow.as_failure {
             self.coverage.promoted += 1;
@@ -760,6 +763,32 @@ impl Model {
         } else {
             (verdict, is_slow)
         }
+    }
+
+    /// How long `permit` has been out: the breaker measures a call modulo 2^45 ms and reads a
+    /// difference of 2^44 ms or more as a clock that went back (duration 0).
+    fn took(&self, permit: &ModelPermit) -> u64 {
+        const MODULUS: u64 = 1 << 45;
+        let d = self.now_ms.wrapping_sub(permit.started_ms) % MODULUS;
+        if d >= MODULUS / 2 {
+            0
+        } else {
+            d
+        }
+    }
+
+    /// A permit dropped without a verdict: neither, unless the abandoned-call rule is set now,
+    /// the permit was timed, and it has been out at least the rule's limit: then a failure.
+    /// Returns what the observer hears, as [`record`](Model::record).
+    pub fn drop_permit(&mut self, permit: &ModelPermit) -> Verdict {
+        let verdict = match self.config.abandoned_ms {
+            Some(after) if permit.timed && self.took(permit) >= after => {
+                self.coverage.abandoned += 1;
+                Verdict::Failure
+            }
+            _ => Verdict::Ignore,
+        };
+        self.record(permit, verdict)
     }
 
     /// `true` if `permit` belongs to the current cycle, as far as the breaker can tell
