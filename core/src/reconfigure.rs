@@ -253,8 +253,11 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             }
             match self.config.replace(seen, &next) {
                 Ok(()) => {
+                    // Only a change of the rule touches the flag (and costs its re-check).
                     #[cfg(feature = "policies")]
-                    self.sync_timed();
+                    if next.abandoned_ms() != current.abandoned_ms() {
+                        self.sync_timed();
+                    }
                     return Ok(current);
                 }
                 Err(Contention::Busy) => return Err(ReconfigureError::Busy),

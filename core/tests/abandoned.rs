@@ -92,6 +92,13 @@ fn a_permit_admitted_before_the_rule_was_set_is_not_timed() {
     clock.advance(ms(5_000));
     drop(after);
     assert_eq!(b.state(), State::Open);
+    // And switched off again: late drops are neither once more.
+    b.reset();
+    b.reconfigure(Config::new().failure_threshold(1)).unwrap();
+    let p = b.try_acquire().unwrap();
+    clock.advance(ms(5_000));
+    drop(p);
+    assert_eq!((b.state(), b.failure_count()), (State::Closed, 0));
 }
 
 struct Noop;

@@ -17,7 +17,7 @@ use core::borrow::Borrow;
 use core::fmt::Display;
 use core::hash::Hash;
 use core::time::Duration;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use breaker_core::{Clock, Config, ConfigError, Consecutive, Policy, ReconfigureError, State, ValidConfig};
 
@@ -51,12 +51,16 @@ const BUSY_RETRIES: usize = 64;
 /// 3. A new key in a full family ([`max_keys`](KeyedBuilder::max_keys), default 1 024) takes the
 ///    place of an evictable breaker; when there is none, the new key is refused with
 ///    [`RegistryError::FamilyFull`] and nothing is forgotten. The caller decides what a refused
-///    key gets; breaker-tokio's per-endpoint layer serves it unguarded.
+///    key gets: [`breaker_or_overflow`](Keyed::breaker_or_overflow) gives it the family's one
+///    shared **overflow breaker** (key `(overflow)`), so every refused key is still protected,
+///    together: if they fail, the overflow breaker opens and rejects them, and it never takes a
+///    kept breaker's place. breaker-tokio's per-endpoint layer uses it.
 /// 4. Each new key also sheds at most one idle breaker, so a family shrinks as its keys go quiet
 ///    without a sweep; [`evict_idle`](Keyed::evict_idle) sheds them all at once.
 ///
 /// So a flood of new keys cannot evict an OPEN breaker, nor a breaker that had traffic within the
-/// idle timeout: at worst the flood's own keys are refused once the family is full. An evicted
+/// idle timeout: at worst the flood's own keys are refused once the family is full, or share the
+/// overflow breaker. An evicted
 /// key that comes back starts CLOSED. Every breaker that leaves the family (evicted or
 /// [removed](Keyed::remove)) is reported to [`on_evict`](KeyedBuilder::on_evict), after the lock
 /// is released; its memory is freed with its last handle, and its metrics series go with the
@@ -95,7 +99,13 @@ pub struct Keyed<K, C: Clock = CoarseClock, P: Policy = Consecutive> {
     idle_timeout: Duration,
     on_evict: Option<EvictHook>,
     store: Store<K, Arc<Breaker<C, P>>>,
+    /// The breaker refused keys share ([`breaker_or_overflow`](Keyed::breaker_or_overflow)),
+    /// made on the first refusal.
+    overflow: OnceLock<Arc<Breaker<C, P>>>,
 }
+
+/// The key of a family's overflow breaker: not a key a caller can hold (parentheses).
+pub const OVERFLOW_KEY: &str = "(overflow)";
 
 /// Whether an idle breaker must be kept (see [`Keyed`'s eviction rule](Keyed#eviction)).
 fn protects<C: Clock, P: Policy>(breaker: &Arc<Breaker<C, P>>) -> bool {
@@ -166,7 +176,21 @@ where
             idle_timeout,
             on_evict,
             store: Store::new(max_keys, Some(Eviction { idle_ms, protects: protects::<C, P> })),
+            overflow: OnceLock::new(),
         }
+    }
+
+    /// A breaker of this family for `key`, with the config of new keys.
+    fn make(&self, key: Box<str>) -> Result<Breaker<C, P>, ConfigError> {
+        let config = *self.config.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(Breaker::from_parts(
+            self.name,
+            Some(key),
+            config,
+            self.clock.clone(),
+            Arc::clone(&self.listeners),
+            (self.policy)()?,
+        ))
     }
 
     fn now(&self) -> u64 {
@@ -215,15 +239,7 @@ where
             self.now(),
             |key| {
                 let key = key.to_owned();
-                let config = *self.config.lock().unwrap_or_else(PoisonError::into_inner);
-                let breaker = Breaker::from_parts(
-                    self.name,
-                    Some(key.to_string().into_boxed_str()),
-                    config,
-                    self.clock.clone(),
-                    Arc::clone(&self.listeners),
-                    (self.policy)()?,
-                );
+                let breaker = self.make(key.to_string().into_boxed_str())?;
                 Ok((key, Arc::new(breaker)))
             },
             &mut evicted,
@@ -336,10 +352,54 @@ where
     /// assert_eq!(h.breakers[0].failure_count, 1);
     /// ```
     pub fn health(&self) -> FamilyHealth {
-        FamilyHealth {
-            name: self.name.into(),
-            breakers: self.entries().into_iter().map(|(_, b)| b.health()).collect(),
+        let mut breakers: Vec<_> = self.entries().into_iter().map(|(_, b)| b.health()).collect();
+        breakers.extend(self.overflow.get().map(|b| b.health()));
+        FamilyHealth { name: self.name.into(), breakers }
+    }
+
+    /// The breaker for `key` as [`breaker`](Keyed::breaker) gives it, or, when the family is
+    /// full and `key` is refused ([the rule](Keyed#eviction)), the family's **overflow
+    /// breaker**, shared by every refused key (key [`OVERFLOW_KEY`], made on the first refusal
+    /// with the config of new keys, listed last in [`health`](Keyed::health), reconfigured with
+    /// the family). A flood of new keys then shares one breaker: it cannot evict a kept breaker,
+    /// cannot go unprotected, and cannot grow memory or metrics series.
+    ///
+    /// # Errors
+    ///
+    /// [`Config`](RegistryError::Config) if the policy recipe fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_std::{Config, Keyed, State};
+    ///
+    /// let api = Keyed::<String>::builder("api").config(Config::new().failure_threshold(1)).max_keys(1).build().unwrap();
+    /// let _ = api.breaker("/users").unwrap().call(|| Err::<(), _>("503")); // OPEN: kept
+    /// let flood = api.breaker_or_overflow("/random-1").unwrap();
+    /// assert_eq!(flood.key(), Some(breaker_std::keyed::OVERFLOW_KEY));
+    /// let _ = flood.call(|| Err::<(), _>("503"));
+    /// assert_eq!(api.breaker_or_overflow("/random-2").unwrap().state(), State::Open); // shared
+    /// assert_eq!(api.breaker("/users").unwrap().state(), State::Open); // never forgotten
+    /// ```
+    pub fn breaker_or_overflow<Q>(&self, key: &Q) -> Result<Arc<Breaker<C, P>>, RegistryError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        match self.breaker(key) {
+            Err(RegistryError::FamilyFull { .. }) => self.overflow(),
+            found => found,
         }
+    }
+
+    /// The overflow breaker, made on first use. Two threads that both make one keep the first
+    /// set (the other is dropped unused).
+    fn overflow(&self) -> Result<Arc<Breaker<C, P>>, RegistryError> {
+        if let Some(b) = self.overflow.get() {
+            return Ok(Arc::clone(b));
+        }
+        let made = Arc::new(self.make(OVERFLOW_KEY.into())?);
+        Ok(Arc::clone(self.overflow.get_or_init(|| made)))
     }
 
     /// The configuration of keys created from now on (live keys have it too unless they were
@@ -384,7 +444,7 @@ where
         // the store's mutex, so it either has the new one or is in the list.
         *self.config.lock().unwrap_or_else(PoisonError::into_inner) = valid;
         let mut result = Ok(());
-        for breaker in self.store.values() {
+        for breaker in self.store.values().into_iter().chain(self.overflow.get().cloned()) {
             let mut tries = 0;
             loop {
                 match breaker.reconfigure(config) {
@@ -417,7 +477,7 @@ where
     /// ```
     #[cfg(feature = "metrics")]
     pub fn refresh_metrics(&self) {
-        for b in self.store.values() {
+        for b in self.store.values().into_iter().chain(self.overflow.get().cloned()) {
             b.refresh_metrics();
         }
     }

@@ -114,6 +114,28 @@ fn an_open_breaker_is_not_evicted_by_a_flood_of_new_keys() {
     }
     assert_eq!(keys(&full), ["/x", "/y", "/z"]);
     assert!(full.entries().iter().all(|(_, b)| b.state() == State::Open));
+
+    // `breaker_or_overflow`: the refused keys share one breaker instead of going unprotected.
+    let shared = full.breaker_or_overflow("/new/0").unwrap();
+    assert_eq!((shared.name(), shared.key()), ("api", Some(breaker_std::keyed::OVERFLOW_KEY)));
+    assert!(Arc::ptr_eq(&shared, &full.breaker_or_overflow("/new/1").unwrap()));
+    assert!(
+        Arc::ptr_eq(&full.breaker_or_overflow("/x").unwrap(), &full.get("/x").unwrap()),
+        "a held key is its own"
+    );
+    for i in 0..2 {
+        let _ = full.breaker_or_overflow(&format!("/flood/{i}")).unwrap().call(|| Err::<(), _>("503"));
+    }
+    assert_eq!(shared.state(), State::Open, "the flood's failures open the overflow breaker");
+    assert!(full.breaker_or_overflow("/flood/9").unwrap().call(|| Ok::<_, ()>(())).unwrap_err().is_open());
+    assert_eq!(keys(&full), ["/x", "/y", "/z"], "nothing forgotten");
+    assert_eq!(
+        full.health().breakers.last().map(|h| h.key.clone()),
+        Some(Some(breaker_std::keyed::OVERFLOW_KEY.into()))
+    );
+    // Reconfigured with the family.
+    full.reconfigure(Config::new().failure_threshold(7)).unwrap();
+    assert_eq!(shared.config().failure_threshold(), 7);
 }
 
 #[test]

@@ -173,7 +173,7 @@ async fn a_closure_picks_named_breakers_from_the_registry() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_key_the_family_cannot_hold_goes_through_unguarded() {
+async fn a_key_the_family_cannot_hold_shares_the_overflow_breaker() {
     let registry = breaker_tokio::registry()
         .default_config(Config::new().failure_threshold(1))
         .bounds("tiny", 1, Duration::from_secs(600))
@@ -185,10 +185,14 @@ async fn a_key_the_family_cannot_hold_goes_through_unguarded() {
     let send = |path: &str| svc.clone().oneshot(Request::get(path).body(()).unwrap());
     assert_eq!(send("/a").await.unwrap().status(), 502);
     assert_eq!(family.get("/a").unwrap().state(), State::Open);
-    // "/a" is open (it protects): the family keeps it, and has no room for "/b".
-    for _ in 0..3 {
-        assert_eq!(send("/b").await.unwrap().status(), 502, "unguarded, not rejected");
+    // "/a" is open (it protects): the family keeps it, and has no room for "/b", "/c", ...:
+    // they share the overflow breaker, which opens on their failure and then rejects them all.
+    assert_eq!(send("/b").await.unwrap().status(), 502, "through the overflow breaker");
+    for path in ["/b", "/c", "/random/7"] {
+        let e = send(path).await.unwrap_err();
+        assert_eq!(open(&e).and_then(|o| o.key()), Some(breaker_std::keyed::OVERFLOW_KEY), "{path}");
     }
     assert_eq!(family.len(), 1);
+    assert_eq!(family.health().breakers.len(), 2, "the overflow breaker is visible in health");
     assert!(send("/a").await.unwrap_err().is::<Open>());
 }

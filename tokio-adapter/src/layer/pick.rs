@@ -96,8 +96,10 @@ mod by_key {
     ///
     /// The family bounds the number of breakers ([`Keyed`]'s limit and eviction), so keys
     /// taken from requests cannot grow memory without bound. A request whose key the family
-    /// cannot hold (every breaker in it must be kept, say all open) goes through unguarded: the
-    /// bound is on memory, not a reason to fail requests.
+    /// cannot hold (every breaker in it must be kept, say all open) goes through the family's
+    /// shared overflow breaker ([`Keyed::breaker_or_overflow`]): a flood of attacker-chosen keys
+    /// neither evicts an open breaker nor goes unprotected, and if the flood's calls fail, the
+    /// overflow breaker opens and rejects them.
     ///
     /// Cost per request: the family's lookup (no allocation for a known key) and an `Arc` clone,
     /// on top of the layer's own.
@@ -231,7 +233,7 @@ mod by_key {
 
         #[inline]
         fn pick(&self, request: &http::Request<B>) -> Option<Self::Handle> {
-            self.family.breaker(key_of(self.key, request)?).ok()
+            self.family.breaker_or_overflow(key_of(self.key, request)?).ok()
         }
     }
 }
