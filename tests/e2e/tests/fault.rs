@@ -32,7 +32,7 @@ use hyper_util::rt::TokioIo;
 use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
 use rskafka::client::ClientBuilder;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::{sleep, timeout};
@@ -62,6 +62,11 @@ const ADMIN_TOKEN: &str = "e2e-admin-token";
 /// (`DB_TIMEOUT_MS` 1 000), so they always leave before the call would fail on its own.
 const IMPATIENT: Duration = Duration::from_millis(500);
 const IMPATIENT_CLIENTS: usize = 8;
+/// Hostile connections of the shedding phase: half slowloris (headers trickled a byte at a time,
+/// never finished), half idle (connected, silent). The service's `HEADER_READ_TIMEOUT_MS` (its
+/// default, 5 s) must close every one of them.
+const HOSTILE: usize = 400;
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 const TOPIC: &str = "events";
 
 // ---------------------------------------------------------------------------------------------
@@ -578,6 +583,34 @@ async fn impatient_client(
     out
 }
 
+/// One hostile connection: slowloris (`trickle`: an unfinished request, one more header byte
+/// every 300 ms) or idle (nothing sent). Returns how long the service kept it open (until it
+/// closed it or answered 408 and closed), or `None` if it was still open after 20 s.
+async fn hostile_connection(port: u16, trickle: bool) -> Option<Duration> {
+    let start = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    if trickle && s.write_all(b"GET /items/1 HTTP/1.1\r\nHost: e2e\r\nX-Slow: ").await.is_err() {
+        return Some(start.elapsed());
+    }
+    let deadline = sleep(Duration::from_secs(20));
+    tokio::pin!(deadline);
+    let mut buf = [0u8; 512];
+    loop {
+        tokio::select! {
+            r = s.read(&mut buf) => match r {
+                Ok(0) | Err(_) => return Some(start.elapsed()),
+                Ok(_) => {} // a 408 before the close
+            },
+            _ = sleep(Duration::from_millis(300)), if trickle => {
+                if s.write_all(b"a").await.is_err() {
+                    return Some(start.elapsed());
+                }
+            }
+            _ = &mut deadline => return None,
+        }
+    }
+}
+
 /// Pauses the publishers and waits until none is in flight.
 async fn pause_publishers(load: &Load) {
     load.publishers_paused.store(true, Ordering::SeqCst);
@@ -843,6 +876,37 @@ async fn run(p: Prereqs) {
             .await;
     sleep(Duration::from_secs(1)).await;
 
+    // ---- Hostile clients: slowloris and idle connections while the load goes on. The
+    // service sheds every one within its header-read timeout; normal requests are unaffected
+    // (their p99 in this window is checked with the others, at the end).
+    let hostile_start = Instant::now();
+    let hostile: Vec<_> = (0..HOSTILE).map(|i| tokio::spawn(hostile_connection(port, i % 2 == 0))).collect();
+    let mut held = Vec::new();
+    for h in hostile {
+        held.push(h.await.expect("hostile connection"));
+    }
+    let hostile_end = Instant::now();
+    {
+        let still_open = held.iter().filter(|h| h.is_none()).count();
+        let mut kept: Vec<Duration> = held.iter().flatten().copied().collect();
+        kept.sort();
+        println!(
+            "hostile: {HOSTILE} connections ({} slowloris, {} idle): {still_open} still open after 20 s; held p50 {}, max {} (header-read timeout {:?})",
+            HOSTILE.div_ceil(2),
+            HOSTILE / 2,
+            ms(percentile(&kept, 50.0)),
+            ms(kept.last().copied().unwrap_or_default()),
+            HEADER_READ_TIMEOUT
+        );
+        assert_eq!(still_open, 0, "hostile connections not shed");
+        let max = kept.last().copied().unwrap_or_default();
+        assert!(
+            max <= HEADER_READ_TIMEOUT + Duration::from_secs(2),
+            "a hostile connection was held {}",
+            ms(max)
+        );
+    }
+
     // ---- Stop the load; let the last events through.
     load.stop.store(true, Ordering::SeqCst);
     for c in clients {
@@ -889,6 +953,8 @@ async fn run(p: Prereqs) {
                 k_up,
                 k_closed,
                 k_drained,
+                hostile_start,
+                hostile_end,
             },
             admin: [no_token, wrong_token, right_token, reset, unknown, without_config],
             admin_states: [state_after_refusals, forced, after_reset],
@@ -914,6 +980,8 @@ struct Times {
     k_up: Instant,
     k_closed: Instant,
     k_drained: Instant,
+    hostile_start: Instant,
+    hostile_end: Instant,
 }
 
 struct Checks {
@@ -969,6 +1037,10 @@ async fn svc_stop_and_check(svc: Service, c: Checks) {
         .map(|s| s.start + s.latency)
         .min()
         .expect("no normal read after the database returned");
+
+    // While hostile connections are held.
+    let (h_lat, h_unanswered) = window(&samples, Kind::Read, t.hostile_start, t.hostile_end);
+    let h_p99 = percentile(&h_lat, 99.0);
 
     // While the kafka breaker is open.
     let (k_lat, k_unanswered) = window(&samples, Kind::Publish, t.k_open, t.k_restart);
@@ -1089,7 +1161,22 @@ async fn svc_stop_and_check(svc: Service, c: Checks) {
         c.admin[0], c.admin[1], c.admin_states[0], c.admin[2], c.admin_states[1], c.admin[3], c.admin_states[2], c.admin[4], c.admin[5]);
     println!();
 
+    println!(
+        "-- hostile connections held: {} normal reads, unanswered {}, p50 {} p99 {} (bound 10 ms)",
+        h_lat.len() + h_unanswered,
+        h_unanswered,
+        ms(percentile(&h_lat, 50.0)),
+        ms(h_p99)
+    );
+
     // ---- Assertions.
+    assert!(h_lat.len() > 100, "too few normal reads while hostile connections were held");
+    assert_eq!(h_unanswered, 0, "normal reads went unanswered while hostile connections were held");
+    assert!(
+        h_p99 <= Duration::from_millis(10),
+        "p99 of normal reads under hostile connections: {}",
+        ms(h_p99)
+    );
     assert!(hung.is_empty(), "{} requests hung past the client timeout: {:?}", hung.len(), hung.first());
     let first_error = failed.first().map(|s| match &s.outcome {
         Outcome::Failed(e) => e.as_str(),
