@@ -67,6 +67,8 @@ const IMPATIENT_CLIENTS: usize = 8;
 /// default, 5 s) must close every one of them.
 const HOSTILE: usize = 400;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Events queued in the outbox of a service that is then killed with SIGKILL.
+const CRASH_EVENTS: usize = 50;
 const TOPIC: &str = "events";
 
 // ---------------------------------------------------------------------------------------------
@@ -336,6 +338,11 @@ impl Service {
             sleep(Duration::from_millis(50)).await;
         }
         svc
+    }
+
+    /// SIGKILL: no shutdown, no flush; what the service had not persisted is lost.
+    async fn kill9(mut self) {
+        let _ = self.child.kill().await;
     }
 
     /// SIGTERM (graceful: the outbox is flushed), then waits.
@@ -961,6 +968,64 @@ async fn run(p: Prereqs) {
         },
     )
     .await;
+
+    // ---- kill -9 with events in the outbox. A second service whose broker address has nothing
+    // listening queues every event in its outbox file; it is killed with SIGKILL (no shutdown,
+    // no flush), started again on the same file with the real broker, and every event it
+    // acknowledged as queued must reach the broker exactly once.
+    let crash_outbox = work.join("crash-outbox.sqlite3").display().to_string();
+    let with = |brokers: String| -> Vec<(&str, String)> {
+        env.iter()
+            .map(|(k, v)| match *k {
+                "KAFKA_BROKERS" => (*k, brokers.clone()),
+                "OUTBOX_PATH" => (*k, crash_outbox.clone()),
+                _ => (*k, v.clone()),
+            })
+            .collect()
+    };
+    let first = Service::start(
+        &p.service,
+        &with(format!("127.0.0.1:{}", free_port())),
+        work.join("service-crash-1.log"),
+    )
+    .await;
+    let mut queued = Vec::new();
+    {
+        let mut conn = Conn::open(first.port).await.expect("connect to the first service");
+        for i in 0..CRASH_EVENTS {
+            let id = format!("crash-{i}");
+            let r = conn
+                .send("POST", "/events", Some(json!({"id": id, "type": "e2e"})), None)
+                .await
+                .expect("publish to the first service");
+            assert_eq!(r.body["delivery"].as_str(), Some("queued"), "{id}: {} {}", r.status, r.body);
+            queued.push(id);
+        }
+    }
+    let killed = Instant::now();
+    first.kill9().await;
+    let second = Service::start(&p.service, &with(broker.addr()), work.join("service-crash-2.log")).await;
+    let drained = wait_until(
+        second.port,
+        "kafka",
+        Duration::from_secs(20),
+        "the restarted service drains the outbox",
+        |_, q| q == 0,
+    )
+    .await;
+    let stored = consume_all(&broker.addr()).await;
+    second.stop().await;
+    let lost: Vec<_> = queued.iter().filter(|id| !stored.contains_key(*id)).collect();
+    let twice: Vec<_> = queued.iter().filter(|id| stored.get(*id).is_some_and(|&n| n > 1)).collect();
+    println!(
+        "kill -9: {} events queued by a service with no broker, SIGKILLed; restarted on the same outbox, drained {} after the kill; lost {}, stored twice {}",
+        queued.len(),
+        ms(drained - killed),
+        lost.len(),
+        twice.len()
+    );
+    assert!(lost.is_empty(), "events acknowledged as queued were lost across kill -9: {lost:?}");
+    assert!(twice.is_empty(), "events stored twice: {twice:?}");
 
     broker.kill().await;
     pg.kill().await;
