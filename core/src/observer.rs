@@ -57,6 +57,56 @@ pub enum Trigger {
     Restore,
 }
 
+impl Trigger {
+    /// The trigger's name in snake case, as logs and metrics label it (`failure_threshold`,
+    /// `probe_timeout`, `restore`, ...): the one spelling every adapter uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Trigger;
+    ///
+    /// assert_eq!(Trigger::ProbeTimeout.as_str(), "probe_timeout");
+    /// assert_eq!(Trigger::ForceClosed.as_str(), "force_closed");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Trigger::FailureThreshold => "failure_threshold",
+            Trigger::FailureRate => "failure_rate",
+            Trigger::SlowCallRate => "slow_call_rate",
+            Trigger::RecoveryTimeout => "recovery_timeout",
+            Trigger::ProbeSucceeded => "probe_succeeded",
+            Trigger::ProbeFailed => "probe_failed",
+            Trigger::ProbeTimeout => "probe_timeout",
+            Trigger::ForceOpen => "force_open",
+            Trigger::ForceClosed => "force_closed",
+            Trigger::Reset => "reset",
+            Trigger::Restore => "restore",
+        }
+    }
+
+    /// What a log line says for a transition into OPEN by this trigger: the seed's "opening
+    /// circuit", or what reopened it (a failed or timed-out probe, a rate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::Trigger;
+    ///
+    /// assert_eq!(Trigger::FailureThreshold.opening_message(), "opening circuit");
+    /// assert_eq!(Trigger::ProbeFailed.opening_message(), "probe failed, reopening circuit");
+    /// ```
+    pub const fn opening_message(self) -> &'static str {
+        match self {
+            Trigger::ProbeFailed => "probe failed, reopening circuit",
+            Trigger::ProbeTimeout => "probe timed out, reopening circuit",
+            Trigger::FailureRate => "opening circuit: failure rate reached its threshold",
+            Trigger::SlowCallRate => "opening circuit: slow-call rate reached its threshold",
+            _ => "opening circuit",
+        }
+    }
+}
+
 /// One state transition, with the fields breaker-std logs.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -106,8 +106,8 @@ impl PyObserver {
             }
             (State::Open, trigger) => {
                 counts(&extra)?;
-                extra.set_item("trigger", trigger_name(trigger))?;
-                (ERROR, format!("Circuit breaker '{name}' {}", opening(trigger)))
+                extra.set_item("trigger", trigger.as_str())?;
+                (ERROR, format!("Circuit breaker '{name}' {}", trigger.opening_message()))
             }
             (State::HalfOpen, _) => {
                 extra.set_item("elapsed_seconds", t.open_for.map_or(0.0, |d| d.as_secs_f64()))?;
@@ -184,35 +184,6 @@ impl Observer for PyObserver {
     }
 }
 
-/// What a transition into OPEN other than the threshold's says happened.
-fn opening(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::ProbeFailed => "probe failed, reopening circuit",
-        Trigger::ProbeTimeout => "probe timed out, reopening circuit",
-        Trigger::FailureRate => "opening circuit: failure rate reached its threshold",
-        Trigger::SlowCallRate => "opening circuit: slow-call rate reached its threshold",
-        _ => "opening circuit",
-    }
-}
-
-/// The `trigger` field, in snake case (breaker-std's names).
-pub(crate) fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::FailureThreshold => "failure_threshold",
-        Trigger::FailureRate => "failure_rate",
-        Trigger::SlowCallRate => "slow_call_rate",
-        Trigger::RecoveryTimeout => "recovery_timeout",
-        Trigger::ProbeSucceeded => "probe_succeeded",
-        Trigger::ProbeFailed => "probe_failed",
-        Trigger::ProbeTimeout => "probe_timeout",
-        Trigger::ForceOpen => "force_open",
-        Trigger::ForceClosed => "force_closed",
-        Trigger::Reset => "reset",
-        Trigger::Restore => "restore",
-        _ => "other",
-    }
-}
-
 /// One state transition, as a listener receives it: `listener(transition)`.
 #[pyclass(frozen, get_all, module = "lockfree_breaker", name = "Transition")]
 pub(crate) struct TransitionEvent {
@@ -246,7 +217,7 @@ impl TransitionEvent {
             name: t.name.to_owned(),
             old_state: ty.state(py, t.from),
             new_state: ty.state(py, t.to),
-            trigger: trigger_name(t.trigger),
+            trigger: t.trigger.as_str(),
             failure_count: t.failure_count,
             threshold: t.threshold,
             elapsed_seconds: t.open_for.map(|d| d.as_secs_f64()),

@@ -33,10 +33,10 @@ pub(crate) fn transition(t: &Transition, key: Option<&str>) {
             state = "open",
             failure_count = t.failure_count,
             threshold = t.threshold,
-            trigger = trigger_name(trigger),
+            trigger = trigger.as_str(),
             "Circuit breaker '{}' {}",
             name,
-            opening(trigger)
+            trigger.opening_message()
         ),
         (State::Open, _) => tracing::error!(
             target: LOG_TARGET,
@@ -105,33 +105,5 @@ pub(crate) fn transition(t: &Transition, key: Option<&str>) {
             name,
             to.as_str()
         ),
-    }
-}
-
-/// What the log says happened on a transition into OPEN other than the threshold's.
-fn opening(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::ProbeFailed => "probe failed, reopening circuit",
-        Trigger::ProbeTimeout => "probe timed out, reopening circuit",
-        Trigger::FailureRate => "opening circuit: failure rate reached its threshold",
-        Trigger::SlowCallRate => "opening circuit: slow-call rate reached its threshold",
-        _ => "opening circuit",
-    }
-}
-
-/// The `trigger` field: the trigger's name in the logs' and metrics' snake case.
-fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::FailureThreshold => "failure_threshold",
-        Trigger::FailureRate => "failure_rate",
-        Trigger::SlowCallRate => "slow_call_rate",
-        Trigger::RecoveryTimeout => "recovery_timeout",
-        Trigger::ProbeSucceeded => "probe_succeeded",
-        Trigger::ProbeFailed => "probe_failed",
-        Trigger::ProbeTimeout => "probe_timeout",
-        Trigger::ForceOpen => "force_open",
-        Trigger::ForceClosed => "force_closed",
-        Trigger::Reset => "reset",
-        _ => "other",
     }
 }
