@@ -205,6 +205,7 @@ struct Settings<'a, 'py> {
     jitter_seed: Option<&'a Bound<'py, PyAny>>,
     probe_timeout: Option<&'a Bound<'py, PyAny>>,
     gradual_recovery: Option<&'a Bound<'py, PyAny>>,
+    count_abandoned_after: Option<&'a Bound<'py, PyAny>>,
 }
 
 fn some<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
@@ -246,6 +247,9 @@ fn config(
     }
     if let Some(t) = some(s.probe_timeout) {
         c = c.probe_timeout(args::seconds(t, "probe_timeout", false)?);
+    }
+    if let Some(t) = some(s.count_abandoned_after) {
+        c = c.count_abandoned_after(args::seconds(t, "count_abandoned_after", false)?);
     }
     if let Some(g) = some(s.gradual_recovery) {
         let t = g.cast::<PyTuple>().ok().filter(|t| t.len() == 2).ok_or_else(|| {
@@ -353,7 +357,7 @@ impl CircuitBreaker {
     #[pyo3(signature = (
         failure_threshold = None, recovery_timeout = None, expected_exception = None, name = None, *,
         half_open_probes = None, successes_to_close = None, backoff_max = None, jitter = None,
-        jitter_seed = None, probe_timeout = None, gradual_recovery = None,
+        jitter_seed = None, probe_timeout = None, gradual_recovery = None, count_abandoned_after = None,
         failure_rate = None, window_size = None, window_seconds = None, min_calls = None,
         slow_call_duration = None, slow_call_rate = None, slow_call_as_failure = None,
         call_timeout = None, clock = None, listeners = None
@@ -372,6 +376,7 @@ impl CircuitBreaker {
         jitter_seed: Option<&Bound<'_, PyAny>>,
         probe_timeout: Option<&Bound<'_, PyAny>>,
         gradual_recovery: Option<&Bound<'_, PyAny>>,
+        count_abandoned_after: Option<&Bound<'_, PyAny>>,
         failure_rate: Option<&Bound<'_, PyAny>>,
         window_size: Option<&Bound<'_, PyAny>>,
         window_seconds: Option<&Bound<'_, PyAny>>,
@@ -406,6 +411,7 @@ impl CircuitBreaker {
             jitter_seed,
             probe_timeout,
             gradual_recovery,
+            count_abandoned_after,
         };
         let valid = config(some(failure_threshold).unwrap_or(&five), recovery_timeout, &settings)?;
         let expected = Expected::from_arg(py, expected_exception)?;

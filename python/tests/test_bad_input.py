@@ -35,6 +35,8 @@ from lockfree_breaker import CircuitBreaker, ManualClock
         ({"backoff_max": 10, "recovery_timeout": 60}, ValueError, "backoff_max"),
         ({"jitter": -1}, ValueError, "jitter"),
         ({"probe_timeout": math.nan}, ValueError, "probe_timeout"),
+        ({"count_abandoned_after": 0}, ValueError, "abandoned"),
+        ({"count_abandoned_after": -1}, ValueError, "count_abandoned_after"),
         ({"gradual_recovery": 30}, TypeError, "gradual_recovery"),
         ({"gradual_recovery": (30, 101)}, ValueError, "gradual_recovery"),
         ({"failure_rate": 0}, ValueError, "failure_rate"),

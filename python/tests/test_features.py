@@ -245,6 +245,20 @@ def test_probe_timeout_reopens_a_stuck_half_open():
     assert b.state == CircuitState.OPEN
 
 
+def test_a_permit_abandoned_past_the_limit_counts_as_a_failure():
+    clock = ManualClock()
+    b = CircuitBreaker(failure_threshold=2, recovery_timeout=1, count_abandoned_after=2, clock=clock)
+    quick = b.acquire()
+    clock.advance(0.5)
+    del quick  # given up after 0.5 s: neither
+    assert b.failure_count == 0
+    for _ in range(2):
+        hung = b.acquire()
+        clock.advance(3)
+        del hung  # given up after 3 s on a hung dependency: a failure
+    assert b.state == CircuitState.OPEN
+
+
 def test_gradual_recovery_ramps_up():
     clock = ManualClock()
     b = CircuitBreaker(failure_threshold=1, recovery_timeout=1, gradual_recovery=(10, 10), clock=clock)
