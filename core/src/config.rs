@@ -136,7 +136,8 @@ impl Config {
     /// cap plus jitter) becomes `(2^20 − 2)·t + 1` ms: 35 minutes at 2 ms, 70 at 4, 2.3 hours at
     /// 8, 4.7 at 16. The trade: the stamps do not know where in its tick each reading fell, so
     /// the probe comes up to `2t − 2` ms after the open period has passed (never before it:
-    /// 6 ms at 4 ms), and the retry-after a rejection reports may be as much too long. Nothing else changes: one word, one CAS, lock-free wherever it was.
+    /// 6 ms at 4 ms). The retry-after a rejection reports stays exact: the wait until the probe
+    /// is admitted. Nothing else changes: one word, one CAS, lock-free wherever it was.
     ///
     /// The 64-bit layout's stamp spans 34 years at 1 ms, so it accepts and reports the value
     /// but always measures at 1 ms: one config serves a host build and a firmware build.
@@ -259,7 +260,9 @@ impl Config {
     /// samples. Only permits are ever abandoned ([`Breaker::try_acquire`], `call_async`, the
     /// adapters' futures and layers): [`Breaker::call`] runs its closure to the end. The
     /// admission time is read from the clock for every permit while the rule is set (one
-    /// reading per call; none without it).
+    /// reading per call; none without it). Whole milliseconds, 1 ms up to
+    /// [`MAX_PHASE_TIMER_MS`](crate::limits::MAX_PHASE_TIMER_MS) (9.3 hours on the 32-bit
+    /// layout): anything else is a [`ConfigError`](crate::ConfigError) naming `abandoned_after`.
     ///
     /// [`Breaker::try_acquire`]: crate::Breaker::try_acquire
     /// [`Breaker::call`]: crate::Breaker::call

@@ -116,7 +116,8 @@ pub(crate) const TIME_MODULUS: Ms = 1 << TIME_BITS;
 /// resolution. A coarser resolution extends it on the 32-bit layout: see
 /// [`Config::open_time_resolution`](crate::Config::open_time_resolution).
 pub const MAX_OPEN_MS: u64 = (TIME_MODULUS - 1) as u64;
-/// Largest accepted recovery timeout on this layout, in milliseconds (same as [`MAX_OPEN_MS`]).
+/// Largest accepted recovery timeout on this layout at the default 1 ms open-time resolution, in
+/// milliseconds (same as [`MAX_OPEN_MS`]; a coarser resolution extends it on the 32-bit layout).
 pub const MAX_RECOVERY_TIMEOUT_MS: u64 = MAX_OPEN_MS;
 /// The coarsest open-time resolution a config may ask for
 /// ([`Config::open_time_resolution`](crate::Config::open_time_resolution)), in ms.
@@ -400,9 +401,15 @@ pub(crate) const fn stamp(now_ms: Ms, shift: u32) -> Ms {
 /// modulo [`TIME_MODULUS`].
 #[inline]
 pub(crate) const fn elapsed_since(opened_at: Ms, now_ms: Ms, shift: u32) -> Ms {
-    let ticks = stamp(now_ms, shift).wrapping_sub(opened_at) & (TIME_MODULUS - 1);
+    let ticks = ticks_since(opened_at, now_ms, shift);
     // `ticks < 2^T`, so `ticks << shift` fits `Ms` (checked below): no overflow. 0 ticks is 0.
     (ticks << shift).saturating_sub((1 << shift) - 1)
+}
+
+/// Ticks of `2^shift` ms from the stamp `opened_at` to `now_ms`, modulo [`TIME_MODULUS`].
+#[inline(always)]
+pub(crate) const fn ticks_since(opened_at: Ms, now_ms: Ms, shift: u32) -> Ms {
+    stamp(now_ms, shift).wrapping_sub(opened_at) & (TIME_MODULUS - 1)
 }
 
 /// Encodes a phase stamp: `now_ms` (mod 2^STAMP_BITS) tagged with `gen`.

@@ -152,7 +152,7 @@ pub use window::{RateConfig, RateRule, Window};
 /// | [`JUMP_EPOCHS`](limits::JUMP_EPOCHS) (a call this many window epochs behind the newest is taken for a clock jump: the window restarts) | 65 536 | 65 536 |
 ///
 /// Timestamps have 1 ms resolution, unless a config on the 32-bit layout asks for a coarser
-/// open-time resolution to keep a longer open cycle (the probe then comes up to one tick late,
+/// open-time resolution to keep a longer open cycle (the probe then comes up to 2t − 2 ms late, never early;
 /// never early). What the widths mean for a running breaker:
 ///
 /// - **Wrap-around.** The open timestamp is kept modulo 2^T ms and elapsed time is computed

@@ -109,8 +109,8 @@ impl Ticket {
         self.bits & ((1 << KIND_BITS) - 1) == 1
     }
 
-    /// How long the call took at clock reading `now_ms`: the difference modulo 2^46 ms, and 0
-    /// if that is 2^45 ms or more (the clock went back).
+    /// How long the call took at clock reading `now_ms`: the difference modulo 2^45 ms, and 0
+    /// if that is 2^44 ms or more (the clock went back).
     #[inline]
     pub(crate) const fn elapsed_ms(&self, now_ms: u64) -> u64 {
         let d = now_ms.wrapping_sub(self.bits >> (STARTED_SHIFT + 1)) & (STARTED_MODULUS - 1);

@@ -184,7 +184,9 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// # Errors
     ///
     /// [`ReconfigureError::Invalid`] if `config` does not validate, [`ReconfigureError::Busy`]
-    /// if another change was being written at that moment. The old config stays in force.
+    /// if another change was being written at that moment,
+    /// [`ReconfigureError::OpenTimeResolution`] if it asks for another open-time resolution than
+    /// the breaker was built with. The old config stays in force.
     ///
     /// # Examples
     ///

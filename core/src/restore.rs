@@ -286,8 +286,8 @@ impl SavedState {
     /// # Errors
     ///
     /// [`RestoreError::BackoffLevel`] if `backoff_level` does not fit the saved form (above
-    /// 255), [`RestoreError::RetryAfter`] if `retry_after` is 2^64 ms or more. A fraction of a
-    /// millisecond is rounded up.
+    /// 255), [`RestoreError::Invalid`] (field `retry_after`) if `retry_after` is 2^64 ms or more,
+    /// which the saved form cannot hold. A fraction of a millisecond is rounded up.
     ///
     /// # Examples
     ///
@@ -306,8 +306,7 @@ impl SavedState {
             .map_err(|_| RestoreError::BackoffLevel { level: backoff_level, max: u32::from(u8::MAX) })?;
         // Rounded up to the next ms: never a probe earlier than asked.
         let ms = retry_after.as_nanos().div_ceil(1_000_000);
-        let retry_after_ms = u64::try_from(ms)
-            .map_err(|_| RestoreError::RetryAfter { ms: u64::MAX, max_ms: crate::limits::MAX_OPEN_MS })?;
+        let retry_after_ms = u64::try_from(ms).map_err(|_| RestoreError::Invalid { field: "retry_after" })?;
         Ok(SavedState { state: Saved::Open { backoff_level: level, retry_after_ms }, ..*self })
     }
 
@@ -838,10 +837,7 @@ mod tests {
         b.restore(&open).unwrap();
         assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(ms(20_001)));
         assert_eq!(own.with_open(256, ms(1)), Err(RestoreError::BackoffLevel { level: 256, max: 255 }));
-        assert!(matches!(
-            own.with_open(0, Duration::MAX),
-            Err(RestoreError::RetryAfter { ms: u64::MAX, .. })
-        ));
+        assert_eq!(own.with_open(0, Duration::MAX), Err(RestoreError::Invalid { field: "retry_after" }));
         assert_eq!(
             b.restore(&own.with_open(0, ms(61_000)).unwrap()),
             Err(RestoreError::RetryAfter { ms: 61_000, max_ms: 60_000 })

@@ -78,6 +78,7 @@ fn an_abandoned_probe_reopens_and_a_quickly_dropped_one_gives_its_slot_back() {
     assert_eq!(b.state(), State::Open);
 }
 
+#[cfg(feature = "reconfigure")]
 #[test]
 fn a_permit_admitted_before_the_rule_was_set_is_not_timed() {
     let clock = ManualClock::new();

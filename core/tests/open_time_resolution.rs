@@ -166,3 +166,37 @@ fn save_and_restore_keep_the_time_left_on_ticks() {
     let again = after.try_acquire().unwrap_err().retry_after().unwrap();
     assert!(again >= left && again <= left + ms(14), "{again:?} against {left:?}");
 }
+
+/// The retry-after a rejection reports is exact on ticks too: rejected until it has passed,
+/// admitted once it has, at every tick size and wherever in its tick the breaker opened.
+#[test]
+fn retry_after_is_the_exact_wait_on_every_tick() {
+    for t in [1u64, 2, 4, 8, 16] {
+        for offset in 0..2 * t {
+            let config =
+                Config::new().failure_threshold(1).recovery_timeout(ms(100)).open_time_resolution(ms(t));
+            let clock = ManualClock::new();
+            clock.advance(ms(1_000 + offset));
+            let breaker = Breaker::try_new("modem", config, &clock).unwrap();
+            let _ = breaker.call(|| Err::<(), _>("down"));
+            let left = breaker.try_acquire().unwrap_err().retry_after().unwrap();
+            assert!(left > Duration::ZERO);
+            // One ms short of the reported wait: still rejected; at it: admitted.
+            clock.advance(left - ms(1));
+            assert!(
+                breaker.try_acquire().is_err(),
+                "t {t}, offset {offset}: admitted before the reported {left:?}"
+            );
+            clock.advance(ms(1));
+            assert!(
+                breaker.try_acquire().map(|p| p.success()).is_ok(),
+                "t {t}, offset {offset}: rejected at the reported {left:?}"
+            );
+            let waited = left;
+            assert!(waited >= ms(100) && waited <= ms(100 + 2 * t - 2), "t {t}, offset {offset}: {waited:?}");
+            if WORD_LAYOUT == "64-bit" || t == 1 {
+                assert_eq!(waited, ms(100));
+            }
+        }
+    }
+}

@@ -712,7 +712,8 @@ impl CircuitBreaker {
 
 /// Admission to make one call (from `CircuitBreaker.acquire()`): report exactly once, with
 /// `success()`, `failure()`, `ignore()`, `timed_out(seconds)` or `exception(exc)` (classified
-/// by the breaker's `expected_exception`); dropped unreported, it counts as neither. As a
+/// by the breaker's `expected_exception`); dropped unreported, it counts as neither (or as a
+/// failure once it has been out `count_abandoned_after` seconds, if the breaker sets it). As a
 /// context manager, leaving the block reports a success, or the exception that left it.
 #[pyclass(module = "lockfree_breaker", name = "Permit")]
 pub struct Permit {

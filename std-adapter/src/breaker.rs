@@ -246,7 +246,9 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Errors
     ///
     /// [`ReconfigureError::Invalid`] for a config that does not validate,
-    /// [`ReconfigureError::Busy`] while another change is being written.
+    /// [`ReconfigureError::Busy`] while another change is being written,
+    /// [`ReconfigureError::OpenTimeResolution`] for another open-time resolution than the
+    /// breaker was built with.
     ///
     /// # Examples
     ///

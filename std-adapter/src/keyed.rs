@@ -104,8 +104,31 @@ pub struct Keyed<K, C: Clock = CoarseClock, P: Policy = Consecutive> {
     overflow: OnceLock<Arc<Breaker<C, P>>>,
 }
 
-/// The key of a family's overflow breaker: not a key a caller can hold (parentheses).
+/// The key of a family's overflow breaker. A key that displays as it is refused by
+/// [`Keyed::breaker`] (a [`RegistryError::Config`] naming the field `key`) and gets the overflow
+/// breaker from [`Keyed::breaker_or_overflow`], so no caller's key shares its label.
+///
+/// # Examples
+///
+/// ```
+/// use breaker_std::keyed::OVERFLOW_KEY;
+/// use breaker_std::Keyed;
+///
+/// let api = Keyed::<String>::builder("api").build().unwrap();
+/// assert!(api.breaker(OVERFLOW_KEY).is_err());
+/// assert_eq!(api.breaker_or_overflow(OVERFLOW_KEY).unwrap().key(), Some(OVERFLOW_KEY));
+/// ```
 pub const OVERFLOW_KEY: &str = "(overflow)";
+
+/// The error for a caller's key that displays as [`OVERFLOW_KEY`].
+const fn reserved_key() -> ConfigError {
+    ConfigError::Conflict {
+        field: "key",
+        value: 0,
+        limit: 0,
+        rule: "not `(overflow)`, the label of the family's overflow breaker",
+    }
+}
 
 /// Whether an idle breaker must be kept (see [`Keyed`'s eviction rule](Keyed#eviction)).
 fn protects<C: Clock, P: Policy>(breaker: &Arc<Breaker<C, P>>) -> bool {
@@ -239,7 +262,11 @@ where
             self.now(),
             |key| {
                 let key = key.to_owned();
-                let breaker = self.make(key.to_string().into_boxed_str())?;
+                let label = key.to_string();
+                if label == OVERFLOW_KEY {
+                    return Err(reserved_key());
+                }
+                let breaker = self.make(label.into_boxed_str())?;
                 Ok((key, Arc::new(breaker)))
             },
             &mut evicted,
@@ -388,6 +415,7 @@ where
     {
         match self.breaker(key) {
             Err(RegistryError::FamilyFull { .. }) => self.overflow(),
+            Err(RegistryError::Config(e)) if e == reserved_key() => self.overflow(),
             found => found,
         }
     }
@@ -399,7 +427,13 @@ where
             return Ok(Arc::clone(b));
         }
         let made = Arc::new(self.make(OVERFLOW_KEY.into())?);
-        Ok(Arc::clone(self.overflow.get_or_init(|| made)))
+        let b = Arc::clone(self.overflow.get_or_init(|| made));
+        // A family reconfiguration between `make` and the publication did not see this breaker.
+        let config = self.config();
+        if b.config() != config {
+            let _ = b.reconfigure(Config::from(config));
+        }
+        Ok(b)
     }
 
     /// The configuration of keys created from now on (live keys have it too unless they were
@@ -440,6 +474,12 @@ where
     /// ```
     pub fn reconfigure(&self, config: Config) -> Result<(), RegistryError> {
         let valid = config.validate()?;
+        // Refused before anything changes: the family's breakers keep their resolution.
+        let (current, requested) = (self.config().open_time_resolution(), valid.open_time_resolution());
+        if current != requested {
+            let ms = |d: Duration| d.as_millis() as u32;
+            return Err(crate::registry::resolution_conflict(ms(current), ms(requested)).into());
+        }
         // Set before the live keys are listed: a key created meanwhile reads the config under
         // the store's mutex, so it either has the new one or is in the list.
         *self.config.lock().unwrap_or_else(PoisonError::into_inner) = valid;

@@ -246,10 +246,24 @@ impl From<ConfigError> for RegistryError {
     }
 }
 
+/// A reconfiguration asking a breaker for another open-time resolution than it was built with
+/// (see `breaker_core::Config::open_time_resolution`), as a config error.
+pub(crate) const fn resolution_conflict(current_ms: u32, requested_ms: u32) -> ConfigError {
+    ConfigError::Conflict {
+        field: "open_time_resolution",
+        value: requested_ms as u64,
+        limit: current_ms as u64,
+        rule: "the open-time resolution the breaker was built with (it keeps it for life)",
+    }
+}
+
 impl RegistryError {
     pub(crate) fn reconfigure(name: &str, e: ReconfigureError) -> Self {
         match e {
             ReconfigureError::Invalid(e) => RegistryError::Config(e),
+            ReconfigureError::OpenTimeResolution { current_ms, requested_ms } => {
+                RegistryError::Config(resolution_conflict(current_ms, requested_ms))
+            }
             _ => RegistryError::Busy { name: name.to_owned() },
         }
     }

@@ -345,3 +345,30 @@ fn knobs_win_over_the_base_config_whatever_the_order() {
         assert_eq!((config.failure_threshold(), config.recovery_timeout()), (3, Duration::from_secs(9)));
     }
 }
+
+#[test]
+fn a_resolution_change_is_refused_before_anything_changes_and_the_overflow_label_is_reserved() {
+    let api = family(clock(), 4, Duration::from_secs(10));
+    let live = api.breaker("/users").unwrap();
+    let other = Config::new().failure_threshold(9).open_time_resolution(Duration::from_millis(4));
+    match api.reconfigure(other) {
+        Err(RegistryError::Config(breaker_std::ConfigError::Conflict {
+            field: "open_time_resolution",
+            value: 4,
+            limit: 1,
+            ..
+        })) => {}
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(api.config().failure_threshold(), 2, "the family's config is unchanged");
+    assert_eq!(live.config().failure_threshold(), 2, "the live key is unchanged");
+    assert_eq!(api.breaker("/new").unwrap().config().open_time_resolution(), Duration::from_millis(1));
+
+    // A caller's key that displays as the overflow label: refused by `breaker`, and
+    // `breaker_or_overflow` hands out the overflow breaker itself, so no two breakers share it.
+    let reserved = breaker_std::keyed::OVERFLOW_KEY;
+    assert!(matches!(api.breaker(reserved), Err(RegistryError::Config(_))));
+    let a = api.breaker_or_overflow(reserved).unwrap();
+    assert!(Arc::ptr_eq(&a, &api.breaker_or_overflow(reserved).unwrap()));
+    assert_eq!(api.health().breakers.iter().filter(|h| h.key.as_deref() == Some(reserved)).count(), 1);
+}
