@@ -168,14 +168,11 @@ pub(crate) const fn open_retry_ms(
 ) -> Option<Ms> {
     let open_ms = cfg.open_ms(level, gen);
     let shift = cfg.stamp_shift();
-    if shift == 0 {
-        let elapsed = layout::elapsed_since(opened_at, now, 0);
-        return if elapsed >= open_ms { None } else { Some(open_ms - elapsed) };
-    }
     // On ticks of `t = 2^shift` ms: a probe is due once the lower bound of the elapsed time,
     // `d·t − (t − 1)`, reaches the open period, that is from tick `due = ⌈(open + t − 1) / t⌉`
     // on; the time until then is exact: the ticks left, less how far into its tick `now` is.
-    // `open_ms + 2t` stays below 2^25 (`max_open_ms`), so nothing overflows.
+    // At `shift` 0 (always on the 64-bit layout, folded at compile time) this is
+    // `open − elapsed`. `open_ms + 2t` stays below 2^25 (`max_open_ms`): no overflow.
     let d = layout::ticks_since(opened_at, now, shift);
     let due = (open_ms + (2 << shift) - 2) >> shift;
     if d >= due {
