@@ -15,9 +15,9 @@ export CARGO_PROFILE_TEST_DEBUG=line-tables-only
 target="${CARGO_TARGET_DIR:-target}"
 disk() {
   local free used
-  free=$(df -Pk . | awk 'NR==2 { printf "%.1f GiB", $4 / 1048576 }')
+  free=$(df -Pk . | awk 'NR==2 { printf "%.1f GiB", $4 / 1048576 }' || true)
   used=$(du -sck "$target" tests/firmware/target tests/no_std_probe/target fuzz/target python/target \
-    2>/dev/null | awk 'END { printf "%.1f GiB", $1 / 1048576 }')
+    2>/dev/null | awk 'END { printf "%.1f GiB", $1 / 1048576 }' || true)
   echo "disk: $free free, build directories $used"
 }
 step() { echo; echo "==== $* ($(date +%T))"; disk; }
