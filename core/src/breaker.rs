@@ -399,10 +399,12 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         let result = f();
         let verdict = classify.classify(&result);
         guard.armed = false;
-        if verdict == Verdict::Ignore {
-            self.observer.on_outcome(self.name, verdict);
-        } else {
-            self.record_closed(word, verdict);
+        // One inlined record per verdict, each with its verdict a constant: the transition
+        // function's `closed_record` then folds to the two checks that verdict needs.
+        match verdict {
+            Verdict::Ignore => self.observer.on_outcome(self.name, verdict),
+            Verdict::Failure => self.record_closed_inline(word, Verdict::Failure),
+            Verdict::Success => self.record_closed_inline(word, Verdict::Success),
         }
         result.map_err(CallError::Inner)
     }

@@ -46,9 +46,9 @@
 //! timeout and a "no jitter" flag, written by the writer under its claim), which answers at
 //! backoff level 0 without jitter: one atomic cannot be torn, so it needs no version check, and
 //! its address does not depend on `V`. Any other open timing of a replaced config is read from
-//! the active slot, out of line. Memory: `initial`, two slots of ten fields, `V` and `timing`:
-//! 208 bytes on the 64-bit layout and 128 on the 32-bit one (128 and 80 without `policies`),
-//! where a plain `ValidConfig` takes 64 and 40.
+//! the active slot, out of line. The closed-state record reads one word too, `threshold` (the
+//! failure threshold, written under the claim like `timing`). Memory: `initial`, two slots of
+//! ten fields, `V`, `timing` and `threshold`.
 //!
 //! Nothing here decides anything about the breaker. Which slot, whether a read must be retried,
 //! whether the config was ever replaced and which version a writer publishes are the pure
@@ -368,6 +368,8 @@ mod cell {
         version: AtomicU32,
         /// The OPEN rejection fast path's shortcut: [`pack_timing`] of the config in force.
         timing: AtomicMs,
+        /// The closed-state record's shortcut: the failure threshold of the config in force.
+        threshold: AtomicU32,
         slots: [Slot; 2],
     }
 
@@ -380,6 +382,7 @@ mod cell {
                     initial: config,
                     version: AtomicU32::new(0),
                     timing: AtomicMs::new(pack_timing(&config)),
+                    threshold: AtomicU32::new(config.failure_threshold),
                     slots: [Slot::new(config), Slot::new(config)],
                 }
             }
@@ -432,15 +435,14 @@ mod cell {
         }
 
         /// The failure threshold of the config in force, for the closed-state record's fast
-        /// path: one relaxed load of the version and one of `initial`'s field while the config
-        /// was never replaced (a whole `read` is a version check around a copy of every field),
-        /// a versioned read of the slot otherwise.
+        /// path: one relaxed load of its own word, whatever the version (like `timing`: one
+        /// atomic cannot be torn, and the record needs no other field). A whole `read` is a
+        /// version check around a copy of every field; a version check and `initial`'s field
+        /// cost the record two more instructions and, once replaced, a call that returns the
+        /// whole config on the stack.
         #[inline(always)]
         pub(crate) fn failure_threshold(&self) -> u32 {
-            if pristine(self.version.load(Ordering::Relaxed)) {
-                return self.initial.failure_threshold;
-            }
-            self.read_replaced().0.failure_threshold
+            self.threshold.load(Ordering::Relaxed)
         }
 
         /// The abandoned-call rule of the config in force (0 = off), for the permit's
@@ -513,6 +515,7 @@ mod cell {
             // reader may see it a moment before the slot is published: it then decides under the
             // new config, which is one whole config all the same.
             self.timing.store(pack_timing(config), Ordering::Relaxed);
+            self.threshold.store(config.failure_threshold, Ordering::Relaxed);
             self.version.store(published(seen), Ordering::Release);
             Ok(())
         }

@@ -419,9 +419,47 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// [`closed_record`] answers (a failure that does not trip, a success) that is one CAS and
     /// no clock read; anything else (the tripping failure, a stale call) goes through the CAS
     /// loop with the transition function. Then the observer hears.
+    ///
+    /// Out of line: the call from the clean closed path of `call_with` (the first failure after
+    /// a success) and from the unwind guard. The calls with failures pending, the ones that repeat
+    /// while a dependency fails (`call_closed`), inline [`record_closed_inline`]: inlined into
+    /// `call_with` itself it would cost the clean path's success a few instructions of frame.
+    ///
+    /// [`record_closed_inline`]: Breaker::record_closed_inline
     #[inline(never)]
     pub(crate) fn record_closed(&self, admitted: layout::Word, verdict: Verdict) {
+        self.record_closed_inline(admitted, verdict);
+    }
+
+    /// [`record_closed`](Breaker::record_closed), inlined: the first attempt (one relaxed load
+    /// of the threshold, the decision on the admission word, one CAS) needs no stack frame; a
+    /// retry, and everything that is not that one CAS, is out of line
+    /// ([`record_closed_from`](Breaker::record_closed_from)). Out of line as a whole it cost a
+    /// closed-state failure with failures pending about 16 instructions of call, frame and
+    /// spills (`bash ci/instructions.sh`, `closed_failure/core`).
+    #[inline(always)]
+    pub(crate) fn record_closed_inline(&self, admitted: layout::Word, verdict: Verdict) {
         let gen = layout::gen_of(admitted);
+        match closed_record(admitted, gen, verdict, self.config.failure_threshold()) {
+            Some(next)
+                if next != admitted
+                    && self
+                        .word
+                        .compare_exchange_weak(admitted, next, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok() =>
+            {
+                // After the word is updated: a panicking observer cannot lose the verdict.
+                self.observer.on_outcome(self.name, verdict);
+            }
+            _ => self.record_closed_from(gen, verdict, admitted),
+        }
+    }
+
+    /// [`record_closed`](Breaker::record_closed) past its first attempt: the CAS loop from the
+    /// admission word `admitted` of generation `gen` (reloaded first: the first attempt already
+    /// decided on it), then the observer.
+    #[inline(never)]
+    fn record_closed_from(&self, gen: u32, verdict: Verdict, admitted: layout::Word) {
         let threshold = self.config.failure_threshold();
         let (mut current, mut fresh) = (admitted, false);
         loop {

@@ -66,6 +66,13 @@ const IMPATIENT_CLIENTS: usize = 8;
 /// never finished), half idle (connected, silent). The service's `HEADER_READ_TIMEOUT_MS` (its
 /// default, 5 s) must close every one of them.
 const HOSTILE: usize = 400;
+/// The p99 of normal reads while the hostile connections are held, and cut at the header-read
+/// timeout (400 sockets closed within a few milliseconds of each other). What it guards against
+/// is the failure before the fix: every new request refused for 30 s. On the 2-core CI machine,
+/// with PostgreSQL, the broker, the service and every client on it, the p99 measured 3.5 to
+/// 11 ms between runs (one run at 11.04 ms failed a 10 ms bound); 25 ms keeps the margin
+/// without letting a stall of even a tenth of a second through.
+const HOSTILE_P99_BOUND: Duration = Duration::from_millis(25);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Events queued in the outbox of a service that is then killed with SIGKILL.
 const CRASH_EVENTS: usize = 50;
@@ -1227,21 +1234,18 @@ async fn svc_stop_and_check(svc: Service, c: Checks) {
     println!();
 
     println!(
-        "-- hostile connections held: {} normal reads, unanswered {}, p50 {} p99 {} (bound 10 ms)",
+        "-- hostile connections held: {} normal reads, unanswered {}, p50 {} p99 {} (bound {})",
         h_lat.len() + h_unanswered,
         h_unanswered,
         ms(percentile(&h_lat, 50.0)),
-        ms(h_p99)
+        ms(h_p99),
+        ms(HOSTILE_P99_BOUND)
     );
 
     // ---- Assertions.
     assert!(h_lat.len() > 100, "too few normal reads while hostile connections were held");
     assert_eq!(h_unanswered, 0, "normal reads went unanswered while hostile connections were held");
-    assert!(
-        h_p99 <= Duration::from_millis(10),
-        "p99 of normal reads under hostile connections: {}",
-        ms(h_p99)
-    );
+    assert!(h_p99 <= HOSTILE_P99_BOUND, "p99 of normal reads under hostile connections: {}", ms(h_p99));
     assert!(hung.is_empty(), "{} requests hung past the client timeout: {:?}", hung.len(), hung.first());
     let first_error = failed.first().map(|s| match &s.outcome {
         Outcome::Failed(e) => e.as_str(),
