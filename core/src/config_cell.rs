@@ -6,6 +6,7 @@
 //!   initial: ValidConfig  the config the breaker was built with (plain, never written again)
 //!   version V: u32        slot 0: one atomic per ValidConfig field
 //!   timing: one word      slot 1: one atomic per ValidConfig field
+//!   threshold: one word
 //!
 //!   V = 0 or 1: never replaced, `initial` is in force (the first writer writes slot 1)
 //!   V even: stable, the active slot is (V/2) & 1
@@ -41,14 +42,15 @@
 //!
 //! Costs, once replaced: a read is two loads of `V`, one relaxed load per field and, on weakly
 //! ordered targets, the fence (`dmb` on Arm); `x86` needs no instruction for either ordering.
-//! The closed-state hot path does not read the config at all. The OPEN rejection fast path
+//! The clean closed-state call does not read the config at all. The OPEN rejection fast path
 //! reads `V` and then either `initial` or one word, `timing` (`pack_timing`: the recovery
 //! timeout and a "no jitter" flag, written by the writer under its claim), which answers at
 //! backoff level 0 without jitter: one atomic cannot be torn, so it needs no version check, and
 //! its address does not depend on `V`. Any other open timing of a replaced config is read from
 //! the active slot, out of line. The closed-state record reads one word too, `threshold` (the
 //! failure threshold, written under the claim like `timing`). Memory: `initial`, two slots of
-//! ten fields, `V`, `timing` and `threshold`.
+//! ten fields, `V`, `timing` and `threshold`: 208 bytes on the 64-bit layout (`threshold` takes
+//! the padding beside `V`) and 132 on the 32-bit one, where a plain `ValidConfig` takes 64 and 40.
 //!
 //! Nothing here decides anything about the breaker. Which slot, whether a read must be retried,
 //! whether the config was ever replaced and which version a writer publishes are the pure
@@ -446,7 +448,8 @@ mod cell {
         }
 
         /// The abandoned-call rule of the config in force (0 = off), for the permit's
-        /// admission: like [`failure_threshold`](ConfigCell::failure_threshold).
+        /// admission: one relaxed load of the version and one of `initial`'s field while the
+        /// config was never replaced, a versioned read of the slot otherwise.
         #[inline(always)]
         pub(crate) fn abandoned_ms(&self) -> Ms {
             if pristine(self.version.load(Ordering::Relaxed)) {
@@ -574,6 +577,24 @@ mod cell {
             let cell = ConfigCell::new(plain);
             assert_eq!(cell.replace(0, &longest), Ok(()));
             assert_eq!(cell.timing.load(Ordering::Relaxed), pack_timing(&longest));
+        }
+
+        #[test]
+        fn the_threshold_word_follows_every_replacement() {
+            let config = |n| Config::new().failure_threshold(n).validate().unwrap();
+            let cell = ConfigCell::new(config(5));
+            assert_eq!(cell.failure_threshold(), 5);
+            let mut seen = 0;
+            let max = crate::layout::MAX_FAILURE_THRESHOLD;
+            for n in [3, 9, 1, max] {
+                assert_eq!(cell.replace(seen, &config(n)), Ok(()));
+                seen = cell.read_versioned().1;
+                // The shortcut and a whole read agree after each publish.
+                assert_eq!((cell.failure_threshold(), cell.read().failure_threshold), (n, n));
+            }
+            // A refused replacement leaves it alone.
+            assert_eq!(cell.replace(seen + 1, &config(7)), Err(Contention::Busy));
+            assert_eq!(cell.failure_threshold(), max);
         }
 
         #[test]

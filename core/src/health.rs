@@ -23,8 +23,8 @@
 //!   (entering HALF_OPEN does not change the count); otherwise the smallest count the breaker can
 //!   have opened with: the failure threshold with the consecutive-failures policy, 0 with a rate
 //!   policy (a slow-call-rate trip needs no failure). A transition's maker that finds no count
-//!   for the phase it leaves counts on from that same floor, and so does everyone after a store
-//!   that gave up (a second late store by earlier makers within the same few instructions).
+//!   for the phase it leaves counts on from that same floor, and so does everyone after an
+//!   earlier maker's late store overwrote a newer one (within the same few instructions).
 //!   Aliasing after a multiple of 2^G generations could show an older outage's count in that
 //!   window, as it could a permit's. A restored OPEN breaker with the consecutive-failures policy
 //!   shows the threshold: the smallest count it can have opened with.
@@ -205,8 +205,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         let trip = if P::CONSECUTIVE { threshold } else { trip };
         let stored = stored_count(old, new, trip, before, restored);
         if let Some(count) = stored {
-            // A store, not a compare-and-swap, and only while the word is still in this
-            // generation: a later transition's maker stores after its own CAS, so the only
+            // A store, not a compare-and-swap: a later transition's maker stores after its own
+            // CAS, so the only
             // overwrite left is this store landing just after a newer one, which readers of
             // the newer generation take for another generation's count and show the floor (the
             // side word is tagged; see `known_count`).

@@ -451,40 +451,31 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 // After the word is updated: a panicking observer cannot lose the verdict.
                 self.observer.on_outcome(self.name, verdict);
             }
-            _ => self.record_closed_from(gen, verdict, admitted),
+            _ => self.record_closed_from(gen, verdict),
         }
     }
 
-    /// [`record_closed`](Breaker::record_closed) past its first attempt: the CAS loop from the
-    /// admission word `admitted` of generation `gen` (reloaded first: the first attempt already
-    /// decided on it), then the observer.
+    /// [`record_closed`](Breaker::record_closed) past its first attempt, which decided on the
+    /// admission word (and, if it tried a CAS, lost it): the CAS loop of generation `gen` from a
+    /// fresh load of the word, then the observer. Every answer here is on a fresh word: a
+    /// failed CAS hands back the word that beat it.
     #[inline(never)]
-    fn record_closed_from(&self, gen: u32, verdict: Verdict, admitted: layout::Word) {
+    fn record_closed_from(&self, gen: u32, verdict: Verdict) {
         let threshold = self.config.failure_threshold();
-        let (mut current, mut fresh) = (admitted, false);
+        let mut current = self.word.load(Ordering::Acquire);
         loop {
             let Some(next) = closed_record(current, gen, verdict, threshold) else {
-                if !fresh {
-                    // Decided on the admission word: ask again on a fresh one.
-                    (current, fresh) = (self.word.load(Ordering::Acquire), true);
-                    continue;
-                }
                 let kind = Admission::Closed { clean: false };
                 self.apply(Event::Record { gen, kind, verdict }, current, true);
                 break;
             };
             if next == current {
-                // Nothing to do, trusted on a fresh word only (see `cas.rs`).
-                if fresh {
-                    break;
-                }
-                current = self.word.load(Ordering::Acquire);
-                fresh = true;
-                continue;
+                // Nothing to do, on a fresh word (see `cas.rs`).
+                break;
             }
             match self.word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
-                Err(actual) => (current, fresh) = (actual, true),
+                Err(actual) => current = actual,
             }
         }
         // After the word is updated: a panicking observer cannot lose the verdict.

@@ -234,6 +234,53 @@ fn a_change_racing_a_trip_loses_no_state() {
     });
 }
 
+/// The same race through `call`, whose closed-state record reads the failure threshold from its
+/// own word in the config cell (one relaxed load, stored by the writer before it publishes the
+/// version) and decides on it without the rest of the config: a lowered threshold either
+/// trips the breaker on this failure, under the new config, or finds the failure kept and the
+/// next one trips; never a trip reported under a threshold the config never had, never a
+/// failure lost.
+#[test]
+fn a_lowered_threshold_racing_a_failing_call_loses_no_state() {
+    model(|| {
+        let old = valid(Config::new().failure_threshold(3).recovery_timeout(ms(1_000)));
+        let breaker = breaker(old);
+        let _ = breaker.call(|| Err::<(), _>(()));
+        assert_eq!(breaker.failure_count(), 1);
+        let writer = {
+            let breaker = breaker.clone();
+            thread::spawn(move || breaker.update_config(|c| c.failure_threshold(2)).unwrap())
+        };
+        let caller = {
+            let breaker = breaker.clone();
+            thread::spawn(move || {
+                let _ = breaker.call(|| Err::<(), _>(()));
+            })
+        };
+        assert_eq!(writer.join().unwrap(), old);
+        caller.join().unwrap();
+        assert_eq!(breaker.config().failure_threshold(), 2);
+        match breaker.state() {
+            State::Open => {
+                let t = breaker.observer().log.lock().unwrap()[0];
+                assert_eq!((t.threshold, t.failure_count), (2, 2));
+                assert_eq!(
+                    chain(&breaker, State::Closed),
+                    [(State::Closed, State::Open, Trigger::FailureThreshold)]
+                );
+            }
+            State::Closed => {
+                assert_eq!(breaker.failure_count(), 2, "both failures kept");
+                assert!(chain(&breaker, State::Closed).is_empty());
+                // At the new threshold already: the next failure trips.
+                let _ = breaker.call(|| Err::<(), _>(()));
+                assert_eq!(breaker.state(), State::Open);
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
 /// Two changes of different fields at once: each is applied, or refused as busy (and then
 /// not applied); an applied change is never overwritten by the other (read-modify-write).
 #[test]
