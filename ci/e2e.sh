@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# End-to-end fault test of the breaker-tokio demo service against a real PostgreSQL and a real
-# Kafka-protocol broker (tansu), on loopback only (tests/e2e/tests/fault.rs).
+# End-to-end scenarios of the breaker-tokio demo service against a real PostgreSQL, a real
+# Kafka-protocol broker (tansu) and redis-server, on loopback only: tests/e2e/tests/fault.rs (one
+# service, its dependencies killed, hung and restarted under load, hostile clients) and
+# tests/e2e/tests/fleet.rs (three replicas sharing their breakers through Redis against three
+# that do not). The harness they share is tests/e2e/src/.
 #
-# Run as root on a fresh Debian machine: installs PostgreSQL from Debian if its server binaries
-# are missing, installs tansu from crates.io only if `tansu` is not on PATH (about 9 minutes of
-# building; reused afterwards), builds the service, then runs the test, which starts, kills and
-# restarts both dependencies itself (in a temporary directory, on free ports).
+# Run as root on a fresh Debian machine: installs PostgreSQL and redis-server from Debian if
+# missing, installs tansu from crates.io only if `tansu` is not on PATH (about 9 minutes of
+# building; reused afterwards), builds the service, then runs the scenarios one after the other,
+# which start, kill and restart every dependency themselves (in temporary directories, on free
+# ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +23,11 @@ if [ -z "$(pg_bin)" ]; then
   echo "e2e: installing postgresql (Debian)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+if ! command -v redis-server >/dev/null; then
+  echo "e2e: installing redis-server (Debian)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
 PG_BIN="$(pg_bin)"
 [ -n "$PG_BIN" ] || { echo "e2e: no PostgreSQL server binaries after installing" >&2; exit 1; }
@@ -39,6 +48,6 @@ export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
 cargo build --release --workspace --all-features --bin breaker-demo
 SERVICE="$(realpath "${CARGO_TARGET_DIR:-target}/release/breaker-demo")"
 
-echo "e2e: postgres $PG_BIN, tansu $TANSU ($("$TANSU" --version 2>/dev/null || echo '?')), service $SERVICE"
+echo "e2e: postgres $PG_BIN, $(redis-server --version | cut -d' ' -f1-3), tansu $TANSU ($("$TANSU" --version 2>/dev/null || echo '?')), service $SERVICE"
 BREAKER_E2E_PG_BIN="$PG_BIN" BREAKER_E2E_TANSU="$TANSU" BREAKER_E2E_SERVICE="$SERVICE" \
-  cargo test --release -p breaker-e2e --all-features --test fault -- --nocapture
+  cargo test --release -p breaker-e2e --all-features --lib --test fault --test fleet -- --nocapture --test-threads 1

@@ -16,6 +16,15 @@ fi
 rustup component add --toolchain nightly miri rust-src llvm-tools
 cargo +nightly miri setup >/dev/null 2>&1 || cargo +nightly miri setup
 
+# redis-server: the demo's fleet test (ci/test.sh, which runs before ci/redis.sh) starts its
+# own on a loopback port; ci/redis.sh and the end-to-end fleet test use it too.
+if ! command -v redis-server >/dev/null; then
+  echo "setup: installing redis-server"
+  apt-get update -qq -o DPkg::Lock::Timeout=900
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=900 \
+    --no-install-recommends redis-server >/dev/null
+fi
+
 if ! command -v cargo-fuzz >/dev/null; then
   echo "setup: installing cargo-fuzz"
   cargo install cargo-fuzz --locked

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="-D warnings"
+# The demo's fleet test needs redis-server (ci/setup.sh installs it): fail, not skip, without it.
+export BREAKER_REQUIRE_REDIS=1
 # The end-to-end fault test needs PostgreSQL and a broker: ci/e2e.sh installs them and runs it.
 # breaker-redis's tests need redis-server: ci/redis.sh installs it and runs them.
 cargo test --workspace --exclude breaker-e2e --exclude breaker-redis --all-features --release

@@ -35,6 +35,21 @@ pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
     ("MAX_CONNECTIONS", "1000", "open client connections at most (lowered to fit the descriptor limit)"),
     ("SHUTDOWN_GRACE_MS", "5000", "at SIGTERM: time for open requests to finish and for the outbox to flush"),
     ("LOG_FORMAT", "text", "`text` or `json` (one JSON object per line)"),
+    (
+        "REDIS_URL",
+        "",
+        "`redis://` or `rediss://` URL: share both breakers with the other replicas through this Redis; empty: no sharing",
+    ),
+    ("REPLICA_ID", "", "this replica's id in the fleet (unique, stable across restarts: a pod name); required with REDIS_URL"),
+    ("FLEET_MODE", "quorum:2", "when the fleet opens: `any`, `quorum:<replicas>`, `share:<percent>` or `counts:<failures>`"),
+    ("FLEET_WINDOW_MS", "30000", "vote window of `quorum`, `share` and `counts` (at most a day)"),
+    ("FLEET_PROBE_LEASES", "0", "probes per fleet cycle in the whole fleet (fleet-wide half-open); 0: off, each replica probes"),
+    (
+        "FLEET_LEASE_MS",
+        "0",
+        "expiry of a probe lease; 0: twice the longer call timeout (DB_TIMEOUT_MS, KAFKA_TIMEOUT_MS), so a lease outlives its probe",
+    ),
+    ("FLEET_POLL_MS", "", "how often the fleet's task looks at the local breakers; empty: breaker-redis' default (5 ms)"),
 ];
 
 /// The service's configuration.
@@ -63,6 +78,21 @@ pub(crate) struct Config {
     pub(crate) max_connections: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) log_json: bool,
+    /// Sharing through Redis: `None` without `REDIS_URL`.
+    pub(crate) fleet: Option<FleetConfig>,
+}
+
+/// The breakers shared across replicas (`REDIS_URL` and the `FLEET_*` settings).
+#[derive(Clone, Debug)]
+pub(crate) struct FleetConfig {
+    pub(crate) redis_url: String,
+    pub(crate) replica_id: String,
+    /// The mode of both breakers.
+    pub(crate) mode: breaker_redis::Mode,
+    /// `FLEET_PROBE_LEASES` and the lease's expiry, when on.
+    pub(crate) probe_leases: Option<(u32, Duration)>,
+    /// `FLEET_POLL_MS`; `None`: the crate's default.
+    pub(crate) poll_interval: Option<Duration>,
 }
 
 impl Config {
@@ -102,6 +132,9 @@ impl Config {
         if topic.trim().is_empty() {
             return Err("KAFKA_TOPIC: must not be empty".into());
         }
+        let db_timeout = millis("DB_TIMEOUT_MS", &get("DB_TIMEOUT_MS"))?;
+        let kafka_timeout = millis("KAFKA_TIMEOUT_MS", &get("KAFKA_TIMEOUT_MS"))?;
+        let fleet = fleet(&get, db_timeout.max(kafka_timeout))?;
         Ok(Config {
             listen: get("LISTEN").parse().map_err(|e| format!("LISTEN: {e}"))?,
             database_url: get("DATABASE_URL"),
@@ -110,10 +143,10 @@ impl Config {
             admin_token: (!token.is_empty()).then_some(token),
             db_failure_threshold: positive("DB_FAILURE_THRESHOLD", &get("DB_FAILURE_THRESHOLD"))?,
             db_recovery_timeout: millis("DB_RECOVERY_TIMEOUT_MS", &get("DB_RECOVERY_TIMEOUT_MS"))?,
-            db_timeout: millis("DB_TIMEOUT_MS", &get("DB_TIMEOUT_MS"))?,
+            db_timeout,
             kafka_failure_threshold: positive("KAFKA_FAILURE_THRESHOLD", &get("KAFKA_FAILURE_THRESHOLD"))?,
             kafka_recovery_timeout: millis("KAFKA_RECOVERY_TIMEOUT_MS", &get("KAFKA_RECOVERY_TIMEOUT_MS"))?,
-            kafka_timeout: millis("KAFKA_TIMEOUT_MS", &get("KAFKA_TIMEOUT_MS"))?,
+            kafka_timeout,
             outbox_capacity: positive("OUTBOX_CAPACITY", &get("OUTBOX_CAPACITY"))?,
             outbox_path: Some(get("OUTBOX_PATH"))
                 .filter(|p| !p.trim().is_empty())
@@ -137,8 +170,79 @@ impl Config {
                     ))
                 }
             },
+            fleet,
         })
     }
+}
+
+/// The fleet settings. They are checked even without `REDIS_URL` (a typo is refused at once,
+/// not when sharing is turned on); `None` without it.
+fn fleet(get: &impl Fn(&str) -> String, longest_call: Duration) -> Result<Option<FleetConfig>, String> {
+    let url = get("REDIS_URL");
+    let replica_id = get("REPLICA_ID");
+    if !replica_id.is_empty() && !breaker_redis::valid_id(&replica_id) {
+        return Err(format!(
+            "REPLICA_ID: `{}` is not 1 to 64 of A-Z a-z 0-9 - _ . :",
+            replica_id.escape_debug()
+        ));
+    }
+    let window = millis("FLEET_WINDOW_MS", &get("FLEET_WINDOW_MS"))?;
+    if window > breaker_redis::MAX_WINDOW {
+        return Err(format!("FLEET_WINDOW_MS: at most {} (a day)", breaker_redis::MAX_WINDOW.as_millis()));
+    }
+    let mode = mode(&get("FLEET_MODE"), window)?;
+    let leases: u32 = whole("FLEET_PROBE_LEASES", &get("FLEET_PROBE_LEASES"))?;
+    let lease_ms: u64 = whole("FLEET_LEASE_MS", &get("FLEET_LEASE_MS"))?;
+    // A lease must outlive the probe it allows (a call, to its timeout), or a second replica
+    // probes while the first one's call is still out.
+    let lease = if lease_ms == 0 { longest_call.saturating_mul(2) } else { Duration::from_millis(lease_ms) };
+    let poll = get("FLEET_POLL_MS");
+    let poll_interval = if poll.trim().is_empty() { None } else { Some(millis("FLEET_POLL_MS", &poll)?) };
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(format!(
+            "REDIS_URL: `{}` is not a `redis://` or `rediss://` URL",
+            crate::logs::redact_url(&url).escape_debug()
+        ));
+    }
+    if replica_id.is_empty() {
+        return Err(
+            "REPLICA_ID: required when REDIS_URL is set (unique in the fleet, stable across restarts)".into(),
+        );
+    }
+    Ok(Some(FleetConfig {
+        redis_url: url,
+        replica_id,
+        mode,
+        probe_leases: (leases > 0).then_some((leases, lease)),
+        poll_interval,
+    }))
+}
+
+/// `FLEET_MODE`: `any`, `quorum:<replicas>`, `share:<percent>`, `counts:<failures>`, with the
+/// vote window; checked by breaker-redis' own validation.
+fn mode(value: &str, window: Duration) -> Result<breaker_redis::Mode, String> {
+    use breaker_redis::Mode;
+    let bad = || {
+        format!(
+            "FLEET_MODE: `{}` is not `any`, `quorum:<replicas>`, `share:<percent>` or `counts:<failures>`",
+            value.escape_debug()
+        )
+    };
+    let (kind, n) = match value.trim().split_once(':') {
+        Some((kind, n)) => (kind.trim(), Some(n.trim().parse::<u32>().map_err(|_| bad())?)),
+        None => (value.trim(), None),
+    };
+    let mode = match (kind, n) {
+        ("any", None) => Mode::Any,
+        ("quorum", Some(replicas)) => Mode::Quorum { replicas, window },
+        ("share", Some(percent)) => Mode::Share { percent, window },
+        ("counts", Some(failures)) => Mode::Counts { failures, window },
+        _ => return Err(bad()),
+    };
+    mode.validate().map_err(|e| format!("FLEET_MODE: `{}`: {e}", value.escape_debug()))
 }
 
 /// A whole number of `T` from 1 up, or an error naming the setting.
@@ -151,6 +255,15 @@ fn positive<T: TryFrom<u64> + Copy>(name: &str, value: &str) -> Result<T, String
     if n == 0 {
         return Err(format!("{name}: must be at least 1"));
     }
+    T::try_from(n).map_err(|_| format!("{name}: {n} is too large"))
+}
+
+/// A whole number of `T` from 0 up, or an error naming the setting.
+fn whole<T: TryFrom<u64>>(name: &str, value: &str) -> Result<T, String> {
+    let n: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name}: `{}` is not a whole number from 0", value.escape_debug()))?;
     T::try_from(n).map_err(|_| format!("{name}: {n} is too large"))
 }
 
@@ -236,5 +349,130 @@ mod tests {
             error_for("LOG_FORMAT", "x\u{1b}[31m"),
             "LOG_FORMAT: `x\\u{1b}[31m` is neither `text` nor `json`"
         );
+    }
+
+    fn load_with(settings: &[(&str, &str)]) -> Result<Config, String> {
+        let settings: Vec<(String, String)> =
+            settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::load(move |n| settings.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()), Vec::new())
+    }
+
+    fn fleet_with(settings: &[(&str, &str)]) -> Result<FleetConfig, String> {
+        // The first of a name wins: `settings` override these.
+        let mut all = settings.to_vec();
+        all.extend([("REDIS_URL", "redis://127.0.0.1:6379/"), ("REPLICA_ID", "api-1")]);
+        load_with(&all).map(|c| c.fleet.expect("sharing is on"))
+    }
+
+    #[test]
+    fn without_a_redis_url_nothing_is_shared() {
+        assert!(Config::load(|_| None, Vec::new()).unwrap().fleet.is_none());
+        // The fleet settings are checked all the same, and a replica id alone is no sharing.
+        assert!(load_with(&[("REPLICA_ID", "api-1"), ("FLEET_MODE", "any")]).unwrap().fleet.is_none());
+        assert!(error_for("FLEET_MODE", "nope").starts_with("FLEET_MODE:"));
+    }
+
+    #[test]
+    fn fleet_defaults() {
+        let f = fleet_with(&[]).unwrap();
+        assert_eq!(f.redis_url, "redis://127.0.0.1:6379/");
+        assert_eq!(f.replica_id, "api-1");
+        assert_eq!(f.mode, breaker_redis::Mode::Quorum { replicas: 2, window: Duration::from_secs(30) });
+        assert_eq!(f.mode, breaker_redis::Mode::default());
+        assert_eq!(f.probe_leases, None);
+        assert_eq!(f.poll_interval, None);
+        let flags =
+            ["--redis-url", "rediss://:pw@redis:6380/1", "--replica-id=pod-7.a:b_c"].map(String::from);
+        let c = Config::load(|_| None, flags).unwrap().fleet.unwrap();
+        assert_eq!(
+            (c.redis_url.as_str(), c.replica_id.as_str()),
+            ("rediss://:pw@redis:6380/1", "pod-7.a:b_c")
+        );
+    }
+
+    #[test]
+    fn fleet_modes_and_timings() {
+        use breaker_redis::Mode;
+        let w = |ms| Duration::from_millis(ms);
+        let mode = |m: &str, window: &str| {
+            fleet_with(&[("FLEET_MODE", m), ("FLEET_WINDOW_MS", window)]).unwrap().mode
+        };
+        assert_eq!(mode("any", "30000"), Mode::Any);
+        assert_eq!(mode(" quorum:3 ", "1000"), Mode::Quorum { replicas: 3, window: w(1000) });
+        assert_eq!(mode("share:50", "5000"), Mode::Share { percent: 50, window: w(5000) });
+        assert_eq!(mode("share:100", "5000"), Mode::Share { percent: 100, window: w(5000) });
+        assert_eq!(mode("counts:20", "10000"), Mode::Counts { failures: 20, window: w(10000) });
+        assert_eq!(mode("quorum:1", "86400000"), Mode::Quorum { replicas: 1, window: w(86_400_000) });
+        // Leases: off at 0; the lease is twice the longer call timeout unless given.
+        let leases = |s: &[(&str, &str)]| fleet_with(s).unwrap().probe_leases;
+        assert_eq!(leases(&[("FLEET_PROBE_LEASES", "0"), ("FLEET_LEASE_MS", "900")]), None);
+        assert_eq!(leases(&[("FLEET_PROBE_LEASES", "1")]), Some((1, w(4000))));
+        assert_eq!(
+            leases(&[("FLEET_PROBE_LEASES", "2"), ("DB_TIMEOUT_MS", "500"), ("KAFKA_TIMEOUT_MS", "3000")]),
+            Some((2, w(6000)))
+        );
+        assert_eq!(leases(&[("FLEET_PROBE_LEASES", "2"), ("FLEET_LEASE_MS", "1500")]), Some((2, w(1500))));
+        assert_eq!(fleet_with(&[("FLEET_POLL_MS", "10")]).unwrap().poll_interval, Some(w(10)));
+    }
+
+    #[test]
+    fn bad_fleet_settings_are_refused_and_named() {
+        let err = |s: &[(&str, &str)]| fleet_with(s).unwrap_err();
+        assert_eq!(
+            load_with(&[("REDIS_URL", "redis://127.0.0.1/")]).unwrap_err(),
+            "REPLICA_ID: required when REDIS_URL is set (unique in the fleet, stable across restarts)"
+        );
+        assert_eq!(
+            err(&[("REPLICA_ID", "two words\u{1b}")]),
+            "REPLICA_ID: `two words\\u{1b}` is not 1 to 64 of A-Z a-z 0-9 - _ . :"
+        );
+        assert!(err(&[("REPLICA_ID", &"x".repeat(65))]).starts_with("REPLICA_ID: "));
+        // Not a Redis URL: refused, and the password is not in the message.
+        let e = err(&[("REDIS_URL", "http://user:s3cret@host/")]);
+        assert_eq!(e, "REDIS_URL: `http://user:***@host/` is not a `redis://` or `rediss://` URL");
+        for bad in
+            ["nope", "any:1", "quorum", "quorum:", "quorum:x", "quorum:-1", "share:", "counts", "Quorum:2"]
+        {
+            let e = err(&[("FLEET_MODE", bad)]);
+            assert_eq!(
+                e,
+                format!(
+                    "FLEET_MODE: `{bad}` is not `any`, `quorum:<replicas>`, `share:<percent>` or `counts:<failures>`"
+                )
+            );
+        }
+        assert_eq!(
+            err(&[("FLEET_MODE", "quorum:0")]),
+            "FLEET_MODE: `quorum:0`: a quorum needs at least one replica"
+        );
+        assert_eq!(
+            err(&[("FLEET_MODE", "share:0")]),
+            "FLEET_MODE: `share:0`: a share of 0 %: it must be 1 to 100"
+        );
+        assert_eq!(
+            err(&[("FLEET_MODE", "share:101")]),
+            "FLEET_MODE: `share:101`: a share of 101 %: it must be 1 to 100"
+        );
+        assert!(err(&[("FLEET_MODE", "counts:0")]).starts_with("FLEET_MODE: `counts:0`: "));
+        assert_eq!(
+            err(&[("FLEET_MODE", "x\u{1b}[31m")]),
+            "FLEET_MODE: `x\\u{1b}[31m` is not `any`, `quorum:<replicas>`, `share:<percent>` or `counts:<failures>`"
+        );
+        assert_eq!(err(&[("FLEET_WINDOW_MS", "0")]), "FLEET_WINDOW_MS: must be at least 1");
+        assert_eq!(err(&[("FLEET_WINDOW_MS", "86400001")]), "FLEET_WINDOW_MS: at most 86400000 (a day)");
+        assert!(
+            err(&[("FLEET_WINDOW_MS", "soon")]).starts_with("FLEET_WINDOW_MS: `soon` is not a whole number")
+        );
+        assert_eq!(
+            err(&[("FLEET_PROBE_LEASES", "-1")]),
+            "FLEET_PROBE_LEASES: `-1` is not a whole number from 0"
+        );
+        assert_eq!(
+            err(&[("FLEET_PROBE_LEASES", "4294967296")]),
+            "FLEET_PROBE_LEASES: 4294967296 is too large"
+        );
+        assert!(err(&[("FLEET_LEASE_MS", "1s")]).starts_with("FLEET_LEASE_MS: `1s` is not a whole number"));
+        assert_eq!(err(&[("FLEET_POLL_MS", "0")]), "FLEET_POLL_MS: must be at least 1");
+        assert!(err(&[("FLEET_POLL_MS", "fast")]).starts_with("FLEET_POLL_MS: "));
     }
 }

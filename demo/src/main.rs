@@ -14,9 +14,9 @@
 //! | `GET /items/{id}` | reads through the **database** breaker; while it is open (or the read fails) answers from the last good value (`"source": "cache"`, `x-degraded: database`), or `503` with `Retry-After` if there is none |
 //! | `PUT /items/{id}` `{"value": "..."}` | writes through the database breaker (`503` + `Retry-After` while open), then publishes an `item_updated` event |
 //! | `POST /events` `{"id": "...", ...}` | publishes the event through the **kafka** breaker: `202` with `"delivery": "published"` or `"queued"` (the outbox, delivered after recovery), or `503` with `"delivery": "overflow"` when the outbox is full (logged and counted) |
-//! | `GET /health/detailed` | the seed's shape: `status`, one entry per breaker, the outbox, and the read cache's bytes |
-//! | `GET /metrics` | Prometheus text: breaker state, calls, transitions; outbox counters |
-//! | `POST /admin/breakers/{name}/{force_open,force_closed,reset}` | manual control, with `Authorization: Bearer <ADMIN_TOKEN>`; `401` without it or with a wrong one (compared in constant time); without a configured token the endpoints do not exist (`404`) |
+//! | `GET /health/detailed` | the seed's shape: `status`, one entry per breaker, the outbox, and the read cache's bytes; with sharing on, `fleet` (breaker-redis' `FleetHealth`: `replica`, `degraded`, per breaker `local_state`, `fleet_state`, `voters`, `local_override`, and `stats`) |
+//! | `GET /metrics` | Prometheus text: breaker state, calls, transitions; outbox counters; with sharing on, the `circuit_breaker_fleet_*` series |
+//! | `POST /admin/breakers/{name}/{force_open,force_closed,reset}[?scope=fleet\|local]` | manual control, with `Authorization: Bearer <ADMIN_TOKEN>`; `401` without it or with a wrong one (compared in constant time); without a configured token the endpoints do not exist (`404`). The answer: `name`, `action`, `scope` (`fleet` or `local`), `circuit_breaker` (the local state after it), and for the fleet scope `fleet` (`propagated`, or `pending` with a `warning` while Redis is unreachable) |
 //!
 //! Against clients that misbehave (see `server.rs` for the table): header, body and
 //! whole-request timeouts, a body size limit, a connection limit below the descriptor limit
@@ -27,19 +27,42 @@
 //! database password, client values are escaped and truncated, and outbox refusals are one line
 //! per second with a count (`logs.rs`). The read cache is bounded in bytes (`CACHE_BYTES`).
 //!
+//! ## Fleet
+//!
+//! With `REDIS_URL` and `REPLICA_ID`, both breakers are shared with the other replicas through
+//! Redis (breaker-redis, `fleet.rs`), in `FLEET_MODE` (default `quorum:2`: two replicas
+//! tripping within `FLEET_WINDOW_MS` open every replica; also `any`, `share:<percent>`,
+//! `counts:<failures>`), with fleet-wide probe leases if `FLEET_PROBE_LEASES` is above 0.
+//! Calls never wait on Redis; Redis down leaves each replica on its own breakers (`fleet.degraded`
+//! in health). Admin commands go through the fleet by default, so they reach every replica:
+//! applied here at once, on the others when they get the record; while Redis is unreachable they
+//! are applied here, answered `200` with `"fleet": "pending"`, and written when Redis is back.
+//! `?scope=local` acts on this replica alone: a forced state is then a local override, which
+//! fleet records do not change until a local reset. Without `REDIS_URL` nothing is shared and
+//! every command is local (`?scope=fleet` is a `400`). At SIGTERM the fleet's task stops after
+//! the server and the outbox's last flush.
+//!
+//! ```sh
+//! cargo run -p breaker-demo -- --admin-token change-me \
+//!     --redis-url redis://127.0.0.1:6379/ --replica-id api-1 --fleet-mode quorum:2
+//! ```
+//!
 //! Settings: `--help`, or `config.rs`. Every one is checked at start: a zero timeout, an empty
 //! broker list or an out-of-range number is refused with the setting's name.
 
 mod config;
 mod db;
 mod events;
+mod fleet;
 mod logs;
 mod outbox;
 mod server;
+#[cfg(test)]
+mod test_redis;
 
 use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -55,6 +78,7 @@ use subtle::ConstantTimeEq;
 use crate::config::Config;
 use crate::db::{Database, DbError, LastGood};
 use crate::events::{Delivery, Event, Events, OutboxLimits};
+use crate::fleet::{Action, Sharing};
 
 /// Everything the handlers share.
 struct App {
@@ -64,6 +88,8 @@ struct App {
     events: Arc<Events>,
     prometheus: PrometheusHandle,
     admin_token: Option<String>,
+    /// The breakers shared across replicas through Redis (`REDIS_URL`); `None`: not shared.
+    fleet: Option<Sharing>,
     /// For ids of the events the service makes itself (`item_updated`).
     boot_ms: u128,
     event_seq: AtomicU64,
@@ -292,6 +318,13 @@ async fn health(State(app): State<Arc<App>>) -> Response {
             "cache".into(),
             json!({"bytes": app.last_good.bytes(), "max_bytes": app.last_good.max_bytes()}),
         );
+        // The fleet's view (absent without sharing). It does not change `status`: that is this
+        // replica's own breakers, which are what its calls go through.
+        if let Some(sharing) = &app.fleet {
+            if let Some(fleet) = sharing.health().await {
+                map.insert("fleet".into(), serde_json::to_value(fleet).unwrap_or_else(|_| json!({})));
+            }
+        }
     }
     json_response(StatusCode::OK, body)
 }
@@ -315,9 +348,57 @@ fn authorized(headers: &HeaderMap, expected: &str) -> bool {
     given.ct_eq(expected.as_bytes()).into()
 }
 
+/// Where an admin command applies: `?scope=fleet` (the default with sharing on) or
+/// `?scope=local` (the default, and the only scope, without it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    Fleet,
+    Local,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::Fleet => "fleet",
+            Scope::Local => "local",
+        }
+    }
+}
+
+/// The `scope` query parameter: `None` when absent, `Err` with the value for another one.
+fn scope_param(uri: &Uri) -> Result<Option<Scope>, String> {
+    let Some(query) = uri.query() else { return Ok(None) };
+    let mut scope = None;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "scope" {
+            scope = Some(match value {
+                "fleet" => Scope::Fleet,
+                "local" => Scope::Local,
+                other => return Err(other.to_owned()),
+            });
+        }
+    }
+    Ok(scope)
+}
+
+/// `POST /admin/breakers/{name}/{action}[?scope=fleet|local]`.
+///
+/// With sharing on, the command goes through the fleet by default (`scope: "fleet"`): applied
+/// on this replica at once, then on every replica when they get the record. `?scope=local`
+/// acts on this replica's breaker alone: a force is a **local override** (fleet records leave
+/// the breaker alone until a local reset, and fleet health shows `local_override`).
+///
+/// When Redis cannot be reached, a fleet command is still applied here (breaker-redis applies
+/// it locally before it talks to Redis) and written to Redis when it is back, unless a newer
+/// command replaces it. The answer is then `200` (the breaker did change: answering `503`
+/// would invite a retry of something done) with `"fleet": "pending"` and a `warning`, so the
+/// operator knows the other replicas do not have it yet; `"fleet": "propagated"` when Redis
+/// took it. A fleet whose task has stopped (only while shutting down) is a `503`.
 async fn admin(
     State(app): State<Arc<App>>,
     Path((name, action)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let Some(expected) = app.admin_token.as_deref() else {
@@ -334,29 +415,71 @@ async fn admin(
         response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    let result = match action.as_str() {
-        "force_open" => app.registry.force_open(&name),
-        "force_closed" => app.registry.force_closed(&name),
-        "reset" => app.registry.reset(&name),
-        _ => {
+    let Some(command) = Action::parse(&action) else {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": "actions are force_open, force_closed and reset"}),
+        );
+    };
+    let scope = match scope_param(&uri) {
+        Ok(Some(Scope::Fleet)) if app.fleet.is_none() => {
             return json_response(
-                StatusCode::NOT_FOUND,
-                json!({"error": "actions are force_open, force_closed and reset"}),
+                StatusCode::BAD_REQUEST,
+                json!({"error": "scope=fleet: the breakers are not shared (no REDIS_URL)"}),
+            )
+        }
+        Ok(Some(scope)) => scope,
+        Ok(None) if app.fleet.is_some() => Scope::Fleet,
+        Ok(None) => Scope::Local,
+        Err(other) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("scope is `fleet` or `local`, not `{}`", other.escape_debug())}),
             )
         }
     };
-    match result {
-        Ok(()) => {
-            let state = app.registry.get(&name).ok().map(|b| b.state().as_str());
-            tracing::warn!(breaker = %name, action = %action, "admin: breaker controlled manually"); // both known
-            json_response(StatusCode::OK, json!({"name": name, "action": action, "circuit_breaker": state}))
+    let breaker = match app.registry.get(&name) {
+        Ok(b) => b,
+        Err(RegistryError::Unknown { .. }) => return unknown_breaker(&name),
+        Err(e) => return json_response(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
+    };
+    let mut body = json!({"name": name, "action": action, "scope": scope.as_str()});
+    let mut status = StatusCode::OK;
+    match (scope, &app.fleet) {
+        (Scope::Fleet, Some(sharing)) => match sharing.control(&name, command).await {
+            Ok(()) => body["fleet"] = json!("propagated"),
+            Err(breaker_redis::FleetError::Unknown(_)) => return unknown_breaker(&name),
+            Err(e @ breaker_redis::FleetError::NotPropagated(_)) => {
+                tracing::warn!(breaker = %name, action = %action, error = %e, "admin: applied here, not yet on the fleet");
+                body["fleet"] = json!("pending");
+                body["warning"] = json!(e.to_string());
+            }
+            Err(e) => {
+                tracing::error!(breaker = %name, action = %action, error = %e, "admin: the fleet command failed");
+                status = StatusCode::SERVICE_UNAVAILABLE;
+                body["fleet"] = json!("failed");
+                body["error"] = json!(e.to_string());
+            }
+        },
+        _ => {
+            let result = match command {
+                Action::ForceOpen => app.registry.force_open(&name),
+                Action::ForceClosed => app.registry.force_closed(&name),
+                Action::Reset => app.registry.reset(&name),
+            };
+            if let Err(e) = result {
+                return json_response(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
+            }
         }
-        Err(RegistryError::Unknown { .. }) => json_response(
-            StatusCode::NOT_FOUND,
-            json!({"error": format!("no circuit breaker named '{name}'")}),
-        ),
-        Err(e) => json_response(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
     }
+    // Both known (checked above): safe to log as they are.
+    tracing::warn!(breaker = %name, action = %action, scope = scope.as_str(), "admin: breaker controlled manually");
+    body["circuit_breaker"] = json!(breaker.state().as_str());
+    json_response(status, body)
+}
+
+fn unknown_breaker(name: &str) -> Response {
+    json_response(StatusCode::NOT_FOUND, json!({"error": format!("no circuit breaker named '{name}'")}))
 }
 
 /// Logs to stdout: INFO and above, except the Kafka client's per-retry chatter (WARN and above).
@@ -395,7 +518,12 @@ async fn shutdown_signal() {
 /// Builds the application: the metrics recorder first (breakers register their metrics when
 /// built), then the registry with the two breakers, the database and the event publisher.
 fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, String> {
-    let registry = breaker_tokio::registry()
+    let counter = fleet::counter_for(config.fleet.as_ref());
+    let mut registry = breaker_tokio::registry();
+    if let Some(counter) = &counter {
+        registry = registry.listener(counter.clone());
+    }
+    let registry = registry
         .configure(
             "database",
             BreakerConfig::new()
@@ -447,6 +575,16 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
         },
         queue,
     ));
+    let fleet = match &config.fleet {
+        Some(settings) => {
+            let shared = fleet::SHARED
+                .iter()
+                .map(|&name| registry.breaker(name).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(Sharing::start(settings, &shared, counter)?)
+        }
+        None => None,
+    };
     Ok(Arc::new(App {
         registry,
         db,
@@ -454,6 +592,7 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
         events,
         prometheus,
         admin_token: config.admin_token.clone(),
+        fleet,
         boot_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis()),
@@ -518,11 +657,21 @@ async fn main() -> ExitCode {
         max_connections = limits.max_connections,
         kafka = ?config.kafka_brokers,
         admin = if config.admin_token.is_some() { "on" } else { "off" },
+        fleet = if config.fleet.is_some() { "on" } else { "off" },
+        replica = config.fleet.as_ref().map_or("", |f| f.replica_id.as_str()),
+        redis = %config.fleet.as_ref().map_or(String::new(), |f| logs::redact_url(&f.redis_url)),
+        fleet_mode = %config.fleet.as_ref().map_or(String::new(), |f| format!("{:?}", f.mode)),
+        probe_leases = %config.fleet.as_ref().and_then(|f| f.probe_leases).map_or(String::new(), |(n, lease)| format!("{n} ({lease:?})")),
         "breaker demo service ready"
     );
     server::serve(listener, router(Arc::clone(&app)), limits, shutdown_signal()).await;
     let _ = stop.send(true);
     let _ = outbox.await;
+    // After the server and the outbox's last flush (which goes through the kafka breaker, so
+    // the fleet keeps sharing until then).
+    if let Some(fleet) = &app.fleet {
+        fleet.shutdown().await;
+    }
     ExitCode::SUCCESS
 }
 
@@ -540,6 +689,16 @@ mod tests {
     }
 
     fn app_with(token: Option<&str>, database_url: &str, settings: &[(&str, &str)]) -> Arc<App> {
+        app_recording(token, database_url, settings, PrometheusBuilder::new().build_recorder().handle())
+    }
+
+    /// As [`app_with`], with its `/metrics` rendered from `prometheus`.
+    fn app_recording(
+        token: Option<&str>,
+        database_url: &str,
+        settings: &[(&str, &str)],
+        prometheus: PrometheusHandle,
+    ) -> Arc<App> {
         let settings: Vec<(String, String)> =
             settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let config = Config::load(
@@ -559,8 +718,53 @@ mod tests {
             Vec::new(),
         )
         .unwrap();
-        let prometheus = PrometheusBuilder::new().build_recorder().handle();
         build(&config, prometheus).unwrap()
+    }
+
+    /// The process's global recorder (installed once): the fleet's task records its series
+    /// through the `metrics` facade, as in the service, where `main` installs it.
+    fn global_prometheus() -> PrometheusHandle {
+        static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+        HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().unwrap()).clone()
+    }
+
+    /// `POST /admin/breakers/{path}` with the token `t`: the status and the JSON answer.
+    async fn admin_json(app: &Arc<App>, path: &str) -> (StatusCode, Value) {
+        let req = Request::post(format!("/admin/breakers/{path}"))
+            .header(AUTHORIZATION, "Bearer t")
+            .body(Body::empty())
+            .unwrap();
+        let answer = router(Arc::clone(app)).oneshot(req).await.unwrap();
+        let status = answer.status();
+        (status, body_json(answer).await)
+    }
+
+    async fn body_json(answer: Response) -> Value {
+        let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    }
+
+    async fn get_json(app: &Arc<App>, path: &str) -> Value {
+        let answer =
+            router(Arc::clone(app)).oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        body_json(answer).await
+    }
+
+    async fn get_text(app: &Arc<App>, path: &str) -> String {
+        let answer =
+            router(Arc::clone(app)).oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let bytes = axum::body::to_bytes(answer.into_body(), 16 << 20).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// Polls `f` every 10 ms until it is true; panics after `within`.
+    async fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
+        let start = std::time::Instant::now();
+        while !f() {
+            assert!(start.elapsed() < within, "not within {within:?}: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     async fn admin_call(app: &Arc<App>, auth: Option<&str>) -> StatusCode {
@@ -698,5 +902,169 @@ mod tests {
         let first = small.publish(Event { id: "a".into(), body: Vec::new() }).await;
         let second = small.publish(Event { id: "b".into(), body: Vec::new() }).await;
         assert_eq!((first, second), (Delivery::Queued, Delivery::Overflow));
+    }
+
+    #[tokio::test]
+    async fn without_sharing_admin_commands_are_local_and_health_has_no_fleet() {
+        let app = app(Some("t"));
+        let (status, body) = admin_json(&app, "kafka/force_open").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"name": "kafka", "action": "force_open", "scope": "local", "circuit_breaker": "forced_open"})
+        );
+        let (status, body) = admin_json(&app, "kafka/reset?scope=local").await;
+        assert_eq!(
+            (status, &body["scope"], &body["circuit_breaker"]),
+            (StatusCode::OK, &json!("local"), &json!("closed"))
+        );
+        // No fleet to reach: said, not silently done locally.
+        let (status, body) = admin_json(&app, "kafka/force_open?scope=fleet").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, _) = admin_json(&app, "kafka/force_open?scope=everywhere").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(app.events.breaker().state(), breaker_tokio::State::Closed);
+        let (status, _) = admin_json(&app, "nope/force_open").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = admin_json(&app, "kafka/open_sesame").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let health = get_json(&app, "/health/detailed").await;
+        assert!(health.get("fleet").is_none(), "{health}");
+        assert_eq!(health["status"], "healthy");
+    }
+
+    #[tokio::test]
+    async fn with_redis_unreachable_a_fleet_command_applies_here_and_says_it_is_pending() {
+        // Nothing listens on port 1: the fleet is degraded from the start.
+        let settings = [("REDIS_URL", "redis://:s3cret@127.0.0.1:1/"), ("REPLICA_ID", "api-1")];
+        let app = app_with(Some("t"), "postgres://postgres@127.0.0.1:1/postgres", &settings);
+        let (status, body) = admin_json(&app, "database/force_open").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!((&body["scope"], &body["fleet"]), (&json!("fleet"), &json!("pending")));
+        assert_eq!(body["circuit_breaker"], "forced_open");
+        assert!(body["warning"].as_str().unwrap().contains("Redis is unreachable"), "{body}");
+        assert_eq!(app.db.breaker().state(), breaker_tokio::State::ForcedOpen);
+        let (status, _) = admin_json(&app, "nope/reset").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let health = get_json(&app, "/health/detailed").await;
+        assert_eq!(health["fleet"]["replica"], "api-1");
+        assert_eq!(health["fleet"]["degraded"], true);
+        assert_eq!(health["fleet"]["breakers"].as_array().unwrap().len(), 2);
+        assert!(!health.to_string().contains("s3cret"));
+        // The top-level status is this replica's breakers', as without sharing.
+        assert_eq!(health["status"], "degraded");
+        app.fleet.as_ref().unwrap().shutdown().await;
+        let (status, body) = admin_json(&app, "database/reset").await;
+        assert_eq!((status, &body["fleet"]), (StatusCode::SERVICE_UNAVAILABLE, &json!("failed")));
+    }
+
+    #[tokio::test]
+    async fn counts_mode_starts_with_its_failure_counter() {
+        let settings =
+            [("REDIS_URL", "redis://127.0.0.1:1/"), ("REPLICA_ID", "api-1"), ("FLEET_MODE", "counts:10")];
+        let app = app_with(None, "postgres://postgres@127.0.0.1:1/postgres", &settings);
+        let health = get_json(&app, "/health/detailed").await;
+        assert_eq!(health["fleet"]["breakers"][0]["mode"], "counts");
+        // Probe leases and a poll interval are taken too.
+        let settings = [
+            ("REDIS_URL", "redis://127.0.0.1:1/"),
+            ("REPLICA_ID", "api-1"),
+            ("FLEET_PROBE_LEASES", "1"),
+            ("FLEET_POLL_MS", "20"),
+        ];
+        let app = app_with(None, "postgres://postgres@127.0.0.1:1/postgres", &settings);
+        assert!(app.fleet.is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_replicas_share_manual_control_through_redis_and_a_local_override_stays_local() {
+        let Some(redis) = test_redis::RedisServer::start() else { return };
+        let url = redis.url();
+        let replica = |id: &'static str| {
+            let settings = [("REDIS_URL", url.as_str()), ("REPLICA_ID", id)];
+            app_recording(
+                Some("t"),
+                "postgres://postgres@127.0.0.1:1/postgres",
+                &settings,
+                global_prometheus(),
+            )
+        };
+        let (a, b) = (replica("replica-a"), replica("replica-b"));
+        for app in [&a, &b] {
+            let sharing = app.fleet.as_ref().unwrap();
+            let mut connected = false;
+            for _ in 0..500 {
+                if sharing.health().await.is_some_and(|h| !h.degraded) {
+                    connected = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(connected, "the fleet did not reach Redis within 5 s");
+        }
+        let (a_db, b_db) = (a.db.breaker(), b.db.breaker());
+        let (a_kafka, b_kafka) = (a.events.breaker(), b.events.breaker());
+
+        // Through the fleet: here at once, on the other replica within a second.
+        let (status, body) = admin_json(&a, "database/force_open").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!((&body["scope"], &body["fleet"]), (&json!("fleet"), &json!("propagated")));
+        assert_eq!(a_db.state(), breaker_tokio::State::ForcedOpen);
+        eventually(Duration::from_secs(1), "B's database breaker forced open", || {
+            b_db.state() == breaker_tokio::State::ForcedOpen
+        })
+        .await;
+        let health = get_json(&b, "/health/detailed").await;
+        let fleet = &health["fleet"];
+        assert_eq!((&fleet["replica"], &fleet["degraded"]), (&json!("replica-b"), &json!(false)), "{health}");
+        let database =
+            fleet["breakers"].as_array().unwrap().iter().find(|h| h["name"] == "database").unwrap();
+        assert_eq!(database["fleet_state"], "forced_open", "{health}");
+        assert_eq!(database["local_state"], "forced_open", "{health}");
+        assert_eq!(database["mode"], "quorum");
+
+        // Local scope: A alone, a local override.
+        let (status, body) = admin_json(&a, "kafka/force_open?scope=local").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["scope"], "local");
+        assert!(body.get("fleet").is_none(), "{body}");
+        assert_eq!(a_kafka.state(), breaker_tokio::State::ForcedOpen);
+        // A later fleet command reaches B: by then B would have had the local one if it were sent.
+        let (status, _) = admin_json(&a, "database/reset").await;
+        assert_eq!(status, StatusCode::OK);
+        eventually(Duration::from_secs(1), "B's database breaker reset", || {
+            b_db.state() == breaker_tokio::State::Closed
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(b_kafka.state(), breaker_tokio::State::Closed);
+        assert_eq!(a_kafka.state(), breaker_tokio::State::ForcedOpen);
+        let mut overridden = false;
+        for _ in 0..100 {
+            let health = get_json(&a, "/health/detailed").await;
+            let kafka = health["fleet"]["breakers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["name"] == "kafka")
+                .cloned();
+            if kafka.is_some_and(|k| k["local_override"] == true) {
+                overridden = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(overridden, "A's health shows its local override of kafka");
+
+        // The fleet's series are in /metrics, through the recorder the service installs.
+        let metrics = get_text(&a, "/metrics").await;
+        for series in ["circuit_breaker_fleet_degraded", "circuit_breaker_fleet_transitions_published_total"]
+        {
+            assert!(metrics.contains(series), "{series} missing from:\n{metrics}");
+        }
+        for app in [&a, &b] {
+            app.fleet.as_ref().unwrap().shutdown().await;
+        }
+        drop(redis);
     }
 }

@@ -59,7 +59,11 @@ pub(crate) fn on_trip(
     voters.sort();
     voters.dedup();
     let count = u32::try_from(voters.len()).unwrap_or(u32::MAX);
-    if count < trip.mode.needed(live) {
+    // A failed fleet probe speaks for the fleet whose cycle it probed: the quorum opened that
+    // cycle already, and the probe's outcome is everyone's. (Asking for a quorum again would
+    // leave the other replicas free to take the next lease and probe in the same cycle.)
+    let fleet_cycle = trip.fleet_probe && current.is_some_and(|r| r.state == FleetState::Open);
+    if count < trip.mode.needed(live) && !fleet_cycle {
         return None;
     }
     voters.truncate(crate::message::MAX_VOTERS);
@@ -290,6 +294,27 @@ pub(crate) fn probe(
     }
 }
 
+/// After a refused lease: the level and period to hold the breaker OPEN at (`Some`), or `None`
+/// when it needs no hold. `asked_level` is the level when the lease was asked for; `state`,
+/// `level` and `retry_ms` are read again after the round trip, because the breaker may have
+/// moved meanwhile (a task late past the open period lets it probe on its own, and a failed
+/// probe reopens it one backoff level up, a successful one closes it): a hold never lowers the
+/// level, a breaker already OPEN for at least the hold is left alone, and so is one that is no
+/// longer OPEN or HALF_OPEN (it recovered, or an operator forced it).
+pub(crate) fn hold(
+    asked_level: u32,
+    state: State,
+    level: u32,
+    retry_ms: Option<u64>,
+    hold_ms: u64,
+) -> Option<(u32, u64)> {
+    match (state, retry_ms) {
+        (State::Open, Some(ms)) if ms >= hold_ms => None,
+        (State::Open | State::HalfOpen, _) => Some((asked_level.max(level), hold_ms)),
+        _ => None,
+    }
+}
+
 /// What the task saw of a local breaker last time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Seen {
@@ -407,6 +432,22 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_fleet_probe_reopens_a_quorum_fleet_without_a_new_quorum() {
+        // Found by the end-to-end fleet test: with quorum 2, the leased prober's failure was a
+        // single vote, so the fleet stayed as it was and another replica took the next lease
+        // and probed in the same cycle.
+        let q = Mode::Quorum { replicas: 2, window: W };
+        let open = on_trip(&trip(q), None, &ids(&["a", "b"]), 3, 1_000, 50).unwrap();
+        let probe = Trip { level: 1, fleet_probe: true, ..trip(q) };
+        let again = on_trip(&probe, Some(&open), &ids(&["a"]), 3, 6_000, 60).unwrap();
+        assert_eq!((again.state, again.level, again.epoch), (FleetState::Open, 1, 60));
+        // Not a fleet probe, or no fleet cycle under way: the quorum rule as before.
+        assert_eq!(on_trip(&trip(q), Some(&open), &ids(&["a"]), 3, 6_000, 60), None);
+        let closed = on_recovered("db", "b", Some(&open), 2_000, 70).unwrap();
+        assert_eq!(on_trip(&probe, Some(&closed), &ids(&["a"]), 3, 6_000, 80), None);
+    }
+
+    #[test]
     fn a_lease_is_asked_for_only_at_the_end_of_a_fleet_cycle() {
         assert_eq!(probe(true, true, false, State::Open, Some(30), 0, 50), Probe::Ask);
         assert_eq!(probe(true, true, false, State::HalfOpen, None, 0, 50), Probe::Ask);
@@ -499,5 +540,22 @@ mod tests {
         let r = Record::closed("db", 100, Cause::Reset, 1, "a");
         assert_eq!(next_epoch(Some(&r), 50), 101);
         assert_eq!(next_epoch(Some(&r), 500), 500);
+    }
+
+    #[test]
+    fn a_hold_reads_the_breaker_again_and_never_lowers_its_level_or_undoes_a_recovery() {
+        // As asked: OPEN, 20 ms left, level 1: held at level 1 for the half lease.
+        assert_eq!(hold(1, State::Open, 1, Some(20), 500), Some((1, 500)));
+        // Ready to probe (HALF_OPEN, nothing in flight): held.
+        assert_eq!(hold(1, State::HalfOpen, 1, None, 500), Some((1, 500)));
+        // A local probe failed during the round trip: level 2, a longer period than the hold.
+        assert_eq!(hold(1, State::Open, 2, Some(4_000), 500), None);
+        // ... or a shorter one left: held, at the higher level.
+        assert_eq!(hold(1, State::Open, 2, Some(100), 500), Some((2, 500)));
+        // A local probe succeeded: CLOSED stays CLOSED (the task reports the recovery).
+        assert_eq!(hold(1, State::Closed, 0, None, 500), None);
+        // An operator forced it meanwhile: left alone.
+        assert_eq!(hold(1, State::ForcedOpen, 1, None, 500), None);
+        assert_eq!(hold(1, State::ForcedClosed, 1, None, 500), None);
     }
 }

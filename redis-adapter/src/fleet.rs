@@ -104,8 +104,14 @@ impl core::ops::Deref for Handle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FleetError {
-    /// The Redis URL does not parse (`redis://` or `unix://`).
+    /// The Redis URL does not parse (`redis://`, `rediss://` or `unix://`).
     Url(String),
+    /// A `rediss://` URL in a build without the `tls` feature (on by default).
+    NoTls,
+    /// A TLS setting that cannot work: a root certificate, client certificate or key that does
+    /// not parse, a key that is not the certificate's, certificates given with a `redis://`
+    /// URL, or `#insecure`.
+    Tls(String),
     /// No replica id, or one that is not 1–64 of `A-Za-z0-9-_.:`.
     ReplicaId(String),
     /// A key prefix that is not 1–64 of `A-Za-z0-9-_.:`.
@@ -136,6 +142,10 @@ impl fmt::Display for FleetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FleetError::Url(e) => write!(f, "invalid Redis URL: {e}"),
+            FleetError::NoTls => {
+                f.write_str("a rediss:// URL needs breaker-redis' `tls` feature, which this build leaves out")
+            }
+            FleetError::Tls(e) => write!(f, "TLS: {e}"),
             FleetError::ReplicaId(id) => {
                 write!(f, "invalid replica id {id:?}: 1 to 64 of A-Z a-z 0-9 - _ . :")
             }
@@ -209,16 +219,20 @@ pub struct FleetBuilder {
     shared: Vec<(Handle, Mode)>,
     timings: Timings,
     counter: Option<crate::FailureCounter>,
+    #[cfg(feature = "tls")]
+    tls: crate::tls::TlsOptions,
 }
 
 impl fmt::Debug for FleetBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FleetBuilder")
-            .field("replica", &self.replica)
+        let mut d = f.debug_struct("FleetBuilder");
+        d.field("replica", &self.replica)
             .field("prefix", &self.prefix)
             .field("shared", &self.shared.iter().map(|(h, m)| (h.name(), *m)).collect::<Vec<_>>())
-            .field("timings", &self.timings)
-            .finish_non_exhaustive()
+            .field("timings", &self.timings);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -302,13 +316,122 @@ impl FleetBuilder {
         self
     }
 
+    /// The CA certificates (PEM, one or more) that the server's certificate must chain to, for
+    /// a `rediss://` URL: a private CA. They replace the built-in roots (Mozilla's, through
+    /// `webpki-roots`) for this fleet; the host name of the URL is checked against the
+    /// certificate as always. Given again, the last one counts. To trust the system's store
+    /// instead, pass its bundle (`/etc/ssl/certs/ca-certificates.crt` on Debian).
+    ///
+    /// Checked at [`start`](FleetBuilder::start): [`FleetError::Tls`] for a PEM without a
+    /// certificate, a certificate that does not parse, or a `redis://` URL (no TLS to use it
+    /// on). A server whose certificate the CA did not sign is a store error like an unreachable
+    /// one: the fleet is degraded, calls go to the local breakers as always.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use breaker_redis::{Fleet, Mode};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let registry = breaker_tokio::registry().build().unwrap();
+    /// let fleet = Fleet::builder("rediss://breaker:password@redis.internal:6380/")
+    ///     .replica_id("api-1")
+    ///     .tls_root_certificates(std::fs::read("/etc/breaker/redis-ca.pem")?)
+    ///     .share(registry.breaker("database").unwrap(), Mode::default())
+    ///     .start()?;
+    /// # drop(fleet);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A bad PEM is an error at `start`, not a reconnection loop:
+    ///
+    /// ```
+    /// use breaker_redis::{Fleet, FleetError};
+    ///
+    /// let err = Fleet::builder("rediss://redis.internal:6380/")
+    ///     .replica_id("api-1")
+    ///     .tls_root_certificates("not a certificate")
+    ///     .start()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, FleetError::Tls(_)), "{err}");
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.roots = Some(pem.into());
+        self
+    }
+
+    /// This replica's client certificate (PEM: the certificate, then any intermediates) and its
+    /// private key (PEM: PKCS#8, PKCS#1 or SEC1), for a server that requires mutual TLS
+    /// (`tls-auth-clients yes`, Redis' default when TLS is on). Given again, the last one
+    /// counts.
+    ///
+    /// Checked at [`start`](FleetBuilder::start): [`FleetError::Tls`] for a certificate or key
+    /// that does not parse, a key that is not the certificate's, or a `redis://` URL. A server
+    /// that refuses the certificate is a store error: the fleet is degraded, calls are
+    /// unaffected.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use breaker_redis::{Fleet, Mode};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let registry = breaker_tokio::registry().build().unwrap();
+    /// let fleet = Fleet::builder("rediss://redis.internal:6380/")
+    ///     .replica_id("api-1")
+    ///     .tls_root_certificates(std::fs::read("/etc/breaker/redis-ca.pem")?)
+    ///     .tls_client_identity(
+    ///         std::fs::read("/etc/breaker/api-1.crt")?,
+    ///         std::fs::read("/etc/breaker/api-1.key")?,
+    ///     )
+    ///     .share(registry.breaker("database").unwrap(), Mode::default())
+    ///     .start()?;
+    /// # drop(fleet);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_client_identity(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.identity = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// The Redis client for the URL, with TLS if it is `rediss://`: every certificate checked.
+    fn client(&self) -> Result<redis::Client, FleetError> {
+        let scheme = self.url.split_once("://").map_or("", |(s, _)| s);
+        let tls_url = scheme.eq_ignore_ascii_case("rediss") || scheme.eq_ignore_ascii_case("valkeys");
+        #[cfg(feature = "tls")]
+        {
+            if tls_url {
+                return crate::tls::client(&self.url, &self.tls);
+            }
+            if self.tls.is_set() {
+                return Err(FleetError::Tls(format!(
+                    "certificates given for a URL without TLS ({scheme}://): use rediss://"
+                )));
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        if tls_url {
+            return Err(FleetError::NoTls);
+        }
+        redis::Client::open(self.url.as_str()).map_err(|e| FleetError::Url(e.to_string()))
+    }
+
     /// Checks everything and spawns the background task on the current tokio runtime. Returns
     /// at once: Redis is reached by the task (the fleet is degraded until it is).
     ///
     /// # Errors
     ///
     /// A [`FleetError`] for a bad URL, replica id, prefix, breaker name, mode or timing, a name
-    /// shared twice, or no tokio runtime.
+    /// shared twice, a TLS setting that cannot work ([`FleetError::Tls`]; a `rediss://` URL
+    /// without the `tls` feature: [`FleetError::NoTls`]), or no tokio runtime.
     pub fn start(self) -> Result<Fleet, FleetError> {
         let replica = self.replica.clone().unwrap_or_default();
         if !valid_id(&replica) {
@@ -352,7 +475,7 @@ impl FleetBuilder {
             }
             names.push(name);
         }
-        let client = redis::Client::open(self.url.as_str()).map_err(|e| FleetError::Url(e.to_string()))?;
+        let client = self.client()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let shared = Arc::new(Shared {
             replica: replica.clone(),
@@ -527,7 +650,9 @@ impl Drop for Fleet {
 }
 
 impl Fleet {
-    /// A builder for a fleet on the Redis at `url` (`redis://[user:password@]host:port/db`).
+    /// A builder for a fleet on the Redis at `url`: `redis://[user:password@]host:port/db`,
+    /// `rediss://...` for TLS (the `tls` feature, on by default; see [TLS](crate#tls)), or
+    /// `unix:///path`.
     ///
     /// # Examples
     ///
@@ -547,6 +672,8 @@ impl Fleet {
                 count: Duration::from_millis(100),
             },
             counter: None,
+            #[cfg(feature = "tls")]
+            tls: crate::tls::TlsOptions::default(),
         }
     }
 

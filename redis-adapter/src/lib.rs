@@ -79,6 +79,7 @@
 //! |---|---|---|
 //! | unreachable, refused | unchanged: the local breaker | degraded (health, `circuit_breaker_fleet_degraded` 1, one WARN line), retries every `reconnect_interval` |
 //! | hung (`SIGSTOP`, a stuck network) | unchanged | each Redis call times out after `op_timeout`: degraded as above |
+//! | TLS handshake refused (unknown CA, another host's certificate, no client certificate) | unchanged | degraded as above, retries |
 //! | killed, then back | unchanged | reconnects; republishes its own opens and unwritten commands; the snapshot brings the records it missed |
 //! | restarted empty, flushed | unchanged | the store marker is gone: a WARN line, `wipes` counted, local opens and fleet-forced states republished |
 //! | pub/sub connection killed | unchanged | resubscribes; the snapshot (every `snapshot_period`, jittered) brings what it missed |
@@ -108,6 +109,44 @@
 //! open periods are cut to what the local config allows; messages for breakers a replica does
 //! not share are refused and counted.
 //!
+//! # TLS
+//!
+//! `rediss://` URLs work with the `tls` feature, on by default: the `redis` crate's rustls
+//! client (ring; TLS 1.2 and 1.3) with Mozilla's root certificates built in (`webpki-roots`).
+//! The server's certificate chain and host name are always verified (`#insecure` is refused).
+//! Everything is checked at [`FleetBuilder::start`]: a PEM that does not parse, a key that is
+//! not the certificate's or certificates with a `redis://` URL are a [`FleetError::Tls`], and a
+//! `rediss://` URL in a build without the feature is [`FleetError::NoTls`], never a
+//! reconnection loop. A handshake the server or the client refuses is a store error: the
+//! replica is degraded, its calls unaffected. The rustls crypto provider is the process'
+//! default when one is installed before `start`, ring's otherwise (installed as the process
+//! default).
+#![cfg_attr(
+    feature = "tls",
+    doc = r#"
+[`FleetBuilder::tls_root_certificates`] trusts a private CA instead of the built-in roots
+(PEM), [`FleetBuilder::tls_client_identity`] presents a client certificate to a server that
+requires mutual TLS (`tls-auth-clients yes`):
+
+```no_run
+use breaker_redis::{Fleet, Mode};
+
+# #[tokio::main(flavor = "current_thread")]
+# async fn main() -> Result<(), Box<dyn std::error::Error>> {
+let registry = breaker_tokio::registry().build().unwrap();
+let fleet = Fleet::builder("rediss://breaker:password@redis.internal:6380/")
+    .replica_id("api-1")
+    .tls_root_certificates(std::fs::read("/etc/breaker/redis-ca.pem")?)
+    .tls_client_identity(std::fs::read("/etc/breaker/api-1.crt")?, std::fs::read("/etc/breaker/api-1.key")?)
+    .share(registry.breaker("database").unwrap(), Mode::default())
+    .start()?;
+# drop(fleet);
+# Ok(())
+# }
+```
+"#
+)]
+//!
 //! # Health and metrics
 //!
 //! [`Fleet::health`]: per shared breaker, the local state, the fleet state, the replicas that
@@ -134,8 +173,9 @@
 //! fleet cycle ends. Nothing per request in steady state.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The crate README (what crates.io shows) is compiled and run with the doctests.
-#[cfg(doctest)]
+// The crate README (what crates.io shows) is compiled and run with the doctests (in the default
+// build: its TLS example needs the `tls` feature).
+#[cfg(all(doctest, feature = "tls"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
@@ -146,6 +186,8 @@ pub mod message;
 mod mode;
 mod store;
 mod task;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use counter::FailureCounter;
 pub use fleet::{BreakerHealth, Fleet, FleetBuilder, FleetError, FleetHealth, Shareable, Stats};

@@ -431,7 +431,15 @@ impl Task {
             }
             Ok(false) => {
                 let hold = u64::try_from((lease / 2).as_millis()).unwrap_or(u64::MAX).max(1);
-                self.restore_open(i, s.backoff_level, hold);
+                // Read again: the breaker may have moved during the round trip (the loom model
+                // `a_fleet_hold_racing_a_local_probe_…` shows a stale hold lowering the level).
+                let now = self.slots[i].handle.snapshot();
+                let now_ms = now.retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                if let Some((level, ms)) =
+                    decide::hold(s.backoff_level, now.state, now.backoff_level, now_ms, hold)
+                {
+                    self.restore_open(i, level, ms);
+                }
                 let slot = &mut self.slots[i];
                 let s = slot.handle.snapshot();
                 slot.seen = Seen { state: s.state, generation: s.generation };

@@ -12,6 +12,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     extra: Vec<String>,
+    /// TLS only: `port` is the TLS port (`--tls-port`), the plain port is off (`--port 0`).
+    tls: bool,
 }
 
 fn free_port() -> u16 {
@@ -25,27 +27,37 @@ impl RedisServer {
 
     /// With extra `redis-server` arguments (e.g. `--requirepass`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        RedisServer::launch(extra, false)
+    }
+
+    /// TLS only, on a free port (no plain port): `tls` are the `--tls-*` arguments (the
+    /// certificate, key and CA files, `--tls-auth-clients`). [`url`](Self::url) is `rediss://`.
+    pub fn start_tls(tls: &[&str]) -> RedisServer {
+        RedisServer::launch(tls, true)
+    }
+
+    fn launch(extra: &[&str], tls: bool) -> RedisServer {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("breaker-redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut s =
-            RedisServer { child: None, port, dir, extra: extra.iter().map(|s| (*s).to_owned()).collect() };
+        let mut s = RedisServer {
+            child: None,
+            port,
+            dir,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            tls,
+        };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
+        let port = self.port.to_string();
+        let ports: &[&str] =
+            if self.tls { &["--port", "0", "--tls-port", &port] } else { &["--port", &port] };
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(ports)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--dir", self.dir.to_str().unwrap(), "--daemonize", "no", "--loglevel", "warning"])
             .args(&self.extra)
             .stdout(Stdio::null())
@@ -64,7 +76,8 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     pub fn pid(&self) -> u32 {

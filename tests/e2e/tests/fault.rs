@@ -19,22 +19,20 @@
 //! publish is in flight when it dies; they resume at once, while it is down.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use breaker_e2e::figures::{log_messages, metric, ms, percentile, window};
+use breaker_e2e::http::{breaker_state, control, metrics_text, wait_until, Conn};
+use breaker_e2e::load::{client, Kind, Load, Outcome, Shape};
+use breaker_e2e::process::{free_port, Broker, Postgres, Service};
 use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
 use rskafka::client::ClientBuilder;
-use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use tokio::time::{sleep, timeout};
 
 /// Reader clients (`GET /items/{id}`) and publisher clients (`POST /events`).
@@ -78,9 +76,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 const CRASH_EVENTS: usize = 50;
 const TOPIC: &str = "events";
 
-// ---------------------------------------------------------------------------------------------
-// Prerequisites
-
+/// What the scenario needs, from the environment (see the module docs).
 struct Prereqs {
     pg_bin: PathBuf,
     tansu: PathBuf,
@@ -88,485 +84,30 @@ struct Prereqs {
 }
 
 fn prereqs() -> Result<Prereqs, String> {
-    let var = |name: &str| -> Result<PathBuf, String> {
-        let v = std::env::var_os(name).ok_or_else(|| format!("{name} is not set"))?;
-        let p = PathBuf::from(v);
-        if p.exists() {
-            Ok(p)
-        } else {
-            Err(format!("{name}={} does not exist", p.display()))
-        }
-    };
-    let p = Prereqs {
-        pg_bin: var("BREAKER_E2E_PG_BIN")?,
-        tansu: var("BREAKER_E2E_TANSU")?,
-        service: var("BREAKER_E2E_SERVICE")?,
-    };
-    for tool in ["initdb", "pg_ctl"] {
-        if !p.pg_bin.join(tool).exists() {
-            return Err(format!("{} has no {tool}", p.pg_bin.display()));
-        }
-    }
-    Ok(p)
+    Ok(Prereqs {
+        pg_bin: breaker_e2e::pg_bin()?,
+        tansu: breaker_e2e::path_var("BREAKER_E2E_TANSU")?,
+        service: breaker_e2e::path_var("BREAKER_E2E_SERVICE")?,
+    })
 }
 
 #[test]
 fn dependencies_fail_and_return_under_load() {
-    let prereqs = match prereqs() {
-        Ok(p) => p,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but the e2e prerequisites are missing ({why}); run ci/e2e.sh")
-        }
-        Err(why) => {
-            eprintln!("e2e skipped: {why} (ci/e2e.sh provides the prerequisites)");
-            return;
-        }
-    };
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    rt.block_on(async {
-        match timeout(TEST_DEADLINE, run(prereqs)).await {
-            Ok(()) => {}
-            Err(_) => panic!("the e2e test did not finish within {TEST_DEADLINE:?}"),
-        }
-    });
+    breaker_e2e::run(prereqs(), TEST_DEADLINE, run);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// A throwaway PostgreSQL cluster on loopback, run as `postgres` when we are root (initdb
-/// refuses root).
-struct Postgres {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-    as_postgres: bool,
-}
-
-impl Postgres {
-    fn command(&self, tool: &str) -> Command {
-        let program = self.bin.join(tool);
-        if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(program);
-            c
-        } else {
-            Command::new(program)
-        }
-    }
-
-    async fn init(bin: &Path, dir: PathBuf) -> Postgres {
-        let as_postgres = is_root();
-        std::fs::create_dir_all(&dir).expect("pg dir");
-        if as_postgres {
-            run_ok(Command::new("chown").args(["-R", "postgres"]).arg(&dir)).await;
-        }
-        let pg = Postgres { bin: bin.to_owned(), dir, port: free_port(), as_postgres };
-        let mut initdb = pg.command("initdb");
-        initdb.arg("-D").arg(pg.dir.join("data")).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ]);
-        run_ok(&mut initdb).await;
-        pg
-    }
-
-    async fn start(&self) {
-        let options =
-            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
-        let mut c = self.command("pg_ctl");
-        c.arg("-D")
-            .arg(self.dir.join("data"))
-            .arg("-l")
-            .arg(self.dir.join("postgres.log"))
-            .args(["-o", &options, "-w", "-t", "30", "start"]);
-        run_ok(&mut c).await;
-    }
-
-    /// The crash: immediate shutdown, every connection cut, crash recovery on the next start.
-    async fn kill(&self) {
-        let mut c = self.command("pg_ctl");
-        c.arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]);
-        run_ok(&mut c).await;
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// Sends `signal` (`STOP`, `CONT`) to the postmaster and every process it started (the
-    /// backends serving the service's connections): a hung database, not a dead one. Returns
-    /// how many processes were signalled.
-    async fn signal_all(&self, signal: &str) -> usize {
-        let pid_file =
-            std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).expect("postmaster.pid");
-        let postmaster: u32 =
-            pid_file.lines().next().and_then(|l| l.trim().parse().ok()).expect("postmaster pid");
-        let mut pids = vec![postmaster];
-        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            // `pid (comm) state ppid ...`: the ppid is the second field after the last `)`.
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-            if rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(postmaster) {
-                pids.push(pid);
-            }
-        }
-        let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-        // bash's builtin `kill`: no procps needed on a minimal machine.
-        let script = format!("kill -{signal} {}", list.join(" "));
-        run_ok(Command::new("bash").args(["-c", &script])).await;
-        pids.len()
-    }
-}
-
-async fn run_ok(c: &mut Command) {
-    let out = c.stdin(Stdio::null()).output().await.unwrap_or_else(|e| panic!("{c:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{c:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The broker: tansu with in-memory storage.
-struct Broker {
-    bin: PathBuf,
-    port: u16,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Broker {
-    async fn start(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("broker log");
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(&self.bin)
-            .args(tansu_args(&url))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", self.bin.display()));
-        self.child = Some(child);
-        wait_for_port(self.port, Duration::from_secs(20)).await;
-    }
-
-    async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.expect("kill broker");
-        }
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-/// tansu 0.6 with in-memory storage, one node, listening and advertised on `url`.
-fn tansu_args(url: &str) -> Vec<String> {
-    ["broker", "--storage-engine", "memory://tansu/", "--listener-url", url, "--advertised-listener-url", url]
-        .map(String::from)
-        .to_vec()
-}
-
-async fn wait_for_port(port: u16, within: Duration) {
-    let deadline = Instant::now() + within;
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
-        sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The service under test, its stdout (JSON log lines) captured.
-struct Service {
-    child: Child,
-    port: u16,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Service {
-    async fn start(bin: &Path, env: &[(&str, String)], log_file: PathBuf) -> Service {
-        let port = free_port();
-        let mut c = Command::new(bin);
-        c.env("LISTEN", format!("127.0.0.1:{port}"))
-            .env("LOG_FORMAT", "json")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = c.spawn().unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout");
-        let sink = Arc::clone(&logs);
-        tokio::spawn(async move {
-            let mut file = std::fs::File::create(log_file).ok();
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(f) = file.as_mut() {
-                    use std::io::Write;
-                    let _ = writeln!(f, "{line}");
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let svc = Service { child, port, logs };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(mut conn) = Conn::open(svc.port).await {
-                if let Ok(r) = conn.send("GET", "/health/detailed", None, None).await {
-                    if r.status == 200 {
-                        break;
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "the service did not come up");
-            sleep(Duration::from_millis(50)).await;
-        }
-        svc
-    }
-
-    /// SIGKILL: no shutdown, no flush; what the service had not persisted is lost.
-    async fn kill9(mut self) {
-        let _ = self.child.kill().await;
-    }
-
-    /// SIGTERM (graceful: the outbox is flushed), then waits.
-    async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            // bash's builtin `kill`: no procps needed on a minimal machine.
-            let _ = Command::new("bash")
-                .args(["-c", "kill -TERM \"$1\"", "kill", &pid.to_string()])
-                .status()
-                .await;
-        }
-        if timeout(Duration::from_secs(15), self.child.wait()).await.is_err() {
-            let _ = self.child.kill().await;
-        }
-    }
-
-    fn log_lines(&self) -> Vec<Value> {
-        self.logs.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP
-
-struct Reply {
-    status: u16,
-    retry_after: Option<String>,
-    body: Value,
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Conn {
-    sender: SendRequest<Full<Bytes>>,
-}
-
-impl Conn {
-    async fn open(port: u16) -> Result<Conn, String> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
-        Ok(Conn { sender })
-    }
-
-    async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        bearer: Option<&str>,
-    ) -> Result<Reply, String> {
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let mut req =
-            http::Request::builder().method(method).uri(path).header(http::header::HOST, "127.0.0.1");
-        if let Some(token) = bearer {
-            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let bytes = match body {
-            Some(v) => {
-                req = req.header(http::header::CONTENT_TYPE, "application/json");
-                Bytes::from(v.to_string())
-            }
-            None => Bytes::new(),
-        };
-        let req = req.body(Full::new(bytes)).map_err(|e| e.to_string())?;
-        let resp = self.sender.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let retry_after =
-            resp.headers().get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        Ok(Reply { status, retry_after, body })
-    }
-}
-
-/// A fresh connection per control request (health polls, admin, metrics).
-async fn control(port: u16, method: &str, path: &str, bearer: Option<&str>) -> Reply {
-    let mut conn = Conn::open(port).await.expect("connect to the service");
-    conn.send(method, path, None, bearer).await.expect("control request")
-}
-
-async fn metrics_text(port: u16) -> String {
-    let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
-    tokio::spawn(connection);
-    let req = http::Request::get("/metrics")
-        .header(http::header::HOST, "127.0.0.1")
-        .body(Full::new(Bytes::new()))
-        .expect("request");
-    let resp = sender.send_request(req).await.expect("metrics");
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    String::from_utf8_lossy(&body).into_owned()
-}
-
-async fn breaker_state(port: u16, name: &str) -> (String, usize) {
-    let h = control(port, "GET", "/health/detailed", None).await.body;
-    let state = h[name]["circuit_breaker"].as_str().unwrap_or("?").to_owned();
-    let queued = h["outbox"]["queued"].as_u64().unwrap_or(u64::MAX) as usize;
-    (state, queued)
-}
-
-/// Polls until `done(state, outbox)`, returning when it became true.
-async fn wait_until(
-    port: u16,
-    name: &str,
-    within: Duration,
-    what: &str,
-    done: impl Fn(&str, usize) -> bool,
-) -> Instant {
-    let deadline = Instant::now() + within;
-    loop {
-        let (state, queued) = breaker_state(port, name).await;
-        if done(&state, queued) {
-            return Instant::now();
-        }
-        assert!(Instant::now() < deadline, "{what}: still {name}={state}, outbox={queued} after {within:?}");
-        sleep(Duration::from_millis(20)).await;
-    }
-}
+/// The readers' and publishers' load.
+const READS: Shape = Shape {
+    items: ITEMS,
+    unknown_items: UNKNOWN_ITEMS,
+    max_requests: MAX_REQUESTS_PER_CLIENT,
+    timeout: CLIENT_TIMEOUT,
+    pause: Duration::from_millis(15),
+};
+const PUBLISHES: Shape = Shape { pause: Duration::from_millis(20), ..READS };
 
 // ---------------------------------------------------------------------------------------------
 // Load
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Read,
-    Publish,
-}
-
-#[derive(Clone, Debug)]
-enum Outcome {
-    Answered {
-        status: u16,
-        /// `source` of a read (`database`, `cache`, `none`); `delivery` of a publish.
-        what: String,
-        retry_after: bool,
-    },
-    TimedOut,
-    Failed(String),
-}
-
-#[derive(Clone, Debug)]
-struct Sample {
-    kind: Kind,
-    start: Instant,
-    latency: Duration,
-    event_id: Option<String>,
-    outcome: Outcome,
-}
-
-struct Load {
-    stop: AtomicBool,
-    publishers_paused: AtomicBool,
-    publishing: AtomicUsize,
-    samples: Mutex<Vec<Sample>>,
-}
-
-async fn client(load: Arc<Load>, port: u16, kind: Kind, n: usize) {
-    let mut conn = Conn::open(port).await.expect("client connection");
-    let mut seed = 0x9E37_79B9_7F4A_7C15_u64 ^ (n as u64 + 1);
-    let mut samples = Vec::new();
-    for i in 0..MAX_REQUESTS_PER_CLIENT {
-        if load.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let (method, path, body, event_id) = match kind {
-            Kind::Read => {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let id = (seed % (ITEMS + UNKNOWN_ITEMS) as u64) as i64 + 1;
-                ("GET", format!("/items/{id}"), None, None)
-            }
-            Kind::Publish => {
-                // Announce first, then check the pause: the controller sees either this
-                // publish in flight or none started after it paused.
-                load.publishing.fetch_add(1, Ordering::SeqCst);
-                if load.publishers_paused.load(Ordering::SeqCst) {
-                    load.publishing.fetch_sub(1, Ordering::SeqCst);
-                    sleep(Duration::from_millis(5)).await;
-                    continue;
-                }
-                let id = format!("p{n}-{i}");
-                let body = json!({"id": id, "type": "e2e"});
-                ("POST", "/events".to_owned(), Some(body), Some(id))
-            }
-        };
-        let start = Instant::now();
-        let result = timeout(CLIENT_TIMEOUT, conn.send(method, &path, body, None)).await;
-        let latency = start.elapsed();
-        if kind == Kind::Publish {
-            load.publishing.fetch_sub(1, Ordering::SeqCst);
-        }
-        let outcome = match result {
-            Ok(Ok(reply)) => {
-                let field = if kind == Kind::Read { "source" } else { "delivery" };
-                Outcome::Answered {
-                    status: reply.status,
-                    what: reply.body[field].as_str().unwrap_or("").to_owned(),
-                    retry_after: reply.retry_after.is_some(),
-                }
-            }
-            Ok(Err(e)) => Outcome::Failed(e),
-            Err(_) => Outcome::TimedOut,
-        };
-        let broken = !matches!(outcome, Outcome::Answered { .. });
-        samples.push(Sample { kind, start, latency, event_id, outcome });
-        if broken {
-            // The connection's state is unknown after a hang or an error: start afresh.
-            conn = Conn::open(port).await.expect("client reconnection");
-        }
-        sleep(Duration::from_millis(if kind == Kind::Read { 15 } else { 20 })).await;
-    }
-    load.samples.lock().unwrap().extend(samples);
-}
 
 /// A reader that gives up after [`IMPATIENT`], as a browser or an upstream with a short
 /// deadline would, until `stop`: each request as (start, latency, status; `None` when it gave
@@ -658,63 +199,14 @@ async fn consume_all(broker: &str) -> BTreeMap<String, usize> {
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-/// Latencies of the requests of `kind` started in `[from, to)`, and how many of them were not
-/// answered in time or at all.
-fn window(samples: &[Sample], kind: Kind, from: Instant, to: Instant) -> (Vec<Duration>, usize) {
-    let mut lat = Vec::new();
-    let mut unanswered = 0;
-    for s in samples.iter().filter(|s| s.kind == kind && s.start >= from && s.start < to) {
-        match s.outcome {
-            Outcome::Answered { .. } => lat.push(s.latency),
-            _ => unanswered += 1,
-        }
-    }
-    lat.sort();
-    (lat, unanswered)
-}
-
-fn log_messages<'a>(logs: &'a [Value], breaker: &str) -> Vec<&'a Value> {
-    logs.iter()
-        .filter(|l| l["fields"]["circuit_breaker"].as_str() == Some(breaker))
-        .map(|l| &l["fields"])
-        .collect()
-}
-
-fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The test
-
 async fn run(p: Prereqs) {
     let t0 = Instant::now();
     let at = |t: Instant| t.duration_since(t0);
-    let work = std::env::temp_dir().join(format!("breaker-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).expect("work dir");
-    println!("e2e: work directory {}", work.display());
+    let work = breaker_e2e::work_dir("fault");
 
     let pg = Postgres::init(&p.pg_bin, work.join("pg")).await;
     pg.start().await;
-    let mut broker =
-        Broker { bin: p.tansu.clone(), port: free_port(), log: work.join("tansu.log"), child: None };
+    let mut broker = Broker::new(&p.tansu, work.join("tansu.log"));
     broker.start().await;
 
     let env = vec![
@@ -753,18 +245,13 @@ async fn run(p: Prereqs) {
     }
 
     // ---- Load.
-    let load = Arc::new(Load {
-        stop: AtomicBool::new(false),
-        publishers_paused: AtomicBool::new(false),
-        publishing: AtomicUsize::new(0),
-        samples: Mutex::new(Vec::new()),
-    });
+    let load = Arc::new(Load::default());
     let mut clients = Vec::new();
     for n in 0..READERS {
-        clients.push(tokio::spawn(client(Arc::clone(&load), port, Kind::Read, n)));
+        clients.push(tokio::spawn(client(Arc::clone(&load), port, Kind::Read, n, READS)));
     }
     for n in 0..PUBLISHERS {
-        clients.push(tokio::spawn(client(Arc::clone(&load), port, Kind::Publish, n)));
+        clients.push(tokio::spawn(client(Arc::clone(&load), port, Kind::Publish, n, PUBLISHES)));
     }
     sleep(Duration::from_secs(2)).await;
 
