@@ -12,3 +12,6 @@ fi
 echo "redis: $(redis-server --version)"
 export RUSTFLAGS="-D warnings"
 cargo test -p breaker-redis --all-features --release
+# Without the default `tls` feature: a `rediss://` URL is a typed error at start
+# (tests/tls.rs has that test for this build), and the crate builds without it.
+cargo test -p breaker-redis --no-default-features --release --test tls

@@ -52,11 +52,41 @@ pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
     ("FLEET_POLL_MS", "", "how often the fleet's task looks at the local breakers; empty: breaker-redis' default (5 ms)"),
 ];
 
+/// A URL that may carry a password (`DATABASE_URL`, `REDIS_URL`): its `Debug` is redacted
+/// (`logs::redact_url`), so a `{config:?}` never prints the password.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SecretUrl(String);
+
+impl SecretUrl {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SecretUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SecretUrl {
+    fn from(url: &str) -> SecretUrl {
+        SecretUrl(url.to_owned())
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::logs::redact_url(&self.0))
+    }
+}
+
 /// The service's configuration.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) listen: SocketAddr,
-    pub(crate) database_url: String,
+    pub(crate) database_url: SecretUrl,
     pub(crate) kafka_brokers: Vec<String>,
     pub(crate) kafka_topic: String,
     pub(crate) admin_token: Option<String>,
@@ -85,7 +115,7 @@ pub(crate) struct Config {
 /// The breakers shared across replicas (`REDIS_URL` and the `FLEET_*` settings).
 #[derive(Clone, Debug)]
 pub(crate) struct FleetConfig {
-    pub(crate) redis_url: String,
+    pub(crate) redis_url: SecretUrl,
     pub(crate) replica_id: String,
     /// The mode of both breakers.
     pub(crate) mode: breaker_redis::Mode,
@@ -137,7 +167,7 @@ impl Config {
         let fleet = fleet(&get, db_timeout.max(kafka_timeout))?;
         Ok(Config {
             listen: get("LISTEN").parse().map_err(|e| format!("LISTEN: {e}"))?,
-            database_url: get("DATABASE_URL"),
+            database_url: SecretUrl(get("DATABASE_URL")),
             kafka_brokers,
             kafka_topic: topic,
             admin_token: (!token.is_empty()).then_some(token),
@@ -213,7 +243,7 @@ fn fleet(get: &impl Fn(&str) -> String, longest_call: Duration) -> Result<Option
         );
     }
     Ok(Some(FleetConfig {
-        redis_url: url,
+        redis_url: SecretUrl(url),
         replica_id,
         mode,
         probe_leases: (leases > 0).then_some((leases, lease)),
@@ -375,7 +405,7 @@ mod tests {
     #[test]
     fn fleet_defaults() {
         let f = fleet_with(&[]).unwrap();
-        assert_eq!(f.redis_url, "redis://127.0.0.1:6379/");
+        assert_eq!(f.redis_url.as_str(), "redis://127.0.0.1:6379/");
         assert_eq!(f.replica_id, "api-1");
         assert_eq!(f.mode, breaker_redis::Mode::Quorum { replicas: 2, window: Duration::from_secs(30) });
         assert_eq!(f.mode, breaker_redis::Mode::default());
@@ -474,5 +504,20 @@ mod tests {
         assert!(err(&[("FLEET_LEASE_MS", "1s")]).starts_with("FLEET_LEASE_MS: `1s` is not a whole number"));
         assert_eq!(err(&[("FLEET_POLL_MS", "0")]), "FLEET_POLL_MS: must be at least 1");
         assert!(err(&[("FLEET_POLL_MS", "fast")]).starts_with("FLEET_POLL_MS: "));
+    }
+
+    #[test]
+    fn the_configuration_debug_output_has_no_password() {
+        let env = |n: &str| match n {
+            "DATABASE_URL" => Some("postgres://app:db-s3cret@db:5432/app".to_owned()),
+            "REDIS_URL" => Some("redis://breaker:redis-s3cret@redis:6379/".to_owned()),
+            "REPLICA_ID" => Some("api-1".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(env, Vec::new()).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db:5432") && shown.contains("redis:6379"), "{shown}");
+        assert_eq!(c.database_url.as_str(), "postgres://app:db-s3cret@db:5432/app");
     }
 }

@@ -61,11 +61,20 @@ pub(crate) fn on_trip(
     let count = u32::try_from(voters.len()).unwrap_or(u32::MAX);
     // A failed fleet probe speaks for the fleet whose cycle it probed: the quorum opened that
     // cycle already, and the probe's outcome is everyone's. (Asking for a quorum again would
-    // leave the other replicas free to take the next lease and probe in the same cycle.)
+    // leave the other replicas free to take the next lease and probe in the same cycle.) The
+    // reopen never lowers the fleet's backoff level. Left open: the lease goes to whichever
+    // replica asks first, so a replica whose own path to the dependency is broken, if it wins
+    // the lease, keeps the fleet open one more cycle (each cycle with probability about one in
+    // the number of replicas asking); rotating the lease away from the last failed prober is
+    // the fix, in the lease script.
     let fleet_cycle = trip.fleet_probe && current.is_some_and(|r| r.state == FleetState::Open);
     if count < trip.mode.needed(live) && !fleet_cycle {
         return None;
     }
+    let level = match current {
+        Some(r) if fleet_cycle => trip.level.max(r.level),
+        _ => trip.level,
+    };
     voters.truncate(crate::message::MAX_VOTERS);
     Some(Record {
         v: VERSION,
@@ -73,7 +82,7 @@ pub(crate) fn on_trip(
         epoch: next_epoch(current, now_us),
         state: FleetState::Open,
         cause: Cause::Trips,
-        level: trip.level,
+        level,
         opened_at_ms: now_ms,
         open_ms: trip.open_ms.clamp(1, crate::message::MAX_OPEN_MS),
         written_ms: now_ms,
@@ -299,17 +308,22 @@ pub(crate) fn probe(
 /// `level` and `retry_ms` are read again after the round trip, because the breaker may have
 /// moved meanwhile (a task late past the open period lets it probe on its own, and a failed
 /// probe reopens it one backoff level up, a successful one closes it): a hold never lowers the
-/// level, a breaker already OPEN for at least the hold is left alone, and so is one that is no
-/// longer OPEN or HALF_OPEN (it recovered, or an operator forced it).
+/// level, and it leaves alone a breaker already OPEN for at least the hold, one whose own probe
+/// is out, and one no longer OPEN or HALF_OPEN (it recovered, or an operator forced it). What
+/// the breaker did meanwhile is still reported: the task records its hold as seen only when
+/// [`observe`] finds nothing to report in the re-read.
 pub(crate) fn hold(
     asked_level: u32,
     state: State,
     level: u32,
     retry_ms: Option<u64>,
+    probes_in_flight: u32,
     hold_ms: u64,
 ) -> Option<(u32, u64)> {
     match (state, retry_ms) {
         (State::Open, Some(ms)) if ms >= hold_ms => None,
+        // A probe of its own is out (the task was late): holding would throw its answer away.
+        (State::HalfOpen, _) if probes_in_flight > 0 => None,
         (State::Open | State::HalfOpen, _) => Some((asked_level.max(level), hold_ms)),
         _ => None,
     }
@@ -445,6 +459,10 @@ mod tests {
         assert_eq!(on_trip(&trip(q), Some(&open), &ids(&["a"]), 3, 6_000, 60), None);
         let closed = on_recovered("db", "b", Some(&open), 2_000, 70).unwrap();
         assert_eq!(on_trip(&probe, Some(&closed), &ids(&["a"]), 3, 6_000, 80), None);
+        // The reopen keeps the fleet's level when the prober's is lower.
+        let high = Record { level: 3, ..again.clone() };
+        let low = Trip { level: 1, fleet_probe: true, ..trip(q) };
+        assert_eq!(on_trip(&low, Some(&high), &ids(&["a"]), 3, 9_000, 90).unwrap().level, 3);
     }
 
     #[test]
@@ -545,17 +563,24 @@ mod tests {
     #[test]
     fn a_hold_reads_the_breaker_again_and_never_lowers_its_level_or_undoes_a_recovery() {
         // As asked: OPEN, 20 ms left, level 1: held at level 1 for the half lease.
-        assert_eq!(hold(1, State::Open, 1, Some(20), 500), Some((1, 500)));
+        assert_eq!(hold(1, State::Open, 1, Some(20), 0, 500), Some((1, 500)));
         // Ready to probe (HALF_OPEN, nothing in flight): held.
-        assert_eq!(hold(1, State::HalfOpen, 1, None, 500), Some((1, 500)));
+        assert_eq!(hold(1, State::HalfOpen, 1, None, 0, 500), Some((1, 500)));
+        // Its own probe is out (the task was late): left to finish.
+        assert_eq!(hold(1, State::HalfOpen, 1, None, 1, 500), None);
         // A local probe failed during the round trip: level 2, a longer period than the hold.
-        assert_eq!(hold(1, State::Open, 2, Some(4_000), 500), None);
+        assert_eq!(hold(1, State::Open, 2, Some(4_000), 0, 500), None);
         // ... or a shorter one left: held, at the higher level.
-        assert_eq!(hold(1, State::Open, 2, Some(100), 500), Some((2, 500)));
-        // A local probe succeeded: CLOSED stays CLOSED (the task reports the recovery).
-        assert_eq!(hold(1, State::Closed, 0, None, 500), None);
+        assert_eq!(hold(1, State::Open, 2, Some(100), 0, 500), Some((2, 500)));
+        // A local probe succeeded: CLOSED stays CLOSED.
+        assert_eq!(hold(1, State::Closed, 0, None, 0, 500), None);
         // An operator forced it meanwhile: left alone.
-        assert_eq!(hold(1, State::ForcedOpen, 1, None, 500), None);
-        assert_eq!(hold(1, State::ForcedClosed, 1, None, 500), None);
+        assert_eq!(hold(1, State::ForcedOpen, 1, None, 0, 500), None);
+        assert_eq!(hold(1, State::ForcedClosed, 1, None, 0, 500), None);
+        // What it did meanwhile is reported (the task keeps `seen` when this is not Nothing):
+        let seen = Seen { state: State::Open, generation: 7 };
+        assert_eq!(observe(seen, State::HalfOpen, 8, 1, 0), Observed::Nothing, "ready: nothing");
+        assert_eq!(observe(seen, State::Open, 9, 2, 100), Observed::Trip { level: 2, open_ms: 100 });
+        assert_eq!(observe(seen, State::Closed, 9, 0, 0), Observed::Recovered);
     }
 }

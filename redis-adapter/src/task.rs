@@ -435,14 +435,31 @@ impl Task {
                 // `a_fleet_hold_racing_a_local_probe_…` shows a stale hold lowering the level).
                 let now = self.slots[i].handle.snapshot();
                 let now_ms = now.retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-                if let Some((level, ms)) =
-                    decide::hold(s.backoff_level, now.state, now.backoff_level, now_ms, hold)
-                {
+                let plan = decide::hold(
+                    s.backoff_level,
+                    now.state,
+                    now.backoff_level,
+                    now_ms,
+                    now.probes_in_flight,
+                    hold,
+                );
+                if let Some((level, ms)) = plan {
                     self.restore_open(i, level, ms);
                 }
-                let slot = &mut self.slots[i];
-                let s = slot.handle.snapshot();
-                slot.seen = Seen { state: s.state, generation: s.generation };
+                // A trip or a recovery of its own during the round trip is left for `poll` to
+                // report; only a hold over nothing else is recorded as seen.
+                let moved = decide::observe(
+                    self.slots[i].seen,
+                    now.state,
+                    now.generation,
+                    now.backoff_level,
+                    now_ms.unwrap_or(0),
+                );
+                if moved == Observed::Nothing {
+                    let slot = &mut self.slots[i];
+                    let s = slot.handle.snapshot();
+                    slot.seen = Seen { state: s.state, generation: s.generation };
+                }
                 self.publish_health(i);
             }
             Err(e) => self.fail("lease", &e),

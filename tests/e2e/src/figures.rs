@@ -52,9 +52,6 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-// ---------------------------------------------------------------------------------------------
-// The test
-
 /// When a JSON log line (tracing-subscriber's format) was written: its `timestamp`, RFC 3339 in
 /// UTC (`2026-12-02T01:05:03.123456Z`), as a [`SystemTime`].
 pub fn log_time(line: &Value) -> Option<SystemTime> {

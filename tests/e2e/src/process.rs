@@ -38,6 +38,9 @@ pub struct Postgres {
     dir: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// Started and not stopped: dropping it stops the cluster (a failed scenario does not
+    /// leave a postmaster behind; `pg_ctl` starts it detached, so nothing else would).
+    running: std::sync::atomic::AtomicBool,
 }
 
 impl Postgres {
@@ -59,7 +62,7 @@ impl Postgres {
         if as_postgres {
             run_ok(Command::new("chown").args(["-R", "postgres"]).arg(&dir)).await;
         }
-        let pg = Postgres { bin: bin.to_owned(), dir, port: free_port(), as_postgres };
+        let pg = Postgres { bin: bin.to_owned(), dir, port: free_port(), as_postgres, running: false.into() };
         let mut initdb = pg.command("initdb");
         initdb.arg("-D").arg(pg.dir.join("data")).args([
             "-U",
@@ -83,6 +86,7 @@ impl Postgres {
             .arg("-l")
             .arg(self.dir.join("postgres.log"))
             .args(["-o", &options, "-w", "-t", "30", "start"]);
+        self.running.store(true, std::sync::atomic::Ordering::SeqCst);
         run_ok(&mut c).await;
     }
 
@@ -91,6 +95,7 @@ impl Postgres {
         let mut c = self.command("pg_ctl");
         c.arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]);
         run_ok(&mut c).await;
+        self.running.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Its port.
@@ -126,6 +131,24 @@ impl Postgres {
         let script = format!("kill -{signal} {}", list.join(" "));
         run_ok(Command::new("bash").args(["-c", &script])).await;
         pids.len()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if !self.running.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let program = self.bin.join("pg_ctl");
+        let mut c = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            std::process::Command::new(program)
+        };
+        c.arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "-t", "10", "stop"]);
+        let _ = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
 }
 
@@ -276,9 +299,6 @@ impl Service {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// HTTP
-
 /// A `redis-server` of the scenario's own: a free loopback port, a temporary directory, no
 /// persistence (`--save "" --appendonly no`); never a system instance. Killed on drop.
 pub struct Redis {
@@ -340,7 +360,8 @@ impl Redis {
         self.spawn().await;
     }
 
-    /// `total_commands_processed` from `INFO stats` (this `INFO` included).
+    /// `total_commands_processed` from `INFO stats` (Redis counts a command once it has run: this
+    /// `INFO` is not included, the previous one is).
     pub async fn commands_processed(&self) -> u64 {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect to redis");
