@@ -3,7 +3,8 @@
 # Kafka-protocol broker (tansu) and redis-server, on loopback only: tests/e2e/tests/fault.rs (one
 # service, its dependencies killed, hung and restarted under load, hostile clients) and
 # tests/e2e/tests/fleet.rs (three replicas sharing their breakers through Redis against three
-# that do not). The harness they share is tests/e2e/src/.
+# that do not) and tests/e2e/tests/flood.rs (a key flood against the per-tenant breakers). The
+# harness they share is tests/e2e/src/.
 #
 # Run as root on a fresh Debian machine: installs PostgreSQL and redis-server from Debian if
 # missing, installs tansu from crates.io only if `tansu` is not on PATH (about 9 minutes of
@@ -50,4 +51,4 @@ SERVICE="$(realpath "${CARGO_TARGET_DIR:-target}/release/breaker-demo")"
 
 echo "e2e: postgres $PG_BIN, $(redis-server --version | cut -d' ' -f1-3), tansu $TANSU ($("$TANSU" --version 2>/dev/null || echo '?')), service $SERVICE"
 BREAKER_E2E_PG_BIN="$PG_BIN" BREAKER_E2E_TANSU="$TANSU" BREAKER_E2E_SERVICE="$SERVICE" \
-  cargo test --release -p breaker-e2e --all-features --lib --test fault --test fleet -- --nocapture --test-threads 1
+  cargo test --release -p breaker-e2e --all-features --lib --test fault --test fleet --test flood -- --nocapture --test-threads 1

@@ -80,14 +80,24 @@ impl Database {
         Ok(client)
     }
 
-    /// Reads item `id`.
+    /// Reads item `id` through the database breaker.
     pub(crate) async fn get(&self, id: i64) -> Result<Option<String>, DbError> {
+        self.get_through(self.breaker, id).await
+    }
+
+    /// Reads item `id` through `breaker` (a tenant's, from the `tenant` family), with the same
+    /// timeout and classification as the database breaker's reads.
+    pub(crate) async fn get_through(
+        &self,
+        breaker: &breaker_tokio::Breaker,
+        id: i64,
+    ) -> Result<Option<String>, DbError> {
         let query = async {
             let client = self.session().await?;
             let row = client.query_opt("SELECT value FROM items WHERE id = $1", &[&id]).await?;
             Ok(row.map(|r| r.get::<_, String>(0)))
         };
-        self.breaker.call_async(query).timeout(self.timeout).classify(classify).await
+        breaker.call_async(query).timeout(self.timeout).classify(classify).await
     }
 
     /// Writes item `id`.

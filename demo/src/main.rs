@@ -84,6 +84,8 @@ use crate::fleet::{Action, Sharing};
 struct App {
     registry: Arc<breaker_tokio::Registry>,
     db: Database,
+    /// One breaker per tenant (`GET /tenants/{tenant}/items/{id}`), family `tenant`.
+    tenants: Arc<breaker_tokio::Keyed<String>>,
     last_good: LastGood,
     events: Arc<Events>,
     prometheus: PrometheusHandle,
@@ -98,6 +100,7 @@ struct App {
 fn router(app: Arc<App>) -> Router {
     let mut router = Router::new()
         .route("/items/{id}", get(get_item).put(put_item))
+        .route("/tenants/{tenant}/items/{id}", get(get_tenant_item))
         .route("/events", post(post_event))
         .route("/health/detailed", get(health))
         .route("/metrics", get(metrics));
@@ -220,6 +223,69 @@ async fn get_item_detached(app: Arc<App>, id: i64) -> Response {
             json!({"id": id, "error": "not found", "source": "database"}),
         ),
         Err(e) => client_data_error(&e).unwrap_or_else(|| read_fallback(&app, id, &e)),
+    }
+}
+
+/// The keyed family of the per-tenant reads.
+const TENANT_FAMILY: &str = "tenant";
+
+/// The longest tenant name accepted (`400` above it, or with other characters than ASCII
+/// letters, digits, `-` and `_`): a name is a breaker's key, a log field and a metric label.
+const MAX_TENANT_LEN: usize = 64;
+
+fn valid_tenant(tenant: &str) -> bool {
+    !tenant.is_empty()
+        && tenant.len() <= MAX_TENANT_LEN
+        && tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `GET /tenants/{tenant}/items/{id}`: the item read through the tenant's own breaker (family
+/// `tenant`), so one tenant whose reads fail (a hung query, a broken partition) is cut off
+/// without the others. Tenants come from clients: past `TENANT_MAX_KEYS` the family keeps its
+/// OPEN, HALF_OPEN and recently used breakers, evicts an idle CLOSED one if there is one, and
+/// otherwise gives the new tenant the family's shared overflow breaker (key `(overflow)`), so a
+/// flood of made-up tenants cannot evict an open breaker, go unguarded, or grow the metrics.
+/// No cache fallback: a failed read is a `503`, with `Retry-After` while the breaker is open.
+async fn get_tenant_item(State(app): State<Arc<App>>, Path((tenant, id)): Path<(String, i64)>) -> Response {
+    if !valid_tenant(&tenant) {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": format!("a tenant is 1 to {MAX_TENANT_LEN} ASCII letters, digits, `-` or `_`")}),
+        );
+    }
+    let breaker = match app.tenants.breaker_or_overflow(&tenant) {
+        Ok(b) => b,
+        Err(e) => {
+            return json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"error": e.to_string()}));
+        }
+    };
+    let work_breaker = Arc::clone(&breaker);
+    let work_app = Arc::clone(&app);
+    let result = detached(&breaker, async move { work_app.db.get_through(&work_breaker, id).await }).await;
+    let key = breaker.key().unwrap_or_default().to_owned();
+    match result {
+        Ok(Some(value)) => json_response(
+            StatusCode::OK,
+            json!({"tenant": tenant, "id": id, "value": value, "source": "database", "breaker_key": key}),
+        ),
+        Ok(None) => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"tenant": tenant, "id": id, "error": "not found", "breaker_key": key}),
+        ),
+        Err(e) => client_data_error(&e).unwrap_or_else(|| {
+            let retry_after = match &e {
+                TimedCallError::Open(open) => Some(open.retry_after().map_or(1, whole_seconds)),
+                _ => breaker.snapshot().retry_after.map(whole_seconds),
+            };
+            let response = json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({
+                    "tenant": tenant, "id": id, "error": "database unavailable for this tenant",
+                    "reason": e.to_string(), "breaker_key": key, "retry_after_seconds": retry_after,
+                }),
+            );
+            with_retry_after(response, retry_after)
+        }),
     }
 }
 
@@ -539,9 +605,18 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
                 .recovery_timeout(config.kafka_recovery_timeout)
                 .count_abandoned_after(config.kafka_timeout),
         )
+        .configure(
+            TENANT_FAMILY,
+            BreakerConfig::new()
+                .failure_threshold(config.tenant_failure_threshold)
+                .recovery_timeout(config.tenant_recovery_timeout)
+                .count_abandoned_after(config.db_timeout),
+        )
+        .bounds(TENANT_FAMILY, config.tenant_max_keys, config.tenant_idle)
         .build()
         .map_err(|e| e.to_string())?;
     let registry = Arc::new(registry);
+    let tenants = registry.keyed::<String>(TENANT_FAMILY).map_err(|e| e.to_string())?;
     let db = Database::new(
         &config.database_url,
         registry.breaker("database").map_err(|e| e.to_string())?,
@@ -588,6 +663,7 @@ fn build(config: &Config, prometheus: PrometheusHandle) -> Result<Arc<App>, Stri
     Ok(Arc::new(App {
         registry,
         db,
+        tenants,
         last_good: LastGood::new(config.cache_bytes),
         events,
         prometheus,
@@ -610,7 +686,12 @@ async fn main() -> ExitCode {
         }
     };
     init_logs(config.log_json);
-    let prometheus = match PrometheusBuilder::new().install_recorder() {
+    // Series idle this long are dropped: an evicted tenant's go, live breakers' are refreshed
+    // on every scrape (`Registry::refresh_metrics`), so the page stays bounded in a key flood.
+    let prometheus = match PrometheusBuilder::new()
+        .idle_timeout(metrics_util::MetricKindMask::ALL, Some(config.metrics_idle))
+        .install_recorder()
+    {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "cannot install the metrics recorder");
@@ -811,6 +892,57 @@ mod tests {
         assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(answer.headers().contains_key(RETRY_AFTER));
         assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_tenant_flood_neither_evicts_an_open_tenant_breaker_nor_grows_the_family() {
+        let (url, _db) = hung_database().await;
+        let app = app_with(
+            None,
+            &url,
+            &[
+                ("DB_TIMEOUT_MS", "100"),
+                ("TENANT_FAILURE_THRESHOLD", "2"),
+                ("TENANT_MAX_KEYS", "8"),
+                ("TENANT_IDLE_MS", "60000"),
+            ],
+        );
+        let get =
+            |path: String| router(Arc::clone(&app)).oneshot(Request::get(path).body(Body::empty()).unwrap());
+        for _ in 0..2 {
+            assert_eq!(
+                get("/tenants/acme/items/1".into()).await.unwrap().status(),
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+        let acme = app.tenants.breaker("acme").unwrap();
+        assert_eq!(acme.state(), breaker_tokio::State::Open);
+        // The database breaker is another breaker: the tenant's failures did not count there.
+        assert_eq!(app.db.breaker().health().failure_count, 0);
+        // 50 made-up tenants, every one answered (their reads fail too: a hung database).
+        let flood: Vec<_> = (0..50).map(|n| tokio::spawn(get(format!("/tenants/t{n}/items/1")))).collect();
+        for answer in flood {
+            assert_eq!(answer.await.unwrap().unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        // Bounded: 8 tenants and the shared overflow breaker; acme kept, OPEN, still rejecting.
+        assert_eq!(app.tenants.len(), 8);
+        let family = app.registry.health().families.into_iter().find(|f| f.name == "tenant").unwrap();
+        assert_eq!(family.breakers.len(), 9);
+        assert_eq!(app.tenants.breaker("acme").unwrap().state(), breaker_tokio::State::Open);
+        let start = std::time::Instant::now();
+        let answer = get("/tenants/acme/items/1".into()).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(answer.headers().contains_key(RETRY_AFTER));
+        assert!(start.elapsed() < Duration::from_millis(50), "{:?}", start.elapsed());
+        let body = body_json(answer).await;
+        assert_eq!(body["breaker_key"], "acme");
+        // A tenant name that is not a name is the client's error, and makes no breaker.
+        for bad in ["/tenants/a%20b/items/1", "/tenants/%1B%5B31m/items/1"] {
+            assert_eq!(get(bad.into()).await.unwrap().status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let long = format!("/tenants/{}/items/1", "x".repeat(MAX_TENANT_LEN + 1));
+        assert_eq!(get(long).await.unwrap().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(app.tenants.len(), 8);
     }
 
     #[tokio::test]

@@ -6,6 +6,8 @@
 //!   hostile clients.
 //! - `tests/fleet.rs`: three replicas sharing their breakers through Redis, against three that
 //!   do not, through one PostgreSQL outage and one Redis outage.
+//! - `tests/flood.rs`: a flood of made-up tenants against the keyed route while one tenant's
+//!   breaker is OPEN.
 //!
 //! Run by `ci/e2e.sh`, which installs what they need and sets the variables each scenario
 //! reads (see [`path_var`]).
