@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end scenarios of the breaker-tokio demo service against a real PostgreSQL, a real
 # Kafka-protocol broker (tansu) and redis-server, on loopback only: tests/e2e/tests/fault.rs (one
-# service, its dependencies killed, hung and restarted under load, hostile clients) and
+# service, its dependencies killed, hung and restarted under load, hostile clients),
 # tests/e2e/tests/fleet.rs (three replicas sharing their breakers through Redis against three
 # that do not) and tests/e2e/tests/flood.rs (a key flood against the per-tenant breakers). The
 # harness they share is tests/e2e/src/.
 #
 # Run as root on a fresh Debian machine: installs PostgreSQL and redis-server from Debian if
-# missing, installs tansu from crates.io only if `tansu` is not on PATH (about 9 minutes of
-# building; reused afterwards), builds the service, then runs the scenarios one after the other,
-# which start, kill and restart every dependency themselves (in temporary directories, on free
-# ports).
+# missing, installs tansu (with its libSQL storage) from crates.io into its own root if it is not
+# there yet (about 10 minutes of building; reused afterwards), builds the service, then runs the
+# scenarios one after the other, which start, kill and restart every dependency themselves (in
+# temporary directories, on free ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,11 +38,16 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v tansu >/dev/null; then
-  echo "e2e: installing tansu from crates.io (cargo install, several minutes)"
-  cargo install tansu --version '^0.6' --features dynostore --locked
+# tansu with its libSQL storage engine (a SQLite file), so the broker the fault test kills keeps
+# what it acknowledged. Installed into its own root, so a tansu on PATH built without `libsql`
+# is never picked up by mistake; BREAKER_E2E_TANSU overrides.
+TANSU_ROOT="${BREAKER_TANSU_ROOT:-$HOME/.cache/breaker-tools/tansu-0.6-libsql}"
+TANSU="${BREAKER_E2E_TANSU:-$TANSU_ROOT/bin/tansu}"
+if [ ! -x "$TANSU" ]; then
+  echo "e2e: installing tansu (features dynostore, libsql) from crates.io into $TANSU_ROOT (cargo install, several minutes)"
+  cargo install tansu --version '^0.6' --features dynostore,libsql --locked --root "$TANSU_ROOT"
+  TANSU="$TANSU_ROOT/bin/tansu"
 fi
-TANSU="$(command -v tansu)"
 
 # The same flags and feature set as ci/test.sh, so its build artifacts are reused.
 export RUSTFLAGS="${RUSTFLAGS:--D warnings}"

@@ -163,26 +163,36 @@ pub async fn run_ok(c: &mut Command) {
     );
 }
 
-/// The broker: tansu with in-memory storage.
+/// The broker: tansu on its libSQL storage engine, a SQLite file (`tansu.db`) in its own
+/// directory, so a broker killed with SIGKILL keeps what it acknowledged, and a restart on the
+/// same directory serves it again. (Not PostgreSQL: that is the dependency the scenarios kill.)
 pub struct Broker {
     bin: PathBuf,
     port: u16,
-    log: PathBuf,
+    dir: PathBuf,
     child: Option<Child>,
 }
 
 impl Broker {
-    /// A broker to run from `bin` on a free port, logging to `log` (not started).
-    pub fn new(bin: &Path, log: PathBuf) -> Broker {
-        Broker { bin: bin.to_owned(), port: free_port(), log, child: None }
+    /// A broker to run from `bin` on a free port, its storage and its log (`tansu.log`) in
+    /// `dir` (made if missing; not started).
+    pub fn new(bin: &Path, dir: PathBuf) -> Broker {
+        std::fs::create_dir_all(&dir).expect("broker dir");
+        Broker { bin: bin.to_owned(), port: free_port(), dir, child: None }
     }
 
     /// Starts it and waits for its port.
     pub async fn start(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("broker log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("tansu.log"))
+            .expect("broker log");
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(&self.bin)
             .args(tansu_args(&url))
+            // tansu resolves `sqlite://tansu.db` against its working directory.
+            .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -206,11 +216,19 @@ impl Broker {
     }
 }
 
-/// tansu 0.6 with in-memory storage, one node, listening and advertised on `url`.
+/// tansu 0.6 on libSQL (feature `libsql`), one node, listening and advertised on `url`.
 fn tansu_args(url: &str) -> Vec<String> {
-    ["broker", "--storage-engine", "memory://tansu/", "--listener-url", url, "--advertised-listener-url", url]
-        .map(String::from)
-        .to_vec()
+    [
+        "broker",
+        "--storage-engine",
+        "sqlite://tansu.db",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Waits until something accepts connections on `port`.
