@@ -58,8 +58,6 @@ pub struct Sample {
 pub struct Load {
     /// Set: every client stops after its current request.
     pub stop: AtomicBool,
-    /// Set: publishers send nothing new (see `fault.rs`).
-    pub publishers_paused: AtomicBool,
     /// Publishes in flight.
     pub publishing: AtomicUsize,
     /// Every request of every client that stopped.
@@ -101,14 +99,7 @@ pub async fn client(load: Arc<Load>, port: u16, kind: Kind, n: usize, shape: Sha
                 ("GET", format!("/items/{id}"), None, None)
             }
             Kind::Publish => {
-                // Announce first, then check the pause: the controller sees either this
-                // publish in flight or none started after it paused.
                 load.publishing.fetch_add(1, Ordering::SeqCst);
-                if load.publishers_paused.load(Ordering::SeqCst) {
-                    load.publishing.fetch_sub(1, Ordering::SeqCst);
-                    sleep(Duration::from_millis(5)).await;
-                    continue;
-                }
                 let id = format!("p{n}-{i}");
                 let body = json!({"id": id, "type": "e2e"});
                 ("POST", "/events".to_owned(), Some(body), Some(id))
