@@ -1,36 +1,29 @@
-"""The parts of ``CircuitBreaker`` written in Python: the decorator and ``call_async``.
+"""The parts of ``CircuitBreaker`` written in Python: the decorator of ``async def`` functions
+and ``call_async``.
 
-The native ``CircuitBreaker.__call__`` and ``CircuitBreaker.call_async`` call these; the
-breaker's decisions are the native core's (``breaker.acquire()`` hands out the core's permit,
-held across the ``await``).
+The native ``CircuitBreaker.__call__`` and ``CircuitBreaker.call_async`` call these (a plain
+function is decorated natively: ``Decorated``, in ``src/decorator.rs``); the breaker's
+decisions are the native core's (``breaker.acquire()`` hands out the core's permit, held
+across the ``await``).
 """
 
 import asyncio
 import functools
 import inspect
 
-__all__ = ["decorate", "call_async"]
+__all__ = ["decorate_async", "call_async"]
 
 
-def decorate(breaker, func):
-    """``@breaker``: ``func`` (a plain or an ``async def`` function) through ``breaker``."""
-    if inspect.iscoroutinefunction(func):
-
-        @functools.wraps(func)
-        async def async_wrapper(*args, **kwargs):
-            return await call_async(breaker, func, args, kwargs)
-
-        async_wrapper.circuit_breaker = breaker
-        return async_wrapper
-
-    call = breaker.call
+def decorate_async(breaker, func):
+    """``@breaker`` on an ``async def`` function: an ``async def`` wrapper (so that
+    ``inspect.iscoroutinefunction`` stays true) awaiting ``func`` through ``breaker``."""
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        return call(func, *args, **kwargs)
+    async def async_wrapper(*args, **kwargs):
+        return await call_async(breaker, func, args, kwargs)
 
-    wrapper.circuit_breaker = breaker
-    return wrapper
+    async_wrapper.circuit_breaker = breaker
+    return async_wrapper
 
 
 async def call_async(breaker, func, args, kwargs):

@@ -3,9 +3,11 @@
 //! The Python object owns a core [`Breaker`] (in an `Arc`, so an async call's [`Permit`] can
 //! hold it across an `await`). A synchronous `call` goes through the core's `call_with`: in
 //! CLOSED with no failures pending that is one atomic load before and none after the Python
-//! call. The GIL is never released: every step of ours takes nanoseconds, less than a release
-//! and a re-acquire, the callable needs the GIL anyway, and the core has no lock to wait on, so
-//! there is nothing to deadlock with.
+//! call. A plain function decorated with `@breaker` is a native [`Decorated`] (`decorator.rs`)
+//! whose call is that same code, with no Python frame of ours. The GIL is never released:
+//! every step of ours takes nanoseconds, less than a release and a re-acquire, the callable
+//! needs the GIL anyway, and the core has no lock to wait on, so there is nothing to deadlock
+//! with.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -22,10 +24,12 @@ use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType};
 
 mod args;
 mod clock;
+mod decorator;
 mod observer;
 mod types;
 
 use clock::{type_name, ManualClock, PyClock};
+use decorator::Decorated;
 use observer::{PyObserver, TransitionEvent, OUTCOMES};
 use types::{types, STATE_NAMES};
 
@@ -483,22 +487,7 @@ impl CircuitBreaker {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        // No arguments (the note's `breaker.call(call_external_service)`): a vectorcall
-        // without building a call.
-        let f = || match kwargs {
-            None if args.is_empty() => func.call0().map(Bound::unbind),
-            _ => func.call(args, kwargs).map(Bound::unbind),
-        };
-        let expected = &*self.expected;
-        let classify = |r: &PyResult<Py<PyAny>>| match r {
-            Ok(_) => Verdict::Success,
-            Err(e) => expected.verdict(py, e),
-        };
-        match with_core!(&self.core, b => b.call_with(f, classify)) {
-            Ok(v) => Ok(v),
-            Err(CallError::Inner(e)) => Err(e),
-            Err(CallError::Open(open)) => Err(self.rejection(py, &open)),
-        }
+        self.call_through(py, func, args, kwargs)
     }
 
     /// `await call_async(func, *args, **kwargs)`: `func` a coroutine function (or any callable
@@ -520,7 +509,10 @@ impl CircuitBreaker {
         types(py)?.call_async.bind(py).call1((slf, func, args, kwargs))
     }
 
-    /// `@breaker`: the decorated function (plain or `async def`) runs through the breaker.
+    /// `@breaker`: the decorated function (plain or `async def`) runs through the breaker. A
+    /// plain function becomes a native [`Decorated`] (no Python frame of ours on its calls);
+    /// an `async def` one a Python `async def` wrapper (`_aio.decorate_async`), so that it
+    /// stays a coroutine function.
     fn __call__<'py>(slf: &Bound<'py, Self>, func: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         if !func.is_callable() {
             return Err(PyTypeError::new_err(format!(
@@ -528,7 +520,12 @@ impl CircuitBreaker {
                 type_name(func)
             )));
         }
-        types(slf.py())?.decorate.bind(slf.py()).call1((slf, func))
+        let py = slf.py();
+        let ty = types(py)?;
+        if ty.iscoroutinefunction.bind(py).call1((func,))?.is_truthy()? {
+            return ty.decorate_async.bind(py).call1((slf, func));
+        }
+        Ok(Decorated::wrap(slf, func)?.into_any())
     }
 
     /// A permit for one call, or `CircuitBreakerError`: report the outcome on it (`success()`,
@@ -692,6 +689,34 @@ impl CircuitBreaker {
 }
 
 impl CircuitBreaker {
+    /// `func(*args, **kwargs)` through the breaker: the code of `call` and of a decorated
+    /// plain function's call ([`decorator::Decorated`]).
+    #[inline]
+    fn call_through(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        // No arguments (the note's `breaker.call(call_external_service)`): a vectorcall
+        // without building a call.
+        let f = || match kwargs {
+            None if args.is_empty() => func.call0().map(Bound::unbind),
+            _ => func.call(args, kwargs).map(Bound::unbind),
+        };
+        let expected = &*self.expected;
+        let classify = |r: &PyResult<Py<PyAny>>| match r {
+            Ok(_) => Verdict::Success,
+            Err(e) => expected.verdict(py, e),
+        };
+        match with_core!(&self.core, b => b.call_with(f, classify)) {
+            Ok(v) => Ok(v),
+            Err(CallError::Inner(e)) => Err(e),
+            Err(CallError::Open(open)) => Err(self.rejection(py, &open)),
+        }
+    }
+
     fn listeners<'py>(&self, py: Python<'py>) -> &Bound<'py, PyList> {
         with_core!(&self.core, b => b.observer().listeners.bind(py))
     }
@@ -809,6 +834,7 @@ impl Permit {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CircuitBreaker>()?;
     m.add_class::<Permit>()?;
+    m.add_class::<Decorated>()?;
     m.add_class::<ManualClock>()?;
     m.add_class::<TransitionEvent>()?;
     Ok(())

@@ -1,6 +1,8 @@
 //! Python objects the native module uses, imported on first use: the `CircuitState` members,
-//! `CircuitBreakerError` (both from `lockfree_breaker._types`, plain Python), the decorator and
-//! `call_async` (from `lockfree_breaker._aio`), and `asyncio.CancelledError`.
+//! `CircuitBreakerError` (both from `lockfree_breaker._types`, plain Python), the async
+//! decorator and `call_async` (from `lockfree_breaker._aio`), `asyncio.CancelledError`, and
+//! what the native decorator needs of the standard library (`inspect.iscoroutinefunction`,
+//! `functools.update_wrapper`, `types.MethodType`).
 
 use breaker_core::State;
 use pyo3::prelude::*;
@@ -11,8 +13,11 @@ pub(crate) struct Types {
     states: [Py<PyAny>; 5],
     pub(crate) error: Py<PyAny>,
     pub(crate) cancelled: Py<PyAny>,
-    pub(crate) decorate: Py<PyAny>,
+    pub(crate) decorate_async: Py<PyAny>,
     pub(crate) call_async: Py<PyAny>,
+    pub(crate) iscoroutinefunction: Py<PyAny>,
+    pub(crate) update_wrapper: Py<PyAny>,
+    pub(crate) method_type: Py<PyAny>,
 }
 
 static TYPES: PyOnceLock<Types> = PyOnceLock::new();
@@ -33,8 +38,11 @@ pub(crate) fn types(py: Python<'_>) -> PyResult<&'static Types> {
             ],
             error: m.getattr("CircuitBreakerError")?.unbind(),
             cancelled: py.import("asyncio")?.getattr("CancelledError")?.unbind(),
-            decorate: aio.getattr("decorate")?.unbind(),
+            decorate_async: aio.getattr("decorate_async")?.unbind(),
             call_async: aio.getattr("call_async")?.unbind(),
+            iscoroutinefunction: py.import("inspect")?.getattr("iscoroutinefunction")?.unbind(),
+            update_wrapper: py.import("functools")?.getattr("update_wrapper")?.unbind(),
+            method_type: py.import("types")?.getattr("MethodType")?.unbind(),
         })
     })
 }
