@@ -12,7 +12,7 @@ use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
 use crate::sync::{constructor, AtomicU32, AtomicWord, Ordering};
 use crate::transition::{
-    open_retry_ms, ramp_admits, ramp_count, ramp_permille, state_of, Admission, Control, Event, Outcome,
+    open_retry_ms, ramp_admits, retry_after_open, ramp_count, ramp_permille, state_of, Admission, Control, Event, Outcome,
 };
 use crate::{
     CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket, ValidConfig,
@@ -181,7 +181,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     }
 
     /// The rejection fast path: OPEN and its open duration not over. One clock read, no store;
-    /// the same rule as the transition function (`open_retry_ms`), which handles everything
+    /// the same rule as the transition function (`open_retry_ms`, through `retry_after_open`), which handles everything
     /// else, including admitting the probe.
     ///
     /// With the `reconfigure` feature the open timing comes from the config cell's shortcut
@@ -192,11 +192,11 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     fn reject_while_open(&self, word: layout::Word) -> FastOpen {
         if layout::is_open(word) {
             let (opened_at, level) = (layout::open_opened_at(word), layout::open_level(word));
-            let Some(cfg) = self.config.read_open_shortcut(level) else {
+            let Some((open_ms, shift)) = self.config.open_shortcut(level, layout::gen_of(word)) else {
                 return FastOpen::AskSlot;
             };
             let now = self.clock.now().as_millis() as layout::Ms;
-            if let Some(ms) = open_retry_ms(&cfg, opened_at, level, layout::gen_of(word), now) {
+            if let Some(ms) = retry_after_open(open_ms, shift, opened_at, now) {
                 return FastOpen::Rejected(self.reject(State::Open, Some(ms as u64)));
             }
         }

@@ -109,10 +109,11 @@ mod plain {
             Some(self.0)
         }
 
-        /// The config: a plain value needs no shortcut.
+        /// The open period at backoff `level` of generation `gen`, and the open-time shift: a
+        /// plain value has them at hand, whatever the timing.
         #[inline(always)]
-        pub(crate) fn read_open_shortcut(&self, _level: u32) -> Option<ValidConfig> {
-            Some(self.0)
+        pub(crate) fn open_shortcut(&self, level: u32, gen: u32) -> Option<(Ms, u32)> {
+            Some((self.0.open_ms(level, gen), self.0.stamp_shift()))
         }
     }
 }
@@ -482,17 +483,14 @@ mod cell {
             }
         }
 
-        /// The shortcuts alone: the open timing at level 0 without jitter (one load, whatever the
-        /// version), else the whole config while it was never replaced; `None` otherwise.
+        /// The shortcut alone, for the OPEN rejection fast path: the open period at backoff
+        /// `level` and the open-time shift when the shortcut word holds it (level 0, no jitter:
+        /// one load, whatever the version); `None` otherwise, and the caller reads the timing
+        /// out of line ([`read_open_timing`](ConfigCell::read_open_timing)).
         #[inline(always)]
-        pub(crate) fn read_open_shortcut(&self, level: u32) -> Option<ValidConfig> {
-            if let Some(t) = unpack_timing(self.timing.load(Ordering::Relaxed), level) {
-                return Some(open_timing(t, t, 0, 0, self.initial.tick()));
-            }
-            if pristine(self.version.load(Ordering::Relaxed)) {
-                return Some(self.initial);
-            }
-            None
+        pub(crate) fn open_shortcut(&self, level: u32, _gen: u32) -> Option<(Ms, u32)> {
+            let open_ms = unpack_timing(self.timing.load(Ordering::Relaxed), level)?;
+            Some((open_ms, crate::layout::effective_shift(self.initial.tick())))
         }
 
         /// Replaces the config with `config` if no writer completed since version `seen` (from
@@ -653,7 +651,10 @@ mod cell {
             // would read as "never replaced").
             assert_eq!(cell.replace(u32::MAX - 1, &b), Ok(()));
             assert_eq!(cell.read_versioned(), (b, 4));
-            assert_eq!(cell.read_open_shortcut(0).map(|c| c.recovery_timeout()), Some(b.recovery_timeout()));
+            assert_eq!(
+                cell.open_shortcut(0, 0).map(|(ms, _)| u64::from(ms)),
+                Some(b.recovery_timeout().as_millis() as u64)
+            );
             assert_eq!(published(u32::MAX - 1), 4);
             assert_eq!(published(6), 8);
             assert!(pristine(0) && pristine(1) && !pristine(2));

@@ -166,8 +166,13 @@ pub(crate) const fn open_retry_ms(
     gen: u32,
     now: Ms,
 ) -> Option<Ms> {
-    let open_ms = cfg.open_ms(level, gen);
-    let shift = cfg.stamp_shift();
+    retry_after_open(cfg.open_ms(level, gen), cfg.stamp_shift(), opened_at, now)
+}
+
+/// [`open_retry_ms`] once the open period is known: `open_ms` long, stamped on ticks of
+/// `2^shift` ms (the OPEN rejection fast path has both without reading a whole config).
+#[inline(always)]
+pub(crate) const fn retry_after_open(open_ms: Ms, shift: u32, opened_at: Ms, now: Ms) -> Option<Ms> {
     // On ticks of `t = 2^shift` ms: a probe is due once the lower bound of the elapsed time,
     // `d·t − (t − 1)`, reaches the open period, that is from tick `due = ⌈(open + t − 1) / t⌉`
     // on; the time until then is exact: the ticks left, less how far into its tick `now` is.
