@@ -12,7 +12,8 @@ use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
 use crate::sync::{constructor, AtomicU32, AtomicWord, Ordering};
 use crate::transition::{
-    open_retry_ms, ramp_admits, retry_after_open, ramp_count, ramp_permille, state_of, Admission, Control, Event, Outcome,
+    open_retry_ms, ramp_admits, ramp_count, ramp_permille, retry_after_open, state_of, Admission, Control,
+    Event, Outcome,
 };
 use crate::{
     CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket, ValidConfig,
@@ -190,15 +191,29 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// as with a plain config.
     #[inline(always)]
     fn reject_while_open(&self, word: layout::Word) -> FastOpen {
-        if layout::is_open(word) {
-            let (opened_at, level) = (layout::open_opened_at(word), layout::open_level(word));
-            let Some((open_ms, shift)) = self.config.open_shortcut(level, layout::gen_of(word)) else {
-                return FastOpen::AskSlot;
-            };
+        // Without `policies` there is no backoff: every OPEN word is at level 0.
+        let at_level_zero = if cfg!(feature = "policies") {
+            layout::is_open_at_level_zero(word)
+        } else {
+            layout::is_open(word)
+        };
+        if at_level_zero {
+            // `open_ms` 0: the shortcut does not hold this timing (jitter; only the
+            // reconfigurable cell's shortcut can miss). Tested after the rule rather than
+            // before: at shift 0 (the 64-bit layout, folded at compile time) a period of 0 never
+            // rejects, so the guard folds away and the test is paid only by a call that is not
+            // rejected (the probe), not by every rejection.
+            let (open_ms, shift) = self.config.open_shortcut(layout::gen_of(word));
+            let missed = ConfigCell::SHORTCUT_MAY_MISS && open_ms == 0;
             let now = self.clock.now().as_millis() as layout::Ms;
-            if let Some(ms) = retry_after_open(open_ms, shift, opened_at, now) {
-                return FastOpen::Rejected(self.reject(State::Open, Some(ms as u64)));
+            match retry_after_open(open_ms, shift, layout::open_opened_at(word), now) {
+                Some(ms) if !missed => return FastOpen::Rejected(self.reject(State::Open, Some(ms as u64))),
+                _ if missed => return FastOpen::AskSlot,
+                _ => {}
             }
+        } else if cfg!(feature = "policies") && layout::is_open(word) {
+            // A backed-off open period: read its timing out of line.
+            return FastOpen::AskSlot;
         }
         FastOpen::Pass
     }

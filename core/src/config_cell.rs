@@ -109,12 +109,16 @@ mod plain {
             Some(self.0)
         }
 
-        /// The open period at backoff `level` of generation `gen`, and the open-time shift: a
-        /// plain value has them at hand, whatever the timing.
+        /// The open period at backoff level 0 of generation `gen`, and the open-time shift: a
+        /// plain value has them at hand, whatever the timing (0 only for a zero recovery
+        /// timeout, which the caller then reads again out of line).
         #[inline(always)]
-        pub(crate) fn open_shortcut(&self, level: u32, gen: u32) -> Option<(Ms, u32)> {
-            Some((self.0.open_ms(level, gen), self.0.stamp_shift()))
+        pub(crate) fn open_shortcut(&self, gen: u32) -> (Ms, u32) {
+            (self.0.open_ms(0, gen), self.0.stamp_shift())
         }
+
+        /// The shortcut always holds the open period (a recovery timeout is at least 1 ms).
+        pub(crate) const SHORTCUT_MAY_MISS: bool = false;
     }
 }
 
@@ -156,13 +160,18 @@ mod cell {
         }
     }
 
-    /// The rejection fast path's shortcut word: `recovery_timeout << 1 | no jitter`. The timeout is
-    /// at most `MAX_OPEN_MS` (below 2^40; on the 32-bit layout below 2^24 at the coarsest open-time
-    /// resolution), so the shift never loses
-    /// a bit.
+    /// The rejection fast path's shortcut word: `recovery_timeout << 1 | 1` without jitter, 0 with
+    /// it (so `word >> 1`, the open period the fast path reads without testing the flag, is 0
+    /// exactly when the word does not hold it). The timeout is at most `MAX_OPEN_MS` (below 2^40;
+    /// on the 32-bit layout below 2^24 at the coarsest open-time resolution), so the shift never
+    /// loses a bit.
     #[inline(always)]
     pub(crate) const fn pack_timing(c: &ValidConfig) -> Ms {
-        c.recovery_timeout_ms << 1 | (c.jitter_ms == 0) as Ms
+        if c.jitter_ms == 0 {
+            c.recovery_timeout_ms << 1 | 1
+        } else {
+            0
+        }
     }
 
     /// The open duration the shortcut word gives at backoff `level`: the recovery timeout at level
@@ -483,15 +492,19 @@ mod cell {
             }
         }
 
-        /// The shortcut alone, for the OPEN rejection fast path: the open period at backoff
-        /// `level` and the open-time shift when the shortcut word holds it (level 0, no jitter:
-        /// one load, whatever the version); `None` otherwise, and the caller reads the timing
-        /// out of line ([`read_open_timing`](ConfigCell::read_open_timing)).
+        /// The shortcut alone, for the OPEN rejection fast path at backoff level 0: the open
+        /// period and the open-time shift, from one load of the shortcut word whatever the
+        /// version; the period is 0 when the word does not hold it (jitter), and the caller
+        /// then reads the timing out of line ([`read_open_timing`](ConfigCell::read_open_timing)).
         #[inline(always)]
-        pub(crate) fn open_shortcut(&self, level: u32, _gen: u32) -> Option<(Ms, u32)> {
-            let open_ms = unpack_timing(self.timing.load(Ordering::Relaxed), level)?;
-            Some((open_ms, crate::layout::effective_shift(self.initial.tick())))
+        pub(crate) fn open_shortcut(&self, _gen: u32) -> (Ms, u32) {
+            let timing = self.timing.load(Ordering::Relaxed);
+            // Without `policies` there is no jitter: the word always holds the period.
+            (timing >> 1, crate::layout::effective_shift(self.initial.tick()))
         }
+
+        /// The shortcut word misses (reads 0) for a timing with jitter.
+        pub(crate) const SHORTCUT_MAY_MISS: bool = cfg!(feature = "policies");
 
         /// Replaces the config with `config` if no writer completed since version `seen` (from
         /// [`read_versioned`](ConfigCell::read_versioned)) and none is writing now.
@@ -651,10 +664,7 @@ mod cell {
             // would read as "never replaced").
             assert_eq!(cell.replace(u32::MAX - 1, &b), Ok(()));
             assert_eq!(cell.read_versioned(), (b, 4));
-            assert_eq!(
-                cell.open_shortcut(0, 0).map(|(ms, _)| u64::from(ms)),
-                Some(b.recovery_timeout().as_millis() as u64)
-            );
+            assert_eq!(u64::from(cell.open_shortcut(0).0), b.recovery_timeout().as_millis() as u64);
             assert_eq!(published(u32::MAX - 1), 4);
             assert_eq!(published(6), 8);
             assert!(pristine(0) && pristine(1) && !pristine(2));

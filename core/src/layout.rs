@@ -314,6 +314,14 @@ pub(crate) const fn open_opened_at(word: Word) -> Ms {
     (payload(word) & TIME_MASK) as Ms
 }
 
+/// `true` when `word` is OPEN at backoff level 0 (its first open period, or no backoff): one
+/// mask and compare, for the OPEN rejection fast path.
+#[inline(always)]
+pub(crate) const fn is_open_at_level_zero(word: Word) -> bool {
+    const MASK: Word = TAG_MASK | LEVEL_MASK << (PAYLOAD_SHIFT + TIME_BITS);
+    word & MASK == TAG_OPEN as Word
+}
+
 /// An OPEN word's backoff level.
 #[inline(always)]
 pub(crate) const fn open_level(word: Word) -> u32 {
