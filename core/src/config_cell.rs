@@ -664,7 +664,7 @@ mod cell {
             // would read as "never replaced").
             assert_eq!(cell.replace(u32::MAX - 1, &b), Ok(()));
             assert_eq!(cell.read_versioned(), (b, 4));
-            assert_eq!(u64::from(cell.open_shortcut(0).0), b.recovery_timeout().as_millis() as u64);
+            assert_eq!(cell.open_shortcut(0).0 as u64, b.recovery_timeout().as_millis() as u64);
             assert_eq!(published(u32::MAX - 1), 4);
             assert_eq!(published(6), 8);
             assert!(pristine(0) && pristine(1) && !pristine(2));

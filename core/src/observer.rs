@@ -85,8 +85,9 @@ impl Trigger {
         }
     }
 
-    /// What a log line says for a transition into OPEN by this trigger: the seed's "opening
-    /// circuit", or what reopened it (a failed or timed-out probe, a rate).
+    /// What a log line says for a transition into OPEN by this trigger: "opening circuit" (the
+    /// log message of the original Python module) for a trip, or what reopened it (a failed or
+    /// timed-out probe, a rate).
     ///
     /// # Examples
     ///

@@ -13,9 +13,22 @@
 //! Recovery policies that live in the state machine itself (backoff, jitter, stuck-probe
 //! timeout, gradual recovery) are settings of [`Config`](crate::Config), not policies.
 
-/// One finished CLOSED-state call, as a policy sees it.
+/// One finished CLOSED-state call, as a policy sees it. The breaker makes them; a policy's own
+/// tests make them with [`Sample::new`] (the struct may gain fields, so it has no literal
+/// outside this crate).
+///
+/// # Examples
+///
+/// ```
+/// use breaker_core::Sample;
+///
+/// let slow_failure = Sample::new(true, true);
+/// assert!(slow_failure.failed && slow_failure.slow);
+/// assert_eq!(Sample::new(false, false), Sample::default());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Sample {
     /// The call failed (after slow-call promotion, if configured).
     pub failed: bool,
@@ -23,9 +36,19 @@ pub struct Sample {
     pub slow: bool,
 }
 
+impl Sample {
+    /// A call that `failed` or not, and was `slow` (took at least the slow-call threshold) or
+    /// not.
+    #[must_use]
+    pub const fn new(failed: bool, slow: bool) -> Self {
+        Sample { failed, slow }
+    }
+}
+
 /// Why a policy wants the breaker to open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum TripReason {
     /// The failure rate reached its threshold.
     FailureRate,

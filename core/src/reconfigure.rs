@@ -105,11 +105,15 @@ impl fmt::Display for ReconfigureError {
     }
 }
 
+/// `Display` or `source()`, never both, as for [`CallError`](crate::CallError): `Invalid` is
+/// transparent (it displays as the config error and its source is the config error's source),
+/// and `Busy` and `OpenTimeResolution` display themselves and have no source. So an error chain
+/// prints the config error once.
 #[cfg(feature = "reconfigure")]
 impl core::error::Error for ReconfigureError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            ReconfigureError::Invalid(e) => Some(e),
+            ReconfigureError::Invalid(e) => core::error::Error::source(e),
             ReconfigureError::Busy | ReconfigureError::OpenTimeResolution { .. } => None,
         }
     }
@@ -401,5 +405,24 @@ mod tests {
         let ms = Duration::from_millis;
         let capped = valid(Config::new().recovery_timeout(ms(100)).backoff(ms(200)));
         assert_eq!((capped.open_ms(4, G), capped.next_level(4)), (200, 4));
+    }
+
+    /// `Display` or `source()`, not both: printing the whole chain (each error, then its
+    /// sources) names the config error once.
+    #[cfg(feature = "reconfigure")]
+    #[test]
+    fn an_invalid_config_prints_once_in_the_error_chain() {
+        use std::string::{String, ToString};
+        let inner = ConfigError::Zero { field: "failure_threshold" };
+        let err = ReconfigureError::Invalid(inner);
+        let mut chain = String::new();
+        let mut next: Option<&(dyn core::error::Error + 'static)> = Some(&err);
+        while let Some(e) = next {
+            chain.push_str(&e.to_string());
+            chain.push('\n');
+            next = e.source();
+        }
+        assert_eq!(chain.matches(&*inner.to_string()).count(), 1, "{chain}");
+        assert_eq!(chain, std::format!("{inner}\n"));
     }
 }

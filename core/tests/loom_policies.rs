@@ -25,7 +25,7 @@ impl Observer for Opens {
 }
 
 fn fail() -> Sample {
-    Sample { failed: true, slow: false }
+    Sample::new(true, false)
 }
 
 /// Two calls recorded concurrently into the same bucket: neither is lost nor counted twice.

@@ -26,6 +26,7 @@ pub const MAX_OPEN_MS: u64 = 24 * 3600 * 1000;
 /// The fleet's state of one breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FleetState {
     /// No fleet-wide open: each replica runs its own breaker.
     Closed,
@@ -52,6 +53,7 @@ impl FleetState {
 /// Why the fleet record last changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Cause {
     /// Enough replicas tripped (the mode's quorum, or one in mode `any`).
     Trips,

@@ -26,7 +26,7 @@ use crate::{CoarseClock, Listener, Source};
 /// running.
 ///
 /// ```
-/// use breaker_core::{CallError, ManualClock, State};
+/// use breaker_std::{CallError, ManualClock, State};
 /// use breaker_std::Breaker;
 ///
 /// let breaker = Breaker::builder("svc")
@@ -52,7 +52,7 @@ impl Breaker<CoarseClock> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::Config;
+    /// use breaker_std::Config;
     /// use breaker_std::Breaker;
     ///
     /// let redis = Breaker::new("redis", Config::new().failure_threshold(3)).unwrap();
@@ -125,7 +125,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::CallError;
+    /// use breaker_std::CallError;
     /// use breaker_std::Breaker;
     ///
     /// fn fetch(db: &Breaker) -> Result<u32, Box<dyn std::error::Error>> {
@@ -204,7 +204,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         Permit::acquire(self)
     }
 
-    /// The state to keep across a restart (see [`breaker_core::SavedState`]): save it on the
+    /// The state to keep across a restart (see [`SavedState`](crate::SavedState)): save it on the
     /// way down, [`restore`](Breaker::restore) it on the way up.
     ///
     /// # Examples
@@ -289,7 +289,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::State;
+    /// use breaker_std::State;
     /// use breaker_std::Breaker;
     ///
     /// let db = Breaker::builder("database").build().unwrap();
@@ -307,7 +307,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::State;
+    /// use breaker_std::State;
     /// use breaker_std::Breaker;
     ///
     /// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
@@ -325,7 +325,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::State;
+    /// use breaker_std::State;
     /// use breaker_std::Breaker;
     ///
     /// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
@@ -343,7 +343,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::State;
+    /// use breaker_std::State;
     /// use breaker_std::Breaker;
     ///
     /// assert_eq!(Breaker::builder("db").build().unwrap().state(), State::Closed);
@@ -374,7 +374,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::State;
+    /// use breaker_std::State;
     /// use breaker_std::Breaker;
     ///
     /// let s = Breaker::builder("db").build().unwrap().snapshot();
@@ -390,7 +390,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::State;
+    /// use breaker_std::State;
     /// use breaker_std::Breaker;
     ///
     /// let h = Breaker::builder("database").build().unwrap().health();
@@ -431,8 +431,8 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
         self.inner.observer().key()
     }
 
-    /// The configuration in force, a copy (change it with
-    /// [`core().reconfigure(..)`](breaker_core::Breaker::reconfigure)).
+    /// The configuration in force, a copy (change it with [`reconfigure`](Breaker::reconfigure)
+    /// or [`update_config`](Breaker::update_config)).
     ///
     /// # Examples
     ///
@@ -452,7 +452,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::{Clock, ManualClock};
+    /// use breaker_std::{Clock, ManualClock};
     /// use breaker_std::Breaker;
     ///
     /// let db = Breaker::builder("db").clock(ManualClock::new()).build().unwrap();
@@ -478,7 +478,7 @@ impl<C: Clock, P: Policy> Breaker<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::{RateConfig, Window};
+    /// use breaker_std::{RateConfig, Window};
     /// use breaker_std::Breaker;
     ///
     /// let rule = RateConfig::new(500, 10).validate().unwrap();
@@ -525,7 +525,7 @@ impl<C: Clock, P: Policy> core::fmt::Debug for Breaker<C, P> {
 /// # Examples
 ///
 /// ```
-/// use breaker_core::{ManualClock, State, Transition};
+/// use breaker_std::{ManualClock, State, Transition};
 /// use breaker_std::{Breaker, Source};
 /// use std::time::Duration;
 ///
@@ -572,12 +572,12 @@ impl<C: Clock, P: Policy> Builder<C, P> {
 
     /// Uses `clock` instead of the default [`CoarseClock`](crate::CoarseClock): a
     /// [`MonotonicClock`](crate::MonotonicClock) for recovery timeouts short enough that a few
-    /// milliseconds matter, or a [`ManualClock`](breaker_core::ManualClock) in tests.
+    /// milliseconds matter, or a [`ManualClock`](crate::ManualClock) in tests.
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::ManualClock;
+    /// use breaker_std::ManualClock;
     /// use breaker_std::Breaker;
     ///
     /// static CLOCK: ManualClock = ManualClock::new();
@@ -596,12 +596,12 @@ impl<C: Clock, P: Policy> Builder<C, P> {
     }
 
     /// Uses trip policy `policy` instead of consecutive failures: a failure-rate
-    /// [`Window`](breaker_core::Window) (count- or time-based, optionally tracking slow calls).
+    /// [`Window`](crate::Window) (count- or time-based, optionally tracking slow calls).
     ///
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::{RateConfig, State, Window};
+    /// use breaker_std::{RateConfig, State, Window};
     /// use breaker_std::Breaker;
     ///
     /// // Open at 50 % failures over the last 20 calls, once 4 calls are in.
@@ -648,7 +648,7 @@ impl<C: Clock, P: Policy> Builder<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::{State, Transition};
+    /// use breaker_std::{State, Transition};
     /// use breaker_std::{Breaker, Source};
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
@@ -672,7 +672,7 @@ impl<C: Clock, P: Policy> Builder<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::CircuitOpen;
+    /// use breaker_std::CircuitOpen;
     /// use breaker_std::{Breaker, Source};
     ///
     /// let db = Breaker::builder("db")
@@ -733,7 +733,7 @@ impl<C: Clock, P: Policy> Builder<C, P> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::ConfigError;
+    /// use breaker_std::ConfigError;
     /// use breaker_std::Breaker;
     ///
     /// let err = Breaker::builder("db").failure_threshold(0).build().unwrap_err();

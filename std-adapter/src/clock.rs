@@ -31,7 +31,7 @@ use breaker_core::{Clock, Timestamp};
 /// # Examples
 ///
 /// ```
-/// use breaker_core::Clock;
+/// use breaker_std::Clock;
 /// use breaker_std::MonotonicClock;
 ///
 /// let clock = MonotonicClock::new();
@@ -58,7 +58,7 @@ impl MonotonicClock {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::Clock;
+    /// use breaker_std::Clock;
     /// use breaker_std::MonotonicClock;
     ///
     /// assert!(MonotonicClock::new().now().as_millis() < 1_000);
@@ -94,7 +94,7 @@ impl Clock for MonotonicClock {
 /// # Examples
 ///
 /// ```
-/// use breaker_core::Clock;
+/// use breaker_std::Clock;
 /// use breaker_std::{Breaker, CoarseClock};
 ///
 /// let clock = CoarseClock::new();
@@ -119,7 +119,7 @@ impl CoarseClock {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::Clock;
+    /// use breaker_std::Clock;
     /// use breaker_std::CoarseClock;
     ///
     /// assert!(CoarseClock::new().now().as_millis() < 1_000);

@@ -13,7 +13,7 @@ use breaker_core::{Snapshot, State, WindowStats};
 /// # Examples
 ///
 /// ```
-/// use breaker_core::State;
+/// use breaker_std::State;
 /// use breaker_std::Breaker;
 ///
 /// let db = Breaker::builder("database").build().unwrap();

@@ -9,7 +9,7 @@ use crate::log;
 
 /// The observer behind every [`Breaker`](crate::Breaker) of this crate: logs, listeners and
 /// metrics. It is the `Observer` type of the core breaker inside (see
-/// [`AsBreaker`](breaker_core::AsBreaker)); it has no public constructor or methods.
+/// [`AsBreaker`](crate::AsBreaker)); it has no public constructor or methods.
 pub struct Hooks {
     pub(crate) key: Option<Box<str>>,
     pub(crate) listeners: Listeners,

@@ -706,7 +706,7 @@ where
     crate::knobs::knob_setters!("let builder = breaker_std::Keyed::<String>::builder(\"api\");");
 
     /// The trip policy of every key's breaker: `recipe` is called once per key and must return a
-    /// fresh policy, such as a rate [`Window`](breaker_core::Window) (each key gets its own
+    /// fresh policy, such as a rate [`Window`](crate::Window) (each key gets its own
     /// window); it is called once at [`build`](KeyedBuilder::build) to check it. It runs under
     /// the family's lock: it must not use the family.
     ///

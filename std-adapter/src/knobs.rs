@@ -65,7 +65,7 @@ impl Knobs {
 macro_rules! knob_setters {
     ($example:literal) => {
         /// Consecutive failures in CLOSED that open the circuit (see
-        /// [`Config::failure_threshold`](breaker_core::Config::failure_threshold)).
+        /// [`Config::failure_threshold`](crate::Config::failure_threshold)).
         ///
         /// # Examples
         ///
@@ -76,7 +76,7 @@ macro_rules! knob_setters {
         }
 
         /// How long OPEN rejects before a probe (see
-        /// [`Config::recovery_timeout`](breaker_core::Config::recovery_timeout)).
+        /// [`Config::recovery_timeout`](crate::Config::recovery_timeout)).
         ///
         /// # Examples
         ///
@@ -87,7 +87,7 @@ macro_rules! knob_setters {
         }
 
         /// Probe calls HALF_OPEN admits per cycle (see
-        /// [`Config::half_open_probes`](breaker_core::Config::half_open_probes)).
+        /// [`Config::half_open_probes`](crate::Config::half_open_probes)).
         ///
         /// # Examples
         ///
@@ -98,7 +98,7 @@ macro_rules! knob_setters {
         }
 
         /// Successful probes that close the circuit (see
-        /// [`Config::successes_to_close`](breaker_core::Config::successes_to_close)).
+        /// [`Config::successes_to_close`](crate::Config::successes_to_close)).
         ///
         /// # Examples
         ///
@@ -109,7 +109,7 @@ macro_rules! knob_setters {
         }
 
         /// Exponential backoff of the open duration up to `max` (see
-        /// [`Config::backoff`](breaker_core::Config::backoff)).
+        /// [`Config::backoff`](crate::Config::backoff)).
         ///
         /// # Examples
         ///
@@ -120,7 +120,7 @@ macro_rules! knob_setters {
         }
 
         /// Random jitter of up to `max` on each open duration, from `seed` (see
-        /// [`Config::jitter`](breaker_core::Config::jitter)).
+        /// [`Config::jitter`](crate::Config::jitter)).
         ///
         /// # Examples
         ///
@@ -131,7 +131,7 @@ macro_rules! knob_setters {
         }
 
         /// A probe slot held longer than `timeout` counts as a failed probe (see
-        /// [`Config::probe_timeout`](breaker_core::Config::probe_timeout)).
+        /// [`Config::probe_timeout`](crate::Config::probe_timeout)).
         ///
         /// # Examples
         ///
@@ -142,7 +142,7 @@ macro_rules! knob_setters {
         }
 
         /// After closing, admit a share of calls rising from `start_percent` to all over
-        /// `period` (see [`Config::gradual_recovery`](breaker_core::Config::gradual_recovery)).
+        /// `period` (see [`Config::gradual_recovery`](crate::Config::gradual_recovery)).
         ///
         /// # Examples
         ///
@@ -155,7 +155,7 @@ macro_rules! knob_setters {
         /// A permit (a call future, a request through the layer) dropped without a verdict
         /// after it has been out at least `after` counts as a failure: callers giving up on a
         /// hung dependency (see
-        /// [`Config::count_abandoned_after`](breaker_core::Config::count_abandoned_after)).
+        /// [`Config::count_abandoned_after`](crate::Config::count_abandoned_after)).
         ///
         /// # Examples
         ///
@@ -167,7 +167,7 @@ macro_rules! knob_setters {
 
         /// The coarsest resolution the open period may be measured at, for open periods past
         /// 17.5 minutes on the 32-bit layout (see
-        /// [`Config::open_time_resolution`](breaker_core::Config::open_time_resolution)).
+        /// [`Config::open_time_resolution`](crate::Config::open_time_resolution)).
         ///
         /// # Examples
         ///

@@ -69,11 +69,11 @@
 //! |---|---|
 //! | `Instant::now()` | 57.1 |
 //! | ms since a start `Instant` (`elapsed().as_millis()`) | 75.2 |
-//! | [`MonotonicClock::now`](breaker_core::Clock::now) | 76.0 |
+//! | [`MonotonicClock::now`](crate::Clock::now) | 76.0 |
 //! | `quanta::Instant::now()` (TSC read and scaling) | 35.1 |
 //! | `quanta::Clock::recent()` (needs quanta's upkeep thread) | 5.4 |
 //! | `CLOCK_MONOTONIC_COARSE` in ms (rustix, vDSO) | 12.7 |
-//! | [`CoarseClock::now`](breaker_core::Clock::now) | 12.2 |
+//! | [`CoarseClock::now`](crate::Clock::now) | 12.2 |
 //!
 //! The coarse clock is chosen over quanta's `recent()` because it needs no background thread
 //! and no global state, at a few nanoseconds more.
@@ -211,10 +211,12 @@ mod registry;
 
 pub use breaker::{Breaker, Builder};
 pub use breaker_core::classify;
+#[doc(inline)]
+pub use breaker_core::limits;
 pub use breaker_core::{
     AsBreaker, CallError, CircuitOpen, Classify, Clock, Config, ConfigError, Consecutive, ManualClock,
-    Permit, Policy, RateConfig, RateRule, ReconfigureError, RestoreError, SavedState, Snapshot, State,
-    Timestamp, Transition, Trigger, TripReason, ValidConfig, Verdict, Window, WindowStats,
+    Observer, Permit, Policy, RateConfig, RateRule, ReconfigureError, RestoreError, Sample, SavedState,
+    Snapshot, State, Timestamp, Transition, Trigger, TripReason, ValidConfig, Verdict, Window, WindowStats,
 };
 pub use clock::{CoarseClock, MonotonicClock};
 pub use health::{FamilyHealth, Health, RegistryHealth};

@@ -89,7 +89,7 @@ impl<'a> Source<'a> {
 ///
 /// ```
 /// use breaker_std::{Breaker, Listener, Source};
-/// use breaker_core::{State, Transition};
+/// use breaker_std::{State, Transition};
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
 ///
@@ -233,7 +233,7 @@ macro_rules! listener_methods {
         ///
         /// # Examples
         ///
-        #[doc = concat!("```\nuse breaker_std::Source;\nuse breaker_core::Transition;\nlet b = ", $make, ".on_transition(|s: &Source<'_>, t: &Transition| eprintln!(\"{} {:?} -> {}\", s.name(), s.key(), t.to)).build().unwrap();\n# let _ = b;\n```")]
+        #[doc = concat!("```\nuse breaker_std::Source;\nuse breaker_std::Transition;\nlet b = ", $make, ".on_transition(|s: &Source<'_>, t: &Transition| eprintln!(\"{} {:?} -> {}\", s.name(), s.key(), t.to)).build().unwrap();\n# let _ = b;\n```")]
         pub fn on_transition(
             self,
             f: impl Fn(&crate::Source<'_>, &breaker_core::Transition) + Send + Sync + 'static,
@@ -245,7 +245,7 @@ macro_rules! listener_methods {
         ///
         /// # Examples
         ///
-        #[doc = concat!("```\nuse breaker_std::Source;\nuse breaker_core::CircuitOpen;\nlet b = ", $make, ".on_rejected(|_: &Source<'_>, open: &CircuitOpen| eprintln!(\"{open}\")).build().unwrap();\n# let _ = b;\n```")]
+        #[doc = concat!("```\nuse breaker_std::Source;\nuse breaker_std::CircuitOpen;\nlet b = ", $make, ".on_rejected(|_: &Source<'_>, open: &CircuitOpen| eprintln!(\"{open}\")).build().unwrap();\n# let _ = b;\n```")]
         pub fn on_rejected(
             self,
             f: impl Fn(&crate::Source<'_>, &breaker_core::CircuitOpen) + Send + Sync + 'static,

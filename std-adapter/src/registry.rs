@@ -34,7 +34,7 @@ pub(crate) fn intern(name: &str) -> &'static str {
 }
 
 /// A recipe for the trip policy of each breaker built from it: called once per breaker (a
-/// [`Window`](breaker_core::Window) keeps its own counts, so every breaker gets a fresh one).
+/// [`Window`](crate::Window) keeps its own counts, so every breaker gets a fresh one).
 pub(crate) type Recipe<P> = Arc<dyn Fn() -> Result<P, ConfigError> + Send + Sync>;
 
 /// The recipe of [`Consecutive`]: the default trip policy.
@@ -247,7 +247,7 @@ impl From<ConfigError> for RegistryError {
 }
 
 /// A reconfiguration asking a breaker for another open-time resolution than it was built with
-/// (see `breaker_core::Config::open_time_resolution`), as a config error.
+/// (see `Config::open_time_resolution`), as a config error.
 pub(crate) const fn resolution_conflict(current_ms: u32, requested_ms: u32) -> ConfigError {
     ConfigError::Conflict {
         field: "open_time_resolution",
@@ -870,7 +870,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> RegistryBuilder<C> {
 
     /// The trip policy of `name`'s breakers: `recipe` is called once per breaker (a named
     /// breaker, or each key of a family) and must return a fresh policy, such as a
-    /// [`Window`](breaker_core::Window); it is called once at [`build`](RegistryBuilder::build)
+    /// [`Window`](crate::Window); it is called once at [`build`](RegistryBuilder::build)
     /// to check it. Look the name up with [`breaker_with_policy`](Registry::breaker_with_policy)
     /// or [`keyed_with_policy`](Registry::keyed_with_policy) and the recipe's policy type. The
     /// recipe runs under the registry's (or the family's) lock: it must not use the registry.

@@ -41,10 +41,10 @@ mod sealed {
 /// - **Cancellation is neutral.** A call future dropped before it finishes (a `select!` branch
 ///   that lost, a client that went away, an aborted task) reports neither a success nor a
 ///   failure, and a half-open probe slot is given back, so a cancelled probe never leaves the
-///   breaker stuck. This is the core [`Permit`](breaker_core::Permit)'s drop guard.
+///   breaker stuck. This is the core [`Permit`](crate::Permit)'s drop guard.
 /// - **Timeouts.** A call still running when its timeout elapses is dropped (as tokio's
 ///   `timeout` does), answered with [`TimedCallError::TimedOut`] and reported to the core as
-///   timed out ([`Permit::timed_out`](breaker_core::Permit::timed_out)): a **failure**, or with a slow-call policy and a timeout
+///   timed out ([`Permit::timed_out`](crate::Permit::timed_out)): a **failure**, or with a slow-call policy and a timeout
 ///   at least the slow-call threshold, a **slow** call.
 ///
 /// # Examples
@@ -265,8 +265,7 @@ where
         let first = this.sleep.is_none();
         match this.call.as_mut().poll(cx) {
             Poll::Ready(Ok(v)) => return Poll::Ready(Ok(v)),
-            Poll::Ready(Err(CallError::Inner(e))) => return Poll::Ready(Err(TimedCallError::Inner(e))),
-            Poll::Ready(Err(CallError::Open(open))) => return Poll::Ready(Err(TimedCallError::Open(open))),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(TimedCallError::from(e))),
             Poll::Pending => {}
         }
         if first {

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 /// # Examples
 ///
 /// ```
-/// use breaker_core::Clock;
+/// use breaker_tokio::Clock;
 /// use breaker_tokio::TokioClock;
 /// use std::time::Duration;
 ///
@@ -40,7 +40,7 @@ impl TokioClock {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::Clock;
+    /// use breaker_tokio::Clock;
     /// use breaker_tokio::TokioClock;
     ///
     /// assert!(TokioClock::new().now().as_millis() < 1_000);

@@ -86,7 +86,7 @@ impl<E> TimedCallError<E> {
     /// # Examples
     ///
     /// ```
-    /// use breaker_core::{CircuitOpen, State};
+    /// use breaker_tokio::{CircuitOpen, State};
     /// use breaker_tokio::TimedCallError;
     ///
     /// let e: TimedCallError<()> = TimedCallError::Open(CircuitOpen::new("db", State::Open, None));

@@ -1,6 +1,6 @@
 //! [`HttpClassifier`]: the HTTP value of the core's [`Classify`] trait (the trait, the default
-//! [`Errors`](breaker_core::classify::Errors) and
-//! [`failures_where`](breaker_core::classify::failures_where) live in
+//! [`Errors`](crate::classify::Errors) and
+//! [`failures_where`](crate::classify::failures_where) live in
 //! [`breaker_core::classify`], re-exported as [`crate::classify`]).
 
 use breaker_core::{Classify, Verdict};

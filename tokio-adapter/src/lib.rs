@@ -43,7 +43,7 @@
 //! | `503 Service Unavailable` + `Retry-After` in axum | the `axum` module (feature `axum`) |
 //! | a permit held by a `'static` future | [`Permit`], over any handle (`Arc<Breaker>` or `&'static Breaker`) |
 //! | the cheapest handle for a long-lived breaker (no reference counting per request) | a `&'static Breaker`: what the [`Registry`] hands out, or `Box::leak` of your own |
-//! | named breakers, keyed families, health, metrics | [`registry`], [`builder`], [`keyed`], and the [`Breaker`] / [`Registry`] / [`Keyed`] API on what they return |
+//! | named breakers, keyed families, health, metrics | [`registry()`], [`builder()`], [`keyed()`], and the [`Breaker`] / [`Registry`] / [`Keyed`] API on what they return |
 //!
 //! # Cancellation and timeouts
 //!
@@ -64,9 +64,10 @@
 //!
 //! # Features
 //!
-//! - `http` (default): `HttpClassifier`, per-endpoint keys `per_endpoint::ByPath` and
-//!   `per_endpoint::ByHost`.
-//! - `axum`: `IntoResponse` for the rejection, `handle_error`, keys by `MatchedPath`.
+//! - `http` (default): `HttpClassifier`, per-endpoint keys by path or host
+//!   (`layer::ByKey::by_path`, `layer::ByKey::by_host`).
+//! - `axum`: `IntoResponse` for the rejection, `handle_error`, keys by route template
+//!   (`layer::ByKey::by_route`, from `MatchedPath`).
 //! - `serde`, `metrics`: breaker-std's health serialization and Prometheus metrics.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -84,14 +85,37 @@ mod error;
 mod http_classifier;
 pub mod layer;
 
+#[doc(inline)]
+pub use breaker_std::limits;
+#[cfg(feature = "metrics")]
+#[doc(inline)]
+pub use breaker_std::metrics;
 pub use breaker_std::LOG_TARGET;
 pub use breaker_std::{
     classify, protect, AsBreaker, Builder, CallError, CircuitOpen, Classify, Clock, CoarseClock, Config,
     ConfigError, Consecutive, FamilyHealth, Health, KeyedBuilder, Listener, ManualClock, MonotonicClock,
-    Permit, Policy, RateConfig, RateRule, ReconfigureError, RegistryBuilder, RegistryError, RegistryHealth,
-    RestoreError, SavedState, Snapshot, Source, State, Timestamp, Transition, Trigger, TripReason,
-    ValidConfig, Verdict, Window, WindowStats,
+    Observer, Permit, Policy, RateConfig, RateRule, ReconfigureError, RegistryBuilder, RegistryError,
+    RegistryHealth, RestoreError, Sample, SavedState, Snapshot, Source, State, Timestamp, Transition,
+    Trigger, TripReason, ValidConfig, Verdict, Window, WindowStats,
 };
+
+/// The keyed families' constants (breaker-std's [`keyed`](breaker_std::keyed) module): the
+/// overflow breaker's key and the defaults of [`KeyedBuilder::max_keys`] and
+/// [`KeyedBuilder::idle_timeout`]. The family itself is [`Keyed`] (on tokio's clock), built
+/// with [`keyed()`].
+///
+/// # Examples
+///
+/// ```
+/// use breaker_tokio::keyed::{DEFAULT_MAX_KEYS, OVERFLOW_KEY};
+///
+/// let tenants: breaker_tokio::Keyed<String> = breaker_tokio::keyed("tenant").build().unwrap();
+/// assert_eq!(tenants.max_keys(), DEFAULT_MAX_KEYS);
+/// assert_eq!(OVERFLOW_KEY, "(overflow)");
+/// ```
+pub mod keyed {
+    pub use breaker_std::keyed::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_KEYS, OVERFLOW_KEY};
+}
 pub use call::{BreakerExt, CallAsync, CallAsyncTimeout};
 pub use clock::TokioClock;
 pub use error::{Elapsed, TimedCallError};
@@ -137,7 +161,7 @@ pub type Breaker<C = TokioClock, P = Consecutive> = breaker_std::Breaker<C, P>;
 /// A registry of named breakers and keyed families, on tokio's clock by default.
 pub type Registry<C = TokioClock> = breaker_std::Registry<C>;
 
-/// A family of breakers, one per key, on tokio's clock by default (build one with [`keyed`], or
+/// A family of breakers, one per key, on tokio's clock by default (build one with [`keyed()`], or
 /// take it from the [`Registry`]).
 pub type Keyed<K, C = TokioClock, P = Consecutive> = breaker_std::Keyed<K, C, P>;
 

@@ -190,7 +190,7 @@ async fn a_key_the_family_cannot_hold_shares_the_overflow_breaker() {
     assert_eq!(send("/b").await.unwrap().status(), 502, "through the overflow breaker");
     for path in ["/b", "/c", "/random/7"] {
         let e = send(path).await.unwrap_err();
-        assert_eq!(open(&e).and_then(|o| o.key()), Some(breaker_std::keyed::OVERFLOW_KEY), "{path}");
+        assert_eq!(open(&e).and_then(|o| o.key()), Some(breaker_tokio::keyed::OVERFLOW_KEY), "{path}");
     }
     assert_eq!(family.len(), 1);
     assert_eq!(family.health().breakers.len(), 2, "the overflow breaker is visible in health");

@@ -93,3 +93,41 @@ fn a_rate_window_breaker_for_an_http_dependency() {
     }
     assert_eq!(api.state(), State::Open);
 }
+
+/// breaker-std's `serde` feature reaches the core's types: a saved state and a snapshot
+/// serialize (and the saved state reads back) with breaker-std as the only breaker dependency.
+/// Built on its own (`cargo test -p breaker-one-dep-std`, as ci/test.sh runs it), no other
+/// crate of the workspace can have turned breaker-core's `serde` on.
+#[test]
+fn saved_states_and_snapshots_serialize_through_breaker_std() {
+    let clock: &'static ManualClock = Box::leak(Box::new(ManualClock::new()));
+    let db = Breaker::builder("database")
+        .failure_threshold(1)
+        .recovery_timeout(Duration::from_secs(60))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let _ = db.call(|| Err::<(), _>(DbError::ConnectionLost));
+    clock.advance(Duration::from_secs(15));
+
+    // Saved on the way down as JSON, read back on the way up.
+    let saved: breaker_std::SavedState = db.save();
+    let json = serde_json::to_string(&saved).unwrap();
+    let read: breaker_std::SavedState = serde_json::from_str(&json).unwrap();
+    assert_eq!(read, saved);
+    let restarted =
+        Breaker::builder("database").failure_threshold(1).clock(ManualClock::new()).build().unwrap();
+    restarted.restore(&read).unwrap();
+    assert_eq!(restarted.state(), State::Open);
+
+    // The snapshot, field names as in the core, the state as its name.
+    let snapshot: breaker_std::Snapshot = db.snapshot();
+    let json = serde_json::to_value(snapshot).unwrap();
+    assert_eq!(json["name"], "database");
+    assert_eq!(json["state"], "open");
+    assert_eq!(json["failure_count"], 1);
+    assert_eq!(json["retry_after"]["secs"], 45);
+    // `State` on its own, both ways.
+    assert_eq!(serde_json::to_value(State::HalfOpen).unwrap(), "half_open");
+    assert_eq!(serde_json::from_str::<State>("\"forced_closed\"").unwrap(), State::ForcedClosed);
+}

@@ -96,3 +96,29 @@ async fn a_tokio_service_needs_breaker_tokio_only() {
     assert!(text.contains(r#"circuit_breaker_state{breaker="database",state="open"} 1"#), "{text}");
     assert!(text.contains("circuit_breaker_transitions_total"), "{text}");
 }
+
+/// The names a tokio service reaches for beside the breaker — the keyed families' constants,
+/// the metric names, the limits, the core's serde impls (`SavedState`, `Snapshot`) and the
+/// policy trait's `Sample` — all come from breaker-tokio.
+#[tokio::test(start_paused = true)]
+async fn constants_limits_and_serde_come_from_breaker_tokio() {
+    use breaker_tokio::keyed::{DEFAULT_MAX_KEYS, OVERFLOW_KEY};
+    use breaker_tokio::limits::MAX_FAILURE_THRESHOLD;
+
+    let tenants: breaker_tokio::Keyed<String> = breaker_tokio::keyed("tenant").build().unwrap();
+    assert_eq!(tenants.max_keys(), DEFAULT_MAX_KEYS);
+    assert_eq!(tenants.breaker_or_overflow(OVERFLOW_KEY).unwrap().key(), Some(OVERFLOW_KEY));
+    assert!(Config::new().failure_threshold(MAX_FAILURE_THRESHOLD + 1).validate().is_err());
+    assert_eq!(breaker_tokio::metrics::STATE, "circuit_breaker_state");
+
+    let db: Breaker = breaker_tokio::builder("database").failure_threshold(1).build().unwrap();
+    let _ = db.call_async(async { Err::<(), _>("refused") }).await;
+    let saved: breaker_tokio::SavedState = db.save();
+    let read: breaker_tokio::SavedState =
+        serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+    assert_eq!(read, saved);
+    let snapshot: breaker_tokio::Snapshot = db.snapshot();
+    assert_eq!(serde_json::to_value(snapshot).unwrap()["state"], "open");
+    let sample = breaker_tokio::Sample::new(true, false);
+    assert!(sample.failed && !sample.slow);
+}

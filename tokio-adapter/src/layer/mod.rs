@@ -30,10 +30,13 @@
 //!   when the response future finishes. A response future dropped before it finishes (the
 //!   client went away, a timeout layer above gave up) counts as **neither** success nor failure
 //!   and gives a half-open probe slot back. A panic in the inner service (its `call` or its
-//!   future) is a **failure**, and keeps unwinding. The settle itself does not unwind: the
-//!   core's decision does not panic and breaker-std catches a listener's panic; a panic of a
-//!   `tracing` subscriber or `metrics` recorder inside it aborts the process (see the `tower`
-//!   bench for why).
+//!   future) is a **failure**, and keeps unwinding. The settle (recording the verdict) unwinds
+//!   like any other call: the core's decision does not panic and breaker-std catches a
+//!   listener's panic, so only a `tracing` subscriber or `metrics` recorder that panics inside
+//!   it can, and that panic comes out of the response future's `poll` after the permit was
+//!   consumed (nothing is settled twice; the future is finished). A panic in the settle while a
+//!   panic of the inner service is already unwinding aborts the process, as any panic during
+//!   unwinding does (the `tower` bench tells why the settle is not made to abort instead).
 //! - **Errors compose with tower**: the service's error is a `tower::BoxError`, as tower's own
 //!   middleware's are. A rejection is an [`Open`] in it (`error.downcast_ref::<Open>()`, with
 //!   the breaker's name, retry-after and, for a keyed breaker, its key); anything else is the
