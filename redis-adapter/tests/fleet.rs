@@ -623,9 +623,12 @@ async fn calls_send_nothing_to_redis() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let elapsed = start.elapsed();
     let commands = commands_processed(&mut conn).await - before;
-    // Only the background snapshots (one script call per replica per 400 ms, jittered) and
-    // the INFO itself; nothing per call.
+    // Only the background snapshots and the INFO itself; nothing per call. A snapshot is one
+    // script call per replica per 400 ms jittered ±25 % (so as often as every 300 ms), and a
+    // replica's first use of the script in a fresh server can cost two more (redis-rs's
+    // EVALSHA, NOSCRIPT, SCRIPT LOAD and EVALSHA again). One command per call would be 20 000.
     let snapshots = 2 * (elapsed.as_millis() as u64 / 300 + 1);
+    let script_loads = 2 * 2;
     println!("{commands} Redis commands for 20000 calls in {elapsed:?}");
-    assert!(commands <= snapshots + 1, "{commands} commands in {elapsed:?}");
+    assert!(commands <= snapshots + script_loads + 1, "{commands} commands in {elapsed:?}");
 }
