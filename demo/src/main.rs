@@ -122,14 +122,15 @@ fn with_retry_after(mut response: Response, secs: Option<u64>) -> Response {
     response
 }
 
-/// `Retry-After` for a failed database call: when the breaker rejected it, the rejection's
+/// `Retry-After` for a failed database call through `breaker` (the database's or a tenant's):
+/// when the breaker rejected it, the rejection's
 /// (1 s when that depends on events rather than time: a probe in flight, or forced open);
 /// when the call ran and failed, the breaker's remaining open time if that failure opened it
 /// (none while it is still closed: nothing says when to retry).
-fn db_retry_after(app: &App, error: &DbError) -> Option<u64> {
+fn retry_after(breaker: &breaker_tokio::Breaker, error: &DbError) -> Option<u64> {
     match error {
         TimedCallError::Open(open) => Some(open.retry_after().map_or(1, whole_seconds)),
-        _ => app.db.breaker().snapshot().retry_after.map(whole_seconds),
+        _ => breaker.snapshot().retry_after.map(whole_seconds),
     }
 }
 
@@ -141,7 +142,7 @@ fn whole_seconds(d: std::time::Duration) -> u64 {
 /// The answer for a read the database could not serve: the last good value if there is one,
 /// else a clear degraded `503`. `Retry-After` while the breaker is open.
 fn read_fallback(app: &App, id: i64, error: &DbError) -> Response {
-    let retry_after = db_retry_after(app, error);
+    let retry_after = retry_after(app.db.breaker(), error);
     let reason = error.to_string();
     let mut response = match app.last_good.get(id) {
         Some(value) => json_response(
@@ -273,10 +274,7 @@ async fn get_tenant_item(State(app): State<Arc<App>>, Path((tenant, id)): Path<(
             json!({"tenant": tenant, "id": id, "error": "not found", "breaker_key": key}),
         ),
         Err(e) => client_data_error(&e).unwrap_or_else(|| {
-            let retry_after = match &e {
-                TimedCallError::Open(open) => Some(open.retry_after().map_or(1, whole_seconds)),
-                _ => breaker.snapshot().retry_after.map(whole_seconds),
-            };
+            let retry_after = retry_after(&breaker, &e);
             let response = json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({
@@ -331,7 +329,7 @@ async fn put_item_detached(app: Arc<App>, id: i64, body: ItemBody) -> Response {
             if let Some(refused) = client_data_error(&e) {
                 return refused;
             }
-            let retry_after = db_retry_after(&app, &e);
+            let retry_after = retry_after(app.db.breaker(), &e);
             let response = json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({
@@ -986,13 +984,13 @@ mod tests {
             breaker_tokio::State::HalfOpen,
             None,
         ));
-        assert_eq!(db_retry_after(&app, &half_open), Some(1));
+        assert_eq!(retry_after(app.db.breaker(), &half_open), Some(1));
         let open = TimedCallError::Open(breaker_tokio::CircuitOpen::new(
             "database",
             breaker_tokio::State::Open,
             Some(Duration::from_millis(2_500)),
         ));
-        assert_eq!(db_retry_after(&app, &open), Some(3));
+        assert_eq!(retry_after(app.db.breaker(), &open), Some(3));
     }
 
     #[tokio::test]
