@@ -176,6 +176,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         match self.reject_while_open(word) {
             FastOpen::Rejected(open) => return Err(open),
             FastOpen::AskSlot => return self.acquire_open_cold(word),
+            FastOpen::Over => return self.acquire_slow_at(word, Some(self.clock.now().as_millis())),
             FastOpen::Pass => {}
         }
         self.acquire_slow(word)
@@ -205,10 +206,12 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             // rejected (the probe), not by every rejection.
             let (open_ms, shift) = self.config.open_shortcut(layout::gen_of(word));
             let missed = ConfigCell::SHORTCUT_MAY_MISS && open_ms == 0;
-            let now = self.clock.now().as_millis() as layout::Ms;
-            match retry_after_open(open_ms, shift, layout::open_opened_at(word), now) {
+            let clock_ms = self.clock.now().as_millis();
+            match retry_after_open(open_ms, shift, layout::open_opened_at(word), clock_ms as layout::Ms) {
                 Some(ms) if !missed => return FastOpen::Rejected(self.reject(State::Open, Some(ms as u64))),
                 _ if missed => return FastOpen::AskSlot,
+                // The period is over: the probe's admission decides on this reading.
+                _ if EAGER_TIME => return FastOpen::Over,
                 _ => {}
             }
         } else if cfg!(feature = "policies") && layout::is_open(word) {
@@ -247,9 +250,20 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 
     /// Admission when the word is not clean CLOSED: OPEN, HALF_OPEN, pending failures, a ramp,
     /// manual states.
-    #[inline(never)]
+    #[inline(always)]
     fn acquire_slow(&self, word: layout::Word) -> Result<Ticket, CircuitOpen> {
-        let (state, retry_after_ms) = match self.apply(Event::Acquire, word, true).0 {
+        self.acquire_slow_at(word, None)
+    }
+
+    /// [`acquire_slow`](Breaker::acquire_slow) with a clock reading taken after `word` was
+    /// loaded, when the OPEN fast path found the open period over ([`FastOpen::Over`]).
+    #[inline(never)]
+    fn acquire_slow_at(&self, word: layout::Word, clock_ms: Option<u64>) -> Result<Ticket, CircuitOpen> {
+        let applied = match clock_ms {
+            Some(ms) => self.apply_at(Event::Acquire, word, ms),
+            None => self.apply(Event::Acquire, word, true),
+        };
+        let (state, retry_after_ms) = match applied.0 {
             Outcome::Admitted { gen, kind } => return Ok(Ticket::new(gen, kind, self.start_ms())),
             Outcome::Ramp { gen, permille, clean } if cfg!(feature = "policies") => {
                 if ramp_admits(self.ramp_call(gen), permille) {
@@ -390,12 +404,13 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         match self.reject_while_open(word) {
             FastOpen::Rejected(open) => return Err(CallError::Open(open)),
             FastOpen::AskSlot => return self.call_open_cold(f, classify, word),
+            FastOpen::Over => return self.call_probe(f, classify, word),
             FastOpen::Pass => {}
         }
         if P::CONSECUTIVE && FAST_RECORD && layout::is_closed_unramped(word) {
             return self.call_closed(f, classify, word);
         }
-        self.call_slow(f, classify, word)
+        self.call_slow(f, classify, word, None)
     }
 
     /// `call_with` on a CLOSED word with failures pending (not ramping): admitted on the loaded
@@ -424,6 +439,24 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         result.map_err(CallError::Inner)
     }
 
+    /// `call_with` after [`FastOpen::Over`]: the open period is over; the admission (the
+    /// probe's, normally) decides on a clock reading taken here, after the word was loaded.
+    /// Its own function, and the reading taken here rather than carried out of
+    /// `reject_while_open`, so the rejection path that shares `call_with` keeps its frame and
+    /// its return value as small as before (a `u64` in `FastOpen` cost every rejection through
+    /// breaker-std 3 instructions, `ci/instructions.sh`).
+    #[cold]
+    #[inline(never)]
+    fn call_probe<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        classify: impl Classify<T, E>,
+        word: Word,
+    ) -> Result<T, CallError<E>> {
+        let clock_ms = self.clock.now().as_millis();
+        self.call_slow(f, classify, word, Some(clock_ms))
+    }
+
     /// `call_with` after [`FastOpen::AskSlot`] (see `acquire_open_cold`).
     #[cold]
     #[inline(never)]
@@ -436,7 +469,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         if let Some(open) = self.reject_from_slot(word) {
             return Err(CallError::Open(open));
         }
-        self.call_slow(f, classify, word)
+        self.call_slow(f, classify, word, None)
     }
 
     /// `call_with` off the hot path, through a permit, on the word `call_with` loaded (the
@@ -447,9 +480,10 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         f: impl FnOnce() -> Result<T, E>,
         classify: impl Classify<T, E>,
         word: Word,
+        clock_ms: Option<u64>,
     ) -> Result<T, CallError<E>> {
         // Dropped while still holding the permit only when `f` or `classify` unwinds.
-        let mut guard = PermitGuard(Some(Permit::from_ticket(self, self.acquire_slow(word)?)));
+        let mut guard = PermitGuard(Some(Permit::from_ticket(self, self.acquire_slow_at(word, clock_ms)?)));
         let result = f();
         let verdict = classify.classify(&result);
         if let Some(permit) = guard.0.take() {
@@ -711,12 +745,22 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 /// the footprint table).
 const FAST_RECORD: bool = cfg!(feature = "policies");
 
+/// The probe's admission and a failed probe's record hand the CAS loop a clock reading taken up
+/// front, saving the transition function's "time needed" round trip and a second clock read
+/// (`Breaker::apply_at`): with the `policies` feature, the build every host uses. Without it,
+/// the smallest firmware build, they ask as every other event does, for ~150 B less `.text` on
+/// thumbv7em (`ci/footprint.sh`).
+pub(crate) const EAGER_TIME: bool = cfg!(feature = "policies");
+
 /// What the OPEN rejection fast path decided.
 enum FastOpen {
     /// Rejected: OPEN and its open period not over.
     Rejected(CircuitOpen),
-    /// Not OPEN, or its open period is over: the slow path decides.
+    /// Not OPEN: the slow path decides.
     Pass,
+    /// OPEN and its open period over: the slow path admits the probe (or not) on a clock
+    /// reading its caller takes (after the word was loaded) and hands to the CAS loop.
+    Over,
     /// OPEN, with an open timing the config cell's shortcut does not hold: ask its slot.
     AskSlot,
 }

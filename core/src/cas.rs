@@ -6,8 +6,9 @@
 //! every transition is reported exactly once.
 //!
 //! Invariants kept here:
-//! - The clock is read only when the transition function asks for it, and always *after* the
-//!   word it is compared with was loaded. A reading taken before a concurrent re-open would look
+//! - The clock is read only when the transition function asks for it (or, for an admission on an
+//!   OPEN word, by the OPEN fast path just before: the function always asks there), and always
+//!   *after* the word it is compared with was loaded. A reading taken before a concurrent re-open would look
 //!   like a clock going backwards (an early probe), so a lost race discards the reading.
 //! - "Nothing to do" is trusted only on a freshly loaded word: a word seen earlier (the one an
 //!   admission was decided on, say) may be the first CAS guess, never proof that nothing changed.
@@ -83,18 +84,35 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
             Event::Record { gen, kind, verdict } => Call::Record { gen, kind, verdict },
             Event::Trip { .. } | Event::Control(_) => return self.apply_rare(event, current, fresh),
         };
-        self.apply_call(call, current, fresh)
+        self.apply_call(call, current, fresh, None)
+    }
+
+    /// An admission or a record on `current`, freshly loaded, with the clock already read after
+    /// that load (`clock_ms`), where the transition function is known to ask for the time: an
+    /// admission on an OPEN word whose period the OPEN fast path found over, a failed probe
+    /// (which re-opens, stamped "now"). The loop's first decision takes this reading instead of
+    /// answering [`Step::NeedsTime`] and reading the clock again. A lost race discards it, as any
+    /// reading. (Given a time it does not need, the transition function decides as without it:
+    /// the time is an input only where it asks for it.)
+    #[inline(always)]
+    pub(crate) fn apply_at(&self, event: Event, current: Word, clock_ms: u64) -> (Outcome, Word) {
+        let call = match event {
+            Event::Acquire => Call::Acquire,
+            Event::Record { gen, kind, verdict } => Call::Record { gen, kind, verdict },
+            Event::Trip { .. } | Event::Control(_) => return self.apply_rare(event, current, true),
+        };
+        self.apply_call(call, current, true, Some(clock_ms))
     }
 
     #[inline(never)]
-    fn apply_call(&self, call: Call, current: Word, fresh: bool) -> (Outcome, Word) {
+    fn apply_call(&self, call: Call, current: Word, fresh: bool, reading: Option<u64>) -> (Outcome, Word) {
         // `black_box`: one copy of the loop around both decisions; without it the optimiser
         // copies the whole loop per event (~150 B of `.text` on thumbv7em for nothing).
         let decide = move |word, now, cfg: &ValidConfig| match core::hint::black_box(call) {
             Call::Acquire => acquire(word, now, cfg),
             Call::Record { gen, kind, verdict } => record(word, gen, kind, verdict, now, cfg),
         };
-        self.apply_with(decide, current, fresh)
+        self.apply_with_at(decide, current, fresh, reading)
     }
 
     /// [`apply`](Breaker::apply) for manual control and rate trips.
@@ -111,15 +129,30 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     pub(crate) fn apply_with(
         &self,
         decide: impl Fn(Word, Option<Now>, &ValidConfig) -> Step,
+        current: Word,
+        fresh: bool,
+    ) -> (Outcome, Word) {
+        self.apply_with_at(decide, current, fresh, None)
+    }
+
+    /// [`apply_with`](Breaker::apply_with), with `reading`, a clock reading taken after
+    /// `current` was loaded, if the caller has one (see
+    /// [`apply_at`](Breaker::apply_at)).
+    #[inline(always)]
+    fn apply_with_at(
+        &self,
+        decide: impl Fn(Word, Option<Now>, &ValidConfig) -> Step,
         mut current: Word,
         mut fresh: bool,
+        mut reading: Option<u64>,
     ) -> (Outcome, Word) {
-        // One copy of the config per decision: every retry of the loop decides under it.
-        let cfg = self.config.read();
-        let mut now: Option<Now> = None;
-        let mut reading: Option<u64> = None;
+        // One config per decision: every retry of the loop decides under it. By reference
+        // (`initial` itself while the config was never replaced), not a copy.
+        let mut copy = None;
+        let cfg = self.config.read_into(&mut copy);
+        let mut now: Option<Now> = reading.map(|clock_ms| self.now_for(current, clock_ms, fresh));
         loop {
-            match decide(current, now, &cfg) {
+            match decide(current, now, cfg) {
                 Step::NeedsTime => {
                     let clock_ms = self.clock.now().as_millis();
                     reading = Some(clock_ms);

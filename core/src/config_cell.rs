@@ -91,6 +91,12 @@ mod plain {
             self.0
         }
 
+        /// The config, by reference (`_copy` is for the reconfigurable cell's signature).
+        #[inline(always)]
+        pub(crate) fn read_into<'a>(&'a self, _copy: &'a mut Option<ValidConfig>) -> &'a ValidConfig {
+            &self.0
+        }
+
         /// The failure threshold alone, for the closed-state record's fast path.
         #[inline(always)]
         pub(crate) fn failure_threshold(&self) -> u32 {
@@ -444,6 +450,20 @@ mod cell {
         #[inline(always)]
         pub(crate) fn read(&self) -> ValidConfig {
             self.read_versioned().0
+        }
+
+        /// The config in force, by reference: `initial` itself while the config was never
+        /// replaced (no copy: a decision reads the few fields it needs from it), else a
+        /// consistent copy of the active slot, kept in `copy`. The CAS loop decides through
+        /// this, so an admission or a record that goes to the transition function does not copy
+        /// ten fields onto the stack first.
+        #[inline(always)]
+        pub(crate) fn read_into<'a>(&'a self, copy: &'a mut Option<ValidConfig>) -> &'a ValidConfig {
+            // `Relaxed`: as in `read_versioned`.
+            if pristine(self.version.load(Ordering::Relaxed)) {
+                return &self.initial;
+            }
+            copy.insert(self.read_replaced().0)
         }
 
         /// The failure threshold of the config in force, for the closed-state record's fast

@@ -404,6 +404,14 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 self.record_in_window(&ticket, verdict, slow, now_ms)
             }
             (Admission::Closed { clean: true }, Verdict::Success) => {}
+            (Admission::Probe, Verdict::Failure) if crate::breaker::EAGER_TIME => {
+                // A failed probe re-opens, stamped now: the transition function will ask for the
+                // time, so read it up front (after the load) and save it the round trip.
+                let word = self.word.load(Ordering::Acquire);
+                let now = self.clock.now().as_millis();
+                let event = Event::Record { gen: ticket.gen(), kind: Admission::Probe, verdict };
+                self.apply_at(event, word, now);
+            }
             (kind, verdict) => {
                 let word = self.word.load(Ordering::Acquire);
                 self.apply(Event::Record { gen: ticket.gen(), kind, verdict }, word, true);

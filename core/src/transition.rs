@@ -1450,6 +1450,23 @@ mod properties {
             let _ = clean;
         }
 
+        /// The CAS loop may hand the function a clock reading it did not ask for (`cas.rs`,
+        /// `apply_at`: the probe's admission and a failed probe's record read the clock up
+        /// front): a decision that needs no time is the same with one.
+        #[test]
+        fn time_is_an_input_only_where_asked_for(
+            (cfg, word) in config().prop_flat_map(|c| (Just(c), reachable(c))),
+            event in event(),
+            now in any::<Ms>(),
+            phase_elapsed in proptest::option::of(0..5_000 as Ms),
+        ) {
+            let without = transition(word, event, None, &cfg);
+            if without != Step::NeedsTime {
+                let with = transition(word, event, Some(Now { ms: now, phase_elapsed }), &cfg);
+                prop_assert_eq!(with, without);
+            }
+        }
+
         #[test]
         fn transition_is_total_and_keeps_invariants(
             (cfg, word) in config().prop_flat_map(|c| (Just(c), reachable(c))),
