@@ -79,6 +79,34 @@ impl CircuitOpen {
     }
 }
 
+impl CircuitOpen {
+    /// The `Retry-After` value (an HTTP header's, in whole seconds) for this rejection: the rest
+    /// of the open period rounded up, at least 1, while OPEN; 1 while HALF_OPEN with its probe
+    /// slots taken (a probe is running and will decide soon); `None` when forced open (no time
+    /// is known). The rule of every breaker error's HTTP response (feature `axum`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breaker_core::{CircuitOpen, State};
+    /// use core::time::Duration;
+    ///
+    /// let open = CircuitOpen::new("db", State::Open, Some(Duration::from_millis(2_500)));
+    /// assert_eq!(open.retry_after_secs(), Some(3));
+    /// assert_eq!(CircuitOpen::new("db", State::Open, Some(Duration::ZERO)).retry_after_secs(), Some(1));
+    /// assert_eq!(CircuitOpen::new("db", State::HalfOpen, None).retry_after_secs(), Some(1));
+    /// assert_eq!(CircuitOpen::new("db", State::ForcedOpen, None).retry_after_secs(), None);
+    /// ```
+    pub const fn retry_after_secs(&self) -> Option<u64> {
+        match (self.retry_after_ms, self.state) {
+            // Whole seconds rounded up, at least 1: ceil(ms / 1000) without overflow.
+            (Some(ms), _) => Some(if ms == 0 { 1 } else { ms / 1000 + (ms % 1000 != 0) as u64 }),
+            (None, State::HalfOpen) => Some(1),
+            (None, _) => None,
+        }
+    }
+}
+
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.state, self.retry_after()) {

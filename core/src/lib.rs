@@ -59,6 +59,8 @@
 //! - `reconfigure` (default): [`Breaker::reconfigure`] and [`Breaker::update_config`] change a
 //!   live breaker's config; without it the config is a plain value (smaller on microcontrollers).
 //! - `serde`: `Serialize` / `Deserialize` for [`SavedState`] (no `alloc` needed).
+//! - `axum` (host only; axum-core needs `std`): `IntoResponse` for [`CircuitOpen`] (503 +
+//!   `Retry-After`, [`CircuitOpen::retry_after_secs`]) and [`CallError`]; see the `axum` module.
 //!
 //! On targets without compare-and-swap (`thumbv6m-none-eabi`, `riscv32imc-unknown-none-elf`)
 //! the application enables `portable-atomic`'s `critical-section` feature and provides a
@@ -78,7 +80,12 @@ struct ReadmeDoctests;
 #[cfg(test)]
 extern crate std;
 
+#[cfg(feature = "axum")]
+extern crate alloc;
+
 pub mod _guide;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod breaker;
 mod call_async;
 mod cas;

@@ -42,7 +42,7 @@ use crate::{CoarseClock, Listener, Source};
 /// let r = breaker.call(|| -> Result<(), &str> { unreachable!("not called while open") });
 /// assert!(matches!(r, Err(CallError::Open(_))));
 /// ```
-pub struct Breaker<C: Clock = CoarseClock, P: Policy = Consecutive> {
+pub struct Breaker<C = CoarseClock, P = Consecutive> {
     inner: breaker_core::Breaker<C, Hooks, P>,
 }
 

@@ -89,7 +89,7 @@ const BUSY_RETRIES: usize = 64;
 /// assert_eq!(api.breaker("/orders").unwrap().call(|| Ok::<_, &str>(7)), Ok(7));
 /// assert_eq!(api.get("/users").unwrap().state(), State::Open);
 /// ```
-pub struct Keyed<K, C: Clock = CoarseClock, P: Policy = Consecutive> {
+pub struct Keyed<K, C = CoarseClock, P = Consecutive> {
     name: &'static str,
     /// The config of new keys; read under the store's mutex when a key is created.
     config: Mutex<ValidConfig>,

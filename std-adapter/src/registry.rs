@@ -319,7 +319,7 @@ impl RegistryError {
 /// assert_eq!(db.state(), State::ForcedOpen);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Registry<C: Clock = CoarseClock> {
+pub struct Registry<C = CoarseClock> {
     default_config: ValidConfig,
     specs: HashMap<Box<str>, Spec>,
     clock: C,

@@ -1,10 +1,13 @@
 //! axum integration (feature `axum`): breaker errors as responses.
 //!
-//! - [`Open`] (the tower layer's rejection) and [`TimedCallError`] (`call_async(..).timeout(..)`)
-//!   implement [`IntoResponse`]: a rejection is `503 Service Unavailable` with
-//!   `Retry-After: <seconds>` (see [`Open::retry_after_secs`]; none when forced open) and a
-//!   `text/plain` body naming the breaker, and the key of a per-route breaker; a timeout is
-//!   `504 Gateway Timeout`.
+//! - Every breaker error is an [`IntoResponse`]: [`Open`] (the tower layer's rejection),
+//!   [`TimedCallError`] (`call_async(..).timeout(..)`), [`Elapsed`] (its timeout), and the
+//!   core's [`CircuitOpen`](crate::CircuitOpen) and [`CallError`](crate::CallError) (what
+//!   `call` and `call_async` return; this feature turns on breaker-core's `axum`). A rejection
+//!   is `503 Service Unavailable` with `Retry-After: <seconds>` (see
+//!   [`CircuitOpen::retry_after_secs`](crate::CircuitOpen::retry_after_secs); none when forced
+//!   open) and a `text/plain` body naming the breaker, and the key of a per-route breaker; a
+//!   timeout is `504 Gateway Timeout`; a call's own error is its own response.
 //! - [`handle_error`] is the function to give `HandleErrorLayer`, which axum needs above any
 //!   fallible middleware: it turns the layer's `BoxError` into the response (503 + `Retry-After`
 //!   for a rejection, 504 for a `tower::timeout` below the breaker, 500 for anything else).
@@ -48,11 +51,11 @@
 //! ```
 
 use axum::response::{IntoResponse, Response};
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
 
 use crate::layer::Open;
-use crate::TimedCallError;
+use crate::{Elapsed, TimedCallError};
 
 /// A `text/plain` response with `status` and `body`.
 fn text(status: StatusCode, body: String) -> Response {
@@ -60,15 +63,34 @@ fn text(status: StatusCode, body: String) -> Response {
 }
 
 impl IntoResponse for Open {
-    /// `503 Service Unavailable`, `Retry-After` when a time is known (see
-    /// [`Open::retry_after_secs`]), and the rejection's text (the breaker, and its key for a
-    /// keyed breaker).
+    /// The core's rejection response ([`CircuitOpen`](crate::CircuitOpen)'s: `503 Service
+    /// Unavailable`, `Retry-After` when a time is known), its text naming the key too for a
+    /// keyed breaker.
     fn into_response(self) -> Response {
-        let mut response = text(StatusCode::SERVICE_UNAVAILABLE, self.to_string());
-        if let Some(secs) = self.retry_after_secs() {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        let mut response = self.circuit_open().into_response();
+        if self.key().is_some() {
+            *response.body_mut() = self.to_string().into();
         }
         response
+    }
+}
+
+impl IntoResponse for Elapsed {
+    /// `504 Gateway Timeout`, with the timeout's text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::response::IntoResponse;
+    /// use breaker_tokio::Elapsed;
+    /// use http::StatusCode;
+    /// use std::time::Duration;
+    ///
+    /// let e = Elapsed::new("database", Duration::from_secs(1));
+    /// assert_eq!(e.into_response().status(), StatusCode::GATEWAY_TIMEOUT);
+    /// ```
+    fn into_response(self) -> Response {
+        text(StatusCode::GATEWAY_TIMEOUT, self.to_string())
     }
 }
 
@@ -100,8 +122,8 @@ impl<E: IntoResponse> IntoResponse for TimedCallError<E> {
     /// ```
     fn into_response(self) -> Response {
         match self {
-            TimedCallError::Open(open) => Open::new(open).into_response(),
-            TimedCallError::TimedOut(elapsed) => text(StatusCode::GATEWAY_TIMEOUT, elapsed.to_string()),
+            TimedCallError::Open(open) => open.into_response(),
+            TimedCallError::TimedOut(elapsed) => elapsed.into_response(),
             TimedCallError::Inner(e) => e.into_response(),
         }
     }
@@ -111,8 +133,8 @@ impl<E: IntoResponse> IntoResponse for TimedCallError<E> {
 ///
 /// | error | response |
 /// |---|---|
-/// | an [`Open`] (the breaker rejected the request) | `503 Service Unavailable`, `Retry-After`, the rejection's text |
-/// | `tower::timeout::error::Elapsed` (a `tower::timeout` below the breaker) | `504 Gateway Timeout` |
+/// | an [`Open`] or a [`CircuitOpen`](crate::CircuitOpen) (the breaker rejected the request) | `503 Service Unavailable`, `Retry-After`, the rejection's text |
+/// | `tower::timeout::error::Elapsed` (a `tower::timeout` below the breaker), or this crate's [`Elapsed`] | `504 Gateway Timeout` |
 /// | anything else | `500 Internal Server Error` (the error's text is not sent to the client) |
 ///
 /// # Examples
@@ -156,11 +178,17 @@ impl<E: IntoResponse> IntoResponse for TimedCallError<E> {
 /// # }
 /// ```
 pub async fn handle_error(error: Box<dyn std::error::Error + Send + Sync>) -> Response {
-    match error.downcast::<Open>() {
-        Ok(open) => open.into_response(),
-        Err(error) if error.is::<tower::timeout::error::Elapsed>() => {
-            text(StatusCode::GATEWAY_TIMEOUT, error.to_string())
-        }
-        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".to_owned()),
+    if let Some(open) = error.downcast_ref::<Open>() {
+        return open.clone().into_response();
     }
+    if let Some(open) = error.downcast_ref::<crate::CircuitOpen>() {
+        return open.into_response();
+    }
+    if let Some(elapsed) = error.downcast_ref::<Elapsed>() {
+        return elapsed.into_response();
+    }
+    if error.is::<tower::timeout::error::Elapsed>() {
+        return text(StatusCode::GATEWAY_TIMEOUT, error.to_string());
+    }
+    text(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".to_owned())
 }

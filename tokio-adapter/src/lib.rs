@@ -66,7 +66,8 @@
 //!
 //! - `http` (default): `HttpClassifier`, per-endpoint keys by path or host
 //!   (`layer::ByKey::by_path`, `layer::ByKey::by_host`).
-//! - `axum`: `IntoResponse` for the rejection, `handle_error`, keys by route template
+//! - `axum`: `IntoResponse` for every breaker error (`CircuitOpen`, `CallError`, `layer::Open`,
+//!   `TimedCallError`, `Elapsed`), `handle_error`, keys by route template
 //!   (`layer::ByKey::by_route`, from `MatchedPath`).
 //! - `serde`, `metrics`: breaker-std's health serialization and Prometheus metrics.
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -1,5 +1,6 @@
 //! axum (feature `axum`): the rejection as `503 Service Unavailable` with `Retry-After` through
-//! `HandleErrorLayer`, on paused time; `handle_error`'s statuses (503, 504, 500); per-route
+//! `HandleErrorLayer`, on paused time; `handle_error`'s statuses (503, 504, 500) for every breaker error; a
+//! handler returning `call_async`'s `CallError` as it is; per-route
 //! breakers keyed by the route template, with the route in the 503.
 
 use std::time::Duration;
@@ -197,4 +198,44 @@ async fn a_timed_call_error_is_a_response() {
     );
     let e = breaker(1, SECOND).call_async(async { Err::<(), _>(StatusCode::CONFLICT) }).timeout(SECOND).await;
     assert_eq!(e.unwrap_err().into_response().status(), StatusCode::CONFLICT);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_returns_the_call_error_itself() {
+    use breaker_tokio::{BreakerExt, CallError};
+
+    let db = breaker(1, 30 * SECOND);
+    // What `call_async` returns, as the handler's own error type: no mapping in the handler.
+    let handler = move || async move {
+        let row: Result<&'static str, CallError<StatusCode>> =
+            db.call_async(async { Err::<&'static str, _>(StatusCode::BAD_GATEWAY) }).await;
+        row
+    };
+    let app = Router::new().route("/row", get(handler));
+    let r = get_path(&app, "/row").await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY, "the call's own error is its own response");
+    let r = get_path(&app, "/row").await;
+    assert_eq!(
+        (r.status(), r.headers()[RETRY_AFTER].to_str().unwrap()),
+        (StatusCode::SERVICE_UNAVAILABLE, "30")
+    );
+    assert!(body(r).await.contains("upstream"), "the 503 names the breaker");
+}
+
+#[tokio::test]
+async fn handle_error_knows_every_breaker_error() {
+    use breaker_tokio::{CircuitOpen, Elapsed};
+
+    let open = CircuitOpen::new("db", State::Open, Some(Duration::from_millis(1_200)));
+    let r = breaker_tokio::axum::handle_error(Box::new(open)).await;
+    assert_eq!(
+        (r.status(), r.headers()[RETRY_AFTER].to_str().unwrap()),
+        (StatusCode::SERVICE_UNAVAILABLE, "2")
+    );
+    assert_eq!(body(r).await, open.to_string());
+
+    let elapsed = Elapsed::new("db", SECOND);
+    let r = breaker_tokio::axum::handle_error(Box::new(elapsed)).await;
+    assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(body(r).await, elapsed.to_string());
 }

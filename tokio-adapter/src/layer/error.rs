@@ -101,9 +101,8 @@ impl Open {
         self.circuit.retry_after()
     }
 
-    /// The `Retry-After` value in whole seconds, rounded up and at least 1: the remaining open
-    /// time while OPEN; 1 while HALF_OPEN with its probe slots taken (a probe is running and
-    /// will decide soon); `None` when forced open (no time is known).
+    /// The `Retry-After` value in whole seconds (the core's rule,
+    /// [`CircuitOpen::retry_after_secs`]).
     ///
     /// # Examples
     ///
@@ -114,12 +113,8 @@ impl Open {
     /// assert_eq!(Open::new(CircuitOpen::new("api", State::HalfOpen, None)).retry_after_secs(), Some(1));
     /// assert_eq!(Open::new(CircuitOpen::new("api", State::ForcedOpen, None)).retry_after_secs(), None);
     /// ```
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        match (self.circuit.retry_after(), self.circuit.state()) {
-            (Some(d), _) => Some((d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)),
-            (None, State::HalfOpen) => Some(1),
-            (None, _) => None,
-        }
+    pub const fn retry_after_secs(&self) -> Option<u64> {
+        self.circuit.retry_after_secs()
     }
 
     /// The core's rejection (without the key).
