@@ -38,18 +38,26 @@ use crate::{Breaker, CircuitOpen, Clock};
 pub struct Ticket {
     /// One `u64`, so a ticket moves in a register and is stored and loaded whole (a struct of
     /// mixed-width fields, copied into a response future, cost a store-forwarding stall per
-    /// request): bits 0..2 the admission kind, 2..18 the generation, bit 18 set when the call is
-    /// timed (slow calls, the abandoned-call rule), 19..64 the clock reading at admission
-    /// modulo 2^45 ms when it is timed, 0 otherwise (see [`timed`]).
+    /// request): bits 0..3 the admission kind, 3..19 the generation, bit 19 set when the call is
+    /// timed (slow calls, the abandoned-call rule), 20..64 the clock reading at admission
+    /// modulo 2^44 ms when it is timed, 0 otherwise (see [`timed`]).
+    ///
+    /// The kind is three bits so that a clean CLOSED admission is the only odd kind (the settle
+    /// fast path tests one bit) and the generation sits where the state word has it (bits 3..):
+    /// a clean CLOSED word's ticket is the word with bit 0 set, which the compiler folds.
     bits: u64,
 }
 
-/// Bits of the admission kind in a ticket.
-const KIND_BITS: u32 = 2;
+/// Bits of the admission kind in a ticket: the state word's tag width, so the generation sits
+/// at the same bits in both.
+const KIND_BITS: u32 = 3;
+const _: () = assert!(KIND_BITS == layout::TAG_BITS);
+/// The kind bit only a clean CLOSED admission has.
+const CLEAN_CLOSED: u64 = 1;
 /// Bits of the generation in a ticket: room for the widest layout's.
 const TICKET_GEN_BITS: u32 = 16;
 const STARTED_SHIFT: u32 = KIND_BITS + TICKET_GEN_BITS;
-/// A ticket keeps the admission time modulo 2^45 ms (about 1 100 years), above its "timed" bit.
+/// A ticket keeps the admission time modulo 2^44 ms (about 557 years), above its "timed" bit.
 const STARTED_MODULUS: u64 = 1 << (u64::BITS - STARTED_SHIFT - 1);
 const _: () = assert!(layout::GEN_BITS <= TICKET_GEN_BITS);
 
@@ -57,7 +65,7 @@ const _: () = assert!(layout::GEN_BITS <= TICKET_GEN_BITS);
 pub(crate) const UNTIMED: u64 = 0;
 
 /// The admission-time part of a ticket for a call admitted at clock reading `now_ms`: the
-/// reading (modulo 2^45 ms) above a "timed" bit, so a reading of 0 is still a reading.
+/// reading (modulo 2^44 ms) above a "timed" bit, so a reading of 0 is still a reading.
 #[inline(always)]
 pub(crate) const fn timed(now_ms: u64) -> u64 {
     (now_ms & (STARTED_MODULUS - 1)) << 1 | 1
@@ -80,9 +88,9 @@ impl Ticket {
     pub(crate) const fn new(gen: u32, kind: Admission, started: u64) -> Ticket {
         let kind = match kind {
             Admission::Closed { clean: false } => 0,
-            Admission::Closed { clean: true } => 1,
+            Admission::Closed { clean: true } => CLEAN_CLOSED,
             Admission::Probe => 2,
-            Admission::ForcedClosed => 3,
+            Admission::ForcedClosed => 4,
         };
         Ticket { bits: kind | (gen as u64) << KIND_BITS | started << STARTED_SHIFT }
     }
@@ -97,7 +105,7 @@ impl Ticket {
     pub(crate) const fn kind(&self) -> Admission {
         match self.bits & ((1 << KIND_BITS) - 1) {
             0 => Admission::Closed { clean: false },
-            1 => Admission::Closed { clean: true },
+            CLEAN_CLOSED => Admission::Closed { clean: true },
             2 => Admission::Probe,
             _ => Admission::ForcedClosed,
         }
@@ -106,11 +114,11 @@ impl Ticket {
     /// Admitted in CLOSED with no failures pending (the settle fast path's test).
     #[inline(always)]
     const fn is_clean_closed(&self) -> bool {
-        self.bits & ((1 << KIND_BITS) - 1) == 1
+        self.bits & CLEAN_CLOSED != 0
     }
 
-    /// How long the call took at clock reading `now_ms`: the difference modulo 2^45 ms, and 0
-    /// if that is 2^44 ms or more (the clock went back).
+    /// How long the call took at clock reading `now_ms`: the difference modulo 2^44 ms, and 0
+    /// if that is 2^43 ms or more (the clock went back).
     #[inline]
     pub(crate) const fn elapsed_ms(&self, now_ms: u64) -> u64 {
         let d = now_ms.wrapping_sub(self.bits >> (STARTED_SHIFT + 1)) & (STARTED_MODULUS - 1);

@@ -765,10 +765,10 @@ impl Model {
         }
     }
 
-    /// How long `permit` has been out: the breaker measures a call modulo 2^45 ms and reads a
-    /// difference of 2^44 ms or more as a clock that went back (duration 0).
+    /// How long `permit` has been out: the breaker measures a call modulo 2^44 ms and reads a
+    /// difference of 2^43 ms or more as a clock that went back (duration 0).
     fn took(&self, permit: &ModelPermit) -> u64 {
-        const MODULUS: u64 = 1 << 45;
+        const MODULUS: u64 = 1 << 44;
         let d = self.now_ms.wrapping_sub(permit.started_ms) % MODULUS;
         if d >= MODULUS / 2 {
             0
