@@ -99,8 +99,9 @@ impl CircuitOpen {
     /// ```
     pub const fn retry_after_secs(&self) -> Option<u64> {
         match (self.retry_after_ms, self.state) {
-            // Whole seconds rounded up, at least 1: ceil(ms / 1000) without overflow.
-            (Some(ms), _) => Some(if ms == 0 { 1 } else { ms / 1000 + (ms % 1000 != 0) as u64 }),
+            // Whole seconds rounded up, at least 1.
+            (Some(0), _) => Some(1),
+            (Some(ms), _) => Some(ms.div_ceil(1000)),
             (None, State::HalfOpen) => Some(1),
             (None, _) => None,
         }

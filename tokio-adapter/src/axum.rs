@@ -178,9 +178,10 @@ impl<E: IntoResponse> IntoResponse for TimedCallError<E> {
 /// # }
 /// ```
 pub async fn handle_error(error: Box<dyn std::error::Error + Send + Sync>) -> Response {
-    if let Some(open) = error.downcast_ref::<Open>() {
-        return open.clone().into_response();
-    }
+    let error = match error.downcast::<Open>() {
+        Ok(open) => return open.into_response(),
+        Err(error) => error,
+    };
     if let Some(open) = error.downcast_ref::<crate::CircuitOpen>() {
         return open.into_response();
     }
