@@ -9,8 +9,8 @@
 //! New to circuit breakers, or to this library? The concepts are in one guide:
 //! [`breaker_core::_guide`].
 //!
-//! One dependency: breaker-std re-exports every type of the core its API uses
-//! (`use breaker_std::prelude::*;`).
+//! One dependency: breaker-std re-exports at its root every type of the core its API uses, one
+//! path per item (`use breaker_std::{Breaker, CallError};`).
 //!
 //! ```
 //! use breaker_std::{Breaker, CallError, State};
@@ -222,30 +222,12 @@ pub use clock::{CoarseClock, MonotonicClock};
 pub use health::{FamilyHealth, Health, RegistryHealth};
 #[doc(hidden)]
 pub use hooks::Hooks;
-pub use keyed::{Keyed, KeyedBuilder};
+pub use keyed::family::{Keyed, KeyedBuilder};
 pub use listener::{Listener, Source};
 pub use registry::{Registry, RegistryBuilder, RegistryError};
 
 /// The `tracing` target of every event this crate logs.
 pub const LOG_TARGET: &str = "breaker_std";
-
-/// The names a threaded service uses, in one import: `use breaker_std::prelude::*;`.
-///
-/// # Examples
-///
-/// ```
-/// use breaker_std::prelude::*;
-///
-/// let db = Breaker::builder("database").failure_threshold(1).build().unwrap();
-/// let only_io = failures_where(|e: &std::io::Error| e.kind() != std::io::ErrorKind::InvalidInput);
-/// let r = db.call_with(|| Err::<(), _>(std::io::Error::other("refused")), only_io);
-/// assert!(matches!(r, Err(CallError::Inner(_))));
-/// assert_eq!(db.state(), State::Open);
-/// ```
-pub mod prelude {
-    pub use crate::classify::{failures_where, Errors};
-    pub use crate::{protect, Breaker, CallError, CircuitOpen, Classify, Config, Registry, State, Verdict};
-}
 
 /// The decorator, for any handle to a breaker (`&Breaker`, `Arc<Breaker>`): wraps `f` into a
 /// function with the same argument that runs through the breaker. Several arguments go in a

@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breaker_std::prelude::*;
-use breaker_std::{ManualClock, Permit, RateConfig, Source, Transition, Window};
+use breaker_std::classify::failures_where;
+use breaker_std::{
+    protect, Breaker, CallError, CircuitOpen, Config, ManualClock, Permit, RateConfig, Source, State,
+    Transition, Verdict, Window,
+};
 
 #[derive(Debug, PartialEq)]
 enum DbError {
