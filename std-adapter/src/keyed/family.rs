@@ -49,6 +49,32 @@ const BUSY_RETRIES: usize = 64;
 /// is released; its memory is freed with its last handle, and its metrics series go with the
 /// exporter's idle timeout ([bounded series](crate::metrics#bounded-series-for-keyed-families)).
 ///
+/// # Rejections
+///
+/// A key's breaker rejects with the core's [`CircuitOpen`](crate::CircuitOpen), which names the
+/// family, not the key: it is `Copy` and `no_std` (its name is a `&'static str`), and carrying a
+/// run-time key would cost an allocation in every rejection or a leak per key. The key is where
+/// the code that handles the rejection needs it: a direct call has it in hand (it asked
+/// [`breaker`](Keyed::breaker) for it, and [`Breaker::key`](crate::Breaker::key) returns it),
+/// listeners and logs get it in [`Source::key`](crate::Source::key), and breaker-tokio's layer,
+/// which picks the key from the request, puts it in its rejection (`layer::Open::key`), so a
+/// per-route 503 names its route.
+///
+/// ```
+/// use breaker_std::{CallError, Config, Keyed};
+///
+/// let api = Keyed::<String>::builder("api").config(Config::new().failure_threshold(1)).build().unwrap();
+/// let users = api.breaker("/users").unwrap();
+/// let _ = users.call(|| Err::<(), _>("503"));
+/// match users.call(|| Ok::<_, &str>(())) {
+///     Err(CallError::Open(open)) => {
+///         let said = format!("{} for {}", open.name(), users.key().unwrap_or("-"));
+///         assert_eq!(said, "api for /users");
+///     }
+///     other => panic!("expected a rejection, got {other:?}"),
+/// }
+/// ```
+///
 /// # Examples
 ///
 /// One breaker per route, at most 100 routes, idle after 5 minutes:
