@@ -9,8 +9,8 @@
 //! | a threaded service | `breaker-std` | the same breaker on std clocks, with `tracing` logs, listeners, a registry, keyed families, health JSON, Prometheus metrics |
 //! | a tokio / tower / axum service | `breaker-tokio` | all of breaker-std on tokio's clock, `call_async`, a tower layer, per-route breakers, axum `503`s |
 //!
-//! Each crate re-exports what its signatures use, so one dependency is enough (and each has a
-//! `prelude`). The decisions are all the core's: the adapters only report them.
+//! Each crate re-exports what its signatures use, so one dependency is enough (breaker-tokio
+//! also has a `prelude`). The decisions are all the core's: the adapters only report them.
 //!
 //! # 2. Three states in one word
 //!

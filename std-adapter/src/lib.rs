@@ -9,8 +9,9 @@
 //! New to circuit breakers, or to this library? The concepts are in one guide:
 //! [`breaker_core::_guide`].
 //!
-//! One dependency: breaker-std re-exports at its root every type of the core its API uses, one
-//! path per item (`use breaker_std::{Breaker, CallError};`).
+//! One dependency: breaker-std re-exports every type of the core its API uses, at its root
+//! (`use breaker_std::{Breaker, CallError};`) and the classifiers in
+//! [`classify`].
 //!
 //! ```
 //! use breaker_std::{Breaker, CallError, State};

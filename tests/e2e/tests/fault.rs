@@ -73,6 +73,12 @@ const HOSTILE: usize = 400;
 /// 11 ms between runs (one run at 11.04 ms failed a 10 ms bound); 25 ms keeps the margin
 /// without letting a stall of even a tenth of a second through.
 const HOSTILE_P99_BOUND: Duration = Duration::from_millis(25);
+/// Bound on the p99 of the answers while a dependency's breaker is open (a degraded read, a
+/// publish to the outbox). What it guards: an open breaker answers without waiting for the
+/// dependency (the client timeout is 2 s, a hung dependency's callers waited 500 ms). Measured
+/// 4 to 9 ms on the 2-core CI machine shared with PostgreSQL, the broker and 24 clients (one run
+/// at 8.68 ms failed a 5 ms bound); 15 ms keeps the margin and still fails a stall of 20 ms.
+const OPEN_P99_BOUND: Duration = Duration::from_millis(15);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Events queued in the outbox of a service that is then killed with SIGKILL.
 const CRASH_EVENTS: usize = 50;
@@ -741,7 +747,7 @@ async fn svc_stop_and_check(svc: Service, c: Checks) {
     // While open: every request answered, fast.
     assert!(db_lat.len() > 100, "too few reads while the database breaker was open");
     assert_eq!(db_unanswered, 0);
-    assert!(db_p99 <= Duration::from_millis(5), "p99 while the database breaker is open: {}", ms(db_p99));
+    assert!(db_p99 <= OPEN_P99_BOUND, "p99 while the database breaker is open: {}", ms(db_p99));
     assert_eq!(unavailable, with_retry_after, "every degraded 503 carries Retry-After");
     // Half-open after the timeout, then closed, and normal answers within timeout + 1 s.
     assert!(
@@ -758,7 +764,7 @@ async fn svc_stop_and_check(svc: Service, c: Checks) {
     // The kafka breaker: same shape.
     assert_eq!(k_first_open, Some((Some(u64::from(KAFKA_THRESHOLD)), Some(u64::from(KAFKA_THRESHOLD)))));
     assert!(k_lat.len() > 20 && k_unanswered == 0);
-    assert!(k_p99 <= Duration::from_millis(5), "p99 while the kafka breaker is open: {}", ms(k_p99));
+    assert!(k_p99 <= OPEN_P99_BOUND, "p99 while the kafka breaker is open: {}", ms(k_p99));
     assert!(
         !k_half.is_empty() && k_half.iter().all(|&e| e >= RECOVERY.as_secs_f64()),
         "kafka half-open before the recovery timeout: {k_half:?}"
