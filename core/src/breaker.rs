@@ -171,7 +171,12 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         // The hot path, spelled out so it stays one load and one compare, and small enough to be
         // inlined into every caller; everything else is out of line in `acquire_slow`.
         if layout::is_clean_closed(word) {
-            return Ok(Ticket::new(layout::gen_of(word), Admission::Closed { clean: true }, self.start_ms()));
+            // Untimed, the ticket is the word with one bit set; a timed admission's clock read
+            // is out of line, so the common case stays one load and one test more.
+            if self.times_clean_closed() {
+                return Ok(self.clean_closed_timed(word));
+            }
+            return Ok(Ticket::clean_closed(word, crate::permit::UNTIMED));
         }
         match self.reject_while_open(word) {
             FastOpen::Rejected(open) => return Err(open),
@@ -257,6 +262,9 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
 
     /// [`acquire_slow`](Breaker::acquire_slow) with a clock reading taken after `word` was
     /// loaded, when the OPEN fast path found the open period over ([`FastOpen::Over`]).
+    /// `#[cold]` for block placement: its callers' clean CLOSED admission falls through to
+    /// what follows it, and this call moves to the end of the caller.
+    #[cold]
     #[inline(never)]
     fn acquire_slow_at(&self, word: layout::Word, clock_ms: Option<u64>) -> Result<Ticket, CircuitOpen> {
         let applied = match clock_ms {
@@ -310,11 +318,25 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         false
     }
 
+    /// `true` when a clean CLOSED admission must read the clock: [`start_ms`](Self::start_ms)'s
+    /// condition.
+    #[inline(always)]
+    fn times_clean_closed(&self) -> bool {
+        (!P::CONSECUTIVE && self.policy.slow_call_ms().is_some()) || self.times_calls()
+    }
+
+    /// The ticket of a timed clean CLOSED admission on `word`, out of line: the clock read.
+    #[cold]
+    #[inline(never)]
+    fn clean_closed_timed(&self, word: layout::Word) -> Ticket {
+        Ticket::clean_closed(word, crate::permit::timed(self.clock.now().as_millis()))
+    }
+
     /// The permit's start time, when calls are timed: slow-call tracking (a rate policy's), or
     /// the abandoned-call rule ([`Config::count_abandoned_after`](crate::Config::count_abandoned_after)).
     #[inline(always)]
     fn start_ms(&self) -> u64 {
-        if (!P::CONSECUTIVE && self.policy.slow_call_ms().is_some()) || self.times_calls() {
+        if self.times_clean_closed() {
             crate::permit::timed(self.clock.now().as_millis())
         } else {
             crate::permit::UNTIMED

@@ -95,6 +95,18 @@ impl Ticket {
         Ticket { bits: kind | (gen as u64) << KIND_BITS | started << STARTED_SHIFT }
     }
 
+    /// The ticket of a clean CLOSED admission on `word` (which [`layout::is_clean_closed`]):
+    /// `word` is already the generation at the ticket's generation bits and zero elsewhere, so
+    /// the ticket is the word with [`CLEAN_CLOSED`] set, plus `started` (see [`Ticket::new`]).
+    /// The untimed case is one OR (`started` folds to 0), and the OR comes last so the settle
+    /// fast path's test of that bit folds away where admission and settle meet in one function
+    /// (a tower response future, a `Permit` used in place).
+    #[inline(always)]
+    pub(crate) const fn clean_closed(word: layout::Word, started: u64) -> Ticket {
+        debug_assert!(layout::is_clean_closed(word));
+        Ticket { bits: (word as u64 | started << STARTED_SHIFT) | CLEAN_CLOSED }
+    }
+
     /// The generation of the cycle the call was admitted in.
     #[inline(always)]
     pub(crate) const fn gen(&self) -> u32 {
@@ -548,6 +560,34 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         if let Some(reason) = self.policy.record(ticket.gen(), sample, now, &clock_ms) {
             let failures = self.policy.stats(ticket.gen(), now).map_or(0, |w| w.failures);
             self.apply(Event::Trip { gen: ticket.gen(), reason, failures }, word, true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{decode, encode, Decoded, Phase, GENERATIONS};
+
+    /// The clean CLOSED shortcut builds the ticket the general constructor builds, for every
+    /// generation of the layout and an untimed, a timed-at-0 and a wrapped start, and its
+    /// parts read back.
+    #[test]
+    fn a_clean_closed_ticket_from_the_word_is_the_general_one() {
+        let closed = Phase::Closed { failures: 0, ramping: false };
+        for gen in 0..GENERATIONS {
+            let word = encode(Decoded { gen, phase: closed });
+            assert!(layout::is_clean_closed(word));
+            assert_eq!(decode(word).gen, gen);
+            for started in [UNTIMED, timed(0), timed(12_345), timed(u64::MAX)] {
+                let shortcut = Ticket::clean_closed(word, started);
+                let general = Ticket::new(gen, Admission::Closed { clean: true }, started);
+                assert!(shortcut == general, "gen {gen}, started {started}");
+                assert_eq!(shortcut.gen(), gen);
+                assert_eq!(shortcut.kind(), Admission::Closed { clean: true });
+                assert!(shortcut.is_clean_closed());
+                assert_eq!(shortcut.is_timed(), started != UNTIMED);
+            }
         }
     }
 }
