@@ -15,7 +15,7 @@ use crate::layout::{self, Phase};
 use crate::observer::{Observer, Verdict};
 use crate::policy::{Policy, Sample};
 use crate::sync::Ordering;
-use crate::transition::{closed_record, slow_verdicts, Admission, Event};
+use crate::transition::{closed_record, closed_record_admitted, slow_verdicts, Admission, Event};
 use crate::{Breaker, CircuitOpen, Clock};
 
 /// Proof of admission, without a drop guard: the inside of a [`Permit`]. Settle it exactly once
@@ -468,7 +468,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     #[inline(always)]
     pub(crate) fn record_closed_inline(&self, admitted: layout::Word, verdict: Verdict) {
         let gen = layout::gen_of(admitted);
-        match closed_record(admitted, gen, verdict, self.config.failure_threshold()) {
+        match closed_record_admitted(admitted, verdict, self.config.failure_threshold()) {
             Some(next)
                 if next != admitted
                     && self
