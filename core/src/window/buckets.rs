@@ -169,6 +169,89 @@ pub(crate) const fn counted(slot: Word, gen: u32, end: u64, buckets: u64) -> Cou
     }
 }
 
+/// A sum of bucket words kept packed, as the window's evaluation adds them on every failure:
+/// one mask and one add per counter pair instead of three extractions and three saturating adds.
+///
+/// ```text
+///  calls_slow: [ slow (from bit 2·COUNT_BITS) | calls (bits 0..2·COUNT_BITS) ]
+///  failures:   [ failures (from bit COUNT_BITS) | 0 ]
+/// ```
+///
+/// A bucket's calls occupy its low `COUNT_BITS` and its slow count starts at bit
+/// `2·COUNT_BITS`: masked together, the calls of up to [`PACKED_MAX_BUCKETS`] buckets
+/// (each at most [`BUCKET_CAPACITY`]) sum below bit `2·COUNT_BITS` without carrying into the
+/// slow field, and every field ends far below `u32::MAX`, so the sum is exact, and equal to the
+/// saturating [`Counts::plus`] of the same buckets (`packed_sums_are_the_counted_sums`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PackedSum {
+    calls_slow: u64,
+    failures: u64,
+}
+
+/// Most buckets a [`PackedSum`] adds exactly (4 096 on the 64-bit layout, 128 on the 32-bit
+/// layout); a window with more slots sums with [`Counts::plus`].
+pub(crate) const PACKED_MAX_BUCKETS: usize = 1 << COUNT_BITS;
+const PACKED_CALLS_SLOW: u64 = COUNT_MASK as u64 | (COUNT_MASK as u64) << (2 * COUNT_BITS);
+const PACKED_FAILURES: u64 = (COUNT_MASK as u64) << COUNT_BITS;
+// The calls of PACKED_MAX_BUCKETS full buckets stay below the slow field.
+const _: () = assert!((PACKED_MAX_BUCKETS as u64) * (BUCKET_CAPACITY as u64) < 1 << (2 * COUNT_BITS));
+
+impl PackedSum {
+    /// `self` plus every counter of `slot`.
+    #[inline(always)]
+    const fn add(self, slot: Word) -> PackedSum {
+        let x = slot as u64;
+        PackedSum {
+            calls_slow: self.calls_slow + (x & PACKED_CALLS_SLOW),
+            failures: self.failures + (x & PACKED_FAILURES),
+        }
+    }
+
+    /// `self` plus what [`counted`] counts of `slot` (any window kind).
+    #[inline(always)]
+    pub(crate) const fn plus_counted(self, slot: Word, gen: u32, end: u64, buckets: u64) -> PackedSum {
+        let (tag, c) = split(slot);
+        let age = end.wrapping_sub(tag_epoch(tag)) & EPOCH_MASK;
+        if c.calls > 0 && tag_gen(tag) == gen & GEN_MASK && age < buckets {
+            self.add(slot)
+        } else {
+            self
+        }
+    }
+
+    /// `self` plus what [`counted`] counts of `slot` in a count window (`buckets` = 2: the
+    /// rotation `end` and the one before), decided by the slot's whole tag against the two
+    /// tags [`rotation_tags`] gives: two compares instead of a generation and an age. The same
+    /// as [`plus_counted`](Self::plus_counted) for every bucket word (a bucket's failures and
+    /// slow calls never exceed its calls, so an empty bucket adds nothing either way).
+    #[inline(always)]
+    pub(crate) const fn plus_rotation(self, slot: Word, tags: (Word, Word)) -> PackedSum {
+        let tag = slot & !((1 << EPOCH_SHIFT) - 1);
+        if tag == tags.0 || tag == tags.1 {
+            self.add(slot)
+        } else {
+            self
+        }
+    }
+
+    /// The counters summed.
+    #[inline]
+    pub(crate) const fn counts(self) -> Counts {
+        Counts {
+            calls: (self.calls_slow & ((1 << (2 * COUNT_BITS)) - 1)) as u32,
+            failures: (self.failures >> COUNT_BITS) as u32,
+            slow: (self.calls_slow >> (2 * COUNT_BITS)) as u32,
+        }
+    }
+}
+
+/// The tags of closed cycle `gen`'s buckets in a count window at rotation `end`: this rotation's
+/// and the previous one's (see [`PackedSum::plus_rotation`]).
+#[inline]
+pub(crate) const fn rotation_tags(gen: u32, end: u64) -> (Word, Word) {
+    (tag_of(gen, end), tag_of(gen, end.wrapping_sub(1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +354,60 @@ mod tests {
         }
         // Across the tag's wrap.
         assert_eq!(counted(b(0, EPOCH_MASK), 0, EPOCH_MASK + 1, 2), some);
+    }
+
+    /// Every bucket word a window can hold (failures and slow calls at most its calls), at
+    /// tags around the window's end and across the tag's wrap, in cycles around `gen`.
+    fn bucket() -> impl proptest::strategy::Strategy<Value = (Word, u32, u64)> {
+        use proptest::prelude::*;
+        (0..=BUCKET_CAPACITY, 0..=GEN_MASK, any::<u64>(), 0..8_u64, 0..3_u32).prop_flat_map(
+            |(calls, gen, end, back, other_gen)| {
+                (0..=calls, 0..=calls).prop_map(move |(failures, slow)| {
+                    let epoch = end.wrapping_sub(back);
+                    let slot_gen = gen.wrapping_add(other_gen / 2) & GEN_MASK;
+                    (join(tag_of(slot_gen, epoch), counts(calls, failures, slow)), gen, end)
+                })
+            },
+        )
+    }
+
+    proptest::proptest! {
+        /// The packed sum counts what `counted` counts, bucket by bucket and over a window's
+        /// worth of buckets; the count window's tag test is the general test at two rotations.
+        #[test]
+        fn packed_sums_are_the_counted_sums(
+            buckets in proptest::collection::vec(bucket(), 1..40),
+            span in 1..12_u64,
+        ) {
+            let (_, gen, end) = buckets[0];
+            let mut packed = PackedSum::default();
+            let mut rotation = PackedSum::default();
+            let mut reference = Counts::default();
+            let mut reference_2 = Counts::default();
+            for &(slot, _, _) in &buckets {
+                proptest::prop_assert_eq!(
+                    PackedSum::default().plus_counted(slot, gen, end, span).counts(),
+                    counted(slot, gen, end, span)
+                );
+                packed = packed.plus_counted(slot, gen, end, span);
+                rotation = rotation.plus_rotation(slot, rotation_tags(gen, end));
+                reference = reference.plus(counted(slot, gen, end, span));
+                reference_2 = reference_2.plus(counted(slot, gen, end, 2));
+            }
+            proptest::prop_assert_eq!(packed.counts(), reference);
+            proptest::prop_assert_eq!(rotation.counts(), reference_2);
+        }
+    }
+
+    #[test]
+    fn a_packed_sum_of_the_most_buckets_at_capacity_is_exact() {
+        let full = join(tag_of(3, 9), counts(BUCKET_CAPACITY, BUCKET_CAPACITY, BUCKET_CAPACITY));
+        let mut packed = PackedSum::default();
+        for _ in 0..PACKED_MAX_BUCKETS {
+            packed = packed.plus_rotation(full, rotation_tags(3, 9));
+        }
+        let n = (PACKED_MAX_BUCKETS as u32) * BUCKET_CAPACITY;
+        assert_eq!(packed.counts(), counts(n, n, n));
     }
 
     #[test]
