@@ -24,6 +24,10 @@
 //!   `ManualClock` (the adapter's own work on that path; its default clock cannot be moved on
 //!   deterministically). The peers read `Instant::now` and need wall-clock time to pass, so they
 //!   have no deterministic row here.
+//! - `permit_success`, `permit_timed_success`: a closed success through a permit
+//!   (`try_acquire`, then `record`), what the tower layer and `call_async` do; `timed` with the
+//!   abandoned-call rule on, so every admission reads the clock (`ManualClock` for the core, the
+//!   default clock for `std`). `core` and `std`.
 //! - `rate_success`, `rate_failure`: a count window over the last 2 000 calls (10 buckets of
 //!   200), 60 % failures over at least 20 calls, filled with 2 000 successes by the setup; then
 //!   1 000 successes, or 1 000 failures (the window ends at 50 %: never trips). `core`, `std`
@@ -48,7 +52,7 @@ use std::task::Wake;
 use std::time::Duration;
 
 use breaker_core::limits::MAX_FAILURE_THRESHOLD;
-use breaker_core::{Config, ManualClock, RateConfig, State, Window};
+use breaker_core::{Config, ManualClock, RateConfig, State, Verdict, Window};
 use gungraun::{
     library_benchmark, library_benchmark_group, main, Callgrind, EventKind, LibraryBenchmarkConfig,
 };
@@ -387,6 +391,53 @@ fn half_open_probe_std() -> Job {
     )
 }
 
+// ---- permits ----
+
+/// [`CALLS`] admissions through a permit, each settled a success: `try_acquire` then
+/// `record`, what breaker-tokio's layer and `call_async` do.
+macro_rules! permits {
+    () => {
+        |b: &mut _| {
+            let b = &*b;
+            repeat(|| {
+                consume(match black_box(b).try_acquire() {
+                    Ok(permit) => {
+                        permit.record(Verdict::Success);
+                        true
+                    }
+                    Err(_) => false,
+                })
+            })
+        }
+    };
+}
+
+/// The abandoned-call rule on: every admission is timed (a clock read).
+const ABANDONED: Duration = Duration::from_secs(1);
+
+fn permit_success_core() -> Job {
+    Job::new(core_closed(), permits!(), is(State::Closed))
+}
+
+fn permit_success_std() -> Job {
+    Job::new(std_closed(), permits!(), std_is(State::Closed))
+}
+
+fn permit_timed_success_core() -> Job {
+    let b =
+        core_with(Config::new().failure_threshold(MAX_FAILURE_THRESHOLD).count_abandoned_after(ABANDONED));
+    Job::new(b, permits!(), is(State::Closed))
+}
+
+fn permit_timed_success_std() -> Job {
+    let b = breaker_std::Breaker::builder("bench")
+        .failure_threshold(MAX_FAILURE_THRESHOLD)
+        .count_abandoned_after(ABANDONED)
+        .build()
+        .expect("valid config");
+    Job::new(b, permits!(), std_is(State::Closed))
+}
+
 // ---- rate windows ----
 
 /// Count window over the last 2 000 calls (10 buckets of 200): 60 % failures over at least 20
@@ -582,6 +633,20 @@ mod benches {
     }
 
     #[library_benchmark(teardown = check)]
+    #[bench::core(setup = permit_success_core)]
+    #[bench::std(setup = permit_success_std)]
+    pub fn permit_success(job: Job) -> Job {
+        job.run()
+    }
+
+    #[library_benchmark(teardown = check)]
+    #[bench::core(setup = permit_timed_success_core)]
+    #[bench::std(setup = permit_timed_success_std)]
+    pub fn permit_timed_success(job: Job) -> Job {
+        job.run()
+    }
+
+    #[library_benchmark(teardown = check)]
     #[bench::core(setup = rate_success_core)]
     #[bench::std(setup = rate_success_std)]
     #[bench::recloser(setup = rate_success_recloser)]
@@ -609,7 +674,7 @@ mod benches {
     library_benchmark_group!(
         name = paths;
         benchmarks = baseline, closed_success, closed_failure, open_reject, half_open_probe,
-            rate_success, rate_failure, tower_request
+            permit_success, permit_timed_success, rate_success, rate_failure, tower_request
     );
 }
 
