@@ -54,8 +54,8 @@
 //! # Figures, and the difference from the independent measurement
 //!
 //! The latest figures are the README's (*The tower middleware*; 2026-12-03, criterion: the
-//! registry's row +2.08 and +2.35 ns over `bare_service` in two sittings, the gate's callgrind
-//! count +22 instructions); the tables below are the history that explains them.
+//! registry's row +1.30, +2.43, +1.35 and +1.34 ns over `bare_service` in four sittings, the
+//! gate's callgrind count +22 instructions); the tables below are the history that explains them.
 //!
 //! At commit db5ae87, on the development machine (a shared 2-core AMD EPYC VM at 2.45 GHz, busy
 //! with other builds: criterion's medians moved by a nanosecond between runs of the same code,
