@@ -415,18 +415,36 @@ macro_rules! permits {
 /// The abandoned-call rule on: every admission is timed (a clock read).
 const ABANDONED: Duration = Duration::from_secs(1);
 
+/// The check of a permit row: still CLOSED (a closed breaker under this threshold never
+/// rejects, so every call was admitted), no failure recorded (every `record(Success)` counted as
+/// one), and the abandoned-call rule on exactly when the row is `timed`.
+fn permits_checked(timed: bool) -> impl Fn(&mut Core) {
+    move |b| {
+        assert_eq!((b.state(), b.failure_count()), (State::Closed, 0));
+        assert_eq!(b.config().abandoned_after(), timed.then_some(ABANDONED));
+    }
+}
+
+/// [`permits_checked`] through breaker-std.
+fn std_permits_checked(timed: bool) -> impl Fn(&mut breaker_std::Breaker) {
+    move |b| {
+        assert_eq!((b.state(), b.failure_count()), (State::Closed, 0));
+        assert_eq!(b.config().abandoned_after(), timed.then_some(ABANDONED));
+    }
+}
+
 fn permit_success_core() -> Job {
-    Job::new(core_closed(), permits!(), is(State::Closed))
+    Job::new(core_closed(), permits!(), permits_checked(false))
 }
 
 fn permit_success_std() -> Job {
-    Job::new(std_closed(), permits!(), std_is(State::Closed))
+    Job::new(std_closed(), permits!(), std_permits_checked(false))
 }
 
 fn permit_timed_success_core() -> Job {
     let b =
         core_with(Config::new().failure_threshold(MAX_FAILURE_THRESHOLD).count_abandoned_after(ABANDONED));
-    Job::new(b, permits!(), is(State::Closed))
+    Job::new(b, permits!(), permits_checked(true))
 }
 
 fn permit_timed_success_std() -> Job {
@@ -435,7 +453,7 @@ fn permit_timed_success_std() -> Job {
         .count_abandoned_after(ABANDONED)
         .build()
         .expect("valid config");
-    Job::new(b, permits!(), std_is(State::Closed))
+    Job::new(b, permits!(), std_permits_checked(true))
 }
 
 // ---- rate windows ----

@@ -105,6 +105,7 @@ impl Ticket {
     /// A ticket of `bits`, whose kind is never 0 (the fallback is never taken, and folds away).
     #[inline(always)]
     const fn from_bits(bits: u64) -> Ticket {
+        debug_assert!(bits != 0);
         Ticket {
             bits: match NonZeroU64::new(bits) {
                 Some(bits) => bits,
@@ -140,6 +141,7 @@ impl Ticket {
             CLEAN_CLOSED => Admission::Closed { clean: true },
             PROBE => Admission::Probe,
             FORCED_CLOSED => Admission::ForcedClosed,
+            // CLOSED_PENDING; no constructor makes the other codes (3, 5, 7, 0).
             _ => Admission::Closed { clean: false },
         }
     }
@@ -422,6 +424,9 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// `Option` itself: no ticket is 0, so a set bit is a ticket, and the `Option`'s own test
     /// folds into the bit's where the compiler cannot see that the permit holds one (a response
     /// future whose admission merged the fast path with the slow one).
+    ///
+    /// Its first test is [`settle`](Breaker::settle)'s fast path, spelled on the `Option`: the
+    /// two change together.
     #[inline(always)]
     pub(crate) fn settle_taken(&self, ticket: Option<Ticket>, verdict: Verdict) {
         if P::CONSECUTIVE
