@@ -173,7 +173,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         if layout::is_clean_closed(word) {
             // Untimed, the ticket is the word with one bit set; a timed admission's clock read
             // is out of line, so the common case stays one load and one test more.
-            if self.times_clean_closed() {
+            if self.admission_is_timed() {
                 return Ok(self.clean_closed_timed(word));
             }
             return Ok(Ticket::clean_closed(word, crate::permit::UNTIMED));
@@ -318,10 +318,10 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         false
     }
 
-    /// `true` when a clean CLOSED admission must read the clock: [`start_ms`](Self::start_ms)'s
-    /// condition.
+    /// `true` when an admission must read the clock (a rate policy's slow-call tracking, or the
+    /// abandoned-call rule): [`start_ms`](Self::start_ms)'s condition.
     #[inline(always)]
-    fn times_clean_closed(&self) -> bool {
+    fn admission_is_timed(&self) -> bool {
         (!P::CONSECUTIVE && self.policy.slow_call_ms().is_some()) || self.times_calls()
     }
 
@@ -341,7 +341,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// the abandoned-call rule ([`Config::count_abandoned_after`](crate::Config::count_abandoned_after)).
     #[inline(always)]
     fn start_ms(&self) -> u64 {
-        if self.times_clean_closed() {
+        if self.admission_is_timed() {
             crate::permit::timed(self.clock.now().as_millis())
         } else {
             crate::permit::UNTIMED

@@ -411,12 +411,8 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     #[inline(always)]
     pub fn settle(&self, ticket: Ticket, verdict: Verdict) {
         // The hot path stays small enough to inline into every caller: a clean closed-state
-        // success under the consecutive policy changes nothing.
-        if P::CONSECUTIVE && verdict == Verdict::Success && ticket.is_clean_closed() {
-            self.observer.on_outcome(self.name, verdict);
-            return;
-        }
-        self.settle_slow(ticket, verdict);
+        // success under the consecutive policy changes nothing (`settle_taken`'s first test).
+        self.settle_taken(Some(ticket), verdict);
     }
 
     /// [`settle`](Breaker::settle) of a permit's ticket, taken out of it (`None`: already
@@ -424,9 +420,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// `Option` itself: no ticket is 0, so a set bit is a ticket, and the `Option`'s own test
     /// folds into the bit's where the compiler cannot see that the permit holds one (a response
     /// future whose admission merged the fast path with the slow one).
-    ///
-    /// Its first test is [`settle`](Breaker::settle)'s fast path, spelled on the `Option`: the
-    /// two change together.
+    /// [`settle`](Breaker::settle) is this with the ticket known to be there.
     #[inline(always)]
     pub(crate) fn settle_taken(&self, ticket: Option<Ticket>, verdict: Verdict) {
         if P::CONSECUTIVE
