@@ -44,7 +44,7 @@ const OUTAGE: Duration = Duration::from_secs(8);
 const PROBES: usize = 1;
 const LEASE: Duration = Duration::from_secs(2);
 /// Steady-state windows (load on, every dependency up).
-const STEADY: Duration = Duration::from_secs(6);
+const STEADY: Duration = Duration::from_secs(10);
 const REDIS_DOWN: Duration = Duration::from_secs(4);
 /// Busy replicas' readers (each), and the quiet replica's one reader's pause.
 const BUSY_READERS: usize = 5;
@@ -55,8 +55,12 @@ const PROPAGATION_P99: Duration = Duration::from_millis(50);
 /// the issue's +5 %, plus 0.5 ms, because on a 2-core machine running six services, PostgreSQL,
 /// the broker, Redis and 26 clients the p99 of either group moves by about that between runs
 /// whichever group it is (both groups' figures are printed).
-/// Compared as the median of the one-second windows' p99s, so one stall in one group's second
-/// does not decide it.
+/// Compared second by second: the machine's stalls reach both groups in the same second (the
+/// printed per-second p99s move together), so the test takes, for each one-second window, the
+/// shared group's p99 against the local group's p99 *of that same second*, and the median of
+/// those excesses over the bound must not be positive. Comparing each group's own median instead
+/// let one group's unlucky seconds decide (a CI run read 11.62 against 8.66 ms while the whole
+/// window's p99s were 9.71 and 8.91).
 const P99_RATIO: f64 = 1.05;
 const P99_SLACK: Duration = Duration::from_micros(500);
 const ADMIN_TOKEN: &str = "e2e-fleet-token";
@@ -150,8 +154,8 @@ async fn all_in(rs: &[&Replica], state: &str) -> bool {
     true
 }
 
-/// The median over the one-second windows of `[from, to)` of the reads' p99.
-fn median_p99(samples: &[Sample], from: Instant, to: Instant) -> Duration {
+/// The reads' p99 of each one-second window of `[from, to)`, in time order.
+fn p99s(samples: &[Sample], from: Instant, to: Instant) -> Vec<Duration> {
     let mut p99s = Vec::new();
     let mut t = from;
     while t + Duration::from_secs(1) <= to {
@@ -159,8 +163,14 @@ fn median_p99(samples: &[Sample], from: Instant, to: Instant) -> Duration {
         p99s.push(percentile(&lat, 99.0));
         t += Duration::from_secs(1);
     }
-    p99s.sort();
-    p99s.get(p99s.len() / 2).copied().unwrap_or_default()
+    p99s
+}
+
+/// The median of `p99s`.
+fn median(p99s: &[Duration]) -> Duration {
+    let mut sorted = p99s.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
 }
 
 fn errors(samples: &[Sample], from: Instant, to: Instant) -> usize {
@@ -328,8 +338,20 @@ async fn run(p: Prereqs) {
     let (l_lat, l_unanswered) = window(&l_samples, Kind::Read, steady_from, steady_to);
     let (s_p50, s_p99) = (percentile(&s_lat, 50.0), percentile(&s_lat, 99.0));
     let (l_p50, l_p99) = (percentile(&l_lat, 50.0), percentile(&l_lat, 99.0));
-    let (s_med, l_med) =
-        (median_p99(&s_samples, steady_from, steady_to), median_p99(&l_samples, steady_from, steady_to));
+    let (s_secs, l_secs) =
+        (p99s(&s_samples, steady_from, steady_to), p99s(&l_samples, steady_from, steady_to));
+    let (s_med, l_med) = (median(&s_secs), median(&l_secs));
+    // Each second's excess of the shared p99 over the bound set by that second's local p99.
+    let excess: Vec<f64> = s_secs
+        .iter()
+        .zip(&l_secs)
+        .map(|(s, l)| s.as_secs_f64() - (l.as_secs_f64() * P99_RATIO + P99_SLACK.as_secs_f64()))
+        .collect();
+    let median_excess = {
+        let mut sorted = excess.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted.get(sorted.len() / 2).copied().unwrap_or(f64::INFINITY)
+    };
     // Our first INFO is in the difference (Redis counts a command once it has run).
     let commands = commands_after.saturating_sub(commands_before).saturating_sub(1);
     let per_request = commands as f64 / s_lat.len().max(1) as f64;
@@ -397,6 +419,8 @@ async fn run(p: Prereqs) {
         ms(l_p99),
         ms(l_med)
     );
+    let list = |secs: &[Duration]| secs.iter().map(|d| ms(*d)).collect::<Vec<_>>().join(" ");
+    println!("each second's read p99: shared {}; local {}", list(&s_secs), list(&l_secs));
     println!(
         "redis commands in steady state: {commands} for {} requests of the shared group = {per_request:.4} per request, {per_replica_second:.2} per replica per second",
         s_lat.len()
@@ -441,11 +465,12 @@ async fn run(p: Prereqs) {
 
     // ---- Assertions.
     assert_eq!((s_unanswered, l_unanswered), (0, 0), "steady-state requests unanswered");
+    assert!(s_secs.len() >= 9 && s_secs.len() == l_secs.len(), "{} one-second windows", s_secs.len());
     assert!(
-        s_med.as_secs_f64() <= l_med.as_secs_f64() * P99_RATIO + P99_SLACK.as_secs_f64(),
-        "median one-second p99 with sharing {} against {} without",
-        ms(s_med),
-        ms(l_med)
+        median_excess <= 0.0,
+        "the shared group's p99 is over 1.05 x the local group's + 0.5 ms in most seconds: shared {}; local {}",
+        list(&s_secs),
+        list(&l_secs)
     );
     assert!(per_request <= COMMANDS_PER_REQUEST, "{per_request} redis commands per request");
     assert!(
