@@ -166,7 +166,7 @@ echo
 awk -F'\t' -v calls="$calls" '
   { split($1, p, "/"); v[p[1], p[2]] = sprintf("%.1f", $2 / calls) }
   END {
-    np = split("closed_success closed_failure open_reject half_open_probe permit_success permit_timed_success rate_success rate_failure", paths, " ")
+    np = split("closed_success closed_failure open_reject half_open_probe half_open_reject permit_success permit_timed_success rate_success rate_failure", paths, " ")
     ns = split("core std failsafe recloser circuitbreaker_rs", subj, " ")
     printf "| path | breaker-core | breaker-std | failsafe | recloser | circuitbreaker-rs |\n|---|---:|---:|---:|---:|---:|\n"
     for (i = 1; i <= np; i++) {

@@ -24,6 +24,9 @@
 //!   `ManualClock` (the adapter's own work on that path; its default clock cannot be moved on
 //!   deterministically). The peers read `Instant::now` and need wall-clock time to pass, so they
 //!   have no deterministic row here.
+//! - `half_open_reject`: HALF_OPEN with its one probe admitted by the setup and still in
+//!   flight, every call rejected (what the other requests meet while a slow probe runs): `core`
+//!   and `std`, both on `ManualClock`.
 //! - `permit_success`, `permit_timed_success`: a closed success through a permit
 //!   (`try_acquire`, then `record`), what the tower layer and `call_async` do; `timed` with the
 //!   abandoned-call rule on, so every admission reads the clock (`ManualClock` for the core, the
@@ -391,6 +394,38 @@ fn half_open_probe_std() -> Job {
     )
 }
 
+/// `half_open_reject`: HALF_OPEN with its one probe in flight (admitted by the setup and never
+/// settled), so every call is rejected: what every request but the probe meets while a slow
+/// probe runs.
+fn half_open_reject_core() -> Job {
+    let b = core_with(Config::new().failure_threshold(1).recovery_timeout(STEP));
+    assert!(b.call(err_call).is_err());
+    b.clock().advance(STEP);
+    let probe = b.try_acquire().expect("the probe is admitted");
+    assert!(probe.is_probe());
+    core::mem::forget(probe);
+    Job::new(b, calls!(ok_call), |b| {
+        is(State::HalfOpen)(b);
+        assert!(b.call(ok_call).is_err(), "still rejecting: the probe is in flight");
+    })
+}
+
+fn half_open_reject_std() -> Job {
+    let b = breaker_std::Breaker::builder("bench")
+        .failure_threshold(1)
+        .recovery_timeout(STEP)
+        .clock(ManualClock::new())
+        .build()
+        .expect("valid config");
+    assert!(b.call(err_call).is_err());
+    b.clock().advance(STEP);
+    core::mem::forget(b.try_acquire().expect("the probe is admitted"));
+    Job::new(b, calls!(ok_call), |b| {
+        std_is(State::HalfOpen)(b);
+        assert!(b.call(ok_call).is_err(), "still rejecting: the probe is in flight");
+    })
+}
+
 // ---- permits ----
 
 /// [`CALLS`] admissions through a permit, each settled a success: `try_acquire` then
@@ -651,6 +686,13 @@ mod benches {
     }
 
     #[library_benchmark(teardown = check)]
+    #[bench::core(setup = half_open_reject_core)]
+    #[bench::std(setup = half_open_reject_std)]
+    pub fn half_open_reject(job: Job) -> Job {
+        job.run()
+    }
+
+    #[library_benchmark(teardown = check)]
     #[bench::core(setup = permit_success_core)]
     #[bench::std(setup = permit_success_std)]
     pub fn permit_success(job: Job) -> Job {
@@ -691,7 +733,7 @@ mod benches {
 
     library_benchmark_group!(
         name = paths;
-        benchmarks = baseline, closed_success, closed_failure, open_reject, half_open_probe,
+        benchmarks = baseline, closed_success, closed_failure, open_reject, half_open_probe, half_open_reject,
             permit_success, permit_timed_success, rate_success, rate_failure, tower_request
     );
 }

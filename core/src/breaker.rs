@@ -12,8 +12,8 @@ use crate::observer::{Observer, Verdict};
 use crate::policy::{Consecutive, Policy};
 use crate::sync::{constructor, AtomicU32, AtomicWord, Ordering};
 use crate::transition::{
-    open_retry_ms, ramp_admits, ramp_count, ramp_permille, retry_after_open, state_of, Admission, Control,
-    Event, Outcome,
+    half_open_rejects_untimed, open_retry_ms, ramp_admits, ramp_count, ramp_permille, retry_after_open,
+    state_of, Admission, Control, Event, Outcome,
 };
 use crate::{
     CallError, CircuitOpen, Clock, Config, ConfigError, Permit, Snapshot, State, Ticket, ValidConfig,
@@ -257,7 +257,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     /// manual states.
     #[inline(always)]
     fn acquire_slow(&self, word: layout::Word) -> Result<Ticket, CircuitOpen> {
-        self.acquire_slow_at(word, None)
+        self.acquire_untimed(word)
     }
 
     /// [`acquire_slow`](Breaker::acquire_slow) with a clock reading taken after `word` was
@@ -267,6 +267,9 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     #[cold]
     #[inline(never)]
     fn acquire_slow_at(&self, word: layout::Word, clock_ms: Option<u64>) -> Result<Ticket, CircuitOpen> {
+        // HALF_OPEN with every probe slot taken: what every call but the probes meets while the
+        // probes run. Rejected on the loaded word (the transition function's answer there, no
+        // store), without the CAS loop. (`clock_ms` is set only for an OPEN word.)
         let applied = match clock_ms {
             Some(ms) => self.apply_at(Event::Acquire, word, ms),
             None => self.apply(Event::Acquire, word, true),
@@ -286,6 +289,23 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         };
         // One rejection site for every state.
         Err(self.reject(state, retry_after_ms))
+    }
+
+    /// [`acquire_slow_at`](Breaker::acquire_slow_at) without a clock reading, first answering
+    /// HALF_OPEN with every probe slot taken: what every call but the probes meets while the
+    /// probes run. Rejected on the loaded word (the transition function's answer there, storing
+    /// nothing: `transition::half_open_rejects_untimed`), without the CAS loop. Its own function,
+    /// so the probe's admission (with a reading) keeps `acquire_slow_at`'s frame as it was.
+    #[cold]
+    #[inline(never)]
+    fn acquire_untimed(&self, word: layout::Word) -> Result<Ticket, CircuitOpen> {
+        if layout::is_half_open(word) {
+            let mut copy = None;
+            if half_open_rejects_untimed(word, self.config.read_into(&mut copy)) {
+                return Err(self.reject(State::HalfOpen, None));
+            }
+        }
+        self.acquire_slow_at(word, None)
     }
 
     /// Counts a call rationed by the ramp of CLOSED generation `gen` and returns its 0-based
@@ -510,7 +530,11 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         clock_ms: Option<u64>,
     ) -> Result<T, CallError<E>> {
         // Dropped while still holding the permit only when `f` or `classify` unwinds.
-        let mut guard = PermitGuard(Some(Permit::from_ticket(self, self.acquire_slow_at(word, clock_ms)?)));
+        let ticket = match clock_ms {
+            Some(_) => self.acquire_slow_at(word, clock_ms),
+            None => self.acquire_untimed(word),
+        };
+        let mut guard = PermitGuard(Some(Permit::from_ticket(self, ticket?)));
         let result = f();
         let verdict = classify.classify(&result);
         if let Some(permit) = guard.0.take() {

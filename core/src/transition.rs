@@ -390,7 +390,7 @@ pub(crate) fn acquire(word: Word, now: Option<Now>, cfg: &ValidConfig) -> Step {
             (word + layout::ONE_PROBE, Outcome::Admitted { gen, kind: Admission::Probe })
         }
         layout::TAG_HALF_OPEN => {
-            if cfg!(feature = "policies") && cfg.probe_timeout_ms > 0 {
+            if !half_open_rejects_untimed(word, cfg) {
                 let Some(now) = now else {
                     return Step::NeedsTime;
                 };
@@ -408,6 +408,18 @@ pub(crate) fn acquire(word: Word, now: Option<Now>, cfg: &ValidConfig) -> Step {
         _ => (word, Outcome::Rejected { state: State::ForcedOpen, retry_after_ms: None }),
     };
     Step::Done { next, outcome, change: None }
+}
+
+/// The HALF_OPEN rejection that needs no clock: every probe slot of `word` is taken and no probe
+/// timeout is configured (with one, a rejection may instead reopen stuck probes, which needs
+/// the time). [`acquire`] rejects such a word with `HalfOpen` and no retry time, storing
+/// nothing; the admission's slow path (`Breaker::acquire_slow_at`) answers it without the CAS
+/// loop (`fast_paths_are_the_transition_function`).
+#[inline(always)]
+pub(crate) const fn half_open_rejects_untimed(word: Word, cfg: &ValidConfig) -> bool {
+    layout::tag_of(word) == layout::TAG_HALF_OPEN
+        && layout::half_issued(word) >= cfg.half_open_probes
+        && !(cfg!(feature = "policies") && cfg.probe_timeout_ms > 0)
 }
 
 /// The closed-state record that needs no clock: a closed-state permit of generation `gen`
@@ -1347,32 +1359,35 @@ mod properties {
     use proptest::prelude::*;
 
     fn config() -> impl Strategy<Value = ValidConfig> {
-        (1u32..6, 1u64..5_000, 1u32..4, 1u32..4, 0u64..3, 0u64..500, 0u64..500, 0u64..2_000).prop_filter_map(
-            "successes <= probes",
-            |(t, ms, p, s, backoff_factor, jitter, probe_timeout, ramp)| {
-                let c = Config::new()
-                    .failure_threshold(t)
-                    .recovery_timeout(Duration::from_millis(ms))
-                    .half_open_probes(p)
-                    .successes_to_close(s);
-                #[cfg(feature = "policies")]
-                let c = {
-                    let mut c = c
-                        .backoff(Duration::from_millis(ms << backoff_factor))
-                        .jitter(Duration::from_millis(jitter), 7);
-                    if probe_timeout > 0 {
-                        c = c.probe_timeout(Duration::from_millis(probe_timeout));
-                    }
-                    if ramp > 0 {
-                        c = c.gradual_recovery(Duration::from_millis(ramp), (ramp % 100) as u32);
-                    }
-                    c
-                };
-                #[cfg(not(feature = "policies"))]
-                let _ = (backoff_factor, jitter, probe_timeout, ramp);
-                c.validate().ok()
-            },
-        )
+        // No probe timeout in half the cases (its own rules, and the fast path's precondition).
+        let probe_timeout = prop_oneof![Just(0u64), 1u64..500];
+        (1u32..6, 1u64..5_000, 1u32..4, 1u32..4, 0u64..3, 0u64..500, probe_timeout, 0u64..2_000)
+            .prop_filter_map(
+                "successes <= probes",
+                |(t, ms, p, s, backoff_factor, jitter, probe_timeout, ramp)| {
+                    let c = Config::new()
+                        .failure_threshold(t)
+                        .recovery_timeout(Duration::from_millis(ms))
+                        .half_open_probes(p)
+                        .successes_to_close(s);
+                    #[cfg(feature = "policies")]
+                    let c = {
+                        let mut c = c
+                            .backoff(Duration::from_millis(ms << backoff_factor))
+                            .jitter(Duration::from_millis(jitter), 7);
+                        if probe_timeout > 0 {
+                            c = c.probe_timeout(Duration::from_millis(probe_timeout));
+                        }
+                        if ramp > 0 {
+                            c = c.gradual_recovery(Duration::from_millis(ramp), (ramp % 100) as u32);
+                        }
+                        c
+                    };
+                    #[cfg(not(feature = "policies"))]
+                    let _ = (backoff_factor, jitter, probe_timeout, ramp);
+                    c.validate().ok()
+                },
+            )
     }
 
     /// Words the machine can produce under `cfg`.
@@ -1471,6 +1486,17 @@ mod properties {
             } else {
                 let unramped = matches!(d.phase, Phase::Closed { ramping: false, .. });
                 prop_assert!(!unramped, "an unramped closed word failed the in-place check");
+            }
+            // A HALF_OPEN word with every probe slot taken and no probe timeout is rejected
+            // without a clock and without a store (`half_open_rejects_untimed`, what
+            // `Breaker::acquire_slow_at` answers before the CAS loop); and it answers for every
+            // such word.
+            let rejected = Outcome::Rejected { state: State::HalfOpen, retry_after_ms: None };
+            if half_open_rejects_untimed(word, &cfg) {
+                prop_assert_eq!(admitted, Step::Done { next: word, outcome: rejected, change: None });
+            } else if let Phase::HalfOpen { issued, .. } = d.phase {
+                let untimed = !(cfg!(feature = "policies") && cfg.probe_timeout_ms > 0);
+                prop_assert!(!(issued >= cfg.half_open_probes && untimed), "a full HALF_OPEN word left the fast path");
             }
             let _ = clean;
         }
