@@ -150,13 +150,19 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
         // (`initial` itself while the config was never replaced), not a copy.
         let mut copy = None;
         let cfg = self.config.read_into(&mut copy);
-        let mut now: Option<Now> = reading.map(|clock_ms| self.now_for(current, clock_ms, fresh));
+        // A reading handed in up front never re-stamps: it is taken for the time alone (a failed
+        // probe's reopening, the probe's admission on an OPEN word), and a decision that needs
+        // no phase timer must not restart one as a side effect. A failed probe of an older
+        // cycle, on a HALF_OPEN word whose stamp is unknown (the clock went back), would
+        // otherwise re-stamp the current cycle's timer at that moment, which a breaker reading
+        // the time only when asked does not (the model checks found it).
+        let mut now: Option<Now> = reading.map(|clock_ms| self.now_for(current, clock_ms, false));
         loop {
             match decide(current, now, cfg) {
                 Step::NeedsTime => {
                     let clock_ms = self.clock.now().as_millis();
                     reading = Some(clock_ms);
-                    now = Some(self.now_for(current, clock_ms, fresh));
+                    now = Some(self.now_for(current, clock_ms, false));
                 }
                 Step::Done { next, outcome, change } => {
                     if next == current {

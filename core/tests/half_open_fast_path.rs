@@ -4,7 +4,8 @@
 //! sees there: the rejection's state and retry-after, the observer told once per rejection, the
 //! call not run, nothing stored (the probe still decides the cycle), and the cases the fast
 //! path must leave to the transition function (a free slot, a probe timeout, a replaced config
-//! with more slots). Runs on both layouts (`ci/test.sh` builds the host tests with
+//! with more slots). And one rule of the probe timer beside it: a stale failed probe does not
+//! restart it. Runs on both layouts (`ci/test.sh` builds the host tests with
 //! `--cfg breaker_word32` too).
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -127,4 +128,37 @@ fn a_replaced_config_with_more_probe_slots_admits_on_the_same_half_open_word() {
     first.success();
     second.success();
     assert_eq!(b.state(), State::Closed);
+}
+
+/// A failed probe of an older cycle, settled on a HALF_OPEN word whose phase stamp is unknown
+/// (the clock went back), changes nothing: it does not restart the current cycle's probe timer.
+/// The timer starts at the first decision that reads it (the rejection that checks for stuck
+/// probes), as in the model (`tests/tests/model.rs` found the difference: the failed probe's
+/// record reads the clock up front, and that reading used to re-stamp).
+#[cfg(feature = "policies")]
+#[test]
+fn a_stale_failed_probe_does_not_restart_the_probe_timer() {
+    use breaker_core::Timestamp;
+    let clock = ManualClock::starting_at(Timestamp::from_millis(1_000));
+    let config = Config::new().failure_threshold(1).recovery_timeout(ms(1)).probe_timeout(ms(10));
+    let b = Breaker::try_new("db", config, &clock).unwrap();
+    assert!(b.call(|| Err::<(), _>("down")).is_err());
+    clock.advance(ms(1));
+    let old = b.try_acquire().expect("the first cycle's probe");
+    b.reset();
+    assert!(b.call(|| Err::<(), _>("down")).is_err());
+    clock.advance(ms(1));
+    let current = b.try_acquire().expect("the second cycle's probe");
+    assert!(old.is_probe() && current.is_probe());
+
+    clock.set(Timestamp::from_millis(900)); // back 102 ms: the second cycle's stamp is unknown
+    old.failure();
+    assert_eq!(b.state(), State::HalfOpen, "a probe of another cycle changes nothing");
+    clock.advance(ms(10));
+    let busy = b.try_acquire().expect_err("the slot is taken");
+    assert_eq!(busy.state(), State::HalfOpen, "the timer starts now, not at the stale record");
+    clock.advance(ms(10));
+    let reopened = b.try_acquire().expect_err("stuck probes reopen");
+    assert_eq!(reopened.state(), State::Open);
+    drop(current);
 }
