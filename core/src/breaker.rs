@@ -267,9 +267,6 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
     #[cold]
     #[inline(never)]
     fn acquire_slow_at(&self, word: layout::Word, clock_ms: Option<u64>) -> Result<Ticket, CircuitOpen> {
-        // HALF_OPEN with every probe slot taken: what every call but the probes meets while the
-        // probes run. Rejected on the loaded word (the transition function's answer there, no
-        // store), without the CAS loop. (`clock_ms` is set only for an OPEN word.)
         let applied = match clock_ms {
             Some(ms) => self.apply_at(Event::Acquire, word, ms),
             None => self.apply(Event::Acquire, word, true),

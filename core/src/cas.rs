@@ -162,7 +162,7 @@ impl<C: Clock, O: Observer, P: Policy> Breaker<C, O, P> {
                 Step::NeedsTime => {
                     let clock_ms = self.clock.now().as_millis();
                     reading = Some(clock_ms);
-                    now = Some(self.now_for(current, clock_ms, false));
+                    now = Some(self.now_for(current, clock_ms, fresh));
                 }
                 Step::Done { next, outcome, change } => {
                     if next == current {

@@ -413,7 +413,7 @@ pub(crate) fn acquire(word: Word, now: Option<Now>, cfg: &ValidConfig) -> Step {
 /// The HALF_OPEN rejection that needs no clock: every probe slot of `word` is taken and no probe
 /// timeout is configured (with one, a rejection may instead reopen stuck probes, which needs
 /// the time). [`acquire`] rejects such a word with `HalfOpen` and no retry time, storing
-/// nothing; the admission's slow path (`Breaker::acquire_slow_at`) answers it without the CAS
+/// nothing; the admission's slow path (`Breaker::acquire_untimed`) answers it without the CAS
 /// loop (`fast_paths_are_the_transition_function`).
 #[inline(always)]
 pub(crate) const fn half_open_rejects_untimed(word: Word, cfg: &ValidConfig) -> bool {
@@ -1489,11 +1489,14 @@ mod properties {
             }
             // A HALF_OPEN word with every probe slot taken and no probe timeout is rejected
             // without a clock and without a store (`half_open_rejects_untimed`, what
-            // `Breaker::acquire_slow_at` answers before the CAS loop); and it answers for every
-            // such word.
+            // `Breaker::acquire_untimed` answers before the CAS loop), by the transition
+            // function and by the decode-match-encode reference, which does not use the
+            // predicate; and the predicate holds for every such word.
             let rejected = Outcome::Rejected { state: State::HalfOpen, retry_after_ms: None };
             if half_open_rejects_untimed(word, &cfg) {
-                prop_assert_eq!(admitted, Step::Done { next: word, outcome: rejected, change: None });
+                let done = Step::Done { next: word, outcome: rejected, change: None };
+                prop_assert_eq!(admitted, done);
+                prop_assert_eq!(reference::transition(word, Event::Acquire, None, &cfg), done);
             } else if let Phase::HalfOpen { issued, .. } = d.phase {
                 let untimed = !(cfg!(feature = "policies") && cfg.probe_timeout_ms > 0);
                 prop_assert!(!(issued >= cfg.half_open_probes && untimed), "a full HALF_OPEN word left the fast path");

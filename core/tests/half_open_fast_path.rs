@@ -17,7 +17,7 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// Counts rejections, and remembers the last one's state.
+/// Counts rejections, and the HALF_OPEN ones among them.
 #[derive(Default)]
 struct Rejections {
     count: AtomicU32,
@@ -73,7 +73,9 @@ fn a_full_half_open_breaker_rejects_without_running_the_call_and_the_probe_still
     assert_eq!(seen.count.load(Ordering::Relaxed), 4, "the observer hears every rejection once");
     assert_eq!(seen.half_open.load(Ordering::Relaxed), 4);
 
-    // The rejections stored nothing: the probe's success closes the breaker.
+    // The rejections stored nothing: the one probe is still the only one in flight, and its
+    // success closes the breaker.
+    assert_eq!(b.snapshot().probes_in_flight, 1);
     probe.success();
     assert_eq!(b.state(), State::Closed);
     assert!(b.call(|| Ok::<_, ()>(())).is_ok());
