@@ -12,6 +12,7 @@
 //! - `closed_failure`: `Breaker::call` returning `Err` on a CLOSED breaker that never trips.
 //! - `open_reject`: `Breaker::call` on an OPEN breaker whose recovery timeout has not passed.
 //! - `half_open_probe`: one whole OPEN → HALF_OPEN → OPEN cycle per iteration (see below).
+//! - `half_open_reject`: `Breaker::call` on a HALF_OPEN breaker whose one probe slot is taken.
 //!
 //! Group `contended_2t`: two threads hammer one shared value (`atomic_load`; `shared_cas`, a
 //! CAS-increment loop on one word) or one shared breaker (`closed_success`, `open_reject`;
@@ -145,6 +146,20 @@ fn hot_path(c: &mut Criterion) {
         let breaker = open_breaker();
         b.iter(|| consume(black_box(&breaker).call(ok_call)));
         assert!(breaker.try_acquire().is_err(), "still open");
+    });
+
+    // Rejection in HALF_OPEN with the one probe slot taken (the probe admitted before the
+    // timed loop and never settled) and no probe timeout: what every request but the probe meets
+    // while a slow probe runs. Load, config read, no clock, no store.
+    g.bench_function("half_open_reject", |b| {
+        let config = Config::new().failure_threshold(1).recovery_timeout(Duration::from_millis(1));
+        let breaker = Breaker::try_new("bench", config, ManualClock::new()).expect("valid config");
+        assert!(breaker.call(err_call).is_err());
+        breaker.clock().advance(Duration::from_millis(1));
+        let probe = breaker.try_acquire().expect("the probe is admitted");
+        b.iter(|| consume(black_box(&breaker).call(ok_call)));
+        assert_eq!(breaker.state(), breaker_core::State::HalfOpen, "still half-open");
+        drop(probe);
     });
 
     // One full half-open cycle per iteration, on a breaker with a 1 ms recovery timeout and
