@@ -355,9 +355,27 @@ fn open_reject_cbrs() -> Job {
 /// The recovery timeout of the probe benches: each iteration moves the clock on by this much.
 const STEP: Duration = Duration::from_millis(1);
 
-fn half_open_probe_core() -> Job {
+/// The half-open rows' breaker-core subject: OPEN after one failure, recovery timeout [`STEP`].
+fn core_tripped() -> Core {
     let b = core_with(Config::new().failure_threshold(1).recovery_timeout(STEP));
     assert!(b.call(err_call).is_err());
+    b
+}
+
+/// The half-open rows' breaker-std subject, on `ManualClock`: as [`core_tripped`].
+fn std_tripped() -> breaker_std::Breaker<ManualClock> {
+    let b = breaker_std::Breaker::builder("bench")
+        .failure_threshold(1)
+        .recovery_timeout(STEP)
+        .clock(ManualClock::new())
+        .build()
+        .expect("valid config");
+    assert!(b.call(err_call).is_err());
+    b
+}
+
+fn half_open_probe_core() -> Job {
+    let b = core_tripped();
     Job::new(
         b,
         |b: &mut _| {
@@ -373,13 +391,7 @@ fn half_open_probe_core() -> Job {
 }
 
 fn half_open_probe_std() -> Job {
-    let b = breaker_std::Breaker::builder("bench")
-        .failure_threshold(1)
-        .recovery_timeout(STEP)
-        .clock(ManualClock::new())
-        .build()
-        .expect("valid config");
-    assert!(b.call(err_call).is_err());
+    let b = std_tripped();
     Job::new(
         b,
         |b: &mut _| {
@@ -398,8 +410,7 @@ fn half_open_probe_std() -> Job {
 /// settled), so every call is rejected: what every request but the probe meets while a slow
 /// probe runs.
 fn half_open_reject_core() -> Job {
-    let b = core_with(Config::new().failure_threshold(1).recovery_timeout(STEP));
-    assert!(b.call(err_call).is_err());
+    let b = core_tripped();
     b.clock().advance(STEP);
     let probe = b.try_acquire().expect("the probe is admitted");
     assert!(probe.is_probe());
@@ -411,13 +422,7 @@ fn half_open_reject_core() -> Job {
 }
 
 fn half_open_reject_std() -> Job {
-    let b = breaker_std::Breaker::builder("bench")
-        .failure_threshold(1)
-        .recovery_timeout(STEP)
-        .clock(ManualClock::new())
-        .build()
-        .expect("valid config");
-    assert!(b.call(err_call).is_err());
+    let b = std_tripped();
     b.clock().advance(STEP);
     core::mem::forget(b.try_acquire().expect("the probe is admitted"));
     Job::new(b, calls!(ok_call), |b| {
